@@ -1,0 +1,53 @@
+"""An independent NumPy float64 oracle: the MLP written the obvious way, as the seed notebooks do.
+
+Nothing here imports xpnet, so a bug in xpnet's math cannot hide in its reference.
+"""
+
+import numpy as np
+
+
+def forward(params, X):
+    """Logits (n, k) and the list of pre-activations, for host params [(W, b), ...]."""
+    H = X
+    pre = []
+    for i, (W, b) in enumerate(params):
+        Z = H @ W + b
+        pre.append(Z)
+        H = np.maximum(Z, 0) if i < len(params) - 1 else Z
+    return H, pre
+
+
+def loss(params, X, y):
+    logits, _ = forward(params, X)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_probs[np.arange(len(y)), y].mean()
+
+
+def grads(params, X, y):
+    """Backpropagation for mean softmax cross-entropy, layer by layer."""
+    logits, pre = forward(params, X)
+    n, k = logits.shape
+    P = np.exp(logits - logits.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    Y = np.eye(k)[y]
+    dZ = (P - Y) / n
+    out = [None] * len(params)
+    for i in range(len(params) - 1, -1, -1):
+        H = X if i == 0 else np.maximum(pre[i - 1], 0)
+        out[i] = (H.T @ dZ, dZ.sum(axis=0))
+        if i > 0:
+            dZ = (dZ @ params[i][0].T) * (pre[i - 1] > 0)
+    return out
+
+
+def sgd_steps(params, X, y, order, batch_size, lr, steps):
+    """Params after each of ``steps`` SGD steps over batches taken from ``order``."""
+    params = [(W.copy(), b.copy()) for W, b in params]
+    history = []
+    for step in range(steps):
+        rows = order[step * batch_size:(step + 1) * batch_size]
+        g = grads(params, X[rows], y[rows])
+        params = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, g)]
+        history.append(params)
+    return history

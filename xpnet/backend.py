@@ -1,0 +1,295 @@
+"""Choosing an array library and a device: the only module that names one.
+
+Everything else receives arrays and asks them for their namespace
+(``array_api_compat.array_namespace``) and device (``array_api_compat.device``).
+The host is always NumPy: data are read, and random numbers drawn, there, then
+moved with :func:`to_device`; :func:`to_numpy` is the only way back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from .errors import UsageError, XpnetError
+
+BACKENDS = ("numpy", "cupy", "torch", "array-api-strict")
+BACKEND_CHOICES = ("auto",) + BACKENDS
+
+_INSTALL_HINT = {
+    "cupy": "install it with: pip install -e '.[cuda12]' (or '.[cuda13]' for CUDA 13 drivers)",
+    "torch": "install it with: pip install -e '.[torch]'",
+    "array-api-strict": "install it with: pip install -e '.[test]'",
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An Array API namespace and the device that arrays are created on.
+
+    ``name`` is one of :data:`BACKENDS`, ``xp`` the Array API namespace,
+    ``device`` the library's own device object, ``reason`` says why it was picked.
+    """
+
+    name: str
+    xp: Any
+    device: Any
+    reason: str = ""
+
+    @property
+    def device_name(self) -> str:
+        """The device as a user would type it: ``cpu``, ``cuda:0``, ``device1``..."""
+        return _device_name(self.name, self.device)
+
+    def asarray(self, host_array: np.ndarray, dtype=None):
+        """Move a host NumPy array onto this backend's device (one transfer)."""
+        return to_device(host_array, self, dtype=dtype)
+
+    def dtype(self, name: str):
+        """The namespace's dtype called ``name`` (``float32``, ``float64``...)."""
+        return getattr(self.xp, name)
+
+
+def resolve(backend: str = "auto", device: str = "auto") -> Backend:
+    """Pick the backend and device a user asked for, or the best available for ``auto``.
+
+    ``auto`` prefers CuPy on a working CUDA GPU, else NumPy on the CPU. Raises
+    :class:`XpnetError` with one line naming the cause and the fix when the
+    request cannot be met, :class:`UsageError` when it makes no sense.
+    """
+    backend = backend.lower()
+    device = device.lower()
+    if backend not in BACKEND_CHOICES:
+        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+    wants_cuda = device.startswith("cuda")
+    if wants_cuda:
+        _parse_cuda_index(device)
+    if backend == "auto":
+        if device == "auto":
+            problem = _cupy_problem(0)
+            if problem is None:
+                return _make("cupy", "cuda:0", "auto: CuPy found a working CUDA GPU")
+            cause = problem.split(";")[0]
+            return _make("numpy", "cpu", f"auto: no usable CUDA GPU, {cause}")
+        if wants_cuda:
+            return _make("cupy", device, f"--device {device}: CuPy is the CUDA backend")
+        return _make("numpy", device, f"--device {device}: NumPy is the CPU backend")
+    return _make(backend, device, f"--backend {backend}")
+
+
+def available_backends() -> list[str]:
+    """Names of the backends whose library imports here (CuPy only with a usable GPU)."""
+    found = []
+    for name in BACKENDS:
+        if name == "cupy":
+            if _cupy_problem(0) is None:
+                found.append(name)
+        elif _import(name) is not None:
+            found.append(name)
+    return found
+
+
+def cuda_problem() -> str | None:
+    """Why CuPy cannot run on GPU 0 here, or None when it can."""
+    return _cupy_problem(0)
+
+
+def to_device(host_array: np.ndarray, backend: Backend, dtype=None):
+    """Copy a NumPy array to ``backend``'s device, optionally casting on the host first."""
+    if dtype is not None:
+        host_array = np.asarray(host_array, dtype=np.dtype(_dtype_name(dtype)))
+    return backend.xp.asarray(host_array, device=backend.device)
+
+
+def to_numpy(array) -> np.ndarray:
+    """Copy any backend's array to the host as NumPy: the one way back."""
+    module = type(array).__module__.split(".")[0]
+    if module == "numpy":
+        return np.asarray(array)
+    if module == "cupy":
+        return array.get()
+    if module == "torch":
+        return array.detach().cpu().numpy()
+    if module == "array_api_strict":
+        import array_api_strict
+
+        return np.asarray(array.to_device(array_api_strict.Device("CPU_DEVICE")))
+    return np.asarray(array)
+
+
+def synchronize(array) -> None:
+    """Wait until the device has finished the work that produced ``array`` (for timing)."""
+    module = type(array).__module__.split(".")[0]
+    if module == "cupy":
+        import cupy
+
+        cupy.cuda.get_current_stream().synchronize()
+    elif module == "torch" and array.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(array.device)
+
+
+def backend_of(array) -> Backend:
+    """The :class:`Backend` an existing array lives on."""
+    xp = array_namespace(array)
+    device = device_of(array)
+    module = type(array).__module__.split(".")[0]
+    name = {"numpy": "numpy", "cupy": "cupy", "torch": "torch", "array_api_strict": "array-api-strict"}.get(module, module)
+    return Backend(name, xp, device, "from an existing array")
+
+
+def library_versions(backend: Backend) -> dict[str, str]:
+    """Version strings worth printing next to a result (library, CUDA, GPU name)."""
+    module = _import(backend.name)
+    versions = {backend.name: getattr(module, "__version__", "?")}
+    if backend.name == "cupy":
+        import cupy
+
+        versions["cuda_runtime"] = str(cupy.cuda.runtime.runtimeGetVersion())
+        props = cupy.cuda.runtime.getDeviceProperties(backend.device.id)
+        versions["gpu"] = props["name"].decode()
+    return versions
+
+
+def _make(name: str, device: str, reason: str) -> Backend:
+    if name == "cupy":
+        index = _parse_cuda_index(device) if device != "auto" else 0
+        if device not in ("auto",) and not device.startswith("cuda"):
+            raise UsageError(f"CuPy runs on CUDA devices only, not {device!r}; use --device cuda or --backend numpy")
+        problem = _cupy_problem(index)
+        if problem is not None:
+            raise XpnetError(f"--device cuda:{index} is not usable: {problem}")
+        import array_api_compat.cupy as xp
+        import cupy
+
+        return Backend(name, xp, cupy.cuda.Device(index), reason)
+    module = _import(name)
+    if module is None:
+        raise XpnetError(f"backend {name!r} is not installed; {_INSTALL_HINT.get(name, 'install it')}")
+    if name == "numpy":
+        if device not in ("auto", "cpu"):
+            raise _cpu_only(name, device)
+        import array_api_compat.numpy as xp
+
+        return Backend(name, xp, "cpu", reason)
+    if name == "torch":
+        import array_api_compat.torch as xp
+        import torch
+
+        if device in ("auto", "cpu"):
+            return Backend(name, xp, torch.device("cpu"), reason)
+        if device.startswith("cuda"):
+            index = _parse_cuda_index(device)
+            if not torch.cuda.is_available():
+                raise XpnetError(
+                    f"--backend torch --device {device} is not usable: this PyTorch build sees no CUDA GPU; "
+                    "use --device cpu, or install a CUDA build of PyTorch on a machine with an NVIDIA driver"
+                )
+            return Backend(name, xp, torch.device("cuda", index), reason)
+        raise _cpu_only(name, device)
+    if name == "array-api-strict":
+        xp = module
+        if device in ("auto", "cpu"):
+            return Backend(name, xp, xp.Device("CPU_DEVICE"), reason)
+        known = {_strict_device_label(d) for d in xp.__array_namespace_info__().devices()}
+        if device in known:
+            return Backend(name, xp, xp.Device(device), reason)
+        raise UsageError(
+            f"array-api-strict has no device {device!r}; use --device cpu (or its fake second device, device1)"
+        )
+    raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+
+
+def _cpu_only(name: str, device: str) -> Exception:
+    if device.startswith("cuda"):
+        return UsageError(f"--backend {name} runs on the CPU only; use --backend cupy (or auto) with --device {device}")
+    return UsageError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+
+
+def _parse_cuda_index(device: str) -> int:
+    if device in ("cuda", "auto"):
+        return 0
+    prefix, _, index = device.partition(":")
+    if prefix != "cuda" or not index.isdigit():
+        raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+    return int(index)
+
+
+def _import(name: str):
+    module_name = {"array-api-strict": "array_api_strict"}.get(name, name)
+    try:
+        return importlib.import_module(module_name)
+    except Exception:
+        return None
+
+
+_CUPY_PROBES: dict[int, str | None] = {}
+
+
+def _cupy_problem(index: int) -> str | None:
+    """Probe CuPy on GPU ``index`` once: import, driver, then a real matmul."""
+    if index in _CUPY_PROBES:
+        return _CUPY_PROBES[index]
+    try:
+        import cupy
+    except Exception as error:
+        problem = "CuPy is not installed; install it with: pip install -e '.[cuda12]' (or '.[cuda13]')"
+        _CUPY_PROBES[index] = problem
+        return problem
+    problem = None
+    try:
+        if not cupy.cuda.is_available():
+            problem = "CuPy sees no CUDA GPU or NVIDIA driver (check nvidia-smi); use --device cpu"
+        else:
+            count = cupy.cuda.runtime.getDeviceCount()
+            if index >= count:
+                problem = f"only {count} CUDA device(s) found; use --device cuda:0..cuda:{count - 1}"
+            else:
+                with cupy.cuda.Device(index):
+                    a = cupy.ones((8, 8), dtype=cupy.float32)
+                    float((a @ a).sum())
+    except Exception as error:
+        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        problem = (
+            f"CuPy could not run on the GPU ({first_line}); the CUDA libraries may be missing: "
+            "pip install -e '.[cuda12]' installs them, and the driver must match (nvidia-smi)"
+        )
+    _CUPY_PROBES[index] = problem
+    return problem
+
+
+def _device_name(name: str, device: Any) -> str:
+    if name == "numpy":
+        return "cpu"
+    if name == "cupy":
+        return f"cuda:{device.id}"
+    if name == "torch":
+        return str(device)
+    if name == "array-api-strict":
+        label = _strict_device_label(device)
+        return "cpu" if label == "CPU_DEVICE" else label
+    return str(device)
+
+
+def _strict_device_label(device) -> str:
+    """``array_api_strict.Device('device1')`` -> ``'device1'``."""
+    match = re.search(r"\('(.*)'\)", repr(device))
+    return match.group(1) if match else repr(device)
+
+
+def _dtype_name(dtype) -> str:
+    """``float32`` for any library's float32 dtype object or string."""
+    if isinstance(dtype, str):
+        return dtype
+    text = str(dtype)
+    for name in ("float64", "float32", "float16", "int64", "int32", "uint8", "bool"):
+        if name in text:
+            return name
+    raise UsageError(f"unsupported dtype {dtype!r}")

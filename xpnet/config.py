@@ -1,0 +1,114 @@
+"""Every hyperparameter in one dataclass, and the presets that replay the seed notebooks."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import UsageError
+from .init import BIAS_SCHEMES, parse_scheme
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass
+class Config:
+    """A training run, fully described. ``batch_size=None`` means full-batch gradient descent."""
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    download: bool = True
+    backend: str = "auto"
+    device: str = "auto"
+    dtype: str = "float32"
+    hidden: tuple[int, ...] = (128,)
+    init: str = "he"
+    bias_init: str = "zeros"
+    lr: float = 0.1
+    batch_size: int | None = 128
+    epochs: int = 10
+    seed: int = 1
+    dev_size: int = 0
+    normalize: bool = True
+    log_interval: int = 1
+    eval_batch_size: int = 10000
+    dry_run: bool = False
+
+    def validate(self) -> "Config":
+        """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if any(h < 1 for h in self.hidden):
+            raise UsageError(f"hidden sizes must be positive, got {self.hidden}")
+        if self.dtype not in DTYPES:
+            raise UsageError(f"bad dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
+        parse_scheme(self.init)
+        if self.bias_init not in BIAS_SCHEMES:
+            raise UsageError(f"bad bias init {self.bias_init!r}; choose one of {', '.join(BIAS_SCHEMES)}")
+        if not self.lr > 0:
+            raise UsageError(f"the learning rate must be positive, got {self.lr}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"the batch size must be a positive integer or 'full', got {self.batch_size}")
+        for name in ("epochs", "log_interval", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.dev_size < 0:
+            raise UsageError(f"dev-size must be 0 or more, got {self.dev_size}")
+        return self
+
+    def replace(self, **changes) -> "Config":
+        """A copy with ``changes`` applied (unknown names raise UsageError)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (tuples become lists)."""
+        values = dataclasses.asdict(self)
+        values["hidden"] = list(self.hidden)
+        return values
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: the settings it changes and where it comes from."""
+
+    description: str
+    settings: dict = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "seed000": Preset(
+        "softmax regression, SGD lr 0.1, batch 256, 8 epochs (notebook 000: 91.58% test)",
+        dict(hidden=(), init="normal:0.01", lr=0.1, batch_size=256, epochs=8, seed=42),
+    ),
+    "seed001": Preset(
+        "MLP 784-128-10, SGD lr 0.1, batch 128, 8 epochs (notebook 001: 96.33% test)",
+        dict(hidden=(128,), init="normal:0.02", lr=0.1, batch_size=128, epochs=8, seed=0),
+    ),
+    "seed002": Preset(
+        "MLP 784-128-10 on raw 0..255 pixels, full-batch GD lr 0.001, 200 epochs (notebook 002)",
+        dict(hidden=(128,), init="normal:0.01", normalize=False, lr=0.001, batch_size=None, epochs=200,
+             seed=0, log_interval=10),
+    ),
+    "seed003": Preset(
+        "MLP 784-128-10, uniform(-0.5, 0.5) init, full-batch GD lr 0.1, 500 epochs (notebook 003)",
+        dict(hidden=(128,), init="uniform:0.5", lr=0.1, batch_size=None, epochs=500, seed=0, log_interval=50),
+    ),
+    "seed004": Preset(
+        "MLP 784-10-10, uniform(-0.5, 0.5) weights and biases, full-batch GD lr 0.2, 500 iterations, "
+        "1000-example dev split (notebook 004: 85.6% dev)",
+        dict(hidden=(10,), init="uniform:0.5", bias_init="same", lr=0.2, batch_size=None, epochs=500,
+             dev_size=1000, seed=0, log_interval=50),
+    ),
+}
+
+
+def from_preset(name: str | None, **overrides) -> Config:
+    """``Config()`` with preset ``name``'s settings, then ``overrides``, validated."""
+    config = Config()
+    if name is not None:
+        if name not in PRESETS:
+            raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        config = config.replace(**PRESETS[name].settings)
+    return config.replace(**overrides).validate()

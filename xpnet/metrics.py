@@ -1,0 +1,31 @@
+"""The ``--metrics`` file: JSON Lines, one object per epoch and a final summary."""
+
+from __future__ import annotations
+
+import json
+
+from .errors import XpnetError
+from .files import atomic_write
+
+
+class MetricsLog:
+    """Keeps the records written so far and rewrites the whole file atomically on each append.
+
+    A run stopped at any moment leaves a complete, parseable file of the epochs finished.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.lines: list[str] = []
+        self._write()
+
+    def append(self, record: dict) -> None:
+        self.lines.append(json.dumps(record, sort_keys=False))
+        self._write()
+
+    def _write(self) -> None:
+        try:
+            atomic_write(self.path, "".join(line + "\n" for line in self.lines))
+        except OSError as error:
+            raise XpnetError(f"cannot write the metrics file {self.path}: {error.strerror}; "
+                             "choose a writable path with --metrics") from None

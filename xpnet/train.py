@@ -1,0 +1,150 @@
+"""``python -m xpnet.train``: train an MLP on MNIST-style data from the command line.
+
+Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one
+line on stderr, no traceback), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .backend import BACKEND_CHOICES
+from .config import DTYPES, PRESETS, Config, from_preset
+from .errors import UsageError, XpnetError
+from .init import BIAS_SCHEMES
+
+DEFAULTS = Config()
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``'512,256'`` -> (512, 256); ``''`` or ``'none'`` -> () (softmax regression)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 512,256, got {text!r}")
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+def parse_batch_size(text: str) -> int | None:
+    """A positive integer, or ``full`` (None) for full-batch gradient descent."""
+    if text.lower() == "full":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}")
+    return value
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = DEFAULTS
+    presets = "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m xpnet.train",
+        description="Train an MLP (or softmax regression) on MNIST-style images with hand-written "
+                    "backpropagation, on NumPy, CuPy, PyTorch or array-api-strict.",
+        epilog="Flags given explicitly override the preset's settings.",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("--preset", choices=list(PRESETS), default=None, help=f"a named recipe ({presets})")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", help=f"mnist, fashion-mnist, synthetic, synthetic:N, or a folder holding the "
+                                        f"four MNIST-format files (default: {d.dataset})")
+    data.add_argument("--data-dir", metavar="ROOT", help="look for ROOT/<dataset>/ first "
+                                                         "(default: $XPNET_DATA_DIR, then the cache)")
+    data.add_argument("--no-download", dest="download", action="store_false",
+                      help="never download; fail if no local copy is found (default: download when missing)")
+    data.add_argument("--dev-size", type=_non_negative_int, metavar="N",
+                      help=f"hold out N shuffled training examples as a dev set (default: {d.dev_size})")
+    data.add_argument("--no-normalize", dest="normalize", action="store_false",
+                      help="keep raw 0..255 pixels instead of scaling to [0, 1] (default: scale)")
+    where = parser.add_argument_group("backend")
+    where.add_argument("--backend", choices=BACKEND_CHOICES,
+                       help=f"array library (default: {d.backend}: CuPy on a working CUDA GPU, else NumPy)")
+    where.add_argument("--device", help=f"auto, cpu, cuda or cuda:N (default: {d.device})")
+    where.add_argument("--dtype", choices=DTYPES, help=f"floating-point type (default: {d.dtype})")
+    model = parser.add_argument_group("model")
+    model.add_argument("--hidden", type=parse_hidden, metavar="SIZES",
+                       help=f"hidden layer sizes, e.g. 128 or 512,256; 'none' for softmax regression "
+                            f"(default: {','.join(map(str, d.hidden))})")
+    model.add_argument("--init", metavar="SCHEME", help=f"weight init: normal:STD, uniform:A (on [-A, A)), "
+                                                        f"xavier or he (default: {d.init})")
+    model.add_argument("--bias-init", choices=BIAS_SCHEMES,
+                       help=f"zeros, or 'same' to draw biases like the weights (default: {d.bias_init})")
+    training = parser.add_argument_group("training")
+    training.add_argument("--lr", type=_positive(float), help=f"learning rate (default: {d.lr})")
+    training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
+                          help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
+    training.add_argument("--epochs", type=_positive(int), help=f"number of epochs (default: {d.epochs})")
+    training.add_argument("--seed", type=int, help=f"seed of the host random generator (default: {d.seed})")
+    training.add_argument("--dry-run", action="store_true", help="quickly check a single step (default: off)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--log-interval", type=_positive(int), metavar="N",
+                        help=f"print every N epochs (default: {d.log_interval})")
+    output.add_argument("--metrics", metavar="PATH", default=None,
+                        help="write per-epoch metrics and a summary as JSON Lines (default: none)")
+    output.add_argument("--quiet", action="store_true", default=False,
+                        help="print nothing but errors (default: off)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    preset = args.pop("preset")
+    metrics_path = args.pop("metrics")
+    quiet = args.pop("quiet")
+    from .trainer import fit
+
+    try:
+        config = from_preset(preset, **args)
+        fit(config, metrics_path=metrics_path, log=None if quiet else _print_flush)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except XpnetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _print_flush(line: str) -> None:
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
