@@ -1,0 +1,182 @@
+"""IDX files (the MNIST format), raw or gzipped: read, write, and hash their content.
+
+An IDX file is a 4-byte magic number (two zero bytes, a dtype code, the number of dimensions),
+one big-endian uint32 per dimension, then the elements in C order, big-endian.
+MNIST uses 0x00000801 (uint8 labels, 1-D) and 0x00000803 (uint8 images, 3-D).
+"""
+
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+import zlib
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import numpy as np
+
+from xpnet.data.dataset import DataError
+
+GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK_BYTES = 1 << 20
+
+_DTYPE_BY_CODE = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODE_BY_DTYPE = {dtype: code for code, dtype in _DTYPE_BY_CODE.items()}
+
+# Errors a corrupt gzip stream raises while being read.
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def is_gzip(path) -> bool:
+    """Whether the file starts with the gzip magic bytes, whatever its name."""
+    with open(path, "rb") as file:
+        return file.read(2) == GZIP_MAGIC
+
+
+@contextmanager
+def open_uncompressed(path):
+    """A binary file object over the file's content, decompressed if the file is gzipped."""
+    if is_gzip(path):
+        with gzip.open(path, "rb") as file:
+            yield file
+    else:
+        with open(path, "rb") as file:
+            yield file
+
+
+def _read_exactly(file, size: int) -> bytes:
+    data = file.read(size)
+    return data if len(data) == size else b""
+
+
+def _read_header(file, path) -> tuple[np.dtype, tuple[int, ...]]:
+    magic = _read_exactly(file, 4)
+    if not magic:
+        raise DataError(f"{path}: file is shorter than an IDX header; replace it with a complete copy")
+    zeros, code, ndim = magic[:2], magic[2], magic[3]
+    if zeros != b"\x00\x00" or code not in _DTYPE_BY_CODE or ndim == 0:
+        raise DataError(
+            f"{path}: not an IDX file (magic number 0x{magic.hex()}, expected e.g. 0x00000803 "
+            f"for images or 0x00000801 for labels); point xpnet at the MNIST-format files"
+        )
+    dims_bytes = _read_exactly(file, 4 * ndim)
+    if not dims_bytes:
+        raise DataError(f"{path}: IDX header is truncated; replace the file with a complete copy")
+    return _DTYPE_BY_CODE[code], struct.unpack(f">{ndim}I", dims_bytes)
+
+
+def _allocate(shape: tuple[int, ...], dtype: np.dtype, path) -> np.ndarray:
+    try:
+        return np.empty(shape, dtype=dtype)
+    except (MemoryError, ValueError):
+        # A corrupt header can claim petabytes; say so instead of failing to allocate.
+        raise DataError(
+            f"{path}: IDX header claims shape {shape}, too large to hold in memory; "
+            f"the file is corrupt, replace it with a valid copy"
+        ) from None
+
+
+def read_idx(path) -> np.ndarray:
+    """The array stored in an IDX file, gzipped or raw (detected from the content).
+
+    Returns the header's shape, in native byte order (uint8 for MNIST files).
+    Raises DataError for a bad magic number or a payload that is shorter or longer than the
+    header's dimensions say.
+    """
+    try:
+        with open_uncompressed(path) as file:
+            dtype, shape = _read_header(file, path)
+            array = _allocate(shape, dtype, path)
+            buffer = memoryview(array.reshape(-1).view(np.uint8))
+            filled = 0
+            while filled < array.nbytes:
+                got = file.readinto(buffer[filled : filled + _CHUNK_BYTES])
+                if not got:
+                    break
+                filled += got
+            extra = file.read(1)
+    except _GZIP_ERRORS as error:
+        raise DataError(f"{path}: corrupt gzip data ({error}); replace the file with a good copy") from None
+    if filled < array.nbytes:
+        raise DataError(
+            f"{path}: file is truncated: shape {shape} needs {array.nbytes} data bytes, found "
+            f"{filled}; replace it with a complete copy"
+        )
+    if extra:
+        raise DataError(
+            f"{path}: file is longer than its header says (shape {shape}, {array.nbytes} data "
+            f"bytes, then more); replace it with a valid copy"
+        )
+    return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+def idx_header(array: np.ndarray) -> bytes:
+    """The IDX header (magic number and dimensions) for an array."""
+    code = _CODE_BY_DTYPE.get(array.dtype.newbyteorder(">"))
+    if code is None or array.ndim == 0:
+        raise DataError(
+            f"cannot store a {array.dtype} array of shape {array.shape} as IDX; "
+            f"use an array of at least one dimension with dtype uint8, int8, int16, int32, float32 or float64"
+        )
+    return bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+
+
+def idx_sha256(array: np.ndarray) -> str:
+    """SHA-256 hex digest of the array's IDX encoding.
+
+    For an array read_idx returned, this equals the SHA-256 of the file's uncompressed content,
+    so a dataset can be verified from memory without reading the file twice.
+    """
+    digest = hashlib.sha256(idx_header(array))
+    digest.update(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">")).data)
+    return digest.hexdigest()
+
+
+def uncompressed_sha256(path) -> str:
+    """SHA-256 hex digest of the file's content, decompressed first if the file is gzipped.
+
+    Streams the file, so memory use stays small. Raises DataError for corrupt gzip data.
+    """
+    digest = hashlib.sha256()
+    try:
+        with open_uncompressed(path) as file:
+            while chunk := file.read(_CHUNK_BYTES):
+                digest.update(chunk)
+    except _GZIP_ERRORS as error:
+        raise DataError(f"{path}: corrupt gzip data ({error}); replace the file with a good copy") from None
+    return digest.hexdigest()
+
+
+def write_idx(path, array: np.ndarray, compress: bool) -> None:
+    """Write an array (e.g. uint8 (n,) labels or (n, rows, cols) images) as an IDX file.
+
+    compress=True writes gzip. The file appears atomically: it is written to a temporary file in
+    the same folder, flushed to disk, then renamed over path.
+    """
+    header = idx_header(array)
+    payload = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "wb") as raw:
+            # mtime=0 makes the same array always give the same gz bytes.
+            # Closing the GzipFile writes the gzip trailer but leaves raw open for the fsync.
+            out_context = (gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+                           if compress else nullcontext(raw))
+            with out_context as out:
+                out.write(header)
+                out.write(payload.data)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

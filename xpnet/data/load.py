@@ -1,0 +1,99 @@
+"""load_dataset: from a name to a verified Dataset, looking in the usual places before downloading."""
+
+import os
+from pathlib import Path
+
+from xpnet.data.dataset import DataError, Dataset
+from xpnet.data.download import DownloadFailed, download_dataset
+from xpnet.data.folder import (FILE_LIST, MNIST_FILES, dataset_from_arrays, find_mnist_files,
+                               read_mnist_arrays, read_mnist_folder)
+from xpnet.data.idx import idx_sha256
+from xpnet.data.known import DATASETS, KnownDataset
+from xpnet.data.synthetic import synthetic_from_name
+
+
+def cache_root() -> Path:
+    """$XDG_CACHE_HOME/xpnet, or ~/.cache/xpnet when that variable is unset (or not absolute)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "xpnet"
+
+
+def search_folders(known: KnownDataset, data_dir=None) -> list[Path]:
+    """Where a known dataset is looked for, in order: data_dir, $XPNET_DATA_DIR, the cache, the system."""
+    roots = [data_dir, os.environ.get("XPNET_DATA_DIR") or None, cache_root()]
+    return [Path(root) / known.name for root in roots if root is not None] + [
+        Path(folder) for folder in known.system_dirs
+    ]
+
+
+def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path]) -> Dataset:
+    arrays = read_mnist_arrays(files)
+    for name in MNIST_FILES:
+        # Hashing the array's IDX encoding equals hashing the file's content, without a second read.
+        got, expected = idx_sha256(arrays[name]), known.sha256[name]
+        if got != expected:
+            raise DataError(
+                f"{files[name]}: checksum mismatch for {known.name} (expected SHA-256 "
+                f"{expected[:12]}..., got {got[:12]}...); delete the file so xpnet fetches a "
+                f"fresh copy, or replace it with the original"
+            )
+    dataset = dataset_from_arrays(known.name, arrays, source=str(folder), num_classes=known.num_classes)
+    if dataset.image_shape != known.image_shape:
+        raise DataError(
+            f"{folder}: {known.name} images must be {known.image_shape}, got {dataset.image_shape}; "
+            f"replace the files with the original {known.name} files"
+        )
+    return dataset
+
+
+def _describe_folder(folder: Path) -> str:
+    present = len(find_mnist_files(folder))
+    return f"{folder} (only {present} of the 4 files)" if present else str(folder)
+
+
+def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Dataset:
+    folders = search_folders(known, data_dir)
+    for folder in folders:
+        files = find_mnist_files(folder)
+        if len(files) == len(MNIST_FILES):
+            return _read_verified(known, folder, files)
+    looked = ", ".join(_describe_folder(folder) for folder in folders)
+    fix = (
+        f"put the four files ({FILE_LIST}) in ROOT/{known.name}/ and pass --data-dir ROOT, "
+        f"or set XPNET_DATA_DIR=ROOT"
+    )
+    if not download:
+        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off; "
+                        f"{fix}, or allow downloading")
+    cache = cache_root() / known.name
+    try:
+        download_dataset(known, cache, mirrors)
+    except DownloadFailed as error:
+        raise DataError(f"{known.name} not found (looked in {looked}) and the download failed "
+                        f"({error}); {fix}, or connect to the internet") from None
+    return _read_verified(known, cache, find_mnist_files(cache))
+
+
+def load_dataset(name: str, data_dir=None, *, download: bool = True, mirrors=None) -> Dataset:
+    """The dataset called name, as host NumPy arrays (see Dataset for shapes and dtypes).
+
+    name is one of:
+    - a known dataset (DATASETS: 'mnist', 'fashion-mnist'), looked for in data_dir/<name>/,
+      $XPNET_DATA_DIR/<name>/, the cache ($XDG_CACHE_HOME/xpnet/<name>/), the system's copy,
+      and otherwise downloaded into the cache (unless download=False) from mirrors (default:
+      the dataset's own list); its files must match the published checksums;
+    - 'synthetic' or 'synthetic:N', generated (see make_synthetic);
+    - any other existing folder holding the four MNIST-format files (e.g. KMNIST), read as is.
+    Raises DataError, with the problem and the fix in one line, when that fails.
+    """
+    if name == "synthetic" or name.startswith("synthetic:"):
+        return synthetic_from_name(name)
+    if name in DATASETS:
+        return _load_known(DATASETS[name], data_dir, download, mirrors)
+    if os.path.isdir(name):
+        return read_mnist_folder(name)
+    raise DataError(
+        f"unknown dataset {name!r} (and no such folder); use one of {', '.join(DATASETS)}, "
+        f"synthetic, synthetic:N, or the path of a folder holding {FILE_LIST}"
+    )
