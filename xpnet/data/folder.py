@@ -83,7 +83,8 @@ def read_mnist_folder(folder, name: str | None = None) -> Dataset:
             f"folder holds the four files {FILE_LIST}"
         )
     arrays = read_mnist_arrays(find_mnist_files(folder))
-    return dataset_from_arrays(name or folder.resolve().name, arrays, source=str(folder))
+    source = os.path.abspath(folder)
+    return dataset_from_arrays(name or os.path.basename(source), arrays, source=source)
 
 
 def write_mnist_folder(folder, dataset: Dataset, compress: bool = True) -> None:

@@ -38,7 +38,8 @@ def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path]) ->
                 f"{expected[:12]}..., got {got[:12]}...); delete the file so xpnet fetches a "
                 f"fresh copy, or replace it with the original"
             )
-    dataset = dataset_from_arrays(known.name, arrays, source=str(folder), num_classes=known.num_classes)
+    dataset = dataset_from_arrays(known.name, arrays, source=os.path.abspath(folder),
+                                  num_classes=known.num_classes)
     if dataset.image_shape != known.image_shape:
         raise DataError(
             f"{folder}: {known.name} images must be {known.image_shape}, got {dataset.image_shape}; "
