@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .backend import BACKEND_CHOICES
 from .config import DTYPES, PRESETS, Config, from_preset
@@ -68,7 +69,7 @@ def _non_negative_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
-    presets = "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items())
+    presets = "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()).replace("%", "%%")
     parser = argparse.ArgumentParser(
         prog="python -m xpnet.train",
         description="Train an MLP (or softmax regression) on MNIST-style images with hand-written "
@@ -76,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Flags given explicitly override the preset's settings.",
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("--preset", choices=list(PRESETS), default=None, help=f"a named recipe ({presets})")
+    parser.add_argument("--preset", choices=list(PRESETS), default=None,
+                        help=f"a named recipe, (default: none): {presets}")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help=f"mnist, fashion-mnist, synthetic, synthetic:N, or a folder holding the "
                                         f"four MNIST-format files (default: {d.dataset})")
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet = args.pop("quiet")
     from .trainer import fit
 
+    # A diverging run overflows before the epoch-end check reports it in one line.
+    warnings.filterwarnings("ignore", category=RuntimeWarning, message=".*(overflow|invalid value|divide by zero)")
     try:
         config = from_preset(preset, **args)
         fit(config, metrics_path=metrics_path, log=None if quiet else _print_flush)

@@ -171,7 +171,9 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
             params, optimizer, train, dataset.num_classes, batch_size, order, max_steps,
             on_step=bar.update if bar is not None else None,
         )
-        loss_total, correct_total = (float(v) for v in to_numpy(backend.xp.stack([loss_sum, correct])))
+        loss_total, correct_total, params_total = (
+            float(v) for v in to_numpy(backend.xp.stack([loss_sum, correct, _params_sum(params)]))
+        )
         seconds = time.perf_counter() - started
         if bar is not None:
             bar.close()
@@ -182,9 +184,10 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
             "seconds": seconds,
             "examples_per_second": seen / seconds if seconds > 0 else float("inf"),
         }
-        if not math.isfinite(record["train_loss"]):
+        if not (math.isfinite(record["train_loss"]) and math.isfinite(params_total)):
+            what = "the loss" if not math.isfinite(record["train_loss"]) else "a parameter"
             raise XpnetError(
-                f"training diverged in epoch {epoch}: the loss is {record['train_loss']} "
+                f"training diverged in epoch {epoch}: {what} is not finite "
                 f"(last finite epoch loss: {last_finite_loss if last_finite_loss is not None else 'none'}); "
                 f"lower the learning rate (now --lr {config.lr})"
             )
@@ -219,6 +222,15 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}) "
         f"after {len(history)} epoch(s), {summary['train_seconds']:.1f} s of training")
     return FitResult(params, history, summary, backend)
+
+
+def _params_sum(params):
+    """Sum of every parameter, a 0-d device array: not finite as soon as any parameter is not."""
+    xp = array_namespace(params[0][0])
+    total = xp.sum(params[0][0]) + xp.sum(params[0][1])
+    for W, b in params[1:]:
+        total = total + xp.sum(W) + xp.sum(b)
+    return total
 
 
 def _device_splits(dataset: Dataset, config: Config, backend: Backend, rng: np.random.Generator):

@@ -1,0 +1,65 @@
+"""Choosing backends and devices, and the one-line errors when a choice cannot be met."""
+
+import numpy as np
+import pytest
+
+from xpnet import backend as backend_module
+from xpnet.backend import available_backends, cuda_problem, resolve, to_numpy
+from xpnet.errors import UsageError, XpnetError
+
+
+def test_auto_picks_numpy_and_says_why_without_cuda():
+    if cuda_problem() is None:
+        pytest.skip("a CUDA GPU is usable here, so auto picks CuPy")
+    chosen = resolve("auto", "auto")
+    assert chosen.name == "numpy" and chosen.device_name == "cpu"
+    assert "no usable CUDA GPU" in chosen.reason
+
+
+def test_device_cuda_without_cuda_is_one_clear_line():
+    problem = cuda_problem()
+    if problem is None:
+        pytest.skip("a CUDA GPU is usable here")
+    with pytest.raises(XpnetError) as caught:
+        resolve("auto", "cuda")
+    message = str(caught.value)
+    assert "\n" not in message and "cuda" in message and ("install" in message or "driver" in message)
+
+
+def test_cupy_probe_reports_an_import_failure(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_cupy(name, *args, **kwargs):
+        if name == "cupy" or name.startswith("cupy."):
+            raise ImportError("libcudart.so.12: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_cupy)
+    monkeypatch.setattr(backend_module, "_CUPY_PROBES", {})
+    problem = backend_module.cuda_problem()
+    assert problem is not None and "CuPy is not installed" in problem and "cuda12" in problem
+    with pytest.raises(XpnetError, match="not usable"):
+        resolve("cupy", "cuda")
+
+
+@pytest.mark.parametrize("backend_name, device", [("numpy", "cuda"), ("numpy", "tpu"), ("auto", "cuda:x"),
+                                                  ("array-api-strict", "device9"), ("nonsense", "cpu")])
+def test_bad_combinations_are_usage_errors(backend_name, device):
+    with pytest.raises(UsageError):
+        resolve(backend_name, device)
+
+
+def test_numpy_is_always_available():
+    assert "numpy" in available_backends()
+
+
+def test_round_trip_to_device_and_back(backend):
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    on_device = backend.asarray(host)
+    assert on_device.dtype == backend.dtype("float32")
+    back = to_numpy(on_device)
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, host)
+    assert backend.asarray(host, dtype="float64").dtype == backend.dtype("float64")

@@ -1,0 +1,98 @@
+"""``python -m xpnet.train`` end to end, in a subprocess, on tiny generated data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from xpnet.backend import cuda_problem
+
+
+def run_train(*args, env=None, cwd=None):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "xpnet.train", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(result, status):
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith(("error:", "python -m xpnet.train: error:")), result.stderr
+    return lines[-1]
+
+
+def test_trains_end_to_end_and_writes_metrics(tmp_path):
+    metrics = tmp_path / "m.jsonl"
+    result = run_train("--dataset", "synthetic:500", "--backend", "numpy", "--epochs", "2", "--hidden", "32",
+                       "--batch-size", "50", "--dev-size", "100", "--metrics", str(metrics))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "backend numpy on cpu, float32" in out
+    assert "MLP 784-32-10" in out and "400 train, 100 dev" in out
+    assert "epoch 2/2" in out and "dev acc" in out and "ex/s" in out
+    assert "test accuracy" in out.splitlines()[-1]
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert len(records) == 3 and records[-1]["config"]["hidden"] == [32]
+
+
+def test_preset_with_an_override_and_quiet():
+    result = run_train("--preset", "seed000", "--dataset", "synthetic:300", "--epochs", "1", "--quiet",
+                       "--backend", "array-api-strict")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+
+
+def test_full_batch_and_softmax_regression_flags():
+    result = run_train("--dataset", "synthetic:300", "--hidden", "none", "--batch-size", "full", "--epochs", "3",
+                       "--lr", "0.5", "--init", "uniform:0.05", "--no-normalize", "--log-interval", "2")
+    assert result.returncode == 0, result.stderr
+    assert "softmax regression 784-10" in result.stdout and "batch full" in result.stdout
+    assert "epoch 2/3" in result.stdout and "epoch 1/3" not in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--epochs", "0"], ["--lr", "abc"], ["--hidden", "12,x"], ["--batch-size", "-3"], ["--backend", "jax"],
+    ["--dtype", "int8"], ["--init", "gauss:1"], ["--device", "tpu"], ["--preset", "seed999"], ["--frobnicate"],
+    ["--dev-size", "300"],
+])
+def test_bad_usage_exits_2_with_a_message(args):
+    result = run_train("--dataset", "synthetic:300", *args)
+    line = assert_one_line_error(result, 2)
+    assert "error:" in line
+
+
+def test_device_cuda_without_cuda_is_one_line_and_exit_1():
+    if cuda_problem() is None:
+        pytest.skip("CUDA is usable here")
+    result = run_train("--dataset", "synthetic:300", "--device", "cuda")
+    line = assert_one_line_error(result, 1)
+    assert "cuda" in line and ("install" in line or "driver" in line)
+
+
+def test_missing_data_offline_is_one_line(tmp_path):
+    env = {"XPNET_DATA_DIR": str(tmp_path / "none"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = run_train("--dataset", "mnist", "--no-download", env=env)
+    line = assert_one_line_error(result, 1)
+    assert "mnist" in line
+
+
+def test_a_folder_dataset(tmp_path):
+    from xpnet.data import make_synthetic, write_mnist_folder
+
+    write_mnist_folder(tmp_path / "kmnist", make_synthetic(300, 60, seed=4), compress=False)
+    result = run_train("--dataset", str(tmp_path / "kmnist"), "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "300 train" in result.stdout
+
+
+def test_help_shows_every_default():
+    result = run_train("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for flag in ("--lr", "--batch-size", "--epochs", "--seed", "--hidden", "--backend", "--device", "--dtype",
+                 "--dev-size", "--log-interval", "--init"):
+        assert flag in text
+    assert text.count("(default:") >= 15
