@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from datafiles import assert_one_line, http_root, sandbox, tiny_mnist  # noqa: F401 (fixtures)
+from datafiles import http_root, sandbox, tiny_mnist  # noqa: F401 (pytest fixtures)
+from datafiles import assert_one_line
 from xpnet.data import DATASETS, DataError, load_dataset, write_mnist_folder
 from xpnet.data.download import DownloadFailed, download_dataset
 
@@ -14,7 +15,7 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 
 
 @pytest.fixture
-def mirrors(http_root, tiny_mnist):  # noqa: F811
+def mirrors(http_root, tiny_mnist):
     """Base URLs of local mirrors: 'good' serves the four NAME.gz, 'missing' answers 404,
     'not-gzip' serves plain bytes, 'wrong-content' serves valid gzip of other data."""
     folder, base_url = http_root
@@ -37,11 +38,11 @@ def refused_url():
     return f"http://127.0.0.1:{port}/"
 
 
-def _cache_folder(sandbox):  # noqa: F811
+def _cache_folder(sandbox):
     return sandbox / "cache" / "xpnet" / "mnist"
 
 
-def test_404_falls_through_to_the_next_mirror(mirrors, sandbox, capsys):  # noqa: F811
+def test_404_falls_through_to_the_next_mirror(mirrors, sandbox, capsys):
     dataset = load_dataset("mnist", mirrors=[mirrors["missing"], mirrors["good"]])
     assert dataset.source == str(_cache_folder(sandbox))
     assert sorted(p.name for p in _cache_folder(sandbox).iterdir()) == sorted(f"{name}.gz" for name in FILES)
@@ -52,13 +53,13 @@ def test_404_falls_through_to_the_next_mirror(mirrors, sandbox, capsys):  # noqa
     assert load_dataset("mnist", download=False).source == str(_cache_folder(sandbox))
 
 
-def test_mirrors_are_taken_from_the_dataset_table_by_default(mirrors, sandbox, monkeypatch):  # noqa: F811
+def test_mirrors_are_taken_from_the_dataset_table_by_default(mirrors, sandbox, monkeypatch):
     monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(DATASETS["mnist"], mirrors=(mirrors["good"],)))
     assert load_dataset("mnist").source == str(_cache_folder(sandbox))
 
 
 @pytest.mark.parametrize("bad", ["not-gzip", "wrong-content"])
-def test_a_corrupt_copy_is_rejected_and_the_next_mirror_used(mirrors, sandbox, capsys, bad):  # noqa: F811
+def test_a_corrupt_copy_is_rejected_and_the_next_mirror_used(mirrors, sandbox, capsys, bad):
     load_dataset("mnist", mirrors=[mirrors[bad], mirrors["good"]])
     assert sorted(p.name for p in _cache_folder(sandbox).iterdir()) == sorted(f"{name}.gz" for name in FILES)
     reason = "not gzip data" if bad == "not-gzip" else "checksum mismatch"
@@ -66,14 +67,14 @@ def test_a_corrupt_copy_is_rejected_and_the_next_mirror_used(mirrors, sandbox, c
 
 
 @pytest.mark.parametrize("bad", ["not-gzip", "wrong-content"])
-def test_only_corrupt_copies_leave_nothing_in_the_cache(mirrors, sandbox, bad):  # noqa: F811
+def test_only_corrupt_copies_leave_nothing_in_the_cache(mirrors, sandbox, bad):
     with pytest.raises(DataError) as error:
         load_dataset("mnist", mirrors=[mirrors[bad]])
     assert_one_line(error, "download failed", mirrors[bad])
     assert not _cache_folder(sandbox).exists()
 
 
-def test_a_failure_on_a_later_file_removes_the_files_already_fetched(mirrors, sandbox, http_root):  # noqa: F811
+def test_a_failure_on_a_later_file_removes_the_files_already_fetched(mirrors, sandbox, http_root):
     folder, _ = http_root
     (folder / "good" / "t10k-labels-idx1-ubyte.gz").unlink()
     _cache_folder(sandbox).mkdir(parents=True)
@@ -83,7 +84,7 @@ def test_a_failure_on_a_later_file_removes_the_files_already_fetched(mirrors, sa
     assert list(_cache_folder(sandbox).iterdir()) == [], "no fetched file and no temporary file may remain"
 
 
-def test_all_mirrors_failing_lists_the_places_and_the_fixes(mirrors, sandbox, refused_url):  # noqa: F811
+def test_all_mirrors_failing_lists_the_places_and_the_fixes(mirrors, sandbox, refused_url):
     with pytest.raises(DataError) as error:
         load_dataset("mnist", sandbox / "given", mirrors=[mirrors["missing"], refused_url])
     assert_one_line(
@@ -95,7 +96,7 @@ def test_all_mirrors_failing_lists_the_places_and_the_fixes(mirrors, sandbox, re
     assert not _cache_folder(sandbox).exists()
 
 
-def test_a_mirror_that_never_answers_times_out(tiny_mnist, sandbox):  # noqa: F811
+def test_a_mirror_that_never_answers_times_out(tiny_mnist, sandbox):
     with socket.socket() as silent:
         # Accepts connections (the kernel's backlog) but never sends a byte.
         silent.bind(("127.0.0.1", 0))
@@ -107,6 +108,20 @@ def test_a_mirror_that_never_answers_times_out(tiny_mnist, sandbox):  # noqa: F8
     assert not (sandbox / "target").exists()
 
 
-def test_an_unreachable_mirror_is_not_retried_for_the_other_files(mirrors, refused_url, sandbox, capsys):  # noqa: F811
+def test_an_unreachable_mirror_is_not_retried_for_the_other_files(mirrors, refused_url, sandbox, capsys):
     load_dataset("mnist", mirrors=[refused_url, mirrors["good"]])
     assert capsys.readouterr().err.count(refused_url) == 1
+
+
+def test_a_cache_that_cannot_be_written_is_a_clean_error(mirrors, sandbox, monkeypatch):
+    (sandbox / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(sandbox / "not-a-folder"))
+    with pytest.raises(DataError) as error:
+        load_dataset("mnist", mirrors=[mirrors["good"]])
+    assert_one_line(error, "download failed", "cannot write into", str(sandbox / "not-a-folder"))
+
+
+def test_no_mirrors_at_all(tiny_mnist, sandbox):
+    with pytest.raises(DataError) as error:
+        load_dataset("mnist")
+    assert_one_line(error, "no mirrors are known for mnist")

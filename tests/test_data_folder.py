@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from datafiles import assert_one_line, sandbox, tiny_dataset_arrays  # noqa: F401 (fixture)
+from datafiles import sandbox  # noqa: F401 (pytest fixtures)
+from datafiles import assert_one_line, tiny_dataset_arrays
 from xpnet.data import DataError, Dataset, load_dataset, read_mnist_folder, write_idx, write_mnist_folder
 
 
@@ -38,7 +39,7 @@ def test_rewriting_a_folder_in_the_other_form_leaves_no_stale_copy(tmp_path):
     np.testing.assert_array_equal(read_mnist_folder(tmp_path).train_images, fresh.train_images)
 
 
-def test_load_dataset_reads_any_existing_folder_path(sandbox, monkeypatch):  # noqa: F811
+def test_load_dataset_reads_any_existing_folder_path(sandbox, monkeypatch):
     write_mnist_folder(sandbox / "kmnist", tiny_dataset_arrays(), compress=True)
     monkeypatch.chdir(sandbox)
     dataset = load_dataset("./kmnist")
@@ -119,7 +120,7 @@ def test_dataset_rejects_an_empty_split():
     assert_one_line(error, "test split is empty")
 
 
-def test_unknown_name_that_is_no_folder(sandbox):  # noqa: F811
+def test_unknown_name_that_is_no_folder(sandbox):
     with pytest.raises(DataError) as error:
         load_dataset("nmist")
     assert_one_line(error, "unknown dataset 'nmist'", "mnist, fashion-mnist", "synthetic:N")

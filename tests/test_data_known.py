@@ -10,11 +10,12 @@ import gzip
 import numpy as np
 import pytest
 
-from datafiles import assert_one_line, sandbox, tiny_mnist  # noqa: F401 (fixtures)
+from datafiles import sandbox, tiny_mnist  # noqa: F401 (pytest fixtures)
+from datafiles import assert_one_line
 from xpnet.data import DATASETS, DataError, load_dataset, write_idx, write_mnist_folder
 
 
-def test_known_dataset_loads_from_data_dir(tiny_mnist, sandbox):  # noqa: F811
+def test_known_dataset_loads_from_data_dir(tiny_mnist, sandbox):
     write_mnist_folder(sandbox / "root" / "mnist", tiny_mnist)
     dataset = load_dataset("mnist", sandbox / "root", download=False)
     assert dataset.name == "mnist" and dataset.source == str(sandbox / "root" / "mnist")
@@ -22,7 +23,7 @@ def test_known_dataset_loads_from_data_dir(tiny_mnist, sandbox):  # noqa: F811
     np.testing.assert_array_equal(dataset.test_images, tiny_mnist.test_images)
 
 
-def test_lookup_order_data_dir_then_env_then_cache_then_system(tiny_mnist, sandbox, monkeypatch):  # noqa: F811
+def test_lookup_order_data_dir_then_env_then_cache_then_system(tiny_mnist, sandbox, monkeypatch):
     folders = {
         "data_dir": sandbox / "given" / "mnist",
         "env": sandbox / "env" / "mnist",
@@ -38,13 +39,13 @@ def test_lookup_order_data_dir_then_env_then_cache_then_system(tiny_mnist, sandb
         (folder / "t10k-labels-idx1-ubyte.gz").unlink()
 
 
-def test_cache_defaults_to_home_when_xdg_cache_home_is_unset(tiny_mnist, sandbox, monkeypatch):  # noqa: F811
+def test_cache_defaults_to_home_when_xdg_cache_home_is_unset(tiny_mnist, sandbox, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     write_mnist_folder(sandbox / "home" / ".cache" / "xpnet" / "mnist", tiny_mnist)
     assert load_dataset("mnist", download=False).source == str(sandbox / "home" / ".cache" / "xpnet" / "mnist")
 
 
-def test_recompressed_and_decompressed_copies_are_accepted(tiny_mnist, sandbox):  # noqa: F811
+def test_recompressed_and_decompressed_copies_are_accepted(tiny_mnist, sandbox):
     folder = sandbox / "root" / "mnist"
     write_mnist_folder(folder, tiny_mnist, compress=True)
     # Another gzip level gives other archive bytes; the content, and so the checksum, is the same.
@@ -56,7 +57,7 @@ def test_recompressed_and_decompressed_copies_are_accepted(tiny_mnist, sandbox):
     assert load_dataset("mnist", sandbox / "root", download=False).train_images.shape == (20, 28, 28)
 
 
-def test_wrong_checksum_on_a_local_copy(tiny_mnist, sandbox):  # noqa: F811
+def test_wrong_checksum_on_a_local_copy(tiny_mnist, sandbox):
     folder = sandbox / "root" / "mnist"
     write_mnist_folder(folder, tiny_mnist)
     images = tiny_mnist.train_images.copy()
@@ -69,7 +70,7 @@ def test_wrong_checksum_on_a_local_copy(tiny_mnist, sandbox):  # noqa: F811
                     f"expected SHA-256 {expected}", "got", "delete the file")
 
 
-def test_wrong_checksum_is_an_error_even_when_a_later_place_has_a_good_copy(tiny_mnist, sandbox):  # noqa: F811
+def test_wrong_checksum_is_an_error_even_when_a_later_place_has_a_good_copy(tiny_mnist, sandbox):
     write_mnist_folder(sandbox / "cache" / "xpnet" / "mnist", tiny_mnist)
     write_mnist_folder(sandbox / "root" / "mnist", tiny_mnist)
     write_idx(sandbox / "root" / "mnist" / "t10k-labels-idx1-ubyte.gz", np.ones(10, dtype=np.uint8), compress=True)
@@ -78,7 +79,7 @@ def test_wrong_checksum_is_an_error_even_when_a_later_place_has_a_good_copy(tiny
     assert_one_line(error, "t10k-labels-idx1-ubyte.gz", "checksum mismatch")
 
 
-def test_known_datasets_must_be_28_by_28(tiny_mnist, sandbox, monkeypatch):  # noqa: F811
+def test_known_datasets_must_be_28_by_28(tiny_mnist, sandbox, monkeypatch):
     monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(DATASETS["mnist"], image_shape=(32, 32)))
     write_mnist_folder(sandbox / "root" / "mnist", tiny_mnist)
     with pytest.raises(DataError) as error:
@@ -86,7 +87,7 @@ def test_known_datasets_must_be_28_by_28(tiny_mnist, sandbox, monkeypatch):  # n
     assert_one_line(error, "mnist images must be (32, 32), got (28, 28)")
 
 
-def test_offline_and_not_found_says_where_it_looked_and_how_to_fix(tiny_mnist, sandbox, monkeypatch):  # noqa: F811
+def test_offline_and_not_found_says_where_it_looked_and_how_to_fix(tiny_mnist, sandbox, monkeypatch):
     monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "env"))
     write_mnist_folder(sandbox / "env" / "mnist", tiny_mnist)
     (sandbox / "env" / "mnist" / "train-labels-idx1-ubyte.gz").unlink()

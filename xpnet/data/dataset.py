@@ -33,8 +33,8 @@ class Dataset:
         where = f"dataset {self.name} ({self.source})"
         if self.num_classes < 2:
             raise DataError(
-                f"{where}: {self.num_classes} class(es) found, classification needs at least 2; "
-                f"check the label files"
+                f"{where}: num_classes is {self.num_classes} but classification needs at least 2 "
+                f"classes; check the labels"
             )
         for split, images, labels in (
             ("train", self.train_images, self.train_labels),

@@ -100,21 +100,33 @@ def download_dataset(known: KnownDataset, folder, mirrors=None, timeout: float =
     only when all four are good are they renamed into place, so a failed download leaves nothing
     behind. mirrors defaults to known.mirrors. Raises DownloadFailed naming each mirror's failure.
     """
+    mirrors = known.mirrors if mirrors is None else mirrors
+    if not mirrors:
+        raise DownloadFailed(f"no mirrors are known for {known.name}")
     folder = Path(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
     staged: dict[str, Path] = {}
     unreachable: dict[str, str] = {}
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         for name in MNIST_FILES:
-            staged[name] = _fetch_one(name, known.sha256[name], folder,
-                                      known.mirrors if mirrors is None else mirrors, unreachable, timeout)
+            staged[name] = _fetch_one(name, known.sha256[name], folder, mirrors, unreachable, timeout)
+    except OSError as error:
+        # Network errors are handled per mirror; what arrives here is the local disk.
+        _discard(staged, folder, created)
+        raise DownloadFailed(f"cannot write into {folder} ({error})") from None
     except BaseException:
-        for tmp in staged.values():
-            tmp.unlink(missing_ok=True)
-        if created:
-            with suppress(OSError):
-                folder.rmdir()
+        _discard(staged, folder, created)
         raise
     for name, tmp in staged.items():
         os.replace(tmp, folder / f"{name}.gz")
+        # A raw NAME left from earlier would be read in preference to the fresh NAME.gz.
+        (folder / name).unlink(missing_ok=True)
+
+
+def _discard(staged: dict[str, Path], folder: Path, created: bool) -> None:
+    for tmp in staged.values():
+        tmp.unlink(missing_ok=True)
+    if created:
+        with suppress(OSError):
+            folder.rmdir()

@@ -28,12 +28,6 @@ def find_mnist_files(folder) -> dict[str, Path]:
     return found
 
 
-def missing_files(folder) -> list[str]:
-    """Names of the four files that the folder lacks."""
-    present = find_mnist_files(folder)
-    return [name for name in MNIST_FILES if name not in present]
-
-
 def _read_uint8(path: Path, ndim: int, what: str) -> np.ndarray:
     array = read_idx(path)
     if array.dtype != np.uint8 or array.ndim != ndim:
@@ -47,7 +41,8 @@ def _read_uint8(path: Path, ndim: int, what: str) -> np.ndarray:
 def read_mnist_arrays(files: dict[str, Path]) -> dict[str, np.ndarray]:
     """The four arrays, by file name: images (n, rows, cols) uint8, labels (n,) uint8."""
     return {
-        name: _read_uint8(path, 3, "images") if "images" in name else _read_uint8(path, 1, "labels")
+        name: _read_uint8(path, 3, "images") if name in (TRAIN_IMAGES, TEST_IMAGES)
+        else _read_uint8(path, 1, "labels")
         for name, path in files.items()
     }
 
@@ -75,14 +70,14 @@ def read_mnist_folder(folder, name: str | None = None) -> Dataset:
 
     name defaults to the folder's name. Raises DataError when a file is missing or malformed.
     """
-    folder = Path(folder)
-    missing = missing_files(folder)
+    files = find_mnist_files(folder)
+    missing = [f"{name}[.gz]" for name in MNIST_FILES if name not in files]
     if missing:
         raise DataError(
-            f"{folder}: missing {', '.join(f'{m}[.gz]' for m in missing)}; an MNIST-format "
-            f"folder holds the four files {FILE_LIST}"
+            f"{folder}: missing {', '.join(missing)}; an MNIST-format folder holds the four "
+            f"files {FILE_LIST}"
         )
-    arrays = read_mnist_arrays(find_mnist_files(folder))
+    arrays = read_mnist_arrays(files)
     source = os.path.abspath(folder)
     return dataset_from_arrays(name or os.path.basename(source), arrays, source=source)
 

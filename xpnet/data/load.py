@@ -22,9 +22,9 @@ def cache_root() -> Path:
 def search_folders(known: KnownDataset, data_dir=None) -> list[Path]:
     """Where a known dataset is looked for, in order: data_dir, $XPNET_DATA_DIR, the cache, the system."""
     roots = [data_dir, os.environ.get("XPNET_DATA_DIR") or None, cache_root()]
-    return [Path(root) / known.name for root in roots if root is not None] + [
-        Path(folder) for folder in known.system_dirs
-    ]
+    folders = [Path(root) / known.name for root in roots if root is not None]
+    folders += [Path(folder) for folder in known.system_dirs]
+    return list(dict.fromkeys(folders))
 
 
 def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path]) -> Dataset:
