@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -24,6 +25,9 @@ def test_round_trip(tmp_path, array, compress):
     np.testing.assert_array_equal(back, array)
     assert back.flags.writeable
     assert [p.name for p in tmp_path.iterdir()] == ["file"], "no temporary file may be left"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask, "permissions follow the umask"
 
 
 def test_mnist_magic_numbers_and_layout(tmp_path):
@@ -43,6 +47,12 @@ def test_other_idx_dtypes_round_trip_in_native_byte_order(tmp_path):
         back = read_idx(tmp_path / "x")
         assert back.dtype == dtype and back.dtype.isnative
         np.testing.assert_array_equal(back, array)
+
+
+def test_gzip_output_is_deterministic(tmp_path):
+    write_idx(tmp_path / "first", IMAGES, compress=True)
+    write_idx(tmp_path / "second", IMAGES, compress=True)
+    assert (tmp_path / "first").read_bytes() == (tmp_path / "second").read_bytes()
 
 
 def test_gzip_is_detected_by_content_not_by_name(tmp_path):
@@ -130,3 +140,9 @@ def test_header_claiming_an_enormous_array_is_a_clean_error(tmp_path):
     with pytest.raises(DataError) as error:
         read_idx(path)
     assert_one_line(error, str(path))
+
+
+def test_unreadable_path(tmp_path):
+    with pytest.raises(DataError) as error:
+        read_idx(tmp_path / "absent")
+    assert_one_line(error, str(tmp_path / "absent"), "cannot read the file", "No such file")

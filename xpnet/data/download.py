@@ -4,7 +4,6 @@ import http.client
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from contextlib import suppress
@@ -14,6 +13,7 @@ from xpnet.data.dataset import DataError
 from xpnet.data.folder import MNIST_FILES
 from xpnet.data.idx import is_gzip, uncompressed_sha256
 from xpnet.data.known import KnownDataset
+from xpnet.data.tempfiles import open_temp_beside
 
 TIMEOUT_SECONDS = 30.0
 _CHUNK_BYTES = 1 << 20
@@ -37,15 +37,20 @@ def _describe(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def _fetch_to(url: str, path: Path, timeout: float) -> None:
+def _size(length: str | None) -> str:
+    if not (length and length.isdigit()):
+        return "size unknown"
+    size = int(length)
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
+
+def _fetch_to(url: str, out, timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "xpnet"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(path, "wb") as out:
-        length = response.headers.get("Content-Length")
-        size = f"{int(length) / 1e6:.1f} MB" if length and length.isdigit() else "size unknown"
-        _note(f"downloading {url} ({size})")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        _note(f"downloading {url} ({_size(response.headers.get('Content-Length'))})")
         shutil.copyfileobj(response, out, _CHUNK_BYTES)
-        out.flush()
-        os.fsync(out.fileno())
+    out.flush()
+    os.fsync(out.fileno())
 
 
 def _content_problem(path: Path, expected_sha256: str) -> str | None:
@@ -65,16 +70,15 @@ def _fetch_one(name: str, expected_sha256: str, folder: Path, mirrors, unreachab
                timeout: float) -> Path:
     """A verified temporary copy of NAME.gz in folder, from the first mirror that gives one."""
     failures = []
-    for mirror in mirrors:
+    for position, mirror in enumerate(mirrors, start=1):
         if mirror in unreachable:
             failures.append(f"{mirror}: {unreachable[mirror]}")
             continue
         url = mirror + f"{name}.gz"
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.gz.", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp, out = open_temp_beside(folder / f"{name}.gz")
         try:
-            _fetch_to(url, tmp, timeout)
+            with out:
+                _fetch_to(url, out, timeout)
             problem = _content_problem(tmp, expected_sha256)
         except urllib.error.HTTPError as error:
             problem = _describe(error)
@@ -89,7 +93,7 @@ def _fetch_one(name: str, expected_sha256: str, folder: Path, mirrors, unreachab
             return tmp
         tmp.unlink(missing_ok=True)
         failures.append(f"{mirror}: {problem}")
-        _note(f"{url} failed: {problem}; trying the next mirror")
+        _note(f"{url} failed: {problem}" + ("; trying the next mirror" if position < len(mirrors) else ""))
     raise DownloadFailed(f"{name}.gz: " + "; ".join(failures))
 
 
@@ -104,7 +108,8 @@ def download_dataset(known: KnownDataset, folder, mirrors=None, timeout: float =
     if not mirrors:
         raise DownloadFailed(f"no mirrors are known for {known.name}")
     folder = Path(folder)
-    created = not folder.exists()
+    # Folders this call creates, deepest first, so a failure can remove them again.
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
     staged: dict[str, Path] = {}
     unreachable: dict[str, str] = {}
     try:
@@ -113,10 +118,10 @@ def download_dataset(known: KnownDataset, folder, mirrors=None, timeout: float =
             staged[name] = _fetch_one(name, known.sha256[name], folder, mirrors, unreachable, timeout)
     except OSError as error:
         # Network errors are handled per mirror; what arrives here is the local disk.
-        _discard(staged, folder, created)
+        _discard(staged, created)
         raise DownloadFailed(f"cannot write into {folder} ({error})") from None
     except BaseException:
-        _discard(staged, folder, created)
+        _discard(staged, created)
         raise
     for name, tmp in staged.items():
         os.replace(tmp, folder / f"{name}.gz")
@@ -124,9 +129,9 @@ def download_dataset(known: KnownDataset, folder, mirrors=None, timeout: float =
         (folder / name).unlink(missing_ok=True)
 
 
-def _discard(staged: dict[str, Path], folder: Path, created: bool) -> None:
+def _discard(staged: dict[str, Path], created: list[Path]) -> None:
     for tmp in staged.values():
         tmp.unlink(missing_ok=True)
-    if created:
+    for path in created:
         with suppress(OSError):
-            folder.rmdir()
+            path.rmdir()

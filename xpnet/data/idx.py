@@ -9,14 +9,13 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import zlib
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 
 import numpy as np
 
 from xpnet.data.dataset import DataError
+from xpnet.data.tempfiles import open_temp_beside
 
 GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_BYTES = 1 << 20
@@ -43,13 +42,18 @@ def is_gzip(path) -> bool:
 
 @contextmanager
 def open_uncompressed(path):
-    """A binary file object over the file's content, decompressed if the file is gzipped."""
-    if is_gzip(path):
-        with gzip.open(path, "rb") as file:
+    """A binary file object over the file's content, decompressed if the file is gzipped.
+
+    Failures to read, and corrupt gzip data, raise DataError naming the file.
+    """
+    try:
+        with gzip.open(path, "rb") if is_gzip(path) else open(path, "rb") as file:
             yield file
-    else:
-        with open(path, "rb") as file:
-            yield file
+    except _GZIP_ERRORS as error:
+        raise DataError(f"{path}: corrupt gzip data ({error}); replace the file with a good copy") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the file ({error.strerror or error}); check that it "
+                        f"exists and is readable") from None
 
 
 def _read_exactly(file, size: int) -> bytes:
@@ -91,20 +95,17 @@ def read_idx(path) -> np.ndarray:
     Raises DataError for a bad magic number or a payload that is shorter or longer than the
     header's dimensions say.
     """
-    try:
-        with open_uncompressed(path) as file:
-            dtype, shape = _read_header(file, path)
-            array = _allocate(shape, dtype, path)
-            buffer = memoryview(array.reshape(-1).view(np.uint8))
-            filled = 0
-            while filled < array.nbytes:
-                got = file.readinto(buffer[filled : filled + _CHUNK_BYTES])
-                if not got:
-                    break
-                filled += got
-            extra = file.read(1)
-    except _GZIP_ERRORS as error:
-        raise DataError(f"{path}: corrupt gzip data ({error}); replace the file with a good copy") from None
+    with open_uncompressed(path) as file:
+        dtype, shape = _read_header(file, path)
+        array = _allocate(shape, dtype, path)
+        buffer = memoryview(array.reshape(-1).view(np.uint8))
+        filled = 0
+        while filled < array.nbytes:
+            got = file.readinto(buffer[filled : filled + _CHUNK_BYTES])
+            if not got:
+                break
+            filled += got
+        extra = file.read(1)
     if filled < array.nbytes:
         raise DataError(
             f"{path}: file is truncated: shape {shape} needs {array.nbytes} data bytes, found "
@@ -146,12 +147,9 @@ def uncompressed_sha256(path) -> str:
     Streams the file, so memory use stays small. Raises DataError for corrupt gzip data.
     """
     digest = hashlib.sha256()
-    try:
-        with open_uncompressed(path) as file:
-            while chunk := file.read(_CHUNK_BYTES):
-                digest.update(chunk)
-    except _GZIP_ERRORS as error:
-        raise DataError(f"{path}: corrupt gzip data ({error}); replace the file with a good copy") from None
+    with open_uncompressed(path) as file:
+        while chunk := file.read(_CHUNK_BYTES):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -163,20 +161,19 @@ def write_idx(path, array: np.ndarray, compress: bool) -> None:
     """
     header = idx_header(array)
     payload = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp, raw = open_temp_beside(path)
     try:
-        with open(fd, "wb") as raw:
-            # mtime=0 makes the same array always give the same gz bytes.
-            # Closing the GzipFile writes the gzip trailer but leaves raw open for the fsync.
-            out_context = (gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+        with raw:
+            # No name and mtime=0 make the same array always give the same gz bytes. Closing the GzipFile
+            # writes the gzip trailer but leaves raw open for the fsync.
+            out_context = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
                            if compress else nullcontext(raw))
             with out_context as out:
                 out.write(header)
                 out.write(payload.data)
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
