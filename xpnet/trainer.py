@@ -126,16 +126,18 @@ def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 1000
     return loss_total / data.size, correct_total / data.size
 
 
-def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dataset | None = None,
+def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dataset | str | None = None,
         metrics_path: str | None = None, log: Callable[[str], None] | None = print,
         progress: bool | None = None, **overrides) -> FitResult:
     """Train an MLP as ``config`` (or ``preset`` plus keyword ``overrides``) says.
 
-    ``dataset`` bypasses loading (any :class:`xpnet.data.Dataset`). ``log`` receives
+    ``dataset`` is a name or folder to load, or a :class:`xpnet.data.Dataset` in memory. ``log`` receives
     each line of the report (None for silence); ``progress`` shows a bar per epoch
     (default: when stderr is a terminal and ``log`` is set). Returns a :class:`FitResult`.
     Raises :class:`XpnetError` for expected failures, including a diverging run.
     """
+    if isinstance(dataset, str):
+        overrides["dataset"], dataset = dataset, None
     if config is None:
         config = from_preset(preset, **overrides)
     elif preset is not None or overrides:

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# CPU lane: install as the README says, with PyTorch's CPU build, and run the whole suite.
+# GPU tests skip themselves with the reason; real-data tests run where XPNET_DATA_DIR is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install -e '.[test]'
+python -m pip install "${XPNET_TORCH_SPEC:-torch==2.13.0}" --index-url "${XPNET_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}" \
+  || python -m pip install "${XPNET_TORCH_SPEC:-torch==2.13.0}"
+python -m pytest
+python ci/parity.py --backends numpy,torch,array-api-strict --dataset synthetic:3000 --epochs 1
