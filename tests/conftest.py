@@ -11,6 +11,8 @@ import pytest
 
 from xpnet.backend import cuda_problem, resolve
 
+pytest_plugins = ["datafiles"]
+
 
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None

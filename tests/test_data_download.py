@@ -6,7 +6,6 @@ import socket
 
 import pytest
 
-from datafiles import http_root, sandbox, tiny_mnist  # noqa: F401 (pytest fixtures)
 from datafiles import assert_one_line
 from xpnet.data import DATASETS, DataError, load_dataset, write_mnist_folder
 from xpnet.data.download import DownloadFailed, download_dataset

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from datafiles import sandbox  # noqa: F401 (pytest fixtures)
 from datafiles import assert_one_line, tiny_dataset_arrays
 from xpnet.data import DataError, Dataset, load_dataset, read_mnist_folder, write_idx, write_mnist_folder
 

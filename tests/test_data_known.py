@@ -10,7 +10,6 @@ import gzip
 import numpy as np
 import pytest
 
-from datafiles import sandbox, tiny_mnist  # noqa: F401 (pytest fixtures)
 from datafiles import assert_one_line
 from xpnet.data import DATASETS, DataError, load_dataset, write_idx, write_mnist_folder
 

@@ -13,7 +13,7 @@ from xpnet.data.dataset import DataError
 from xpnet.data.folder import MNIST_FILES
 from xpnet.data.idx import is_gzip, uncompressed_sha256
 from xpnet.data.known import KnownDataset
-from xpnet.data.tempfiles import open_temp_beside
+from xpnet.files import open_temp_beside
 
 TIMEOUT_SECONDS = 30.0
 _CHUNK_BYTES = 1 << 20

@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from xpnet.data.dataset import DataError
-from xpnet.data.tempfiles import open_temp_beside
+from xpnet.files import open_temp_beside
 
 GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_BYTES = 1 << 20

@@ -65,8 +65,8 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
         f"or set XPNET_DATA_DIR=ROOT"
     )
     if not download:
-        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off; "
-                        f"{fix}, or allow downloading")
+        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off (--no-download); "
+                        f"{fix}, or drop --no-download to fetch them")
     cache = cache_root() / known.name
     try:
         download_dataset(known, cache, mirrors)
