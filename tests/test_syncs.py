@@ -1,0 +1,85 @@
+"""No host synchronisation inside the training step.
+
+On array-api-strict's ``Device("device1")`` every way an array can reach the host
+(``__float__``, ``__bool__``, ``__int__``, ``__index__``, ``__complex__``, ``__array__``,
+``__dlpack__``, ``__iter__``, ``to_device`` to the CPU) is counted. A training epoch must
+make none inside its steps, and a whole ``fit`` a small constant number per epoch,
+whatever the number of steps.
+"""
+
+import collections
+
+import numpy as np
+import pytest
+
+array_api_strict = pytest.importorskip("array_api_strict")
+
+import xpnet  # noqa: E402
+from xpnet.backend import resolve  # noqa: E402
+from xpnet.init import init_params  # noqa: E402
+from xpnet.optim import SGD  # noqa: E402
+from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch  # noqa: E402
+
+HOST_CONVERSIONS = ("__float__", "__bool__", "__int__", "__index__", "__complex__", "__array__", "__dlpack__",
+                    "__iter__")
+
+
+@pytest.fixture
+def host_conversions(monkeypatch):
+    """A Counter of host conversions of array-api-strict arrays off the CPU device while the test runs."""
+    counts = collections.Counter()
+    array_type = type(array_api_strict.asarray(0.0))
+    cpu = array_api_strict.Device("CPU_DEVICE")
+
+    def counted(name, original):
+        def wrapper(self, *args, **kwargs):
+            if self.device != cpu:
+                counts[name] += 1
+            return original(self, *args, **kwargs)
+        return wrapper
+
+    for name in HOST_CONVERSIONS:
+        monkeypatch.setattr(array_type, name, counted(name, getattr(array_type, name)))
+    original_to_device = array_type.to_device
+
+    def to_device(self, device, /, *, stream=None):
+        if device == cpu and self.device != cpu:
+            counts["to_device(cpu)"] += 1
+        return original_to_device(self, device, stream=stream)
+
+    monkeypatch.setattr(array_type, "to_device", to_device)
+    return counts
+
+
+def _device1_split(dataset):
+    backend = resolve("array-api-strict", "device1")
+    data = DeviceSplit(images_to_device(dataset.train_images, backend, "float32", True),
+                       labels_to_device(dataset.train_labels, backend))
+    return backend, data
+
+
+@pytest.mark.parametrize("hidden", [(), (32,), (32, 16)])
+def test_a_training_epoch_never_reaches_the_host(tiny_dataset, host_conversions, hidden):
+    backend, data = _device1_split(tiny_dataset)
+    rng = np.random.default_rng(0)
+    params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, *hidden, 10], rng)]
+    order = backend.asarray(rng.permutation(data.size))
+    host_conversions.clear()
+    params, loss_sum, correct, seen = train_epoch(params, SGD(0.1), data, 10, 16, order)
+    assert seen == data.size
+    assert sum(host_conversions.values()) == 0, dict(host_conversions)
+    assert loss_sum.device == backend.device and params[0][0].device == backend.device
+
+
+def test_fit_reads_the_device_a_constant_number_of_times_per_epoch(tiny_dataset, host_conversions):
+    def conversions(batch_size, epochs):
+        host_conversions.clear()
+        xpnet.fit(dataset=tiny_dataset, backend="array-api-strict", device="device1", hidden=(16,),
+                  batch_size=batch_size, epochs=epochs, dev_size=100, log=None)
+        return sum(host_conversions.values())
+
+    few_steps, many_steps = conversions(250, 2), conversions(10, 2)
+    assert few_steps == many_steps, (few_steps, many_steps)
+    # One read of the epoch's loss, accuracy and divergence check, one of the dev metrics.
+    per_epoch = conversions(10, 3) - many_steps
+    assert per_epoch == 2, per_epoch
