@@ -101,10 +101,13 @@ def cuda_problem() -> str | None:
 
 
 def to_device(host_array: np.ndarray, backend: Backend, dtype=None):
-    """Copy a NumPy array to ``backend``'s device, optionally casting on the host first."""
+    """A copy of a NumPy array on ``backend``'s device, optionally cast on the host first.
+
+    Always a copy, also on NumPy, so updating it in place never touches the host array.
+    """
     if dtype is not None:
         host_array = np.asarray(host_array, dtype=np.dtype(_dtype_name(dtype)))
-    return backend.xp.asarray(host_array, device=backend.device)
+    return backend.xp.asarray(host_array, device=backend.device, copy=True)
 
 
 def to_numpy(array) -> np.ndarray:

@@ -9,27 +9,35 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from .ops import log_softmax, relu, relu_backward
+from .ops import relu, relu_backward, softmax_cross_entropy
 
 
-def forward(params, X):
+def forward(params, X, *, xp=None):
     """Logits (n, k) for inputs ``X`` (n, d), and the cache the backward pass needs.
 
-    The cache holds, per layer, its input ``H`` (n, fan_in) and pre-activation ``Z`` (n, fan_out).
+    The cache holds, per layer, its input ``H`` (n, fan_in) and output ``A`` (n, fan_out):
+    the ReLU activation for hidden layers, the logits for the last.
     """
+    xp = xp or array_namespace(X)
     H = X
     cache = []
     last = len(params) - 1
     for layer, (W, b) in enumerate(params):
-        Z = H @ W + b
-        cache.append((H, Z))
-        H = Z if layer == last else relu(Z)
+        Z = H @ W
+        Z += b  # in place: Z is a fresh product, and one temporary fewer per layer adds up
+        A = Z if layer == last else relu(Z, xp=xp)
+        cache.append((H, A))
+        H = A
     return H, cache
 
 
-def backward(params, cache, dlogits):
-    """Gradients ``[(dW1, db1), ...]`` of the loss, given ``dlogits`` = dLoss/dlogits (n, k)."""
-    xp = array_namespace(dlogits)
+def backward(params, cache, dlogits, *, xp=None):
+    """Gradients ``[(dW1, db1), ...]`` of the loss, given ``dlogits`` = dLoss/dlogits (n, k).
+
+    ``dW = H.T @ dZ`` and ``db = sum(dZ)`` per layer; ``dZ`` flows down through ``W.T``
+    and the ReLU, whose derivative is 1 where its output is positive.
+    """
+    xp = xp or array_namespace(dlogits)
     grads = []
     dZ = dlogits
     for layer in range(len(params) - 1, -1, -1):
@@ -37,24 +45,24 @@ def backward(params, cache, dlogits):
         grads.append((H.T @ dZ, xp.sum(dZ, axis=0)))
         if layer > 0:
             W, _ = params[layer]
-            dZ = relu_backward(dZ @ W.T, cache[layer - 1][1])
+            dZ = relu_backward(dZ @ W.T, H, xp=xp)
     return grads[::-1]
 
 
-def loss_and_grads(params, X, Y):
-    """Mean cross-entropy loss (0-d), logits (n, k) and gradients for a batch ``X`` (n, d), one-hot ``Y`` (n, k).
+def loss_and_grads(params, X, Y, scale: float = 1.0, *, xp=None):
+    """Summed cross-entropy (0-d), logits (n, k), and the gradients of ``scale`` x the mean loss.
 
-    For softmax followed by cross-entropy, dLoss/dlogits = (softmax(logits) - Y) / n.
+    ``X`` (n, d), one-hot ``Y`` (n, k). For softmax followed by cross-entropy,
+    dLoss/dlogits = (softmax(logits) - Y) / n; ``scale`` multiplies this small (n, k)
+    array once instead of every gradient later (SGD passes its learning rate).
     """
-    xp = array_namespace(X, Y)
-    logits, cache = forward(params, X)
-    log_probs = log_softmax(logits)
-    n = X.shape[0]
-    loss = -xp.sum(Y * log_probs) / n
-    dlogits = (xp.exp(log_probs) - Y) / n
-    return loss, logits, backward(params, cache, dlogits)
+    xp = xp or array_namespace(X, Y)
+    logits, cache = forward(params, X, xp=xp)
+    loss_sum, probs = softmax_cross_entropy(logits, Y, xp=xp)
+    dlogits = (probs - Y) * (scale / X.shape[0])
+    return loss_sum, logits, backward(params, cache, dlogits, xp=xp)
 
 
-def predict_logits(params, X):
+def predict_logits(params, X, *, xp=None):
     """Logits (n, k) for ``X`` (n, d), without keeping a cache."""
-    return forward(params, X)[0]
+    return forward(params, X, xp=xp)[0]

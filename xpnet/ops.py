@@ -1,7 +1,9 @@
 """Elementwise and row-wise building blocks, written once against the Array API.
 
-Every function takes arrays and finds their namespace; nothing here knows
-which library it runs on. Shapes: ``n`` examples, ``k`` classes.
+Every function takes arrays and finds their namespace, or takes it as ``xp=``
+from a caller that already knows it (finding it costs microseconds, and a training
+step calls these functions dozens of times). Nothing here knows which library it
+runs on. Shapes: ``n`` examples, ``k`` classes.
 """
 
 from __future__ import annotations
@@ -10,61 +12,81 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 
-def one_hot(y, num_classes: int, dtype):
+def one_hot(y, num_classes: int, dtype, *, xp=None):
     """Labels ``y`` (n,) integer -> one-hot ``Y`` (n, k) of ``dtype``."""
-    xp = array_namespace(y)
+    xp = xp or array_namespace(y)
     classes = xp.arange(num_classes, dtype=y.dtype, device=device_of(y))
     return xp.astype(y[:, None] == classes[None, :], dtype)
 
 
-def relu(Z):
+def relu(Z, *, xp=None):
     """max(Z, 0) elementwise; same shape and dtype as ``Z``."""
-    xp = array_namespace(Z)
+    xp = xp or array_namespace(Z)
     return xp.maximum(Z, 0.0)
 
 
-def relu_backward(dH, Z):
-    """Gradient through ReLU: ``dH`` where ``Z > 0``, else 0 (the subgradient at 0 is 0)."""
-    xp = array_namespace(dH, Z)
-    return xp.where(Z > 0, dH, 0.0)
+def relu_backward(dH, H, *, xp=None):
+    """Gradient through ReLU, given its output ``H``: ``dH`` where ``H > 0``, else 0.
+
+    Multiplying by the mask cast to floats is the portable form of ``dH * (H > 0)``,
+    and several times faster in NumPy than ``where`` on an unpredictable mask.
+    ``dH`` is overwritten: callers pass a fresh product.
+    """
+    xp = xp or array_namespace(dH, H)
+    dH *= xp.astype(H > 0, dH.dtype)
+    return dH
 
 
-def log_softmax(logits):
+def log_softmax(logits, *, xp=None):
     """Row-wise log-softmax of ``logits`` (n, k), shifted by the row max so exp never overflows."""
-    xp = array_namespace(logits)
+    xp = xp or array_namespace(logits)
     shifted = logits - xp.max(logits, axis=1, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
-def softmax(logits):
+def softmax(logits, *, xp=None):
     """Row-wise softmax of ``logits`` (n, k); rows sum to 1."""
-    xp = array_namespace(logits)
+    xp = xp or array_namespace(logits)
     shifted = logits - xp.max(logits, axis=1, keepdims=True)
     unnormalized = xp.exp(shifted)
     return unnormalized / xp.sum(unnormalized, axis=1, keepdims=True)
 
 
-def cross_entropy(logits, Y):
+def softmax_cross_entropy(logits, Y, *, xp=None):
+    """Summed cross-entropy over the rows (0-d) and the softmax probabilities (n, k).
+
+    With ``shifted = logits - rowmax`` and ``total = sum(exp(shifted))`` per row, an
+    example's loss is ``log(total) - shifted[true class]``: one exp serves both results.
+    """
+    xp = xp or array_namespace(logits, Y)
+    shifted = logits - xp.max(logits, axis=1, keepdims=True)
+    unnormalized = xp.exp(shifted)
+    total = xp.sum(unnormalized, axis=1, keepdims=True)
+    loss_sum = xp.sum(xp.log(total)) - xp.sum(Y * shifted)
+    return loss_sum, unnormalized / total
+
+
+def cross_entropy(logits, Y, *, xp=None):
     """Mean cross-entropy between ``softmax(logits)`` and one-hot ``Y``, both (n, k); a 0-d array."""
-    xp = array_namespace(logits, Y)
-    return -xp.sum(Y * log_softmax(logits)) / logits.shape[0]
+    xp = xp or array_namespace(logits, Y)
+    return -xp.sum(Y * log_softmax(logits, xp=xp)) / logits.shape[0]
 
 
-def predictions(logits):
+def predictions(logits, *, xp=None):
     """Predicted class per row of ``logits`` (n, k) -> (n,) integer indices."""
-    xp = array_namespace(logits)
+    xp = xp or array_namespace(logits)
     return xp.argmax(logits, axis=1)
 
 
-def count_correct(logits, y, dtype):
+def count_correct(logits, y, dtype, *, xp=None):
     """Number of rows whose argmax equals label ``y`` (n,), as a 0-d array of ``dtype``.
 
     Kept on the device so a training loop can add it up without a host sync.
     """
-    xp = array_namespace(logits, y)
-    return xp.sum(xp.astype(predictions(logits) == y, dtype))
+    xp = xp or array_namespace(logits, y)
+    return xp.sum(xp.astype(predictions(logits, xp=xp) == y, dtype))
 
 
-def accuracy(logits, y):
+def accuracy(logits, y, *, xp=None):
     """Fraction of rows of ``logits`` (n, k) whose argmax equals ``y`` (n,); a 0-d array."""
-    return count_correct(logits, y, logits.dtype) / logits.shape[0]
+    return count_correct(logits, y, logits.dtype, xp=xp) / logits.shape[0]

@@ -6,13 +6,22 @@ from __future__ import annotations
 class SGD:
     """Plain stochastic gradient descent, ``W <- W - lr * dW``.
 
-    ``lr`` stays a Python float so a float32 model is never promoted to float64.
+    The learning rate is folded into the backward pass (``gradient_scale``), so the
+    gradients arrive as ``lr * dW`` and the update is one in-place subtraction per
+    parameter. ``lr`` stays a Python float, so float32 is never promoted.
     """
 
     def __init__(self, lr: float):
         self.lr = float(lr)
 
+    @property
+    def gradient_scale(self) -> float:
+        """The factor the gradients passed to :meth:`step` must already carry."""
+        return self.lr
+
     def step(self, params, grads):
-        """New parameters ``[(W, b), ...]`` after one step along ``grads`` (same structure)."""
-        lr = self.lr
-        return [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, grads)]
+        """Update ``params`` ``[(W, b), ...]`` in place by ``grads`` scaled by ``gradient_scale``; return them."""
+        for (W, b), (dW, db) in zip(params, grads):
+            W -= dW
+            b -= db
+        return params

@@ -30,10 +30,16 @@ from .optim import SGD
 
 @dataclass
 class DeviceSplit:
-    """Images ``X`` (n, d) of the run's dtype and labels ``y`` (n,) int64, both on the device."""
+    """Images ``X`` (n, d) of the run's dtype, labels ``y`` (n,) int64 and, for training,
+    their one-hot ``Y`` (n, k) of the run's dtype, all on the device."""
 
     X: object
     y: object
+    Y: object = None
+
+    def with_one_hot(self, num_classes: int) -> "DeviceSplit":
+        """This split with ``Y`` filled in, made once so that batches gather rows of it."""
+        return DeviceSplit(self.X, self.y, one_hot(self.y, num_classes, self.X.dtype))
 
     @property
     def size(self) -> int:
@@ -81,11 +87,14 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
     ``order`` (n,) int64 on the device is the epoch's permutation; each batch is
     gathered from it with ``xp.take``. ``batch_size=None`` (full batch) uses the data
     as they are. ``loss_sum`` and ``correct`` stay 0-d device arrays so no step waits
-    for the host; ``seen`` is the number of examples trained on.
+    for the host; ``seen`` is the number of examples trained on. ``params`` are
+    updated in place.
     """
     xp = array_namespace(data.X)
     dtype = data.X.dtype
     n = data.size
+    if data.Y is None:
+        data = data.with_one_hot(num_classes)
     step_size = n if batch_size is None else min(batch_size, n)
     loss_sum = xp.zeros((), dtype=dtype, device=device_of(data.X))
     correct = xp.zeros((), dtype=dtype, device=device_of(data.X))
@@ -95,16 +104,15 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
             break
         stop = min(start + step_size, n)
         if order is None:
-            X, y = data.X[start:stop, :], data.y[start:stop]
+            X, Y, y = data.X[start:stop, :], data.Y[start:stop, :], data.y[start:stop]
         else:
             batch = order[start:stop]
-            X, y = xp.take(data.X, batch, axis=0), xp.take(data.y, batch, axis=0)
-        loss, logits, grads = loss_and_grads(params, X, one_hot(y, num_classes, dtype))
+            X, Y, y = (xp.take(array, batch, axis=0) for array in (data.X, data.Y, data.y))
+        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, xp=xp)
         params = optimizer.step(params, grads)
-        m = X.shape[0]
-        loss_sum = loss_sum + loss * m
-        correct = correct + count_correct(logits, y, dtype)
-        seen += m
+        loss_sum += batch_loss
+        correct += count_correct(logits, y, dtype, xp=xp)
+        seen += X.shape[0]
         if on_step is not None:
             on_step()
     return params, loss_sum, correct, seen
@@ -119,9 +127,9 @@ def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 1000
     for start in range(0, data.size, batch_size):
         stop = min(start + batch_size, data.size)
         X, y = data.X[start:stop, :], data.y[start:stop]
-        logits = predict_logits(params, X)
-        loss_sum = loss_sum + cross_entropy(logits, one_hot(y, num_classes, dtype)) * X.shape[0]
-        correct = correct + count_correct(logits, y, dtype)
+        logits = predict_logits(params, X, xp=xp)
+        loss_sum += cross_entropy(logits, one_hot(y, num_classes, dtype, xp=xp), xp=xp) * X.shape[0]
+        correct += count_correct(logits, y, dtype, xp=xp)
     loss_total, correct_total = (float(v) for v in to_numpy(xp.stack([loss_sum, correct])))
     return loss_total / data.size, correct_total / data.size
 
@@ -249,7 +257,7 @@ def _device_splits(dataset: Dataset, config: Config, backend: Backend, rng: np.r
                           labels_to_device(labels[dev_rows], backend))
         images, labels = images[train_rows], labels[train_rows]
     train = DeviceSplit(images_to_device(images, backend, config.dtype, config.normalize),
-                        labels_to_device(labels, backend))
+                        labels_to_device(labels, backend)).with_one_hot(dataset.num_classes)
     test = DeviceSplit(images_to_device(dataset.test_images, backend, config.dtype, config.normalize),
                        labels_to_device(dataset.test_labels, backend))
     return train, dev, test

@@ -1,0 +1,380 @@
+"""``python -m xpnet.bench``: xpnet's training speed on every backend, side by side with its peers.
+
+For each model and batch size, the implementations take turns, round-robin, in one process:
+xpnet on each backend, the plain NumPy loop, hand-written PyTorch eager (with the torch
+backend) and the matrix-products-only floor (:mod:`xpnet.bench_references`). A turn is one
+warm-up epoch then one timed epoch, from the seed's initial weights and permutations.
+For xpnet a turn is ``fit(epochs=2)``, keeping the second epoch's ``seconds``: ``fit`` runs its
+epochs back to back, so one call per turn is what lets the peers run between xpnet's epochs,
+and it times exactly what users run. Ratios pair the turns of one round, so load that comes
+and goes hits both sides of a ratio alike.
+
+Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line), 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import bench_references as refs
+from .backend import BACKENDS, available_backends, backend_of, resolve, synchronize
+from .bench_references import FLOOR
+from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
+                           write_plot)
+from .config import DTYPES
+from .data import make_synthetic
+from .errors import UsageError, XpnetError
+from .files import atomic_write
+from .trainer import fit
+
+LR = 0.05
+SEED = 0
+INPUTS, CLASSES = 784, 10
+DEFAULT_BATCH = {(784, 128, 10): 128, (784, 10): 256, (784, 1024, 10): 1024}
+QUICK = {"models": ((784, 32, 10), (784, 10)), "batch_sizes": (64,), "epochs": 1, "n_train": 512}
+
+
+@dataclass(frozen=True)
+class Target:
+    """``implementation`` must take at most ``at_most`` times ``peer``'s seconds per epoch (issue 3)."""
+
+    sizes: tuple[int, ...]
+    batch_size: int
+    implementation: str
+    peer: str
+    at_most: float
+
+
+TARGETS = (
+    Target((784, 128, 10), 128, "xpnet/numpy", "numpy-loop", 0.75),
+    Target((784, 128, 10), 128, "xpnet/torch", "torch-eager", 1.0),
+    Target((784, 10), 256, "xpnet/numpy", "numpy-loop", 0.9),
+    Target((784, 1024, 10), 1024, "xpnet/numpy", FLOOR, 1.25),
+)
+
+
+@dataclass
+class Runner:
+    """One implementation: ``run()`` does a warm-up epoch and a timed one and returns the timed seconds.
+
+    ``peer`` names the hand-written implementation its ratio is taken against; ``floor`` says
+    whether a ratio against the (CPU) GEMM floor means anything.
+    """
+
+    name: str
+    run: Callable[[], float]
+    peer: str | None = None
+    floor: bool = True
+
+
+def model_label(sizes) -> str:
+    return "-".join(map(str, sizes))
+
+
+def xpnet_runner(dataset, backend: str, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
+    """``xpnet.fit`` for two epochs on ``backend``; records CuPy's pool peak into ``gpu``."""
+    def run() -> float:
+        result = fit(dataset=dataset, backend=backend, hidden=tuple(sizes[1:-1]), batch_size=batch_size,
+                     epochs=2, lr=LR, dtype=dtype, seed=SEED, log=None, progress=False)
+        held = _gpu_pool_bytes(result.params[0][0])
+        if held is not None:
+            gpu["pool_peak_bytes"] = max(gpu.get("pool_peak_bytes", 0), held)
+        return result.history[1]["seconds"]
+
+    # array-api-strict wraps NumPy, so its ratio to the NumPy loop is the price of the strict wrapper.
+    peer = {"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "torch": "torch-eager"}.get(backend)
+    return Runner(f"xpnet/{backend}", run, peer=peer, floor=backend != "cupy")
+
+
+def reference_runner(name: str, epoch, convert, X, y, sizes, batch_size: int, dtype: str) -> Runner:
+    """``epoch(params, X, y, order, batch_size, lr)`` on what ``convert(params, X, y, *orders)`` returns."""
+    def run() -> float:
+        params, orders = refs.fit_draws(list(sizes), X.shape[0], SEED, dtype, epochs=2)
+        params, Xc, yc, first, second = convert(params, X, y, *orders)
+        epoch(params, Xc, yc, first, batch_size, LR)
+        started = time.perf_counter()
+        epoch(params, Xc, yc, second, batch_size, LR)
+        return time.perf_counter() - started
+
+    return Runner(name, run)
+
+
+def floor_runner(X, sizes, batch_size: int) -> Runner:
+    """The GEMM floor, its buffers allocated once outside the timings."""
+    floor = refs.GemmFloor(list(sizes), batch_size, X)
+
+    def run() -> float:
+        floor.epoch()
+        started = time.perf_counter()
+        floor.epoch()
+        return time.perf_counter() - started
+
+    return Runner(FLOOR, run, floor=False)
+
+
+def measure(runners: list[Runner], rounds: int) -> dict[str, list[float]]:
+    """Seconds per timed epoch of each runner, one per round; the starting runner rotates per round."""
+    times: dict[str, list[float]] = {runner.name: [] for runner in runners}
+    for round_ in range(rounds):
+        shift = round_ % len(runners)
+        for runner in runners[shift:] + runners[:shift]:
+            times[runner.name].append(runner.run())
+    return times
+
+
+def paired_ratio(seconds: list[float], peer_seconds: list[float]) -> dict:
+    """Median over rounds of this/peer within a round, and the ratio of the two minima."""
+    return {"median_paired": statistics.median(a / b for a, b in zip(seconds, peer_seconds)),
+            "of_min": min(seconds) / min(peer_seconds)}
+
+
+def bench_case(sizes, batch_size: int, dataset, X, y, backends: list[str], dtype: str, rounds: int) -> dict:
+    """Rows (one per implementation) and memory figures for one model at one batch size."""
+    gpu: dict = {}
+    if "cupy" in backends:
+        _gpu_pool_release()
+    runners = [xpnet_runner(dataset, name, sizes, batch_size, dtype, gpu) for name in backends]
+    runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, X, y, sizes, batch_size, dtype))
+    if "torch" in backends:
+        runners.append(reference_runner("torch-eager", refs.torch_eager_epoch, refs.to_torch, X, y, sizes,
+                                        batch_size, dtype))
+    runners.append(floor_runner(X, sizes, batch_size))
+    times = measure(runners, rounds)
+
+    n = X.shape[0]
+    flops = refs.gemm_flops(list(sizes), n)
+    rows = []
+    for runner in runners:
+        seconds = times[runner.name]
+        median = statistics.median(seconds)
+        peers = [p for p in (runner.peer, FLOOR if runner.floor else None) if p in times]
+        rows.append({
+            "model": model_label(sizes), "layer_sizes": list(sizes), "batch_size": batch_size,
+            "implementation": runner.name, "seconds": seconds, "min_seconds": min(seconds),
+            "median_seconds": median, "examples_per_second": n / median,
+            "gflop_per_epoch": flops / 1e9, "gflop_per_second": flops / median / 1e9,
+            "ratios": {peer: paired_ratio(seconds, times[peer]) for peer in peers},
+        })
+    itemsize = np.dtype(dtype).itemsize
+    memory = {
+        "model": model_label(sizes), "batch_size": batch_size,
+        "data_bytes": X.shape[0] * X.shape[1] * itemsize,
+        "params_bytes": sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * itemsize,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "gpu_pool_peak_bytes": gpu.get("pool_peak_bytes"),
+    }
+    return {"rows": rows, "memory": memory}
+
+
+def check_targets(rows: list[dict], dtype: str) -> list[dict]:
+    """The issue's targets that this run measured, each with its ratio and whether it is met."""
+    found = []
+    for target in TARGETS:
+        for row in rows:
+            if (dtype == "float32" and tuple(row["layer_sizes"]) == target.sizes
+                    and row["batch_size"] == target.batch_size and row["implementation"] == target.implementation
+                    and target.peer in row["ratios"]):
+                ratio = row["ratios"][target.peer]["median_paired"]
+                found.append({"model": row["model"], "batch_size": target.batch_size,
+                              "implementation": target.implementation, "peer": target.peer,
+                              "at_most": target.at_most, "ratio": ratio, "met": ratio <= target.at_most})
+    return found
+
+
+def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
+    """Every configuration of ``settings``; the whole report as a JSON-ready dict."""
+    load_before = load_average()
+    if looks_busy(load_before, usable_cores()):
+        say(f"warning: 1-minute load average {load_before:.2f} before the run: the machine looks busy; "
+            "absolute times will be noisy (the paired ratios less so)")
+    backends, dtype, n = settings["backends"], settings["dtype"], settings["n_train"]
+    dataset = make_synthetic(n, max(1, min(10000, n // 6)))
+    X, y = refs.host_data(dataset.train_images, dataset.train_labels, dtype)
+    cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
+    rows, memory = [], []
+    with pinned_threads(settings["threads"], backends):
+        for index, (sizes, batch) in enumerate(cases, 1):
+            started = time.perf_counter()
+            say(f"[{index}/{len(cases)}] {model_label(sizes)}, batch {batch}: {settings['epochs']} round(s)")
+            case = bench_case(sizes, batch, dataset, X, y, backends, dtype, settings["epochs"])
+            rows += case["rows"]
+            memory.append(case["memory"])
+            say(f"[{index}/{len(cases)}] done in {time.perf_counter() - started:.0f} s")
+        env = environment(backends, settings["threads"], load_before)
+    return {
+        "settings": {**{k: v for k, v in settings.items() if k not in ("models", "batch_sizes")},
+                     "models": [model_label(s) for s in settings["models"]],
+                     "batch_sizes": {model_label(s): list(b) for s, b in settings["batch_sizes"].items()},
+                     "lr": LR, "seed": SEED, "dataset": f"synthetic, {n} train, {X.shape[1]} features"},
+        "results": rows, "memory": memory, "targets": check_targets(rows, dtype), "environment": env,
+    }
+
+
+def _unchanged(params, *arrays):
+    return (params, *arrays)
+
+
+def _gpu_pool_bytes(array) -> int | None:
+    """Bytes CuPy's default memory pool holds once ``array``'s work is done; None off CuPy."""
+    if backend_of(array).name != "cupy":
+        return None
+    try:
+        import cupy
+    except ImportError:
+        return None
+    synchronize(array)
+    return int(cupy.get_default_memory_pool().total_bytes())
+
+
+def _gpu_pool_release() -> None:
+    """Give CuPy's cached blocks back so that the next configuration's pool peak is its own."""
+    try:
+        import cupy
+    except ImportError:
+        return
+    cupy.get_default_memory_pool().free_all_blocks()
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int | None, backends: list[str]):
+    """Within the block, BLAS/OpenMP pools and torch use ``threads`` threads (unchanged when None)."""
+    if threads is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise XpnetError("--threads needs threadpoolctl; install it with: pip install -e '.[bench]'")
+    torch_before = refs.torch_threads()
+    # torch's OpenMP runtime must be loaded before the limit is applied, or it keeps its own count.
+    refs.torch_threads(threads if "torch" in backends else None)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        if torch_before is not None:
+            refs.torch_threads(torch_before)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_ints(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(part) for part in text.split(","))
+
+
+def _models(text: str) -> tuple[tuple[int, ...], ...]:
+    models = []
+    for part in text.split(","):
+        try:
+            sizes = tuple(int(size) for size in part.split("-"))
+        except ValueError:
+            sizes = ()
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise argparse.ArgumentTypeError(f"expected models such as 784-128-10,784-10, got {part!r}")
+        if sizes[0] != INPUTS or sizes[-1] != CLASSES:
+            raise argparse.ArgumentTypeError(
+                f"model {part!r} must map {INPUTS} inputs to {CLASSES} classes (the MNIST shapes)")
+        models.append(sizes)
+    return tuple(models)
+
+
+def _backends(text: str) -> list[str]:
+    names = [name.strip().lower() for name in text.split(",")]
+    for name in names:
+        if name not in BACKENDS:
+            raise argparse.ArgumentTypeError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    return list(dict.fromkeys(names))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m xpnet.bench",
+        description="Time xpnet's training epochs on every backend beside a plain NumPy loop, hand-written "
+                    "PyTorch and the matrix-products-only floor, round-robin in one run, on synthetic MNIST-shaped "
+                    "data.")
+    parser.add_argument("--backends", type=_backends, help="comma-separated, from "
+                        f"{', '.join(BACKENDS)} (default: every installed one)")
+    parser.add_argument("--models", type=_models, help="layer sizes, e.g. 784-128-10,784-10 "
+                        "(default: 784-128-10,784-10,784-1024-10)")
+    parser.add_argument("--batch-sizes", type=_positive_ints, metavar="N[,N...]",
+                        help="batch sizes to sweep for every model (default: 128 for 784-128-10, 256 for "
+                             "784-10, 1024 for 784-1024-10, else 128)")
+    parser.add_argument("--epochs", type=_positive_int, help="timed epochs (rounds) per implementation, each "
+                                                             "after a warm-up epoch (default: 3)")
+    parser.add_argument("--threads", type=_positive_int, help="pin BLAS/OpenMP and torch threads "
+                                                              "(default: leave as they are)")
+    parser.add_argument("--n-train", type=_positive_int, metavar="N", help="training examples (default: 60000)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="(default: float32)")
+    parser.add_argument("--json", metavar="PATH", help="write every figure as JSON (default: none)")
+    parser.add_argument("--plot", metavar="PATH", help="PNG of seconds per epoch against batch size, when "
+                                                       "matplotlib is installed (default: none)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for tests and CI; explicit flags "
+                                                             "still win (default: off)")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> dict:
+    """Resolved settings; checks up front that each backend can run here (XpnetError if not)."""
+    quick = QUICK if args.quick else {}
+    backends = args.backends or available_backends()
+    for name in backends:
+        resolve(name)
+    models = args.models or quick.get("models") or tuple(DEFAULT_BATCH)
+    sweep = args.batch_sizes or quick.get("batch_sizes")
+    return {
+        "backends": backends, "models": models, "dtype": args.dtype, "threads": args.threads,
+        "batch_sizes": {sizes: tuple(sweep or (DEFAULT_BATCH.get(sizes, 128),)) for sizes in models},
+        "epochs": args.epochs or quick.get("epochs", 3),
+        "n_train": args.n_train or quick.get("n_train", 60000),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        report = run_bench(settings_from(args), say)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except XpnetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
+    print(render(report), flush=True)
+    try:
+        if args.json:
+            atomic_write(args.json, json.dumps(report, indent=2) + "\n")
+        if args.plot:
+            say(write_plot(report["results"], args.plot))
+    except OSError as error:
+        print(f"error: cannot write {error.filename or 'the output'}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
