@@ -22,7 +22,8 @@ def one_hot(y, num_classes: int, dtype, *, xp=None):
 def relu(Z, *, xp=None):
     """max(Z, 0) elementwise; same shape and dtype as ``Z``."""
     xp = xp or array_namespace(Z)
-    return xp.maximum(Z, 0.0)
+    # A 0-d zero of Z's dtype: array-api-compat turns a Python 0.0 into a tensor on every call.
+    return xp.maximum(Z, xp.zeros((), dtype=Z.dtype, device=device_of(Z)))
 
 
 def relu_backward(dH, H, *, xp=None):
