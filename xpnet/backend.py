@@ -144,7 +144,7 @@ def backend_of(array) -> Backend:
     xp = array_namespace(array)
     device = device_of(array)
     module = type(array).__module__.split(".")[0]
-    name = {"numpy": "numpy", "cupy": "cupy", "torch": "torch", "array_api_strict": "array-api-strict"}.get(module, module)
+    name = "array-api-strict" if module == "array_api_strict" else module
     return Backend(name, xp, device, "from an existing array")
 
 
@@ -242,7 +242,7 @@ def _cupy_problem(index: int) -> str | None:
         return _CUPY_PROBES[index]
     try:
         import cupy
-    except Exception as error:
+    except Exception:
         problem = "CuPy is not installed; install it with: pip install -e '.[cuda12]' (or '.[cuda13]')"
         _CUPY_PROBES[index] = problem
         return problem

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -22,18 +23,25 @@ def open_temp_beside(target) -> tuple[Path, object]:
             continue
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync, then rename."""
-    target = Path(path).absolute()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
+@contextmanager
+def atomic_open(target):
+    """A binary file to write ``target`` through: on success it is fsynced and renamed over
+    ``target``; on any error it is removed and ``target`` is left as it was."""
     temporary, file = open_temp_beside(target)
     try:
         with file:
-            file.write(payload)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` (creating its folder) so it appears whole or not at all."""
+    target = Path(path).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(target) as file:
+        file.write(data.encode() if isinstance(data, str) else data)

@@ -44,27 +44,23 @@ def parse_batch_size(text: str) -> int | None:
     return value
 
 
-def _positive(kind):
+def _at_least(kind, minimum, description):
+    """An argparse type accepting ``kind`` values >= ``minimum``."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+            value = None
+        if value is None or not value >= minimum:
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
         return value
     parse.__name__ = kind.__name__
     return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive_int = _at_least(int, 1, "a positive integer")
+_positive_float = _at_least(float, 1e-300, "a positive number")
+_non_negative_int = _at_least(int, 0, "an integer >= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--bias-init", choices=BIAS_SCHEMES,
                        help=f"zeros, or 'same' to draw biases like the weights (default: {d.bias_init})")
     training = parser.add_argument_group("training")
-    training.add_argument("--lr", type=_positive(float), help=f"learning rate (default: {d.lr})")
+    training.add_argument("--lr", type=_positive_float, help=f"learning rate (default: {d.lr})")
     training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
                           help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
-    training.add_argument("--epochs", type=_positive(int), help=f"number of epochs (default: {d.epochs})")
+    training.add_argument("--epochs", type=_positive_int, help=f"number of epochs (default: {d.epochs})")
     training.add_argument("--seed", type=int, help=f"seed of the host random generator (default: {d.seed})")
     training.add_argument("--dry-run", action="store_true", help="quickly check a single step (default: off)")
     output = parser.add_argument_group("output")
-    output.add_argument("--log-interval", type=_positive(int), metavar="N",
+    output.add_argument("--log-interval", type=_positive_int, metavar="N",
                         help=f"print every N epochs (default: {d.log_interval})")
     output.add_argument("--metrics", metavar="PATH", default=None,
                         help="write per-epoch metrics and a summary as JSON Lines (default: none)")

@@ -7,7 +7,6 @@ MNIST uses 0x00000801 (uint8 labels, 1-D) and 0x00000803 (uint8 images, 3-D).
 
 import gzip
 import hashlib
-import os
 import struct
 import zlib
 from contextlib import contextmanager, nullcontext
@@ -15,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from xpnet.data.dataset import DataError
-from xpnet.files import open_temp_beside
+from xpnet.files import atomic_open
 
 GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_BYTES = 1 << 20
@@ -161,19 +160,11 @@ def write_idx(path, array: np.ndarray, compress: bool) -> None:
     """
     header = idx_header(array)
     payload = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
-    tmp, raw = open_temp_beside(path)
-    try:
-        with raw:
-            # No name and mtime=0 make the same array always give the same gz bytes. Closing the GzipFile
-            # writes the gzip trailer but leaves raw open for the fsync.
-            out_context = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
-                           if compress else nullcontext(raw))
-            with out_context as out:
-                out.write(header)
-                out.write(payload.data)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as raw:
+        # No name and mtime=0 make the same array always give the same gz bytes. Closing the GzipFile
+        # writes the gzip trailer but leaves raw open for the fsync.
+        out_context = (gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+                       if compress else nullcontext(raw))
+        with out_context as out:
+            out.write(header)
+            out.write(payload.data)
