@@ -79,15 +79,16 @@ def predictions(logits, *, xp=None):
     return xp.argmax(logits, axis=1)
 
 
-def count_correct(logits, y, dtype, *, xp=None):
-    """Number of rows whose argmax equals label ``y`` (n,), as a 0-d array of ``dtype``.
+def count_correct(logits, y, *, xp=None):
+    """Number of rows whose argmax equals label ``y`` (n,), as a 0-d int64 array.
 
     Kept on the device so a training loop can add it up without a host sync.
     """
     xp = xp or array_namespace(logits, y)
-    return xp.sum(xp.astype(predictions(logits, xp=xp) == y, dtype))
+    return xp.count_nonzero(predictions(logits, xp=xp) == y)
 
 
 def accuracy(logits, y, *, xp=None):
     """Fraction of rows of ``logits`` (n, k) whose argmax equals ``y`` (n,); a 0-d array."""
-    return count_correct(logits, y, logits.dtype, xp=xp) / logits.shape[0]
+    xp = xp or array_namespace(logits, y)
+    return xp.astype(count_correct(logits, y, xp=xp), logits.dtype) / logits.shape[0]

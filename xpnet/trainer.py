@@ -97,7 +97,7 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
         data = data.with_one_hot(num_classes)
     step_size = n if batch_size is None else min(batch_size, n)
     loss_sum = xp.zeros((), dtype=dtype, device=device_of(data.X))
-    correct = xp.zeros((), dtype=dtype, device=device_of(data.X))
+    correct = xp.zeros((), dtype=xp.int64, device=device_of(data.X))
     seen = 0
     for step, start in enumerate(range(0, n, step_size)):
         if max_steps is not None and step >= max_steps:
@@ -111,7 +111,7 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
         batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, xp=xp)
         params = optimizer.step(params, grads)
         loss_sum += batch_loss
-        correct += count_correct(logits, y, dtype, xp=xp)
+        correct += count_correct(logits, y, xp=xp)
         seen += X.shape[0]
         if on_step is not None:
             on_step()
@@ -123,14 +123,14 @@ def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 1000
     xp = array_namespace(data.X)
     dtype = data.X.dtype
     loss_sum = xp.zeros((), dtype=dtype, device=device_of(data.X))
-    correct = xp.zeros((), dtype=dtype, device=device_of(data.X))
+    correct = xp.zeros((), dtype=xp.int64, device=device_of(data.X))
     for start in range(0, data.size, batch_size):
         stop = min(start + batch_size, data.size)
         X, y = data.X[start:stop, :], data.y[start:stop]
         logits = predict_logits(params, X, xp=xp)
         loss_sum += cross_entropy(logits, one_hot(y, num_classes, dtype, xp=xp), xp=xp) * X.shape[0]
-        correct += count_correct(logits, y, dtype, xp=xp)
-    loss_total, correct_total = (float(v) for v in to_numpy(xp.stack([loss_sum, correct])))
+        correct += count_correct(logits, y, xp=xp)
+    loss_total, correct_total = (float(v) for v in to_numpy(xp.stack([loss_sum, xp.astype(correct, dtype)])))
     return loss_total / data.size, correct_total / data.size
 
 
@@ -182,7 +182,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
             on_step=bar.update if bar is not None else None,
         )
         loss_total, correct_total, params_total = (
-            float(v) for v in to_numpy(backend.xp.stack([loss_sum, correct, _params_sum(params)]))
+            float(v) for v in to_numpy(backend.xp.stack([loss_sum, backend.xp.astype(correct, loss_sum.dtype),
+                                                         _params_sum(params)]))
         )
         seconds = time.perf_counter() - started
         if bar is not None:
