@@ -63,3 +63,16 @@ def test_round_trip_to_device_and_back(backend):
     assert isinstance(back, np.ndarray)
     np.testing.assert_array_equal(back, host)
     assert backend.asarray(host, dtype="float64").dtype == backend.dtype("float64")
+
+
+def test_limit_threads_pins_and_restores_the_pools():
+    from threadpoolctl import threadpool_info
+
+    from xpnet.backend import limit_threads
+
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    with limit_threads(1):
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
+    with limit_threads(None):
+        assert [pool["num_threads"] for pool in threadpool_info()] == before

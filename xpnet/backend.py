@@ -8,8 +8,10 @@ moved with :func:`to_device`; :func:`to_numpy` is the only way back.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +139,31 @@ def synchronize(array) -> None:
         import torch
 
         torch.cuda.synchronize(array.device)
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int | None):
+    """Within the block, BLAS/OpenMP pools and PyTorch use ``threads`` threads (as found when None).
+
+    At these sizes a second BLAS thread buys little, and on a shared machine threads that
+    spin while waiting for a busy core can make an epoch ten times slower.
+    """
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    torch_before = None if torch is None else torch.get_num_threads()
+    if torch is not None:
+        # torch's OpenMP runtime keeps its own count unless told before the limit applies.
+        torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        if torch_before is not None:
+            torch.set_num_threads(torch_before)
 
 
 def backend_of(array) -> Backend:

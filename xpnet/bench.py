@@ -16,7 +16,6 @@ interrupted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import sys
@@ -27,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from . import bench_references as refs
-from .backend import BACKENDS, available_backends, backend_of, resolve, synchronize
+from .backend import BACKENDS, available_backends, backend_of, limit_threads, resolve, synchronize
 from .bench_references import FLOOR
 from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
@@ -204,7 +203,9 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
     X, y = refs.host_data(dataset.train_images, dataset.train_labels, dtype)
     cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
     rows, memory = [], []
-    with pinned_threads(settings["threads"], backends):
+    for name in backends:
+        resolve(name)  # loads each library first, so that its thread pools are pinned too
+    with limit_threads(settings["threads"]):
         for index, (sizes, batch) in enumerate(cases, 1):
             started = time.perf_counter()
             say(f"[{index}/{len(cases)}] {model_label(sizes)}, batch {batch}: {settings['epochs']} round(s)")
@@ -245,27 +246,6 @@ def _gpu_pool_release() -> None:
     except ImportError:
         return
     cupy.get_default_memory_pool().free_all_blocks()
-
-
-@contextlib.contextmanager
-def pinned_threads(threads: int | None, backends: list[str]):
-    """Within the block, BLAS/OpenMP pools and torch use ``threads`` threads (unchanged when None)."""
-    if threads is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise XpnetError("--threads needs threadpoolctl; install it with: pip install -e '.[bench]'")
-    torch_before = refs.torch_threads()
-    # torch's OpenMP runtime must be loaded before the limit is applied, or it keeps its own count.
-    refs.torch_threads(threads if "torch" in backends else None)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        if torch_before is not None:
-            refs.torch_threads(torch_before)
 
 
 def _positive_int(text: str) -> int:

@@ -168,14 +168,7 @@ class GemmFloor:
                     np.matmul(self.dZ[layer][:m], self.W[layer].T, out=self.dH[layer - 1][:m])
 
 
-def torch_threads(pin: int | None = None) -> int | None:
-    """torch's intra-op thread count, after setting it to ``pin`` when given; None if torch is not loaded.
-
-    Only ``pin`` imports torch: reporting never loads it (and its OpenMP runtime) behind the user's back.
-    """
-    if pin is not None:
-        import torch
-
-        torch.set_num_threads(pin)
+def torch_threads() -> int | None:
+    """torch's intra-op thread count; None if torch is not loaded (reporting never loads it)."""
     torch = sys.modules.get("torch")
     return None if torch is None else torch.get_num_threads()

@@ -19,12 +19,9 @@ from .files import atomic_write
 def environment(backends: list[str], threads: int | None, load_before: float | None) -> dict:
     """CPU, load, library versions, BLAS and thread counts, as they are at the end of the run."""
     cores, usable = os.cpu_count() or 1, usable_cores()
-    try:
-        from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info
 
-        blas = threadpool_info()
-    except ImportError:
-        blas = None
+    blas = threadpool_info()
     return {
         "cpu": _cpu_model(), "cores": cores, "usable_cores": usable,
         "load_1min_before": load_before, "load_1min_after": load_average(),
@@ -78,9 +75,7 @@ def environment_lines(env: dict) -> list[str]:
                      "one implementation's min and median differ widely, so are its ratios")
     lines.append(f"- Python {env['python']} ({env['platform']}); NumPy {env['numpy']}; xpnet {env['xpnet']}; "
                  f"backends: {libraries}")
-    if env["threadpools"] is None:
-        lines.append("- BLAS: unknown (threadpoolctl is not installed: pip install -e '.[bench]')")
-    for pool in env["threadpools"] or []:
+    for pool in env["threadpools"]:
         details = ", ".join(str(pool[k]) for k in ("prefix", "architecture", "threading_layer") if pool.get(k))
         version = f" {pool['version']}" if pool.get("version") else ""
         lines.append(f"- {pool['internal_api']}{version} ({details}): "

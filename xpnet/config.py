@@ -33,6 +33,7 @@ class Config:
     log_interval: int = 1
     eval_batch_size: int = 10000
     dry_run: bool = False
+    threads: int | None = None
 
     def validate(self) -> "Config":
         """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
@@ -51,6 +52,8 @@ class Config:
         for name in ("epochs", "log_interval", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be at least 1, got {self.threads}")
         if self.dev_size < 0:
             raise UsageError(f"dev-size must be 0 or more, got {self.dev_size}")
         return self

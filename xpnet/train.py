@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"array library (default: {d.backend}: CuPy on a working CUDA GPU, else NumPy)")
     where.add_argument("--device", help=f"auto, cpu, cuda or cuda:N (default: {d.device})")
     where.add_argument("--dtype", choices=DTYPES, help=f"floating-point type (default: {d.dtype})")
+    where.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="CPU threads for BLAS, OpenMP and PyTorch; 1 keeps a shared machine steady "
+                            "(default: as the libraries find them)")
     model = parser.add_argument_group("model")
     model.add_argument("--hidden", type=parse_hidden, metavar="SIZES",
                        help=f"hidden layer sizes, e.g. 128 or 512,256; 'none' for softmax regression "

@@ -17,7 +17,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from . import __version__
-from .backend import Backend, resolve, to_numpy
+from .backend import Backend, limit_threads, resolve, to_numpy
 from .config import Config, from_preset
 from .data import Dataset, load_dataset
 from .errors import UsageError, XpnetError
@@ -156,6 +156,11 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         progress = log is not None and sys.stderr.isatty()
 
     backend = resolve(config.backend, config.device)
+    with limit_threads(config.threads):
+        return _fit(config, backend, dataset, metrics_path, say, progress)
+
+
+def _fit(config: Config, backend: Backend, dataset, metrics_path, say, progress) -> FitResult:
     if dataset is None:
         dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
     rng = np.random.default_rng(config.seed)
