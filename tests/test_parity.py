@@ -12,7 +12,8 @@ import reference
 from xpnet.backend import to_numpy
 from xpnet.init import init_params
 from xpnet.optim import SGD
-from xpnet.trainer import DeviceSplit, fit, images_to_device, labels_to_device, train_epoch
+from xpnet.fit import fit
+from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
 
 TOLERANCES = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}
 
@@ -34,9 +35,9 @@ def test_first_20_sgd_steps_match_the_float64_reference(backend, tiny_dataset, d
     optimizer = SGD(lr)
     for step in range(steps):
         window = device_order[step * batch_size:(step + 1) * batch_size]
-        params, _, _, seen = train_epoch(params, optimizer, DeviceSplit(
+        params, totals, _ = train_epoch(params, optimizer, DeviceSplit(
             backend.xp.take(data.X, window, axis=0), backend.xp.take(data.y, window, axis=0)), 10, batch_size)
-        assert seen == batch_size
+        assert totals.seen == batch_size
         for (W, b), (rW, rb) in zip(params, expected[step]):
             assert W.dtype == backend.dtype(dtype)
             np.testing.assert_allclose(to_numpy(W), rW, **TOLERANCES[dtype], err_msg=f"W after step {step + 1}")
@@ -53,8 +54,8 @@ def test_train_epoch_gathers_batches_in_the_permutation_order(backend, tiny_data
     data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float64", True),
                        labels_to_device(tiny_dataset.train_labels, backend))
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host]
-    params, _, _, seen = train_epoch(params, SGD(0.5), data, 10, 30, backend.asarray(order))
-    assert seen == 600
+    params, totals, _ = train_epoch(params, SGD(0.5), data, 10, 30, backend.asarray(order))
+    assert totals.seen == 600
     for (W, b), (rW, rb) in zip(params, expected):
         np.testing.assert_allclose(to_numpy(W), rW, **TOLERANCES["float64"])
         np.testing.assert_allclose(to_numpy(b), rb, **TOLERANCES["float64"])

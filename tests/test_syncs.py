@@ -65,10 +65,10 @@ def test_a_training_epoch_never_reaches_the_host(tiny_dataset, host_conversions,
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, *hidden, 10], rng)]
     order = backend.asarray(rng.permutation(data.size))
     host_conversions.clear()
-    params, loss_sum, correct, seen = train_epoch(params, SGD(0.1), data, 10, 16, order)
-    assert seen == data.size
+    params, totals, finished = train_epoch(params, SGD(0.1), data, 10, 16, order)
+    assert finished and totals.seen == data.size
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
-    assert loss_sum.device == backend.device and params[0][0].device == backend.device
+    assert totals.loss_sum.device == backend.device and params[0][0].device == backend.device
 
 
 def test_fit_reads_the_device_a_constant_number_of_times_per_epoch(tiny_dataset, host_conversions):

@@ -6,9 +6,10 @@ __version__ = "0.1.0"
 from .backend import Backend, available_backends, resolve, to_numpy  # noqa: E402
 from .config import PRESETS, Config, from_preset  # noqa: E402
 from .errors import XpnetError  # noqa: E402
-from .trainer import FitResult, evaluate, fit, train_epoch  # noqa: E402
+from .fit import FitResult, TrainingInterrupted, fit  # noqa: E402
+from .trainer import evaluate, train_epoch  # noqa: E402
 
 __all__ = [
-    "Backend", "Config", "FitResult", "PRESETS", "XpnetError", "available_backends", "evaluate",
+    "Backend", "Config", "FitResult", "PRESETS", "TrainingInterrupted", "XpnetError", "available_backends", "evaluate",
     "fit", "from_preset", "resolve", "to_numpy", "train_epoch", "__version__",
 ]

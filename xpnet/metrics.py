@@ -14,13 +14,14 @@ class MetricsLog:
     A run stopped at any moment leaves a complete, parseable file of the epochs finished.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, records: list[dict] = ()):
+        """Start the file with ``records`` (a resumed run's earlier epochs)."""
         self.path = path
-        self.lines: list[str] = []
+        self.lines: list[str] = [json.dumps(record) for record in records]
         self._write()
 
     def append(self, record: dict) -> None:
-        self.lines.append(json.dumps(record, sort_keys=False))
+        self.lines.append(json.dumps(record))
         self._write()
 
     def _write(self) -> None:

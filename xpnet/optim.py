@@ -25,3 +25,12 @@ class SGD:
             W -= dW
             b -= db
         return params
+
+    def state_dict(self) -> dict:
+        """The optimiser's state as host arrays, for a checkpoint (plain SGD has none)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        if state:
+            raise ValueError(f"SGD keeps no state, got {sorted(state)}")

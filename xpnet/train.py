@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     preset = args.pop("preset")
     metrics_path = args.pop("metrics")
     quiet = args.pop("quiet")
-    from .trainer import fit
+    from .fit import fit
 
     # A diverging run overflows before the epoch-end check reports it in one line.
     warnings.filterwarnings("ignore", category=RuntimeWarning, message=".*(overflow|invalid value|divide by zero)")

@@ -1,0 +1,292 @@
+"""``fit``: a whole run, as ``python -m xpnet.train`` and notebook users start it.
+
+Loads the data, moves it to the device once, draws the initial weights on the host,
+trains epoch by epoch with :func:`xpnet.trainer.train_epoch`, reads the metrics once
+per epoch, and keeps the run safe: checkpoints, exact resume, Ctrl-C at a safe point,
+and a clear stop when training diverges.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from . import __version__
+from .backend import Backend, limit_threads, resolve, to_numpy
+from .checkpoint import Checkpoint, CheckpointError, checkpoint_name, latest_in, load_checkpoint, prune
+from .checkpoint import save_checkpoint
+from .config import Config, from_preset
+from .data import Dataset, load_dataset
+from .errors import UsageError, XpnetError
+from .init import init_params
+from .interrupt import InterruptRequest
+from .metrics import MetricsLog
+from .optim import SGD
+from .trainer import (DeviceSplit, EpochTotals, batch_count, evaluate, images_to_device, labels_to_device,
+                      train_epoch)
+
+KEEP_CHECKPOINTS = 3
+INTERRUPTED_NAME = "xpnet-interrupted.npz"
+
+
+class TrainingInterrupted(XpnetError):
+    """Ctrl-C stopped the run at a safe point; the message says where its checkpoint is."""
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: device parameters ``[(W, b), ...]``, per-epoch history, summary."""
+
+    params: list
+    history: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    backend: Backend | None = None
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.summary["test_accuracy"]
+
+    def host_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The parameters copied to the host as NumPy arrays."""
+        return [(to_numpy(W), to_numpy(b)) for W, b in self.params]
+
+
+@dataclass
+class Outputs:
+    """Where a run writes: metrics (JSON Lines), the final model, periodic checkpoints."""
+
+    metrics_path: str | None = None
+    save_path: str | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 1
+
+
+def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dataset | str | None = None,
+        resume: str | Path | None = None, metrics_path: str | None = None, save_path: str | None = None,
+        checkpoint_dir: str | None = None, checkpoint_every: int = 1,
+        log: Callable[[str], None] | None = print, progress: bool | None = None, **overrides) -> FitResult:
+    """Train an MLP as ``config`` (or ``preset`` plus keyword ``overrides``) says.
+
+    ``dataset`` is a name or folder to load, or a :class:`xpnet.data.Dataset` in memory.
+    ``resume`` continues from a checkpoint file or folder (its settings, then ``overrides``).
+    ``save_path`` writes the final model; ``checkpoint_dir`` keeps the last checkpoints,
+    one every ``checkpoint_every`` epochs. ``log`` receives each line of the report (None
+    for silence); ``progress`` shows a bar per epoch (default: on a terminal).
+    Raises :class:`XpnetError` for expected failures (a diverging run included) and
+    :class:`TrainingInterrupted` after Ctrl-C, once a checkpoint is written.
+    """
+    if isinstance(dataset, str):
+        overrides["dataset"], dataset = dataset, None
+    checkpoint = load_checkpoint(latest_in(resume)) if resume is not None else None
+    if config is None:
+        if checkpoint is not None:
+            config = Config().replace(**checkpoint.config).replace(**overrides)
+        else:
+            config = from_preset(preset, **overrides)
+    elif preset is not None or overrides or checkpoint is not None:
+        raise UsageError("pass either a Config, or a preset or checkpoint with overrides, not both")
+    config.validate()
+    if checkpoint_every < 1:
+        raise UsageError(f"checkpoint-every must be at least 1, got {checkpoint_every}")
+    say = log if log is not None else (lambda line: None)
+    if progress is None:
+        progress = log is not None and sys.stderr.isatty()
+    outputs = Outputs(metrics_path, save_path, checkpoint_dir, checkpoint_every)
+    backend = resolve(config.backend, config.device)
+    with limit_threads(config.threads), InterruptRequest() as interrupt:
+        return _fit(config, backend, dataset, checkpoint, outputs, say, progress, interrupt)
+
+
+def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | None, outputs: Outputs,
+         say, progress: bool, interrupt: InterruptRequest) -> FitResult:
+    if dataset is None:
+        dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
+    rng = np.random.default_rng(config.seed)
+    train, dev, test = _device_splits(dataset, config, backend, rng)
+    layer_sizes = [train.X.shape[1], *config.hidden, dataset.num_classes]
+    optimizer = SGD(config.lr)
+    if checkpoint is None:
+        host_params = init_params(layer_sizes, rng, config.init, config.bias_init, config.dtype)
+        history, first_epoch, in_progress = [], 1, None
+    else:
+        _check_compatible(checkpoint, layer_sizes, config)
+        host_params = checkpoint.params
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        rng.bit_generator.state = checkpoint.rng_state
+        history, first_epoch, in_progress = list(checkpoint.history), checkpoint.epoch + 1, checkpoint.in_progress
+    params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
+
+    batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
+    epochs = 1 if config.dry_run else config.epochs
+    _report_header(say, config, backend, dataset, layer_sizes, train, dev, test, batch_size)
+    if checkpoint is not None:
+        say(f"resumed after epoch {checkpoint.epoch}"
+            + (f", {in_progress['steps']} step(s) into epoch {first_epoch}" if in_progress else ""))
+
+    def snapshot(epoch: int, progress_state: dict | None = None) -> Checkpoint:
+        return Checkpoint(params=[(to_numpy(W), to_numpy(b)) for W, b in params], config=config.to_dict(),
+                          epoch=epoch, history=copy.deepcopy(history), rng_state=rng.bit_generator.state,
+                          optimizer_state=optimizer.state_dict(), in_progress=progress_state,
+                          num_classes=dataset.num_classes, image_shape=dataset.image_shape)
+
+    metrics = MetricsLog(outputs.metrics_path, history) if outputs.metrics_path else None
+    last_saved = None
+    for epoch in range(first_epoch, epochs + 1):
+        totals, seconds_before = None, 0.0
+        if in_progress is not None:
+            rng.bit_generator.state = in_progress["epoch_rng_state"]
+            totals = EpochTotals(backend.asarray(np.asarray(in_progress["loss_sum"], dtype=config.dtype)),
+                                 backend.asarray(np.asarray(in_progress["correct"], dtype=np.int64)),
+                                 in_progress["seen"], in_progress["steps"])
+            seconds_before, in_progress = in_progress["seconds"], None
+        epoch_rng_state = rng.bit_generator.state
+        order = None if batch_size is None else backend.asarray(rng.permutation(train.size))
+        bar = _progress_bar(progress, batch_count(train.size, batch_size), epoch, epochs)
+        started = time.perf_counter()
+        params, totals, finished = train_epoch(
+            params, optimizer, train, dataset.num_classes, batch_size, order, totals=totals,
+            max_steps=1 if config.dry_run else None, on_step=bar.update if bar is not None else None,
+            stop=interrupt,
+        )
+        loss_sum, correct, params_sum = totals.read(_params_sum(params))
+        seconds = seconds_before + time.perf_counter() - started
+        if bar is not None:
+            bar.close()
+        if not finished:
+            path = Path(outputs.checkpoint_dir or ".") / INTERRUPTED_NAME
+            save_checkpoint(path, snapshot(epoch - 1, {
+                "epoch_rng_state": epoch_rng_state, "steps": totals.steps, "seen": totals.seen,
+                "loss_sum": loss_sum, "correct": int(correct), "seconds": seconds,
+            }))
+            raise TrainingInterrupted(f"interrupted in epoch {epoch} after {totals.steps} step(s); "
+                                      f"checkpoint written to {path}; resume with: "
+                                      f"python -m xpnet.train --resume {path}")
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / totals.seen,
+            "train_accuracy": correct / totals.seen,
+            "seconds": seconds,
+            "examples_per_second": totals.seen / seconds if seconds > 0 else float("inf"),
+        }
+        if not (math.isfinite(record["train_loss"]) and math.isfinite(params_sum)):
+            _diverged(epoch, record, history, config, last_saved)
+        if dev is not None:
+            record["dev_loss"], record["dev_accuracy"] = evaluate(params, dev, dataset.num_classes,
+                                                                  config.eval_batch_size)
+        history.append(record)
+        if metrics is not None:
+            metrics.append(record)
+        if epoch % config.log_interval == 0 or epoch == epochs:
+            say(_epoch_line(record, epochs))
+        if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == epochs):
+            last_saved = save_checkpoint(Path(outputs.checkpoint_dir) / checkpoint_name(epoch), snapshot(epoch))
+            prune(outputs.checkpoint_dir, KEEP_CHECKPOINTS)
+
+    test_loss, test_accuracy = evaluate(params, test, dataset.num_classes, config.eval_batch_size)
+    summary = {
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "backend": backend.name,
+        "device": backend.device_name,
+        "dtype": config.dtype,
+        "dataset": dataset.name,
+        "data_source": dataset.source,
+        "layer_sizes": layer_sizes,
+        "epochs": len(history),
+        "train_seconds": sum(r["seconds"] for r in history),
+        "xpnet_version": __version__,
+        "config": config.to_dict(),
+    }
+    if history and "dev_accuracy" in history[-1]:
+        summary["dev_accuracy"] = history[-1]["dev_accuracy"]
+    if metrics is not None:
+        metrics.append(summary)
+    say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}) "
+        f"after {len(history)} epoch(s), {summary['train_seconds']:.1f} s of training")
+    if outputs.save_path:
+        say(f"model saved to {save_checkpoint(outputs.save_path, snapshot(len(history)))}")
+    return FitResult(params, history, summary, backend)
+
+
+def _check_compatible(checkpoint: Checkpoint, layer_sizes: list[int], config: Config) -> None:
+    if checkpoint.layer_sizes != layer_sizes or checkpoint.dtype != config.dtype:
+        raise CheckpointError(
+            f"the checkpoint holds a {'-'.join(map(str, checkpoint.layer_sizes))} {checkpoint.dtype} model "
+            f"but this run asks for {'-'.join(map(str, layer_sizes))} {config.dtype}; "
+            "resume without changing --hidden, --dtype or --dataset"
+        )
+
+
+def _diverged(epoch: int, record: dict, history: list[dict], config: Config, last_saved: Path | None):
+    what = "the loss" if not math.isfinite(record["train_loss"]) else "a parameter"
+    last = f"{history[-1]['train_loss']:.4f} in epoch {history[-1]['epoch']}" if history else "none"
+    kept = f"; the last good checkpoint is {last_saved}" if last_saved is not None else ""
+    raise XpnetError(f"training diverged in epoch {epoch}: {what} is not finite (last finite loss: {last}){kept}; "
+                     f"lower the learning rate (now --lr {config.lr})")
+
+
+def _params_sum(params):
+    """Sum of every parameter, a 0-d device array: not finite as soon as any parameter is not."""
+    xp = array_namespace(params[0][0])
+    total = xp.sum(params[0][0]) + xp.sum(params[0][1])
+    for W, b in params[1:]:
+        total = total + xp.sum(W) + xp.sum(b)
+    return total
+
+
+def _device_splits(dataset: Dataset, config: Config, backend: Backend, rng: np.random.Generator):
+    """Train, dev (or None) and test splits on the device; the dev split is drawn first, as seed 004 does."""
+    images, labels = dataset.train_images, dataset.train_labels
+    dev = None
+    if config.dev_size:
+        if config.dev_size >= images.shape[0]:
+            raise UsageError(f"--dev-size {config.dev_size} leaves no training data "
+                             f"(the training set has {images.shape[0]} examples)")
+        shuffled = rng.permutation(images.shape[0])
+        dev_rows, train_rows = shuffled[:config.dev_size], shuffled[config.dev_size:]
+        dev = DeviceSplit(images_to_device(images[dev_rows], backend, config.dtype, config.normalize),
+                          labels_to_device(labels[dev_rows], backend))
+        images, labels = images[train_rows], labels[train_rows]
+    train = DeviceSplit(images_to_device(images, backend, config.dtype, config.normalize),
+                        labels_to_device(labels, backend)).with_one_hot(dataset.num_classes)
+    test = DeviceSplit(images_to_device(dataset.test_images, backend, config.dtype, config.normalize),
+                       labels_to_device(dataset.test_labels, backend))
+    return train, dev, test
+
+
+def _report_header(say, config, backend, dataset, layer_sizes, train, dev, test, batch_size):
+    count = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    model = "softmax regression" if not config.hidden else "MLP"
+    say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype} ({backend.reason})")
+    say(f"data: {dataset.name} from {dataset.source}: {train.size:,} train"
+        + (f", {dev.size:,} dev" if dev is not None else "")
+        + f", {test.size:,} test, {dataset.num_classes} classes")
+    say(f"model: {model} {'-'.join(map(str, layer_sizes))} ({count:,} parameters), init {config.init}"
+        + (", biases drawn too" if config.bias_init == "same" else "")
+        + f"; SGD lr {config.lr}, batch {'full' if batch_size is None else batch_size}, "
+        + f"{1 if config.dry_run else config.epochs} epoch(s), seed {config.seed}")
+
+
+def _epoch_line(record: dict, epochs: int) -> str:
+    width = len(str(epochs))
+    line = (f"epoch {record['epoch']:>{width}}/{epochs}  train loss {record['train_loss']:.4f}  "
+            f"train acc {100 * record['train_accuracy']:6.2f}%")
+    if "dev_accuracy" in record:
+        line += f"  dev acc {100 * record['dev_accuracy']:6.2f}%"
+    return line + f"  {record['seconds']:.2f} s  {record['examples_per_second']:,.0f} ex/s"
+
+
+def _progress_bar(enabled: bool, steps: int, epoch: int, epochs: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False, file=sys.stderr)
