@@ -1,0 +1,33 @@
+"""Seed notebook 001 through xpnet: an MLP 784-128-10 on MNIST (96.33% test in the notebook).
+
+Weights normal(0, 0.02) from default_rng(0), zero biases, ReLU, SGD lr 0.1, batch 128, 8 epochs;
+replayed draw for draw. Training accuracy in the notebook reached 96.74% (first 10,000 images).
+
+    python examples/seed001_mlp128.py --data-dir /path/holding/mnist
+    python examples/seed001_mlp128.py --backend torch        # the same lines on PyTorch
+"""
+
+import argparse
+import sys
+
+import xpnet
+
+PRESET = xpnet.PRESETS["seed001"].settings
+parser = argparse.ArgumentParser(description="Seed notebook 001 (MLP 784-128-10) through xpnet.")
+parser.add_argument("--dataset", default="mnist",
+                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
+parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
+parser.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
+parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
+                    help=f"(default: {PRESET['epochs']}, as the notebook)")
+parser.add_argument("--quiet", action="store_true", help="print only the final comparison (default: off)")
+args = parser.parse_args()
+
+try:
+    result = xpnet.fit(preset="seed001", dataset=args.dataset, data_dir=args.data_dir, backend=args.backend,
+                       device=args.device, epochs=args.epochs, log=None if args.quiet else print)
+except xpnet.XpnetError as error:
+    sys.exit(f"error: {error}")
+print(f"seed001: test accuracy {100 * result.test_accuracy:.2f}% after {args.epochs} epoch(s) "
+      f"(notebook 001 on MNIST: 96.33% after 8)")
