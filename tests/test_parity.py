@@ -12,7 +12,7 @@ import reference
 from xpnet.backend import to_numpy
 from xpnet.init import init_params
 from xpnet.optim import SGD
-from xpnet.fit import fit
+from xpnet.run import fit
 from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
 
 TOLERANCES = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}

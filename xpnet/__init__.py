@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 from .backend import Backend, available_backends, resolve, to_numpy  # noqa: E402
 from .config import PRESETS, Config, from_preset  # noqa: E402
 from .errors import XpnetError  # noqa: E402
-from .fit import FitResult, TrainingInterrupted, fit  # noqa: E402
+from .run import FitResult, TrainingInterrupted, fit  # noqa: E402
 from .trainer import evaluate, train_epoch  # noqa: E402
 
 __all__ = [

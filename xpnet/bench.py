@@ -34,7 +34,7 @@ from .config import DTYPES
 from .data import make_synthetic
 from .errors import UsageError, XpnetError
 from .files import atomic_write
-from .fit import fit
+from .run import fit
 
 LR = 0.05
 SEED = 0

@@ -11,8 +11,9 @@ import sys
 import warnings
 
 from .backend import BACKEND_CHOICES
-from .config import DTYPES, PRESETS, Config, from_preset
+from .config import DTYPES, PRESETS, Config
 from .errors import UsageError, XpnetError
+from .run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, TrainingInterrupted, fit
 from .init import BIAS_SCHEMES
 
 DEFAULTS = Config()
@@ -116,22 +117,36 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write per-epoch metrics and a summary as JSON Lines (default: none)")
     output.add_argument("--quiet", action="store_true", default=False,
                         help="print nothing but errors (default: off)")
+    keep = parser.add_argument_group("checkpoints")
+    keep.add_argument("--save", metavar="PATH", default=None,
+                      help="write the trained model to PATH, .npz or .safetensors (default: none)")
+    keep.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                      help=f"keep the last {KEEP_CHECKPOINTS} checkpoints of the run in DIR, and write the one "
+                           f"Ctrl-C makes there (default: none; Ctrl-C writes ./{INTERRUPTED_NAME})")
+    keep.add_argument("--checkpoint-every", type=_positive_int, metavar="N", default=1,
+                      help="with --checkpoint-dir, write a checkpoint every N epochs (default: 1)")
+    keep.add_argument("--resume", metavar="PATH_OR_DIR", default=None,
+                      help="continue the run saved in a checkpoint, or the newest in a folder; flags given "
+                           "override its settings, e.g. --epochs for more epochs (default: none)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = vars(parser.parse_args(argv))
-    preset = args.pop("preset")
-    metrics_path = args.pop("metrics")
-    quiet = args.pop("quiet")
-    from .fit import fit
+    preset, quiet, resume = args.pop("preset"), args.pop("quiet"), args.pop("resume")
+    outputs = dict(metrics_path=args.pop("metrics"), save_path=args.pop("save"),
+                   checkpoint_dir=args.pop("checkpoint_dir"), checkpoint_every=args.pop("checkpoint_every"))
 
     # A diverging run overflows before the epoch-end check reports it in one line.
     warnings.filterwarnings("ignore", category=RuntimeWarning, message=".*(overflow|invalid value|divide by zero)")
     try:
-        config = from_preset(preset, **args)
-        fit(config, metrics_path=metrics_path, log=None if quiet else _print_flush)
+        if preset is not None and resume is not None:
+            raise UsageError("--preset and --resume cannot be combined: a checkpoint carries its own settings")
+        fit(preset=preset, resume=resume, log=None if quiet else _print_flush, **outputs, **args)
+    except TrainingInterrupted as error:
+        print(str(error), file=sys.stderr)
+        return 130
     except UsageError as error:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {error}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Data live on the device (``DeviceSplit``); an epoch gathers its batches there and
 keeps its totals there (``EpochTotals``), so no step waits for the host.
-:mod:`xpnet.fit` drives them.
+:mod:`xpnet.run` drives them.
 """
 
 from __future__ import annotations

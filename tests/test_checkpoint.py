@@ -1,0 +1,182 @@
+"""Checkpoints: round trips, every kind of damage as one clear error, and bit-exact resume."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import run as run_module
+from xpnet.checkpoint import (FORMAT_VERSION, Checkpoint, CheckpointError, latest_in, load_checkpoint,
+                              save_checkpoint)
+
+
+
+def _formats():
+    try:
+        import safetensors  # noqa: F401
+        return [".npz", ".safetensors"]
+    except ImportError:
+        return [".npz", pytest.param(".safetensors", marks=pytest.mark.skip(reason="safetensors is not installed"))]
+
+
+def _checkpoint(dtype="float32"):
+    rng = np.random.default_rng(0)
+    params = [(rng.normal(size=(6, 4)).astype(dtype), rng.normal(size=4).astype(dtype)),
+              (rng.normal(size=(4, 3)).astype(dtype), rng.normal(size=3).astype(dtype))]
+    return Checkpoint(params=params, config=xpnet.Config(hidden=(4,)).to_dict(), epoch=2,
+                      history=[{"epoch": 1, "train_loss": 1.5}, {"epoch": 2, "train_loss": 1.2}],
+                      rng_state=np.random.default_rng(3).bit_generator.state, num_classes=3, image_shape=(2, 3))
+
+
+@pytest.mark.parametrize("suffix", _formats())
+def test_round_trip_keeps_everything(tmp_path, suffix):
+    original = _checkpoint()
+    loaded = load_checkpoint(save_checkpoint(tmp_path / f"model{suffix}", original))
+    for (W, b), (W0, b0) in zip(loaded.params, original.params):
+        assert W.dtype == W0.dtype and np.array_equal(W, W0) and np.array_equal(b, b0)
+    assert loaded.layer_sizes == [6, 4, 3] and loaded.epoch == 2 and loaded.history == original.history
+    assert loaded.rng_state == original.rng_state and loaded.config == original.config
+    assert loaded.num_classes == 3 and loaded.image_shape == (2, 3) and loaded.xpnet_version == xpnet.__version__
+
+
+def _one_line_error(path, match):
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert "\n" not in message and match in message, message
+    return message
+
+
+def test_missing_file_and_unknown_extension(tmp_path):
+    _one_line_error(tmp_path / "nope.npz", "not found")
+    (tmp_path / "model.pt").write_bytes(b"x")
+    _one_line_error(tmp_path / "model.pt", "unknown checkpoint format")
+
+
+@pytest.mark.parametrize("suffix", _formats())
+def test_truncated_file(tmp_path, suffix):
+    path = save_checkpoint(tmp_path / f"model{suffix}", _checkpoint())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    _one_line_error(path, "damaged")
+
+
+def test_a_foreign_npz_and_a_pickled_one(tmp_path):
+    np.savez(tmp_path / "foreign.npz", weights=np.ones(3))
+    _one_line_error(tmp_path / "foreign.npz", "not written by xpnet")
+    np.savez(tmp_path / "pickled.npz", weights=np.array([{"code": 1}], dtype=object))
+    _one_line_error(tmp_path / "pickled.npz", "damaged")
+
+
+def _rewrite_npz(path, change):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def test_unknown_version_missing_tensor_wrong_shape_and_dtype(tmp_path):
+    def bump_version(arrays):
+        meta = json.loads(arrays["__xpnet_metadata__"].tobytes())
+        meta["format_version"] = FORMAT_VERSION + 1
+        arrays["__xpnet_metadata__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+    cases = [
+        (bump_version, "format version"),
+        (lambda a: a.pop("params.1.b"), "lacks tensor 'params.1.b'"),
+        (lambda a: a.update({"params.0.W": np.zeros((5, 4), np.float32)}), "expected float32[6, 4]"),
+        (lambda a: a.update({"params.0.b": np.zeros(4, np.float64)}), "is float64[4]"),
+        (lambda a: a.update({"params.7.W": np.zeros(2, np.float32)}), "unexpected tensors"),
+    ]
+    for change, match in cases:
+        path = save_checkpoint(tmp_path / "model.npz", _checkpoint())
+        _rewrite_npz(path, change)
+        _one_line_error(path, match)
+
+
+def test_latest_in_a_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        latest_in(tmp_path)
+    for epoch in (1, 2, 10):
+        save_checkpoint(tmp_path / f"epoch-{epoch:04d}.npz", _checkpoint())
+    assert latest_in(tmp_path).name == "epoch-0010.npz"
+
+
+def _same_params(a, b):
+    return all(np.array_equal(W, W2) and np.array_equal(v, v2) for (W, v), (W2, v2) in zip(a, b))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_resume_after_an_epoch_is_bit_identical(tiny_dataset, tmp_path, dtype):
+    settings = dict(dataset=tiny_dataset, backend="numpy", hidden=(32,), batch_size=64, dev_size=100, dtype=dtype,
+                    log=None)
+    whole = xpnet.fit(epochs=4, **settings)
+    xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
+    resumed = xpnet.fit(resume=tmp_path, epochs=4, dataset=tiny_dataset, log=None)
+    assert _same_params(resumed.host_params(), whole.host_params())
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
+    assert resumed.test_accuracy == whole.test_accuracy
+
+
+class _StopAfter(run_module.InterruptRequest):
+    """Answers 'stop' from the n-th question on, as if Ctrl-C came then."""
+
+    calls_before_stop = 0
+
+    def __call__(self):
+        type(self).calls_before_stop -= 1
+        return type(self).calls_before_stop < 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_an_interrupt_inside_an_epoch_resumes_bit_identically(tiny_dataset, tmp_path, monkeypatch, dtype):
+    settings = dict(dataset=tiny_dataset, backend="numpy", hidden=(16,), batch_size=50, dtype=dtype, log=None)
+    whole = xpnet.fit(epochs=3, **settings)
+    monkeypatch.setattr(run_module, "InterruptRequest", _StopAfter)
+    _StopAfter.calls_before_stop = 12 + 5  # 12 steps per epoch: stop 5 steps into epoch 2
+    with pytest.raises(xpnet.TrainingInterrupted, match="epoch 2 after 5 step.*--resume"):
+        xpnet.fit(epochs=3, checkpoint_dir=str(tmp_path), **settings)
+    interrupted = load_checkpoint(tmp_path / "xpnet-interrupted.npz")
+    assert interrupted.epoch == 1 and interrupted.in_progress["steps"] == 5
+    _StopAfter.calls_before_stop = 10 ** 9
+    resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
+    assert _same_params(resumed.host_params(), whole.host_params())
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
+    real_epoch = run_module.train_epoch
+    calls = {"n": 0}
+
+    def poisoned(params, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            W, _ = params[0]
+            W *= float("nan")
+        return real_epoch(params, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "train_epoch", poisoned)
+    with pytest.raises(xpnet.XpnetError, match="diverged in epoch 3.*last good checkpoint is .*epoch-0002.npz"):
+        xpnet.fit(dataset=tiny_dataset, backend="numpy", epochs=5, checkpoint_dir=str(tmp_path), log=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.npz", "epoch-0002.npz"]
+    assert np.isfinite(load_checkpoint(tmp_path / "epoch-0002.npz").params[0][0]).all()
+
+
+def test_resuming_with_another_architecture_is_refused(tiny_dataset, tmp_path):
+    xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(8,), epochs=1, save_path=str(tmp_path / "m.npz"),
+              log=None)
+    with pytest.raises(CheckpointError, match="784-8-10 float32.*784-9-10"):
+        xpnet.fit(resume=tmp_path / "m.npz", dataset=tiny_dataset, hidden=(9,), log=None)
+
+
+def test_a_model_saved_on_one_backend_loads_on_another(backend, tiny_dataset, tmp_path):
+    result = xpnet.fit(dataset=tiny_dataset, backend=backend.name, device=backend.device_name, hidden=(8,), epochs=1,
+                       save_path=str(tmp_path / "m.npz"), log=None)
+    loaded = load_checkpoint(tmp_path / "m.npz")
+    assert all(isinstance(W, np.ndarray) for W, _ in loaded.params)
+    assert _same_params(loaded.params, result.host_params())
+    with zipfile.ZipFile(tmp_path / "m.npz") as archive:
+        assert all(name.endswith(".npy") for name in archive.namelist())
