@@ -147,8 +147,8 @@ def latest_in(folder: str | os.PathLike) -> Path:
     if folder.is_file():
         return folder
     if not folder.is_dir():
-        raise CheckpointError(f"{folder} is neither a checkpoint file nor a folder of checkpoints; "
-                              "pass what --save or --checkpoint-dir wrote")
+        raise CheckpointError(f"checkpoint {folder} not found; pass a file written by --save, or the folder "
+                              "given to --checkpoint-dir")
     found = sorted(p for p in folder.iterdir() if p.name.startswith("epoch-") and p.suffix in EXTENSIONS)
     if not found:
         raise CheckpointError(f"no checkpoint (epoch-NNNN.npz) in {folder}; "
