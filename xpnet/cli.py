@@ -1,0 +1,69 @@
+"""What the commands that use a saved model share: their data and backend flags, and one
+way to run them (exit 0 ok, 2 bad usage, 1 any other expected error, 130 on Ctrl-C; always
+one line on stderr, never a traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from .backend import BACKEND_CHOICES, limit_threads
+from .errors import UsageError, XpnetError
+from .inference import SPLITS
+from .train import _positive_int
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, split_help: str) -> None:
+    """--dataset, --data-dir, --no-download (default: the checkpoint's settings) and --split."""
+    data = parser.add_argument_group("data (default: what the checkpoint was trained on)")
+    data.add_argument("--dataset", default=None,
+                      help="mnist, fashion-mnist, synthetic, synthetic:N, or a folder of MNIST-format files "
+                           "(default: the checkpoint's)")
+    data.add_argument("--data-dir", metavar="ROOT", default=None,
+                      help="look for ROOT/<dataset>/ first (default: the checkpoint's, then $XPNET_DATA_DIR, "
+                           "then the cache)")
+    data.add_argument("--no-download", dest="download", action="store_const", const=False, default=None,
+                      help="never download; fail if no local copy is found (default: the checkpoint's setting)")
+    data.add_argument("--split", choices=SPLITS, default="test", help=f"{split_help} (default: test)")
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend, --device, --threads."""
+    where = parser.add_argument_group("backend")
+    where.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
+                       help="array library (default: auto: CuPy on a working CUDA GPU, else NumPy)")
+    where.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    where.add_argument("--threads", type=_positive_int, metavar="N", default=None,
+                       help="CPU threads for BLAS, OpenMP and PyTorch (default: as the libraries find them)")
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`xpnet.inference.load_model` that the flags set."""
+    return {"backend": args.backend, "device": args.device, "dataset": args.dataset,
+            "data_dir": args.data_dir, "download": args.download}
+
+
+def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
+                argv: list[str] | None) -> int:
+    """Parse ``argv``, run ``body(args)`` with ``--threads`` applied, and turn errors into an exit status."""
+    args = parser.parse_args(argv)
+    try:
+        with limit_threads(args.threads):
+            body(args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except XpnetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (| head) left: stop quietly, and keep Python's exit-time flush from failing too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0

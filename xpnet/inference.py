@@ -1,0 +1,136 @@
+"""A saved model put to use: a checkpoint's parameters on a device, its data, its predictions.
+
+``python -m xpnet.evaluate``, ``predict`` and ``plot`` all start with :func:`load_model`.
+Images reach the device the way training sent them (:func:`xpnet.trainer.images_to_device`,
+with the checkpoint's dtype and normalisation), so the numbers here agree with training's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from .backend import Backend, resolve, to_numpy
+from .checkpoint import Checkpoint, latest_in, load_checkpoint
+from .config import Config
+from .data import DataError, Dataset, load_dataset
+from .errors import UsageError
+from .model import predict_logits
+from .ops import predictions, softmax
+from .trainer import images_to_device
+
+SPLITS = ("test", "train")
+
+
+@dataclass
+class Model:
+    """A checkpoint ready to use: ``params`` [(W, b), ...] on ``backend``'s device, ``config``
+    the run's settings with any data overrides, and ``dataset`` when it was asked for."""
+
+    checkpoint: Checkpoint
+    source: str
+    config: Config
+    backend: Backend
+    params: list
+    dataset: Dataset | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.checkpoint.num_classes
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.config.eval_batch_size
+
+    def describe(self) -> str:
+        """``MLP 784-128-10, float32, 8 epoch(s)``: what the checkpoint holds."""
+        kind = "MLP" if len(self.params) > 1 else "softmax regression"
+        sizes = "-".join(map(str, self.checkpoint.layer_sizes))
+        return f"{kind} {sizes}, {self.checkpoint.dtype}, {self.checkpoint.epoch} epoch(s)"
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Host images (n, rows, cols) uint8 and labels (n,) int64 of split ``name``.
+
+        ``train`` is the whole training file, including any examples the run held out with
+        ``--dev-size``.
+        """
+        if self.dataset is None:
+            raise ValueError("this Model was loaded without its data (with_data=False)")
+        if name == "test":
+            return self.dataset.test_images, self.dataset.test_labels
+        if name == "train":
+            return self.dataset.train_images, self.dataset.train_labels
+        raise UsageError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+
+    def images_to_device(self, images: np.ndarray):
+        """uint8 images (n, rows, cols) -> (n, rows*cols) on the device, as training fed them."""
+        return images_to_device(images, self.backend, self.checkpoint.dtype, self.config.normalize)
+
+
+def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = True, backend: str = "auto",
+               device: str = "auto", dataset: Dataset | str | None = None, data_dir: str | None = None,
+               download: bool | None = None) -> Model:
+    """Read ``checkpoint`` (a file, a folder of checkpoints, or a :class:`Checkpoint`), move its
+    parameters to the device, and with ``with_data`` load the dataset it was trained on.
+
+    ``dataset`` (a name, a folder or a :class:`Dataset` in memory), ``data_dir`` and
+    ``download`` replace the checkpoint's own settings; the backend is chosen afresh
+    (``auto``: CuPy on a working GPU, else NumPy), not taken from the run. Raises
+    :class:`xpnet.XpnetError` (one line) for a bad checkpoint or data of another shape.
+    """
+    if isinstance(checkpoint, Checkpoint):
+        source = "(in memory)"
+    else:
+        path = Path(checkpoint)
+        path = latest_in(path) if path.is_dir() else path
+        source, checkpoint = str(path), load_checkpoint(path)
+    known = {f.name for f in dataclasses.fields(Config)}
+    config = Config().replace(**{k: v for k, v in checkpoint.config.items() if k in known})
+    in_memory = dataset if isinstance(dataset, Dataset) else None
+    overrides = {"dataset": None if in_memory else dataset, "data_dir": data_dir, "download": download}
+    config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
+    chosen = resolve(backend, device)
+    params = [(chosen.asarray(W), chosen.asarray(b)) for W, b in checkpoint.params]
+    model = Model(checkpoint, source, config, chosen, params)
+    if with_data:
+        model.dataset = in_memory or load_dataset(config.dataset, config.data_dir, download=config.download)
+        _check_fits(model)
+    return model
+
+
+def predicted_classes(params, X, batch_size: int) -> np.ndarray:
+    """Predicted class (n,) int64 on the host for ``X`` (n, d) on the device.
+
+    Logits and their argmax stay on the device, ``batch_size`` rows at a time (the memory
+    of one evaluation batch); each chunk's (batch,) classes cross to the host once.
+    """
+    xp = array_namespace(X)
+    n = X.shape[0]
+    chunks = []
+    for start in range(0, n, batch_size):
+        # A stop past the end is not portable: the Array API leaves out-of-bounds slices unspecified.
+        logits = predict_logits(params, X[start:min(start + batch_size, n), :], xp=xp)
+        chunks.append(to_numpy(predictions(logits, xp=xp)))
+    return np.concatenate(chunks).astype(np.int64, copy=False)
+
+
+def class_probabilities(params, X) -> np.ndarray:
+    """Softmax probabilities (n, k) on the host for a few images ``X`` (n, d) on the device."""
+    xp = array_namespace(X)
+    return to_numpy(softmax(predict_logits(params, X, xp=xp), xp=xp))
+
+
+def _check_fits(model: Model) -> None:
+    dataset, checkpoint = model.dataset, model.checkpoint
+    pixels = int(np.prod(dataset.image_shape))
+    if pixels != checkpoint.layer_sizes[0] or dataset.num_classes > checkpoint.num_classes:
+        raise DataError(
+            f"dataset {dataset.name} has {dataset.image_shape[0]}x{dataset.image_shape[1]} images in "
+            f"{dataset.num_classes} classes but the checkpoint's model takes {checkpoint.layer_sizes[0]} pixels "
+            f"and {checkpoint.num_classes} classes; pass the --dataset it was trained on"
+        )

@@ -1,0 +1,86 @@
+"""``python -m xpnet.predict CHECKPOINT``: what a saved model says about one image.
+
+``--index I`` takes image I of the test set (``--split train`` for the training set), as
+seed notebook 004's ``test_prediction`` did; ``--image FILE`` takes any picture and
+prepares it the MNIST way (:func:`xpnet.images.mnist_style`). Prints the digit in shades
+of ' ░▒▓█', the predicted class, the top-3 probabilities and, for ``--index``, the label;
+``--out FILE.png`` also saves the 28x28 input with the prediction as its caption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .cli import add_backend_arguments, add_data_arguments, model_options, run_command
+from .errors import UsageError, XpnetError
+from .images import draw, mnist_style, pillow, read_grey, save_png
+from .inference import class_probabilities, load_model
+from .train import _non_negative_int
+
+TOP = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m xpnet.predict",
+        description="Classify one image with a checkpoint: an image of the test set, or any picture of a digit.",
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a .npz or .safetensors checkpoint, or a folder of them (the newest is used)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--index", type=_non_negative_int, metavar="I",
+                       help="classify image I of the split (default: none; this or --image is required)")
+    which.add_argument("--image", metavar="FILE",
+                       help="classify a picture (PNG, JPEG..., any size, dark or light background; needs Pillow) "
+                            "converted to 28x28 the MNIST way (default: none)")
+    parser.add_argument("--out", metavar="FILE.png", default=None,
+                        help="save the 28x28 input, enlarged, with the prediction as caption (needs Pillow) "
+                             "(default: none)")
+    add_data_arguments(parser, split_help="with --index, the split the image comes from")
+    add_backend_arguments(parser)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.image is not None or args.out is not None:
+        pillow()  # before loading anything: without Pillow the answer is the same one line
+    model = load_model(args.checkpoint, with_data=args.index is not None, **model_options(args))
+    if args.index is not None:
+        images, labels = model.split(args.split)
+        if args.index >= images.shape[0]:
+            raise UsageError(f"--index {args.index} is out of range: the {args.split} split of "
+                             f"{model.dataset.name} has {images.shape[0]:,} images (0..{images.shape[0] - 1})")
+        image, label = images[args.index], int(labels[args.index])
+        what = f"{args.split} image {args.index} of {model.dataset.name} (label {label})"
+    else:
+        if tuple(model.checkpoint.image_shape) != (28, 28):
+            raise XpnetError(f"--image makes 28x28 digits but this model takes "
+                             f"{'x'.join(map(str, model.checkpoint.image_shape))} images; use --index")
+        image, label = mnist_style(read_grey(args.image)), None
+        what = f"{args.image}, as the model sees it (28x28, MNIST-style)"
+    probabilities = class_probabilities(model.params, model.images_to_device(image[None]))[0]
+    ranked = np.argsort(-probabilities, kind="stable")
+    predicted = int(ranked[0])
+    verdict = "" if label is None else f" (label {label}: {'correct' if predicted == label else 'wrong'})"
+    print(f"checkpoint {model.source}: {model.describe()}; backend {model.backend.name} on "
+          f"{model.backend.device_name}")
+    print(f"{what}:")
+    print(draw(image))
+    print(f"predicted {predicted}{verdict}")
+    print(f"top {TOP}: " + "  ".join(f"{k} {100 * probabilities[k]:.2f}%" for k in ranked[:TOP]))
+    if args.out is not None:
+        caption = f"predicted {predicted} ({100 * probabilities[predicted]:.1f}%)" + (
+            "" if label is None else f", label {label}")
+        save_png(args.out, image, caption)
+        print(f"picture written to {args.out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), _run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
