@@ -32,7 +32,8 @@ from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes
                            write_plot)
 from .config import DTYPES
 from .data import make_synthetic
-from .errors import UsageError, XpnetError
+from .errors import XpnetError
+from .cli import positive_int, positive_ints, run_command
 from .files import atomic_write
 from .run import fit
 
@@ -248,20 +249,6 @@ def _gpu_pool_release() -> None:
     cupy.get_default_memory_pool().free_all_blocks()
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_ints(text: str) -> tuple[int, ...]:
-    return tuple(_positive_int(part) for part in text.split(","))
-
-
 def _models(text: str) -> tuple[tuple[int, ...], ...]:
     models = []
     for part in text.split(","):
@@ -296,14 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{', '.join(BACKENDS)} (default: every installed one)")
     parser.add_argument("--models", type=_models, help="layer sizes, e.g. 784-128-10,784-10 "
                         "(default: 784-128-10,784-10,784-1024-10)")
-    parser.add_argument("--batch-sizes", type=_positive_ints, metavar="N[,N...]",
+    parser.add_argument("--batch-sizes", type=positive_ints, metavar="N[,N...]",
                         help="batch sizes to sweep for every model (default: 128 for 784-128-10, 256 for "
                              "784-10, 1024 for 784-1024-10, else 128)")
-    parser.add_argument("--epochs", type=_positive_int, help="timed epochs (rounds) per implementation, each "
+    parser.add_argument("--epochs", type=positive_int, help="timed epochs (rounds) per implementation, each "
                                                              "after a warm-up epoch (default: 3)")
-    parser.add_argument("--threads", type=_positive_int, help="pin BLAS/OpenMP and torch threads "
+    parser.add_argument("--threads", type=positive_int, help="pin BLAS/OpenMP and torch threads "
                                                               "(default: leave as they are)")
-    parser.add_argument("--n-train", type=_positive_int, metavar="N", help="training examples (default: 60000)")
+    parser.add_argument("--n-train", type=positive_int, metavar="N", help="training examples (default: 60000)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="(default: float32)")
     parser.add_argument("--json", metavar="PATH", help="write every figure as JSON (default: none)")
     parser.add_argument("--plot", metavar="PATH", help="PNG of seconds per epoch against batch size, when "
@@ -331,31 +318,22 @@ def settings_from(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    try:
+
+    def bench(args) -> None:
+        say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
         report = run_bench(settings_from(args), say)
-    except UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-    except XpnetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
-    print(render(report), flush=True)
-    try:
-        if args.json:
-            atomic_write(args.json, json.dumps(report, indent=2) + "\n")
-        if args.plot:
-            say(write_plot(report["results"], args.plot))
-    except OSError as error:
-        print(f"error: cannot write {error.filename or 'the output'}: {error.strerror or error}", file=sys.stderr)
-        return 1
-    return 0
+        report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
+        print(render(report), flush=True)
+        try:
+            if args.json:
+                atomic_write(args.json, json.dumps(report, indent=2) + "\n")
+            if args.plot:
+                say(write_plot(report["results"], args.plot))
+        except OSError as error:
+            raise XpnetError(f"cannot write {error.filename or 'the output'}: {error.strerror or error}; "
+                             "choose a writable path") from None
+
+    return run_command(parser, bench, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,30 @@ from collections.abc import Callable
 from .backend import BACKEND_CHOICES, limit_threads
 from .errors import UsageError, XpnetError
 from .inference import SPLITS
-from .train import _positive_int
+
+
+def at_least(kind, minimum, description):
+    """An argparse type accepting ``kind`` values >= ``minimum``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value >= minimum:
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+positive_int = at_least(int, 1, "a positive integer")
+positive_float = at_least(float, 1e-300, "a positive number")
+non_negative_int = at_least(int, 0, "an integer >= 0")
+
+
+def positive_ints(text: str) -> tuple[int, ...]:
+    """``'32,128'`` -> (32, 128)."""
+    return tuple(positive_int(part) for part in text.split(","))
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, split_help: str) -> None:
@@ -35,7 +58,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
                        help="array library (default: auto: CuPy on a working CUDA GPU, else NumPy)")
     where.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    where.add_argument("--threads", type=_positive_int, metavar="N", default=None,
+    where.add_argument("--threads", type=positive_int, metavar="N", default=None,
                        help="CPU threads for BLAS, OpenMP and PyTorch (default: as the libraries find them)")
 
 
@@ -48,10 +71,15 @@ def model_options(args: argparse.Namespace) -> dict:
 def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
                 argv: list[str] | None) -> int:
     """Parse ``argv``, run ``body(args)`` with ``--threads`` applied, and turn errors into an exit status."""
+    from .run import TrainingInterrupted
+
     args = parser.parse_args(argv)
     try:
-        with limit_threads(args.threads):
+        with limit_threads(getattr(args, "threads", None)):
             body(args)
+    except TrainingInterrupted as error:
+        print(str(error), file=sys.stderr)
+        return 130
     except UsageError as error:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {error}", file=sys.stderr)

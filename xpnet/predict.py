@@ -14,11 +14,10 @@ import sys
 
 import numpy as np
 
-from .cli import add_backend_arguments, add_data_arguments, model_options, run_command
+from .cli import add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
 from .errors import UsageError, XpnetError
 from .images import draw, mnist_style, pillow, read_grey, save_png
 from .inference import class_probabilities, load_model
-from .train import _non_negative_int
 
 TOP = 3
 
@@ -31,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a .npz or .safetensors checkpoint, or a folder of them (the newest is used)")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--index", type=_non_negative_int, metavar="I",
+    which.add_argument("--index", type=non_negative_int, metavar="I",
                        help="classify image I of the split (default: none; this or --image is required)")
     which.add_argument("--image", metavar="FILE",
                        help="classify a picture (PNG, JPEG..., any size, dark or light background; needs Pillow) "

@@ -11,10 +11,11 @@ import sys
 import warnings
 
 from .backend import BACKEND_CHOICES
+from .cli import non_negative_int, positive_float, positive_int, run_command
 from .config import DTYPES, PRESETS, Config
-from .errors import UsageError, XpnetError
-from .run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, TrainingInterrupted, fit
+from .errors import UsageError
 from .init import BIAS_SCHEMES
+from .run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
 
 DEFAULTS = Config()
 
@@ -45,25 +46,6 @@ def parse_batch_size(text: str) -> int | None:
     return value
 
 
-def _at_least(kind, minimum, description):
-    """An argparse type accepting ``kind`` values >= ``minimum``."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not value >= minimum:
-            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
-_positive_int = _at_least(int, 1, "a positive integer")
-_positive_float = _at_least(float, 1e-300, "a positive number")
-_non_negative_int = _at_least(int, 0, "an integer >= 0")
-
-
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
     presets = "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()).replace("%", "%%")
@@ -83,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(default: $XPNET_DATA_DIR, then the cache)")
     data.add_argument("--no-download", dest="download", action="store_false",
                       help="never download; fail if no local copy is found (default: download when missing)")
-    data.add_argument("--dev-size", type=_non_negative_int, metavar="N",
+    data.add_argument("--dev-size", type=non_negative_int, metavar="N",
                       help=f"hold out N shuffled training examples as a dev set (default: {d.dev_size})")
     data.add_argument("--no-normalize", dest="normalize", action="store_false",
                       help="keep raw 0..255 pixels instead of scaling to [0, 1] (default: scale)")
@@ -92,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"array library (default: {d.backend}: CuPy on a working CUDA GPU, else NumPy)")
     where.add_argument("--device", help=f"auto, cpu, cuda or cuda:N (default: {d.device})")
     where.add_argument("--dtype", choices=DTYPES, help=f"floating-point type (default: {d.dtype})")
-    where.add_argument("--threads", type=_positive_int, metavar="N",
+    where.add_argument("--threads", type=positive_int, metavar="N",
                        help="CPU threads for BLAS, OpenMP and PyTorch; 1 keeps a shared machine steady "
                             "(default: as the libraries find them)")
     model = parser.add_argument_group("model")
@@ -104,14 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--bias-init", choices=BIAS_SCHEMES,
                        help=f"zeros, or 'same' to draw biases like the weights (default: {d.bias_init})")
     training = parser.add_argument_group("training")
-    training.add_argument("--lr", type=_positive_float, help=f"learning rate (default: {d.lr})")
+    training.add_argument("--lr", type=positive_float, help=f"learning rate (default: {d.lr})")
     training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
                           help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
-    training.add_argument("--epochs", type=_positive_int, help=f"number of epochs (default: {d.epochs})")
+    training.add_argument("--epochs", type=positive_int, help=f"number of epochs (default: {d.epochs})")
     training.add_argument("--seed", type=int, help=f"seed of the host random generator (default: {d.seed})")
     training.add_argument("--dry-run", action="store_true", help="quickly check a single step (default: off)")
     output = parser.add_argument_group("output")
-    output.add_argument("--log-interval", type=_positive_int, metavar="N",
+    output.add_argument("--log-interval", type=positive_int, metavar="N",
                         help=f"print every N epochs (default: {d.log_interval})")
     output.add_argument("--metrics", metavar="PATH", default=None,
                         help="write per-epoch metrics and a summary as JSON Lines (default: none)")
@@ -123,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     keep.add_argument("--checkpoint-dir", metavar="DIR", default=None,
                       help=f"keep the last {KEEP_CHECKPOINTS} checkpoints of the run in DIR, and write the one "
                            f"Ctrl-C makes there (default: none; Ctrl-C writes ./{INTERRUPTED_NAME})")
-    keep.add_argument("--checkpoint-every", type=_positive_int, metavar="N", default=1,
+    keep.add_argument("--checkpoint-every", type=positive_int, metavar="N", default=1,
                       help="with --checkpoint-dir, write a checkpoint every N epochs (default: 1)")
     keep.add_argument("--resume", metavar="PATH_OR_DIR", default=None,
                       help="continue the run saved in a checkpoint, or the newest in a folder; flags given "
@@ -133,31 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    preset, quiet, resume = args.pop("preset"), args.pop("quiet"), args.pop("resume")
-    outputs = dict(metrics_path=args.pop("metrics"), save_path=args.pop("save"),
-                   checkpoint_dir=args.pop("checkpoint_dir"), checkpoint_every=args.pop("checkpoint_every"))
+
+    def train(args) -> None:
+        options = vars(args)
+        preset, quiet, resume = options.pop("preset"), options.pop("quiet"), options.pop("resume")
+        outputs = dict(metrics_path=options.pop("metrics"), save_path=options.pop("save"),
+                       checkpoint_dir=options.pop("checkpoint_dir"), checkpoint_every=options.pop("checkpoint_every"))
+        if preset is not None and resume is not None:
+            raise UsageError("--preset and --resume cannot be combined: a checkpoint carries its own settings")
+        fit(preset=preset, resume=resume, log=None if quiet else _print_flush, **outputs, **options)
 
     # A diverging run overflows before the epoch-end check reports it in one line.
     warnings.filterwarnings("ignore", category=RuntimeWarning, message=".*(overflow|invalid value|divide by zero)")
-    try:
-        if preset is not None and resume is not None:
-            raise UsageError("--preset and --resume cannot be combined: a checkpoint carries its own settings")
-        fit(preset=preset, resume=resume, log=None if quiet else _print_flush, **outputs, **args)
-    except TrainingInterrupted as error:
-        print(str(error), file=sys.stderr)
-        return 130
-    except UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-    except XpnetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(parser, train, argv)
 
 
 def _print_flush(line: str) -> None:
