@@ -108,13 +108,18 @@ def _same_params(a, b):
     return all(np.array_equal(W, W2) and np.array_equal(v, v2) for (W, v), (W2, v2) in zip(a, b))
 
 
+TRAINING = {"sgd": {}, "adam": dict(optimizer="adam", lr=0.002, schedule="cosine", warmup_epochs=1),
+            "nesterov": dict(optimizer="nesterov", weight_decay=1e-4, schedule="step")}
+
+
+@pytest.mark.parametrize("training", sorted(TRAINING))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_resume_after_an_epoch_is_bit_identical(tiny_dataset, tmp_path, dtype):
+def test_resume_after_an_epoch_is_bit_identical(tiny_dataset, tmp_path, dtype, training):
+    """A run of 4 epochs resumed from its checkpoint after epoch 2 ends where it ended."""
     settings = dict(dataset=tiny_dataset, backend="numpy", hidden=(32,), batch_size=64, dev_size=100, dtype=dtype,
-                    log=None)
-    whole = xpnet.fit(epochs=4, **settings)
-    xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
-    resumed = xpnet.fit(resume=tmp_path, epochs=4, dataset=tiny_dataset, log=None)
+                    log=None, **TRAINING[training])
+    whole = xpnet.fit(epochs=4, checkpoint_dir=str(tmp_path), **settings)
+    resumed = xpnet.fit(resume=tmp_path / "epoch-0002.npz", dataset=tiny_dataset, log=None)
     assert _same_params(resumed.host_params(), whole.host_params())
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
     assert resumed.test_accuracy == whole.test_accuracy
@@ -130,9 +135,11 @@ class _StopAfter(run_module.InterruptRequest):
         return type(self).calls_before_stop < 0
 
 
+@pytest.mark.parametrize("training", sorted(TRAINING))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_an_interrupt_inside_an_epoch_resumes_bit_identically(tiny_dataset, tmp_path, monkeypatch, dtype):
-    settings = dict(dataset=tiny_dataset, backend="numpy", hidden=(16,), batch_size=50, dtype=dtype, log=None)
+def test_an_interrupt_inside_an_epoch_resumes_bit_identically(tiny_dataset, tmp_path, monkeypatch, dtype, training):
+    settings = dict(dataset=tiny_dataset, backend="numpy", hidden=(16,), batch_size=50, dtype=dtype, log=None,
+                    **TRAINING[training])
     whole = xpnet.fit(epochs=3, **settings)
     monkeypatch.setattr(run_module, "InterruptRequest", _StopAfter)
     _StopAfter.calls_before_stop = 12 + 5  # 12 steps per epoch: stop 5 steps into epoch 2

@@ -56,7 +56,8 @@ def test_full_batch_and_softmax_regression_flags():
 @pytest.mark.parametrize("args", [
     ["--epochs", "0"], ["--lr", "abc"], ["--hidden", "12,x"], ["--batch-size", "-3"], ["--backend", "jax"],
     ["--dtype", "int8"], ["--init", "gauss:1"], ["--device", "tpu"], ["--preset", "seed999"], ["--frobnicate"],
-    ["--dev-size", "300"],
+    ["--dev-size", "300"], ["--optimizer", "lbfgs"], ["--schedule", "linear"], ["--warmup-epochs", "20"],
+    ["--momentum", "1.5", "--optimizer", "momentum"], ["--weight-decay", "-1"],
 ])
 def test_bad_usage_exits_2_with_a_message(args):
     result = run_train("--dataset", "synthetic:300", *args)

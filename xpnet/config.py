@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from .errors import UsageError
 from .init import BIAS_SCHEMES, parse_scheme
+from .optim import make_optimizer
+from .schedules import make_schedule
 
 DTYPES = ("float32", "float64")
 
@@ -25,6 +27,14 @@ class Config:
     init: str = "he"
     bias_init: str = "zeros"
     lr: float = 0.1
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
     batch_size: int | None = 128
     epochs: int = 10
     seed: int = 1
@@ -47,6 +57,9 @@ class Config:
             raise UsageError(f"bad bias init {self.bias_init!r}; choose one of {', '.join(BIAS_SCHEMES)}")
         if not self.lr > 0:
             raise UsageError(f"the learning rate must be positive, got {self.lr}")
+        self.optimizer, self.schedule = str(self.optimizer).lower(), str(self.schedule).lower()
+        self.make_optimizer()
+        make_schedule(self.schedule, self.lr, self.epochs, 1, self.warmup_epochs)
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"the batch size must be a positive integer or 'full', got {self.batch_size}")
         for name in ("epochs", "log_interval", "eval_batch_size"):
@@ -57,6 +70,15 @@ class Config:
         if self.dev_size < 0:
             raise UsageError(f"dev-size must be 0 or more, got {self.dev_size}")
         return self
+
+    def make_optimizer(self):
+        """The optimiser these settings describe (UsageError for impossible values)."""
+        return make_optimizer(self.optimizer, self.lr, momentum=self.momentum, beta1=self.beta1, beta2=self.beta2,
+                              eps=self.eps, weight_decay=self.weight_decay)
+
+    def make_schedule(self, steps_per_epoch: int):
+        """The learning-rate schedule of these settings for epochs of ``steps_per_epoch`` steps."""
+        return make_schedule(self.schedule, self.lr, self.epochs, steps_per_epoch, self.warmup_epochs)
 
     def replace(self, **changes) -> "Config":
         """A copy with ``changes`` applied (unknown names raise UsageError)."""

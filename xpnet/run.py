@@ -21,17 +21,30 @@ from array_api_compat import array_namespace
 
 from . import __version__
 from .backend import Backend, limit_threads, resolve, to_numpy
-from .checkpoint import Checkpoint, CheckpointError, checkpoint_name, latest_in, load_checkpoint, prune
-from .checkpoint import save_checkpoint
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_name,
+    latest_in,
+    load_checkpoint,
+    prune,
+    save_checkpoint,
+)
 from .config import Config, from_preset
 from .data import Dataset, load_dataset
 from .errors import UsageError, XpnetError
 from .init import init_params
 from .interrupt import InterruptRequest
 from .metrics import MetricsLog
-from .optim import SGD
-from .trainer import (DeviceSplit, EpochTotals, batch_count, evaluate, images_to_device, labels_to_device,
-                      train_epoch)
+from .trainer import (
+    DeviceSplit,
+    EpochTotals,
+    batch_count,
+    evaluate,
+    images_to_device,
+    labels_to_device,
+    train_epoch,
+)
 
 KEEP_CHECKPOINTS = 3
 INTERRUPTED_NAME = "xpnet-interrupted.npz"
@@ -112,19 +125,24 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
     layer_sizes = [train.X.shape[1], *config.hidden, dataset.num_classes]
-    optimizer = SGD(config.lr)
+    batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
+    optimizer = config.make_optimizer()
+    schedule = config.make_schedule(batch_count(train.size, batch_size))
     if checkpoint is None:
         host_params = init_params(layer_sizes, rng, config.init, config.bias_init, config.dtype)
         history, first_epoch, in_progress = [], 1, None
     else:
         _check_compatible(checkpoint, layer_sizes, config)
         host_params = checkpoint.params
-        optimizer.load_state_dict(checkpoint.optimizer_state)
+        try:
+            optimizer.load_state_dict(checkpoint.optimizer_state, backend.asarray)
+        except ValueError as error:
+            raise CheckpointError(f"the checkpoint's optimiser state does not fit --optimizer {config.optimizer} "
+                                  f"({error}); resume with the optimiser it was trained with") from None
         rng.bit_generator.state = checkpoint.rng_state
         history, first_epoch, in_progress = list(checkpoint.history), checkpoint.epoch + 1, checkpoint.in_progress
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
 
-    batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
     epochs = 1 if config.dry_run else config.epochs
     _report_header(say, config, backend, dataset, layer_sizes, train, dev, test, batch_size)
     if checkpoint is not None:
@@ -154,7 +172,7 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
         params, totals, finished = train_epoch(
             params, optimizer, train, dataset.num_classes, batch_size, order, totals=totals,
             max_steps=1 if config.dry_run else None, on_step=bar.update if bar is not None else None,
-            stop=interrupt,
+            stop=interrupt, lr_at=lambda step: schedule.lr_at(epoch - 1, step),
         )
         loss_sum, correct, params_sum = totals.read(_params_sum(params))
         seconds = seconds_before + time.perf_counter() - started
@@ -171,6 +189,7 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
                                       f"python -m xpnet.train --resume {path}")
         record = {
             "epoch": epoch,
+            "lr": schedule.lr_at(epoch - 1, 0),
             "train_loss": loss_sum / totals.seen,
             "train_accuracy": correct / totals.seen,
             "seconds": seconds,
@@ -185,7 +204,7 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
         if metrics is not None:
             metrics.append(record)
         if epoch % config.log_interval == 0 or epoch == epochs:
-            say(_epoch_line(record, epochs))
+            say(_epoch_line(record, epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
         if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == epochs):
             last_saved = save_checkpoint(Path(outputs.checkpoint_dir) / checkpoint_name(epoch), snapshot(epoch))
             prune(outputs.checkpoint_dir, KEEP_CHECKPOINTS)
@@ -271,13 +290,25 @@ def _report_header(say, config, backend, dataset, layer_sizes, train, dev, test,
         + f", {test.size:,} test, {dataset.num_classes} classes")
     say(f"model: {model} {'-'.join(map(str, layer_sizes))} ({count:,} parameters), init {config.init}"
         + (", biases drawn too" if config.bias_init == "same" else "")
-        + f"; SGD lr {config.lr}, batch {'full' if batch_size is None else batch_size}, "
+        + f"; {_optimizer_text(config)}, batch {'full' if batch_size is None else batch_size}, "
         + f"{1 if config.dry_run else config.epochs} epoch(s), seed {config.seed}")
 
 
-def _epoch_line(record: dict, epochs: int) -> str:
+def _optimizer_text(config: Config) -> str:
+    text = {"sgd": "SGD", "momentum": f"SGD momentum {config.momentum}", "nesterov": f"Nesterov {config.momentum}",
+            "adam": "Adam", "adamw": "AdamW"}[config.optimizer] + f" lr {config.lr}"
+    if config.weight_decay:
+        text += f" weight decay {config.weight_decay}"
+    if config.schedule != "constant" or config.warmup_epochs:
+        text += f" ({config.schedule} schedule" + (f", {config.warmup_epochs} warmup epoch(s))"
+                                                   if config.warmup_epochs else ")")
+    return text
+
+
+def _epoch_line(record: dict, epochs: int, show_lr: bool = False) -> str:
     width = len(str(epochs))
-    line = (f"epoch {record['epoch']:>{width}}/{epochs}  train loss {record['train_loss']:.4f}  "
+    line = (f"epoch {record['epoch']:>{width}}/{epochs}  " + (f"lr {record['lr']:.4g}  " if show_lr else "")
+            + f"train loss {record['train_loss']:.4f}  "
             f"train acc {100 * record['train_accuracy']:6.2f}%")
     if "dev_accuracy" in record:
         line += f"  dev acc {100 * record['dev_accuracy']:6.2f}%"

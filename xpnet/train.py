@@ -15,7 +15,9 @@ from .cli import non_negative_int, positive_float, positive_int, run_command
 from .config import DTYPES, PRESETS, Config
 from .errors import UsageError
 from .init import BIAS_SCHEMES
+from .optim import OPTIMIZERS
 from .run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
+from .schedules import SCHEDULES
 
 DEFAULTS = Config()
 
@@ -87,6 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"zeros, or 'same' to draw biases like the weights (default: {d.bias_init})")
     training = parser.add_argument_group("training")
     training.add_argument("--lr", type=positive_float, help=f"learning rate (default: {d.lr})")
+    training.add_argument("--optimizer", choices=OPTIMIZERS,
+                          help=f"sgd, momentum (heavy ball), nesterov, adam or adamw (default: {d.optimizer})")
+    training.add_argument("--momentum", type=float, metavar="MU",
+                          help=f"momentum of momentum and nesterov (default: {d.momentum})")
+    training.add_argument("--beta1", type=float, help=f"Adam's first-moment decay (default: {d.beta1})")
+    training.add_argument("--beta2", type=float, help=f"Adam's second-moment decay (default: {d.beta2})")
+    training.add_argument("--eps", type=positive_float, help=f"Adam's epsilon (default: {d.eps})")
+    training.add_argument("--weight-decay", type=float, metavar="WD",
+                          help=f"L2 penalty, coupled for sgd/momentum/nesterov/adam, decoupled for adamw "
+                               f"(default: {d.weight_decay})")
+    training.add_argument("--schedule", choices=SCHEDULES,
+                          help=f"learning-rate schedule: constant, step (x0.1 every third of the run, per epoch) "
+                               f"or cosine (per step, down to 0) (default: {d.schedule})")
+    training.add_argument("--warmup-epochs", type=non_negative_int, metavar="N",
+                          help=f"linear warmup of the learning rate over N epochs, per step "
+                               f"(default: {d.warmup_epochs})")
     training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
                           help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
     training.add_argument("--epochs", type=positive_int, help=f"number of epochs (default: {d.epochs})")

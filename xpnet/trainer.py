@@ -85,7 +85,8 @@ def batch_count(n: int, batch_size: int | None) -> int:
 
 def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_size: int | None,
                 order=None, *, totals: EpochTotals | None = None, max_steps: int | None = None,
-                on_step: Callable[[], None] | None = None, stop: Callable[[], bool] | None = None):
+                on_step: Callable[[], None] | None = None, stop: Callable[[], bool] | None = None,
+                lr_at: Callable[[int], float] | None = None):
     """One pass over ``data``; returns ``(params, totals, finished)``. ``params`` are updated in place.
 
     ``order`` (n,) int64 on the device is the epoch's permutation; each batch is
@@ -93,6 +94,7 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
     as they are. ``totals`` from an epoch stopped part-way continue it at its next step.
     ``stop()`` is asked between steps (a host flag, never the device); when it says yes
     the epoch ends early with ``finished`` False. ``max_steps`` ends it early on purpose.
+    ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule).
     """
     xp = array_namespace(data.X)
     n = data.size
@@ -105,6 +107,8 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
             break
         if stop is not None and stop():
             return params, totals, False
+        if lr_at is not None:
+            optimizer.lr = lr_at(totals.steps)
         stop_row = min(start + step_size, n)
         if order is None:
             X, Y, y = data.X[start:stop_row, :], data.Y[start:stop_row, :], data.y[start:stop_row]
