@@ -109,7 +109,7 @@ def _same_params(a, b):
 
 
 TRAINING = {"sgd": {}, "adam": dict(optimizer="adam", lr=0.002, schedule="cosine", warmup_epochs=1),
-            "nesterov": dict(optimizer="nesterov", weight_decay=1e-4, schedule="step")}
+            "nesterov": dict(optimizer="nesterov", weight_decay=1e-4, schedule="step", dropout=0.2)}
 
 
 @pytest.mark.parametrize("training", sorted(TRAINING))

@@ -71,6 +71,21 @@ def test_a_training_epoch_never_reaches_the_host(tiny_dataset, host_conversions,
     assert totals.loss_sum.device == backend.device and params[0][0].device == backend.device
 
 
+def test_dropout_and_adam_make_no_host_conversion_either(tiny_dataset, host_conversions):
+    from xpnet.dropout import EpochDropout
+    from xpnet.optim import Adam
+
+    backend, data = _device1_split(tiny_dataset)
+    rng = np.random.default_rng(0)
+    params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, 32, 10], rng)]
+    order = backend.asarray(rng.permutation(data.size))
+    dropout = EpochDropout(rng, data.size, (32,), 0.3, backend.asarray)
+    host_conversions.clear()
+    _, totals, finished = train_epoch(params, Adam(0.001), data, 10, 16, order, dropout=dropout,
+                                      lr_at=lambda step: 0.001 / (1 + step))
+    assert finished and sum(host_conversions.values()) == 0, dict(host_conversions)
+
+
 def test_fit_reads_the_device_a_constant_number_of_times_per_epoch(tiny_dataset, host_conversions):
     def conversions(batch_size, epochs):
         host_conversions.clear()

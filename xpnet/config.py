@@ -35,6 +35,7 @@ class Config:
     weight_decay: float = 0.0
     schedule: str = "constant"
     warmup_epochs: int = 0
+    dropout: float = 0.0
     batch_size: int | None = 128
     epochs: int = 10
     seed: int = 1
@@ -59,6 +60,8 @@ class Config:
             raise UsageError(f"the learning rate must be positive, got {self.lr}")
         self.optimizer, self.schedule = str(self.optimizer).lower(), str(self.schedule).lower()
         self.make_optimizer()
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
         make_schedule(self.schedule, self.lr, self.epochs, 1, self.warmup_epochs)
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"the batch size must be a positive integer or 'full', got {self.batch_size}")

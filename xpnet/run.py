@@ -32,6 +32,7 @@ from .checkpoint import (
 )
 from .config import Config, from_preset
 from .data import Dataset, load_dataset
+from .dropout import EpochDropout
 from .errors import UsageError, XpnetError
 from .init import init_params
 from .interrupt import InterruptRequest
@@ -167,12 +168,14 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
             seconds_before, in_progress = in_progress["seconds"], None
         epoch_rng_state = rng.bit_generator.state
         order = None if batch_size is None else backend.asarray(rng.permutation(train.size))
+        dropout = (EpochDropout(rng, train.size, config.hidden, config.dropout, backend.asarray)
+                   if config.dropout and config.hidden else None)
         bar = _progress_bar(progress, batch_count(train.size, batch_size), epoch, epochs)
         started = time.perf_counter()
         params, totals, finished = train_epoch(
             params, optimizer, train, dataset.num_classes, batch_size, order, totals=totals,
             max_steps=1 if config.dry_run else None, on_step=bar.update if bar is not None else None,
-            stop=interrupt, lr_at=lambda step: schedule.lr_at(epoch - 1, step),
+            stop=interrupt, lr_at=lambda step: schedule.lr_at(epoch - 1, step), dropout=dropout,
         )
         loss_sum, correct, params_sum = totals.read(_params_sum(params))
         seconds = seconds_before + time.perf_counter() - started
@@ -299,6 +302,8 @@ def _optimizer_text(config: Config) -> str:
             "adam": "Adam", "adamw": "AdamW"}[config.optimizer] + f" lr {config.lr}"
     if config.weight_decay:
         text += f" weight decay {config.weight_decay}"
+    if config.dropout:
+        text += f" dropout {config.dropout}"
     if config.schedule != "constant" or config.warmup_epochs:
         text += f" ({config.schedule} schedule" + (f", {config.warmup_epochs} warmup epoch(s))"
                                                    if config.warmup_epochs else ")")

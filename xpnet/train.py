@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--warmup-epochs", type=non_negative_int, metavar="N",
                           help=f"linear warmup of the learning rate over N epochs, per step "
                                f"(default: {d.warmup_epochs})")
+    training.add_argument("--dropout", type=float, metavar="P",
+                          help=f"drop each hidden unit with probability P while training (default: {d.dropout})")
     training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
                           help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
     training.add_argument("--epochs", type=positive_int, help=f"number of epochs (default: {d.epochs})")

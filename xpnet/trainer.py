@@ -86,7 +86,7 @@ def batch_count(n: int, batch_size: int | None) -> int:
 def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_size: int | None,
                 order=None, *, totals: EpochTotals | None = None, max_steps: int | None = None,
                 on_step: Callable[[], None] | None = None, stop: Callable[[], bool] | None = None,
-                lr_at: Callable[[int], float] | None = None):
+                lr_at: Callable[[int], float] | None = None, dropout=None):
     """One pass over ``data``; returns ``(params, totals, finished)``. ``params`` are updated in place.
 
     ``order`` (n,) int64 on the device is the epoch's permutation; each batch is
@@ -94,7 +94,8 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
     as they are. ``totals`` from an epoch stopped part-way continue it at its next step.
     ``stop()`` is asked between steps (a host flag, never the device); when it says yes
     the epoch ends early with ``finished`` False. ``max_steps`` ends it early on purpose.
-    ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule).
+    ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule);
+    ``dropout`` (an :class:`xpnet.dropout.EpochDropout`) gives each step's dropout factors.
     """
     xp = array_namespace(data.X)
     n = data.size
@@ -115,7 +116,8 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
         else:
             batch = order[start:stop_row]
             X, Y, y = (xp.take(array, batch, axis=0) for array in (data.X, data.Y, data.y))
-        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, xp=xp)
+        keep = None if dropout is None else dropout.keep(start, stop_row, X.dtype, xp)
+        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, keep=keep, xp=xp)
         params = optimizer.step(params, grads)
         totals.loss_sum += batch_loss
         totals.correct += count_correct(logits, y, xp=xp)

@@ -1,0 +1,35 @@
+"""Inverted dropout whose masks are drawn on the host, one transfer per epoch.
+
+Each epoch draws one uint8 code per (example position, hidden unit) from the run's
+host generator, right after the epoch's permutation, and moves them to the device in
+one copy per hidden layer; a step slices its rows (a view, no transfer) and keeps a
+unit where its code is at least ``round(p * 256)``. The masks are therefore the same on
+every backend for a seed, and a resumed run redraws exactly the same ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UsageError
+
+LEVELS = 256
+
+
+class EpochDropout:
+    """Dropout codes of one epoch: a (n, h) uint8 device array per hidden layer.
+
+    ``p`` is the probability of dropping a unit, quantised to 1/256; kept units are
+    scaled by 1 / (1 - p) so that the expected activation is unchanged.
+    """
+
+    def __init__(self, rng: np.random.Generator, n: int, hidden: tuple[int, ...], p: float, to_device):
+        if not 0.0 <= p < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {p}")
+        self.threshold = round(p * LEVELS)
+        self.scale = LEVELS / (LEVELS - self.threshold)
+        self.codes = [to_device(rng.integers(0, LEVELS, size=(n, h), dtype=np.uint8)) for h in hidden]
+
+    def keep(self, start: int, stop: int, dtype, xp):
+        """Per hidden layer, the (stop - start, h) factors for rows ``start:stop``: 0 or 1 / (1 - p)."""
+        return [xp.astype(codes[start:stop, :] >= self.threshold, dtype) * self.scale for codes in self.codes]
