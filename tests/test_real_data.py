@@ -46,3 +46,8 @@ def test_seed_presets_reach_the_notebooks_accuracy(mnist, preset, backend_name):
 def test_seed004_reaches_85_percent_dev_accuracy(mnist):
     result = xpnet.fit(preset="seed004", dataset=mnist, backend="numpy", log=None)
     assert result.summary["dev_accuracy"] >= 0.85
+
+
+def test_the_fast_preset_reaches_98_percent(mnist):
+    result = xpnet.fit(preset="fast", dataset=mnist, backend="numpy", log=None)
+    assert result.test_accuracy >= 0.98, f"fast: {100 * result.test_accuracy:.2f}%"

@@ -129,6 +129,18 @@ PRESETS: dict[str, Preset] = {
         dict(hidden=(10,), init="uniform:0.5", bias_init="same", lr=0.2, batch_size=None, epochs=500,
              dev_size=1000, seed=0, log_interval=50),
     ),
+    "fast": Preset(
+        "MLP 784-512-10, AdamW lr 0.002 weight decay 0.05, dropout 0.1, cosine, batch 128, 5 epochs "
+        "(MNIST: 98.21% test, 10-11 s of training on 2 CPU cores)",
+        dict(hidden=(512,), init="he", optimizer="adamw", lr=0.002, weight_decay=0.05, dropout=0.1,
+             schedule="cosine", batch_size=128, epochs=5, seed=0),
+    ),
+    "best": Preset(
+        "MLP 784-512-512-10, AdamW lr 0.002 weight decay 0.05, dropout 0.3, cosine, batch 256, 18 epochs "
+        "(MNIST: 98.63% test, 42-51 s of training on 2 CPU cores)",
+        dict(hidden=(512, 512), init="he", optimizer="adamw", lr=0.002, weight_decay=0.05, dropout=0.3,
+             schedule="cosine", batch_size=256, epochs=18, seed=0),
+    ),
 }
 
 
