@@ -51,3 +51,21 @@ def sgd_steps(params, X, y, order, batch_size, lr, steps):
         params = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, g)]
         history.append(params)
     return history
+
+
+def central_differences(loss_at, host_params, eps=1e-6):
+    """[(dW, db), ...] of ``loss_at(params)`` by central finite differences, one entry at a time."""
+    numeric = []
+    for layer, pair in enumerate(host_params):
+        slots = []
+        for slot, array in enumerate(pair):
+            estimate = np.zeros_like(array)
+            for index in np.ndindex(array.shape):
+                plus = [[W.copy(), b.copy()] for W, b in host_params]
+                minus = [[W.copy(), b.copy()] for W, b in host_params]
+                plus[layer][slot][index] += eps
+                minus[layer][slot][index] -= eps
+                estimate[index] = (loss_at(plus) - loss_at(minus)) / (2 * eps)
+            slots.append(estimate)
+        numeric.append(tuple(slots))
+    return numeric
