@@ -166,6 +166,23 @@ def limit_threads(threads: int | None):
             torch.set_num_threads(torch_before)
 
 
+def memory_pool_bytes(array) -> int | None:
+    """Bytes CuPy's memory pool holds once ``array``'s work is done; None off CuPy."""
+    if type(array).__module__.split(".")[0] != "cupy":
+        return None
+    import cupy
+
+    synchronize(array)
+    return int(cupy.get_default_memory_pool().total_bytes())
+
+
+def release_memory_pool() -> None:
+    """Give CuPy's cached blocks back (where CuPy is loaded), so a later peak is its own."""
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
 def backend_of(array) -> Backend:
     """The :class:`Backend` an existing array lives on."""
     xp = array_namespace(array)

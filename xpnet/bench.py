@@ -26,7 +26,8 @@ from typing import Callable
 import numpy as np
 
 from . import bench_references as refs
-from .backend import BACKENDS, available_backends, backend_of, limit_threads, resolve, synchronize
+from .backend import (BACKENDS, available_backends, limit_threads, memory_pool_bytes, release_memory_pool,
+                      resolve)
 from .bench_references import FLOOR
 from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
@@ -86,7 +87,7 @@ def xpnet_runner(dataset, backend: str, sizes, batch_size: int, dtype: str, gpu:
     def run() -> float:
         result = fit(dataset=dataset, backend=backend, hidden=tuple(sizes[1:-1]), batch_size=batch_size,
                      epochs=2, lr=LR, dtype=dtype, seed=SEED, log=None, progress=False)
-        held = _gpu_pool_bytes(result.params[0][0])
+        held = memory_pool_bytes(result.params[0][0])
         if held is not None:
             gpu["pool_peak_bytes"] = max(gpu.get("pool_peak_bytes", 0), held)
         return result.history[1]["seconds"]
@@ -142,7 +143,7 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: list[str], dtype
     """Rows (one per implementation) and memory figures for one model at one batch size."""
     gpu: dict = {}
     if "cupy" in backends:
-        _gpu_pool_release()
+        release_memory_pool()
     runners = [xpnet_runner(dataset, name, sizes, batch_size, dtype, gpu) for name in backends]
     runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, X, y, sizes, batch_size, dtype))
     if "torch" in backends:
@@ -226,27 +227,6 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
 
 def _unchanged(params, *arrays):
     return (params, *arrays)
-
-
-def _gpu_pool_bytes(array) -> int | None:
-    """Bytes CuPy's default memory pool holds once ``array``'s work is done; None off CuPy."""
-    if backend_of(array).name != "cupy":
-        return None
-    try:
-        import cupy
-    except ImportError:
-        return None
-    synchronize(array)
-    return int(cupy.get_default_memory_pool().total_bytes())
-
-
-def _gpu_pool_release() -> None:
-    """Give CuPy's cached blocks back so that the next configuration's pool peak is its own."""
-    try:
-        import cupy
-    except ImportError:
-        return
-    cupy.get_default_memory_pool().free_all_blocks()
 
 
 def _models(text: str) -> tuple[tuple[int, ...], ...]:

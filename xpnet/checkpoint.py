@@ -74,10 +74,11 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     path = Path(path)
     tensors = {}
     for i, (W, b) in enumerate(checkpoint.params):
-        tensors[f"params.{i}.W"] = np.ascontiguousarray(W)
-        tensors[f"params.{i}.b"] = np.ascontiguousarray(b)
+        tensors[f"params.{i}.W"] = np.require(W, requirements="C")
+        tensors[f"params.{i}.b"] = np.require(b, requirements="C")
     for name, value in checkpoint.optimizer_state.items():
-        tensors[f"optimizer.{name}"] = np.ascontiguousarray(value)
+        # np.require keeps a 0-d array 0-d (ascontiguousarray would make it 1-d).
+        tensors[f"optimizer.{name}"] = np.require(value, requirements="C")
     metadata = json.dumps({
         "format": FORMAT, "format_version": FORMAT_VERSION, "xpnet_version": checkpoint.xpnet_version,
         "layer_sizes": checkpoint.layer_sizes, "dtype": checkpoint.dtype, "num_classes": checkpoint.num_classes,

@@ -155,7 +155,7 @@ class _Stateful:
             raise ValueError(f"the optimiser state has no 'step'; it does not belong to {kind} "
                              f"(names: {', '.join(sorted(state)) or 'none'})")
         step = np.asarray(state["step"])
-        # A 0-d array may come back as shape (1,): np.ascontiguousarray, for one, makes it so.
+        # Accept a 1-element array too: some writers store a 0-d count as shape (1,).
         if step.size != 1 or step.ndim > 1 or step.dtype.kind not in "iu" or int(step.item()) < 0:
             raise ValueError(f"the optimiser state's 'step' must be a 0-d count, got {step!r}")
         step = int(step.item())
