@@ -57,6 +57,16 @@ class Backend:
         """The namespace's dtype called ``name`` (``float32``, ``float64``...)."""
         return getattr(self.xp, name)
 
+    def activate(self):
+        """A context manager within which this backend's device is the current one.
+
+        Every computation on the backend's arrays runs inside it. CuPy, through
+        array-api-compat, ignores ``device=`` in ``zeros``, ``zeros_like``, ``arange``,
+        ``astype``... and allocates on its *current* device; only this context makes
+        ``cuda:1`` mean GPU 1 for them. Elsewhere it changes nothing. Re-entrant.
+        """
+        return _DEVICE_SCOPES.get(self.name, _no_scope)(self.device)
+
 
 def resolve(backend: str = "auto", device: str = "auto") -> Backend:
     """Pick the backend and device a user asked for, or the best available for ``auto``.
@@ -102,6 +112,11 @@ def cuda_problem() -> str | None:
     return _cupy_problem(0)
 
 
+def cpu_flags(backend: str) -> str:
+    """The command-line flags that move a run asked for on ``backend`` onto the CPU."""
+    return "--backend numpy --device cpu" if backend == "cupy" else "--device cpu"
+
+
 def to_device(host_array: np.ndarray, backend: Backend, dtype=None):
     """A copy of a NumPy array on ``backend``'s device, optionally cast on the host first.
 
@@ -132,9 +147,7 @@ def synchronize(array) -> None:
     """Wait until the device has finished the work that produced ``array`` (for timing)."""
     module = type(array).__module__.split(".")[0]
     if module == "cupy":
-        import cupy
-
-        cupy.cuda.get_current_stream().synchronize()
+        array.device.synchronize()
     elif module == "torch" and array.device.type == "cuda":
         import torch
 
@@ -173,7 +186,8 @@ def memory_pool_bytes(array) -> int | None:
     import cupy
 
     synchronize(array)
-    return int(cupy.get_default_memory_pool().total_bytes())
+    with array.device:  # the pool of the array's GPU, not of the current one
+        return int(cupy.get_default_memory_pool().total_bytes())
 
 
 def release_memory_pool() -> None:
@@ -252,6 +266,23 @@ def _make(name: str, device: str, reason: str) -> Backend:
             f"array-api-strict has no device {device!r}; use --device cpu (or its fake second device, device1)"
         )
     raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_CHOICES)}")
+
+
+def _no_scope(device) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def _torch_scope(device) -> contextlib.AbstractContextManager:
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.cuda.device(device)
+
+
+# The libraries with a "current device" that creation functions fall back on; a
+# cupy.cuda.Device is itself the context manager that makes it current.
+_DEVICE_SCOPES = {"cupy": lambda device: device, "torch": _torch_scope}
 
 
 def _cpu_only(name: str, device: str) -> Exception:

@@ -24,17 +24,18 @@ from .confusion import class_scores, confusion_matrix, confusion_table, scores_t
 from .data import Dataset
 from .errors import XpnetError
 from .files import atomic_write
-from .inference import Model, load_model, predicted_classes
-from .trainer import DeviceSplit, evaluate, labels_to_device
+from .inference import Model, load_model
+from .trainer import DeviceSplit, evaluate_with_predictions, labels_to_device
 
 
 def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]:
     """The report of ``model`` on ``split`` (see :func:`evaluate_checkpoint`) and its predicted
     classes (n,) int64 on the host, in the split's order."""
     images, labels = model.split(split)
-    data = DeviceSplit(model.images_to_device(images), labels_to_device(labels, model.backend))
-    loss, accuracy = evaluate(model.params, data, model.num_classes, model.eval_batch_size)
-    predicted = predicted_classes(model.params, data.X, model.eval_batch_size)
+    with model.backend.activate():
+        data = DeviceSplit(model.images_to_device(images), labels_to_device(labels, model.backend))
+        loss, accuracy, predicted = evaluate_with_predictions(model.params, data, model.num_classes,
+                                                              model.eval_batch_size)
     confusion = confusion_matrix(labels, predicted, model.num_classes)
     report = {
         "checkpoint": model.source,

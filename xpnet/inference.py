@@ -21,7 +21,7 @@ from .config import Config
 from .data import DataError, Dataset, load_dataset
 from .errors import UsageError
 from .model import predict_logits
-from .ops import predictions, softmax
+from .ops import softmax
 from .trainer import images_to_device
 
 SPLITS = ("test", "train")
@@ -69,7 +69,15 @@ class Model:
 
     def images_to_device(self, images: np.ndarray):
         """uint8 images (n, rows, cols) -> (n, rows*cols) on the device, as training fed them."""
-        return images_to_device(images, self.backend, self.checkpoint.dtype, self.config.normalize)
+        with self.backend.activate():
+            return images_to_device(images, self.backend, self.checkpoint.dtype, self.config.normalize)
+
+    def class_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (n, k) on the host for a few uint8 images (n, rows, cols)."""
+        with self.backend.activate():
+            X = self.images_to_device(images)
+            xp = array_namespace(X)
+            return to_numpy(softmax(predict_logits(self.params, X, xp=xp), xp=xp))
 
 
 def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = True, backend: str = "auto",
@@ -101,28 +109,6 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
         model.dataset = in_memory or load_dataset(config.dataset, config.data_dir, download=config.download)
         _check_fits(model)
     return model
-
-
-def predicted_classes(params, X, batch_size: int) -> np.ndarray:
-    """Predicted class (n,) int64 on the host for ``X`` (n, d) on the device.
-
-    Logits and their argmax stay on the device, ``batch_size`` rows at a time (the memory
-    of one evaluation batch); each chunk's (batch,) classes cross to the host once.
-    """
-    xp = array_namespace(X)
-    n = X.shape[0]
-    chunks = []
-    for start in range(0, n, batch_size):
-        # A stop past the end is not portable: the Array API leaves out-of-bounds slices unspecified.
-        logits = predict_logits(params, X[start:min(start + batch_size, n), :], xp=xp)
-        chunks.append(to_numpy(predictions(logits, xp=xp)))
-    return np.concatenate(chunks).astype(np.int64, copy=False)
-
-
-def class_probabilities(params, X) -> np.ndarray:
-    """Softmax probabilities (n, k) on the host for a few images ``X`` (n, d) on the device."""
-    xp = array_namespace(X)
-    return to_numpy(softmax(predict_logits(params, X, xp=xp), xp=xp))
 
 
 def _check_fits(model: Model) -> None:

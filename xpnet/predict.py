@@ -17,7 +17,7 @@ import numpy as np
 from .cli import add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
 from .errors import UsageError, XpnetError
 from .images import draw, mnist_style, pillow, read_grey, save_png
-from .inference import class_probabilities, load_model
+from .inference import load_model
 
 TOP = 3
 
@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace) -> None:
                              f"{'x'.join(map(str, model.checkpoint.image_shape))} images; use --index")
         image, label = mnist_style(read_grey(args.image)), None
         what = f"{args.image}, as the model sees it (28x28, MNIST-style)"
-    probabilities = class_probabilities(model.params, model.images_to_device(image[None]))[0]
+    probabilities = model.class_probabilities(image[None])[0]
     ranked = np.argsort(-probabilities, kind="stable")
     predicted = int(ranked[0])
     verdict = "" if label is None else f" (label {label}: {'correct' if predicted == label else 'wrong'})"

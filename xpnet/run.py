@@ -20,7 +20,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from . import __version__
-from .backend import Backend, limit_threads, resolve, to_numpy
+from .backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -99,7 +99,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     """
     if isinstance(dataset, str):
         overrides["dataset"], dataset = dataset, None
-    checkpoint = load_checkpoint(latest_in(resume)) if resume is not None else None
+    resume_path = latest_in(resume) if resume is not None else None
+    checkpoint = load_checkpoint(resume_path) if resume_path is not None else None
     if config is None:
         if checkpoint is not None:
             config = Config().replace(**checkpoint.config).replace(**overrides)
@@ -114,8 +115,15 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     if progress is None:
         progress = log is not None and sys.stderr.isatty()
     outputs = Outputs(metrics_path, save_path, checkpoint_dir, checkpoint_every)
-    backend = resolve(config.backend, config.device)
-    with limit_threads(config.threads), InterruptRequest() as interrupt:
+    try:
+        backend = resolve(config.backend, config.device)
+    except XpnetError as error:
+        if checkpoint is None or "device" in overrides or "backend" in overrides:
+            raise
+        raise type(error)(f"{resume_path} was trained with --backend {config.backend} --device {config.device}, "
+                          f"which resuming keeps, and that is not usable here ({error}); to resume on this "
+                          f"machine add {cpu_flags(config.backend)}") from None
+    with limit_threads(config.threads), InterruptRequest() as interrupt, backend.activate():
         return _fit(config, backend, dataset, checkpoint, outputs, say, progress, interrupt)
 
 
@@ -167,11 +175,12 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
                                  in_progress["seen"], in_progress["steps"])
             seconds_before, in_progress = in_progress["seconds"], None
         epoch_rng_state = rng.bit_generator.state
+        # The epoch's time counts all of its work: its permutation and dropout masks, drawn and moved, too.
+        started = time.perf_counter()
         order = None if batch_size is None else backend.asarray(rng.permutation(train.size))
         dropout = (EpochDropout(rng, train.size, config.hidden, config.dropout, backend.asarray)
                    if config.dropout and config.hidden else None)
         bar = _progress_bar(progress, batch_count(train.size, batch_size), epoch, epochs)
-        started = time.perf_counter()
         params, totals, finished = train_epoch(
             params, optimizer, train, dataset.num_classes, batch_size, order, totals=totals,
             max_steps=1 if config.dry_run else None, on_step=bar.update if bar is not None else None,
