@@ -22,8 +22,25 @@ def one_hot(y, num_classes: int, dtype, *, xp=None):
 def relu(Z, *, xp=None):
     """max(Z, 0) elementwise; same shape and dtype as ``Z``."""
     xp = xp or array_namespace(Z)
-    # A 0-d zero of Z's dtype: array-api-compat turns a Python 0.0 into a tensor on every call.
-    return xp.maximum(Z, xp.zeros((), dtype=Z.dtype, device=device_of(Z)))
+    return xp.maximum(Z, _zero(xp, Z.dtype, device_of(Z)))
+
+
+# One 0-d zero per namespace, dtype and device, made on first use: a Python 0.0 would be
+# turned into a tensor on every call by array-api-compat's PyTorch wrapper, and a fresh
+# zero per call costs an allocation (a kernel launch on a GPU) per layer per step.
+# A list, not a dict: not every library's device objects are hashable. Filed under the
+# device it landed on, so a zero made outside the backend's device context is never
+# handed to another device's arrays.
+_ZEROS: list = []
+
+
+def _zero(xp, dtype, device):
+    for namespace, zero_dtype, zero_device, zero in _ZEROS:
+        if namespace is xp and zero_dtype == dtype and zero_device == device:
+            return zero
+    zero = xp.zeros((), dtype=dtype, device=device)
+    _ZEROS.append((xp, dtype, device_of(zero), zero))
+    return zero
 
 
 def relu_backward(dH, H, *, xp=None):

@@ -16,7 +16,7 @@ from array_api_compat import device as device_of
 
 from .backend import Backend, to_numpy
 from .model import loss_and_grads, predict_logits
-from .ops import count_correct, cross_entropy, one_hot
+from .ops import count_correct, cross_entropy, one_hot, predictions
 
 
 @dataclass
@@ -45,7 +45,10 @@ def images_to_device(images: np.ndarray, backend: Backend, dtype: str, normalize
     xp = backend.xp
     flat = backend.asarray(np.ascontiguousarray(images.reshape(images.shape[0], -1)))
     X = xp.astype(flat, backend.dtype(dtype))
-    return X / 255.0 if normalize else X
+    if normalize:
+        # In place: ``X / 255.0`` would leave a second float copy of the data in CuPy's memory pool.
+        X /= 255.0
+    return X
 
 
 def labels_to_device(labels: np.ndarray, backend: Backend):
@@ -130,13 +133,30 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
 
 def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000) -> tuple[float, float]:
     """Mean loss and accuracy (a fraction) of ``params`` on ``data``, read back to the host once."""
+    loss, accuracy, _ = _evaluate(params, data, num_classes, batch_size, keep_predictions=False)
+    return loss, accuracy
+
+
+def evaluate_with_predictions(params, data: DeviceSplit, num_classes: int,
+                              batch_size: int = 10000) -> tuple[float, float, np.ndarray]:
+    """As :func:`evaluate`, plus the predicted class of every row, (n,) int64 on the host,
+    from the same forward pass."""
+    return _evaluate(params, data, num_classes, batch_size, keep_predictions=True)
+
+
+def _evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int, keep_predictions: bool):
     xp = array_namespace(data.X)
     totals = EpochTotals.zeros(data.X)
+    kept = []
     for start in range(0, data.size, batch_size):
         stop = min(start + batch_size, data.size)
         X, y = data.X[start:stop, :], data.y[start:stop]
         logits = predict_logits(params, X, xp=xp)
         totals.loss_sum += cross_entropy(logits, one_hot(y, num_classes, X.dtype, xp=xp), xp=xp) * X.shape[0]
-        totals.correct += count_correct(logits, y, xp=xp)
+        predicted = predictions(logits, xp=xp)
+        totals.correct += xp.count_nonzero(predicted == y)
+        if keep_predictions:
+            kept.append(predicted)
     loss_sum, correct = totals.read()
-    return loss_sum / data.size, correct / data.size
+    predicted = to_numpy(xp.concat(kept)).astype(np.int64, copy=False) if keep_predictions else None
+    return loss_sum / data.size, correct / data.size, predicted
