@@ -1,0 +1,118 @@
+"""What an epoch and an evaluation cost: no allocation per step, no second copy of the data,
+one forward pass per evaluation batch, and every piece of an epoch's work in its seconds.
+
+Each of these is a launch or a buffer on a GPU, where a step is dozens of kernel launches
+and the training set is the largest thing in memory.
+"""
+
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import model as model_module
+from xpnet import run as run_module
+from xpnet.backend import resolve
+from xpnet.dropout import EpochDropout
+from xpnet.init import init_params
+from xpnet.optim import SGD
+from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
+
+strict = pytest.importorskip("array_api_strict")
+
+
+def test_an_epoch_allocates_no_constant_per_step(tiny_dataset, monkeypatch):
+    """``zeros``, ``ones``, ``full`` and ``arange`` are the allocations a step should not repeat
+    (ReLU's 0-d zero once was one per hidden layer per step)."""
+    backend = resolve("array-api-strict", "device1")
+    data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float32", True),
+                       labels_to_device(tiny_dataset.train_labels, backend)).with_one_hot(10)
+    calls = {"n": 0}
+    for name in ("zeros", "ones", "full", "arange", "empty"):
+        original = getattr(strict, name)
+
+        def counted(*args, _original=original, **kwargs):
+            calls["n"] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(strict, name, counted)
+
+    def allocations(batch_size):
+        rng = np.random.default_rng(0)
+        params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, 32, 16, 10], rng)]
+        calls["n"] = 0
+        train_epoch(params, SGD(0.1), data, 10, batch_size, backend.asarray(rng.permutation(data.size)))
+        return calls["n"]
+
+    allocations(300)  # a first epoch may make its constants once
+    assert allocations(10) == allocations(300)  # 60 steps against 2
+
+
+def test_normalising_keeps_one_float_copy_of_the_data():
+    images = np.random.default_rng(0).integers(0, 256, size=(5000, 28, 28), dtype=np.uint8)
+    float_bytes = images.size * 4
+    backend = resolve("numpy")
+    tracemalloc.start()
+    try:
+        X = images_to_device(images, backend, "float32", normalize=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert float(X.max()) <= 1.0 and X.dtype == np.float32
+    # The uint8 copy that crossed to the device and one float array, not two.
+    assert peak < images.size + 1.5 * float_bytes, (peak, float_bytes)
+
+
+def test_evaluation_runs_the_forward_pass_once_per_batch(tiny_dataset, tmp_path, monkeypatch):
+    from xpnet.evaluate import evaluate_checkpoint
+
+    path = tmp_path / "m.npz"
+    xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(16,), epochs=1, save_path=str(path), log=None,
+              eval_batch_size=64)
+    original, calls = model_module.forward, {"n": 0}
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "forward", counted)
+    report = evaluate_checkpoint(path, dataset=tiny_dataset, backend="numpy")
+    assert report["examples"] == 200
+    assert calls["n"] == -(-200 // 64)
+
+
+def test_an_epochs_seconds_include_drawing_and_moving_its_dropout_masks(tiny_dataset, monkeypatch):
+    class SlowDropout(EpochDropout):
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.3)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "EpochDropout", SlowDropout)
+    result = xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(16,), dropout=0.2, epochs=1, log=None)
+    assert result.history[0]["seconds"] >= 0.3
+
+
+def test_a_checkpoint_from_a_gpu_run_says_how_to_resume_on_this_machine(tiny_dataset, tmp_path, capsys):
+    from xpnet.backend import cuda_problem
+    from xpnet.checkpoint import load_checkpoint, save_checkpoint
+    from xpnet.train import main as train_main
+
+    if cuda_problem() is None:
+        pytest.skip("a CUDA GPU is usable here, so the checkpoint's device is too")
+    path = tmp_path / "gpu-run.npz"
+    xpnet.fit(dataset="synthetic:600", backend="numpy", hidden=(8,), epochs=1, save_path=str(path), log=None)
+    for backend_name, device, fix in [("cupy", "cuda", "--backend numpy --device cpu"),
+                                      ("auto", "cuda:1", "--device cpu")]:
+        checkpoint = load_checkpoint(path)
+        checkpoint.config.update(backend=backend_name, device=device)
+        save_checkpoint(path, checkpoint)
+        with pytest.raises(xpnet.XpnetError) as caught:
+            xpnet.fit(resume=path, log=None)
+        message = str(caught.value)
+        assert "\n" not in message and str(path) in message
+        assert f"trained with --backend {backend_name} --device {device}" in message and message.endswith(fix)
+        assert train_main(["--resume", str(path), "--epochs", "2"]) == 1
+        assert capsys.readouterr().err.strip().endswith(fix)
+        assert train_main(["--resume", str(path), "--epochs", "2", "--quiet", *fix.split()]) == 0
