@@ -1,0 +1,174 @@
+"""ci/parity.py: two correct CPU backends pass in both dtypes, and its comparison fails real differences.
+
+The old script compared float32 weights elementwise (rtol 1e-3, atol 1e-4) and failed numpy against
+torch on its own GPU-lane command; these tests fail on it (no --dtype, no compare).
+"""
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.data import load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """Import ci/<name>.py as a module (ci/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"ci_{name}", ROOT / "ci" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+parity = load_script("parity")
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+PAIRS = [
+    pytest.param("numpy,torch", id="numpy-torch",
+                 marks=pytest.mark.skipif(not installed("torch"), reason="torch is not installed")),
+    pytest.param("numpy,array-api-strict@device1", id="numpy-strict-device1",
+                 marks=pytest.mark.skipif(not installed("array_api_strict"),
+                                          reason="array-api-strict is not installed")),
+]
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_two_correct_cpu_backends_pass(pair, dtype, capsys):
+    status = parity.main(["--backends", pair, "--dtype", dtype, "--dataset", "synthetic:3000", "--epochs", "1"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.rstrip().splitlines()[-1].startswith("parity: PASS"), out
+    assert "FAIL" not in out
+
+
+@pytest.mark.skipif(not installed("torch"), reason="torch is not installed")
+def test_float32_criteria_accept_numpy_and_torch_where_they_drift_apart():
+    """On synthetic:6000, 3 epochs, seed 5, a ReLU changing sign moves torch's float32 weights
+    2e-3 (relative) from NumPy's, beyond the old elementwise tolerance here; drift is no failure."""
+    dataset = load_dataset("synthetic:6000")
+    outcomes = [parity.Outcome.of(xpnet.fit(backend=name, dataset=dataset, hidden=(128,), epochs=3, dtype="float32",
+                                            seed=5, log=None), dataset) for name in ("numpy", "torch")]
+    assert parity.compare(*outcomes, "float32") == []
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    """A real NumPy run in each dtype, to perturb."""
+    dataset = load_dataset("synthetic:3000")
+    return {dtype: parity.Outcome.of(xpnet.fit(backend="numpy", dataset=dataset, hidden=(32,), epochs=2, dtype=dtype,
+                                               log=None), dataset) for dtype in parity.DTYPES}
+
+
+def changed(outcome, *, loss=1.0, train_points=0.0, test_points=0.0, scale=None):
+    """A copy of ``outcome`` with its epoch-2 loss scaled, accuracies moved, one parameter scaled."""
+    history = [dict(record) for record in outcome.history]
+    history[-1]["train_loss"] *= loss
+    history[-1]["train_accuracy"] += train_points / 100
+    params = [(W.copy(), b.copy()) for W, b in outcome.params]
+    if scale is not None:
+        layer, which, factor = scale
+        pair = list(params[layer])
+        pair[which] = (pair[which] * factor).astype(pair[which].dtype)
+        params[layer] = tuple(pair)
+    return dataclasses.replace(outcome, history=history, params=params,
+                               test_accuracy=outcome.test_accuracy + test_points / 100)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_an_identical_run_passes(outcomes, dtype):
+    assert parity.compare(outcomes[dtype], changed(outcomes[dtype]), dtype) == []
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("change, names", [
+    (dict(loss=1.02), "epoch 2 train loss"),
+    (dict(train_points=1.0), "epoch 2 train accuracy"),
+    (dict(test_points=-1.0), "test accuracy"),
+])
+def test_loss_or_accuracy_off_fails(outcomes, dtype, change, names):
+    failures = parity.compare(outcomes[dtype], changed(outcomes[dtype], **change), dtype)
+    assert len(failures) == 1 and failures[0].startswith(names), failures
+
+
+def test_a_float32_parameter_scaled_by_1_01_fails(outcomes):
+    failures = parity.compare(outcomes["float32"], changed(outcomes["float32"], scale=(0, 0, 1.01)), "float32")
+    assert [failure.split(":")[0] for failure in failures] == ["W1 norm gap | ||P|| - ||P_ref|| | / ||P_ref||"]
+
+
+def test_a_float32_parameter_gone_elsewhere_fails(outcomes):
+    """A wrong gradient sends a parameter elsewhere at an unchanged size: the distance catches it."""
+    reference = outcomes["float32"]
+    result = changed(reference)
+    W2, b2 = result.params[1]
+    result.params[1] = (W2[:, ::-1].copy(), b2)
+    failures = parity.compare(reference, result, "float32")
+    assert [failure.split(" ")[:2] for failure in failures] == [["W2", "distance"]]
+
+
+def test_a_float64_parameter_off_by_1e_6_relative_fails(outcomes):
+    failures = parity.compare(outcomes["float64"], changed(outcomes["float64"], scale=(1, 1, 1 + 1e-6)), "float64")
+    assert len(failures) == 1 and failures[0].startswith("b2 elementwise"), failures
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_nan_or_a_missing_epoch_fails(outcomes, dtype):
+    reference = outcomes[dtype]
+    broken = changed(reference, loss=float("nan"))
+    broken.params[0] = (np.full_like(broken.params[0][0], np.nan), broken.params[0][1])
+    failures = parity.compare(reference, broken, dtype)
+    assert any(f.startswith("epoch 2 train loss") for f in failures) and any(f.startswith("W1") for f in failures)
+    short = dataclasses.replace(reference, history=reference.history[:1])
+    assert any(f.startswith("epochs run") for f in parity.compare(reference, short, dtype))
+
+
+def test_a_learning_rate_1_percent_off_fails():
+    dataset = load_dataset("synthetic:6000")
+    runs = [parity.Outcome.of(xpnet.fit(backend="numpy", dataset=dataset, hidden=(128,), epochs=3, dtype="float32",
+                                        lr=lr, log=None), dataset) for lr in (0.1, 0.101)]
+    assert any("train loss" in failure for failure in parity.compare(*runs, "float32"))
+
+
+def test_a_float32_leak_into_a_float64_run_fails(outcomes):
+    reference = outcomes["float64"]
+    leaked = dataclasses.replace(reference, params=[(W.astype(np.float32).astype(np.float64), b)
+                                                    for W, b in reference.params])
+    assert any(f.startswith("W1 elementwise") for f in parity.compare(reference, leaked, "float64"))
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--backends", "numpy"], "two or more backends"),
+    (["--backends", "numpy,numpy"], "once"),
+    (["--backends", "numpy,bogus"], "unknown backend"),
+    (["--dtype", "float16"], "invalid choice"),
+    (["--hidden", "12,x"], "positive integer"),
+    (["--epochs", "0"], "positive integer"),
+])
+def test_bad_usage_is_one_line_and_status_2(argv, fragment, capsys):
+    try:
+        status = parity.main(argv)
+    except SystemExit as stop:
+        status = stop.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert [line for line in err.splitlines() if "error:" in line and fragment in line], err
+
+
+def test_an_unusable_backend_is_one_error_line(capsys):
+    status = parity.main(["--backends", "numpy,array-api-strict@device9", "--dataset", "synthetic:3000"])
+    assert status == 2
+    assert "device9" in capsys.readouterr().err
+    status = parity.main(["--backends", "numpy,torch", "--dataset", "synthetic:0"])
+    err = capsys.readouterr().err
+    assert status == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
