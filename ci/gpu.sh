@@ -1,15 +1,60 @@
 #!/usr/bin/env bash
-# GPU lane, for a runner with an NVIDIA GPU: the gpu-marked tests on CuPy, then a
-# numpy-vs-cupy parity run and the seed presets on the GPU.
+# The GPU lane: the whole GPU verdict in one command, on a machine with an NVIDIA GPU and driver.
+#
+#   bash ci/gpu.sh [ci/gpu_report.py options]    # writes gpu-report.md; exit status 1 if a check failed
+#
+# Makes a venv (.venv-gpu, or $XPNET_GPU_VENV), installs xpnet with the CuPy build for the
+# driver's CUDA major version (XPNET_CUDA_EXTRA=cuda12 or cuda13 overrides) and the test extra,
+# then runs ci/gpu_report.py: GPUs and versions, the gpu tests, numpy-vs-cupy parity in float64
+# and float32, the seed presets beside NumPy (with XPNET_DATA_DIR) and the bench.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-python -m pip install -e ".[${XPNET_CUDA_EXTRA:-cuda12},test]"
-python -c "import xpnet.backend as b; p = b.cuda_problem(); print('CUDA:', p or 'usable'); raise SystemExit(1 if p else 0)"
-# pytest exits 5 when it collects nothing: a GPU-only selection with no GPU tests is a skip, not a failure.
-status=0
-python -m pytest -m gpu || status=$?
-if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then exit "$status"; fi
-python ci/parity.py --backends numpy,cupy --dataset synthetic:60000 --epochs 2
-if [ -n "${XPNET_DATA_DIR:-}" ]; then
-  python -m xpnet.train --preset seed001 --device cuda
+
+# The float32 parity tolerances assume IEEE float32 matrix products. CuPy uses TF32 only when
+# CUPY_TF32=1; NVIDIA_TF32_OVERRIDE=0 turns TF32 off in cuBLAS and cuDNN for every library in
+# the process, a CUDA build of PyTorch included. Exported before any test or parity run.
+export CUPY_TF32=0 NVIDIA_TF32_OVERRIDE=0
+
+# The CuPy extra for this machine's driver: nvidia-smi's banner names the newest CUDA the driver
+# supports ("CUDA Version: 12.4"), and a CuPy built for that major version, or an older one, runs.
+cuda_extra() {
+  local banner major
+  if ! banner=$(nvidia-smi 2>&1); then
+    echo "error: nvidia-smi failed (no NVIDIA driver here?): ${banner%%$'\n'*};" \
+      "set XPNET_CUDA_EXTRA=cuda12 or cuda13 to install anyway" >&2
+    return 1
+  fi
+  major=$(printf '%s\n' "$banner" | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\)\..*/\1/p' | head -n 1)
+  if [ -z "$major" ]; then
+    echo "error: nvidia-smi shows no 'CUDA Version'; set XPNET_CUDA_EXTRA=cuda12 or cuda13" >&2
+    return 1
+  elif [ "$major" -lt 12 ]; then
+    echo "error: the driver supports CUDA $major, and CuPy 14 needs CUDA 12 or newer; update the NVIDIA driver" >&2
+    return 1
+  elif [ "$major" -eq 12 ]; then
+    echo cuda12
+  else
+    echo cuda13
+  fi
+}
+
+main() {
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  local extra=${XPNET_CUDA_EXTRA:-} venv=${XPNET_GPU_VENV:-.venv-gpu}
+  if [ -z "$extra" ]; then
+    extra=$(cuda_extra) || exit 2
+  fi
+  case "$extra" in
+    cuda12|cuda13) ;;
+    *) echo "error: XPNET_CUDA_EXTRA must be cuda12 or cuda13, got '$extra'" >&2; exit 2 ;;
+  esac
+  echo "CuPy extra: $extra; venv: $venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install -e ".[$extra,test]"
+  exec "$venv/bin/python" ci/gpu_report.py --out "${XPNET_GPU_REPORT:-gpu-report.md}" "$@"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
 fi

@@ -1,0 +1,464 @@
+"""The GPU verdict as one Markdown report: devices and versions, the gpu tests, parity, presets, bench.
+
+    python ci/gpu_report.py                  # CuPy on cuda beside NumPy; writes gpu-report.md
+    python ci/gpu_report.py --backend array-api-strict --device device1 --quick --skip gpu-tests   # on a CPU
+
+`bash ci/gpu.sh` makes the venv and runs this. Checks, each in a child process with a time
+limit (a hung GPU fails its check instead of hanging the lane):
+
+- device: the backend resolves on the device and multiplies correctly; records GPUs and versions;
+- gpu-tests: `python -m pytest -m gpu` (nothing collected, or everything skipped, is a SKIP);
+- parity-float64, parity-float32: `ci/parity.py` with numpy and the backend;
+- preset-seed000, preset-seed001: each preset on NumPy and on the backend, test accuracy within
+  0.3 points (real MNIST: SKIP unless XPNET_DATA_DIR is set);
+- bench: `python -m xpnet.bench --backends numpy,BACKEND --batch-sizes 128,1024,8192`.
+
+Exit status 1 if any check FAILs, 2 on bad usage; the report is rewritten after every check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKS = ("device", "gpu-tests", "parity-float64", "parity-float32", "preset-seed000", "preset-seed001", "bench")
+GROUPS = {"parity": ("parity-float64", "parity-float32"), "presets": ("preset-seed000", "preset-seed001")}
+PRESET_POINTS = 0.3
+BENCH_BATCH_SIZES = "128,1024,8192"
+# Seconds each command may take unless --timeout says otherwise.
+TIMEOUTS = {"device": 300, "gpu-tests": 1800, "parity": 1800, "preset": 1800, "bench": 3600, "tool": 60}
+# The float32 parity tolerances assume IEEE float32 matrix products: CUPY_TF32=0 keeps CuPy's
+# matmuls off TF32, and NVIDIA_TF32_OVERRIDE=0 turns TF32 off in cuBLAS and cuDNN for every
+# library in the process, a CUDA build of PyTorch included.
+TF32_OFF = {"CUPY_TF32": "0", "NVIDIA_TF32_OVERRIDE": "0"}
+OUTPUT_LINES = 150
+
+
+@dataclass
+class Ran:
+    """A finished command: exit status (None when killed at its time limit), output, seconds."""
+
+    command: list[str]
+    returncode: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    timeout: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def status(self) -> str:
+        if self.timed_out:
+            return f"timed out after {self.timeout:g} s"
+        return f"exit status {self.returncode}"
+
+    def last_line(self) -> str:
+        """The most telling line: after a success the last of stdout, else the last of stderr (an ``error:``)."""
+        for text in (self.stdout, self.stderr) if self.returncode == 0 else (self.stderr, self.stdout):
+            lines = [line for line in text.splitlines() if line.strip() and not line.startswith("training ")]
+            if lines:
+                return lines[-1].strip()
+        return ""
+
+
+Runner = Callable[[list[str], float, dict], Ran]
+
+
+def run_command(command: list[str], timeout: float, env: dict) -> Ran:
+    """Run ``command`` in ROOT in a process group of its own; kill the group at ``timeout`` seconds."""
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+    except OSError as error:
+        return Ran(command, 127, "", f"{command[0]}: {error.strerror}\n", 0.0, timeout)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+        returncode = process.returncode
+    except subprocess.TimeoutExpired:
+        returncode = None
+    except KeyboardInterrupt:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    if returncode is None:
+        # The group: pytest or the bench may have children of their own holding the GPU.
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+    return Ran(command, returncode, stdout, stderr, time.monotonic() - started, timeout)
+
+
+@dataclass
+class Result:
+    """One check's verdict (PASS, FAIL or SKIP), a one-line detail, and its section of the report."""
+
+    name: str
+    verdict: str
+    detail: str
+    seconds: float = 0.0
+    section: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Lane:
+    """What every check needs: the options, the children's environment, and how to run a command."""
+
+    args: argparse.Namespace
+    env: dict
+    runner: Runner
+    workdir: Path
+    environment: dict = field(default_factory=dict)
+
+    def run(self, command: list[str], kind: str) -> Ran:
+        return self.runner(command, self.args.timeout or TIMEOUTS[kind], self.env)
+
+    @property
+    def target(self) -> str:
+        """The accelerated backend as ci/parity.py names it."""
+        return f"{self.args.backend}@{self.args.device}"
+
+
+def command_block(ran: Ran, lines: int = OUTPUT_LINES) -> list[str]:
+    """The command, its status and the tail of its output, as Markdown."""
+    output = ran.output.rstrip().splitlines()
+    left_out = len(output) - lines
+    shown = ([f"[{left_out} earlier line(s) left out]"] if left_out > 0 else []) + output[-lines:]
+    return [f"`{' '.join(ran.command)}`: {ran.status()}, {ran.seconds:.1f} s", "", "```", *shown, "```"]
+
+
+def check_device(lane: Lane) -> Result:
+    ran = lane.run([sys.executable, str(Path(__file__)), "--probe", "--backend", lane.args.backend,
+                    "--device", lane.args.device], "device")
+    section = command_block(ran, 30)
+    if ran.returncode != 0:
+        return Result("device", "FAIL", f"{lane.args.backend} on {lane.args.device}: {ran.status()}: "
+                                        f"{ran.last_line()}", ran.seconds, section)
+    try:
+        found = json.loads(ran.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return Result("device", "FAIL", f"the probe printed no JSON: {ran.last_line()}", ran.seconds, section)
+    lane.environment.update(found)
+    gpus = ", ".join(found.get("gpus", [])) or "no GPU listed"
+    return Result("device", "PASS", f"{found['backend']} on {found['device']} ({gpus}); a float64 matmul "
+                                    "matches NumPy", ran.seconds, section)
+
+
+def pytest_verdict(ran: Ran) -> tuple[str, str]:
+    """PASS, FAIL or SKIP for a ``pytest -m gpu`` run: exit 5 (nothing collected) and all-skipped are SKIPs."""
+    if ran.timed_out:
+        return "FAIL", ran.status()
+    summary = next((line.strip(" =") for line in reversed(ran.stdout.splitlines())
+                    if re.search(r"\bin [\d.]+s\b", line)), "")
+    counts = {word: int(number) for number, word in
+              re.findall(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)", summary)}
+    if ran.returncode == 5:
+        return "SKIP", f"no gpu tests collected (pytest exit status 5){': ' + summary if summary else ''}"
+    if ran.returncode == 0 and not counts.get("passed"):
+        reason = next((line.split(": ", 1)[-1] for line in ran.stdout.splitlines() if line.startswith("SKIPPED")), "")
+        return "SKIP", f"all {counts.get('skipped', 0)} gpu tests skipped{': ' + reason if reason else ''}"
+    if ran.returncode == 0:
+        return "PASS", summary
+    return "FAIL", f"{ran.status()}: {summary or ran.last_line()}"
+
+
+def check_gpu_tests(lane: Lane) -> Result:
+    ran = lane.run([sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider"], "gpu-tests")
+    verdict, detail = pytest_verdict(ran)
+    return Result("gpu-tests", verdict, detail, ran.seconds, command_block(ran))
+
+
+def check_parity(lane: Lane, dtype: str) -> Result:
+    dataset, epochs = ("synthetic:3000", "1") if lane.args.quick else ("synthetic:60000", "2")
+    ran = lane.run([sys.executable, "ci/parity.py", "--backends", f"numpy,{lane.target}", "--dtype", dtype,
+                    "--dataset", dataset, "--epochs", epochs], "parity")
+    verdict = "PASS" if ran.returncode == 0 else "FAIL"
+    detail = ran.last_line() if ran.returncode == 0 else f"{ran.status()}: {ran.last_line()}"
+    first_miss = next((line for line in ran.stdout.splitlines() if line.startswith("FAIL ")), None)
+    if first_miss:
+        detail += f"; first: {first_miss.removeprefix('FAIL ')}"
+    return Result(f"parity-{dtype}", verdict, detail, ran.seconds, command_block(ran))
+
+
+def preset_accuracy(ran: Ran, metrics: Path) -> tuple[float, float] | str:
+    """The run's (test accuracy, training seconds) from its metrics file, or why there are none."""
+    if ran.returncode != 0:
+        return f"{ran.status()}: {ran.last_line()}"
+    try:
+        lines = metrics.read_text().splitlines()
+        summary = json.loads(lines[-1])
+        return float(summary["test_accuracy"]), float(summary.get("train_seconds", float("nan")))
+    except (OSError, IndexError, KeyError, TypeError, ValueError) as error:
+        return f"no summary in {metrics}: {error}"
+
+
+def check_preset(lane: Lane, preset: str) -> Result:
+    name = f"preset-{preset}"
+    if not os.environ.get("XPNET_DATA_DIR"):
+        return Result(name, "SKIP", "XPNET_DATA_DIR is unset: the presets train on the real MNIST; point it at "
+                                    "a folder holding mnist/")
+    rows, figures, seconds, section = [], {}, 0.0, []
+    for backend, device in (("numpy", "cpu"), (lane.args.backend, lane.args.device)):
+        metrics = lane.workdir / f"{preset}-{backend}-{device.replace(':', '')}.jsonl"
+        command = [sys.executable, "-m", "xpnet.train", "--preset", preset, "--backend", backend, "--device", device,
+                   "--metrics", str(metrics), "--quiet", "--no-download"] + (["--epochs", "1"] if lane.args.quick
+                                                                             else [])
+        ran = lane.run(command, "preset")
+        seconds += ran.seconds
+        found = preset_accuracy(ran, metrics)
+        label = f"{backend} on {device}"
+        if isinstance(found, str):
+            section += command_block(ran, 30) + [""]
+            return Result(name, "FAIL", f"{label}: {found}", seconds, section)
+        figures[label] = found[0]
+        rows.append(f"| {label} | {100 * found[0]:.2f}% | {found[1]:.1f} |")
+        section.append(f"`{' '.join(command)}`: {ran.status()}, {ran.seconds:.1f} s")
+    (reference, accuracy), (other, other_accuracy) = figures.items()
+    gap = 100 * abs(other_accuracy - accuracy)
+    verdict = "PASS" if gap <= PRESET_POINTS else "FAIL"
+    section += ["", "| backend | test accuracy | training seconds |", "| --- | ---: | ---: |", *rows]
+    return Result(name, verdict, f"{other} {100 * other_accuracy:.2f}% vs {reference} {100 * accuracy:.2f}%: "
+                                 f"{gap:.2f} points apart (allowed {PRESET_POINTS})", seconds, section)
+
+
+def check_bench(lane: Lane) -> Result:
+    backends = ",".join(dict.fromkeys(["numpy", lane.args.backend]))
+    command = [sys.executable, "-m", "xpnet.bench", "--backends", backends, "--json", str(lane.args.bench_json)]
+    command += ["--quick"] if lane.args.quick else ["--batch-sizes", BENCH_BATCH_SIZES]
+    ran = lane.run(command, "bench")
+    if ran.returncode != 0:
+        return Result("bench", "FAIL", f"{ran.status()}: {ran.last_line()}", ran.seconds, command_block(ran))
+    rows = sum(1 for line in ran.stdout.splitlines() if re.match(r"\| [\d-]+ \| \d+ \| xpnet/", line))
+    section = [f"`{' '.join(command)}`: {ran.status()}, {ran.seconds:.1f} s; every figure in "
+               f"`{lane.args.bench_json}`. Each backend runs on its default device (CuPy: cuda:0).", "",
+               *(f"##{line}" if line.startswith("# ") else line for line in ran.stdout.strip().splitlines())]
+    return Result("bench", "PASS", f"{rows} xpnet run(s) timed; the tables are below", ran.seconds, section)
+
+
+def tools_environment(lane: Lane) -> None:
+    """nvidia-smi's view and the repository's commit, each under a time limit; absent tools are noted."""
+    found = lane.environment
+    if shutil.which("nvidia-smi"):
+        query = lane.run(["nvidia-smi", "--query-gpu=index,name,driver_version,memory.total",
+                          "--format=csv,noheader"], "tool")
+        found["nvidia_smi_gpus"] = query.stdout.strip() if query.returncode == 0 else query.status()
+        banner = lane.run(["nvidia-smi"], "tool")
+        found["nvidia_smi"] = banner.output.rstrip() if banner.returncode == 0 else banner.status()
+    else:
+        found["nvidia_smi_gpus"] = "nvidia-smi not found"
+    if shutil.which("git"):
+        commit = lane.run(["git", "rev-parse", "--short", "HEAD"], "tool")
+        changes = lane.run(["git", "status", "--porcelain", "--untracked-files=no"], "tool")
+        if commit.returncode == 0 and commit.stdout.strip():
+            found["commit"] = commit.stdout.strip() + (" with local changes" if changes.stdout.strip() else "")
+
+
+def render(lane: Lane, results: list[Result], started: datetime.datetime, pending: list[str]) -> str:
+    """The whole report as Markdown; ``pending`` names the checks still to run."""
+    args, found = lane.args, lane.environment
+    counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("PASS", "FAIL", "SKIP")}
+    failed = [r.name for r in results if r.verdict == "FAIL"]
+    if pending:
+        verdict = f"INCOMPLETE: {', '.join(pending)} still to run"
+    else:
+        verdict = "FAIL" if failed else "PASS"
+    tally = f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP"
+    lines = [
+        "# xpnet GPU report", "",
+        f"Verdict: **{verdict}** ({tally}{'; failed: ' + ', '.join(failed) if failed else ''})", "",
+        f"- command: `python ci/gpu_report.py {' '.join(args.argv)}`".rstrip(),
+        f"- started {started.isoformat(timespec='seconds')}, "
+        f"{(datetime.datetime.now(datetime.timezone.utc) - started).total_seconds():.0f} s"
+        + (" so far" if pending else ""),
+        f"- xpnet commit: {found.get('commit', 'unknown')}",
+        f"- backend under test: {args.backend} on {args.device}, beside NumPy on the CPU"
+        + (" (--quick: small settings, not a verdict on the GPU)" if args.quick else ""),
+        "", "## Checks", "", "| check | verdict | seconds | detail |", "| --- | --- | ---: | --- |",
+    ]
+    lines += [f"| {r.name} | {r.verdict} | {r.seconds:.1f} | {r.detail.replace('|', '/')} |" for r in results]
+    lines += ["", "## Environment", "", "| item | value |", "| --- | --- |"]
+    items = [
+        ("GPUs (CuPy or PyTorch)", ", ".join(found.get("gpus", [])) or "none found"),
+        ("nvidia-smi: index, name, driver, memory", found.get("nvidia_smi_gpus", "not run")),
+        ("CUDA version the driver supports", found.get("cuda_driver", "n/a")),
+        ("CUDA runtime", found.get("cuda_runtime", "n/a")),
+        ("CuPy", found.get("cupy", "not used")),
+        ("PyTorch (its CUDA)", f"{found['torch']} ({found.get('torch_cuda')})" if "torch" in found else "not used"),
+        ("PyTorch allows TF32 in matmuls", found.get("torch_allow_tf32", "n/a")),
+        ("backend library versions", found.get("libraries", "n/a")),
+        ("NumPy", found.get("numpy", "?")),
+        ("Python", found.get("python", platform.python_version())),
+        ("xpnet", found.get("xpnet", "?")),
+        *[(name, lane.env[name] + ("" if lane.env[name] == "0" else " (TF32 may be on: the float32 parity "
+                                                                  "tolerances assume it off)")) for name in TF32_OFF],
+        ("XPNET_DATA_DIR", os.environ.get("XPNET_DATA_DIR") or "unset"),
+    ]
+    lines += [f"| {name} | {str(value).replace('|', '/')} |" for name, value in items]
+    if found.get("nvidia_smi"):
+        lines += ["", "<details><summary>nvidia-smi</summary>", "", "```", found["nvidia_smi"], "```", "",
+                  "</details>"]
+    for result in results:
+        lines += ["", f"## {result.name}: {result.verdict}", "", result.detail]
+        if result.section:
+            lines += ["", *result.section]
+    lines += ["", f"verdict: {verdict} ({tally})", ""]
+    return "\n".join(lines)
+
+
+def write(path: Path, text: str) -> None:
+    """Replace the report in one step, so a reader never sees half of it."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def probe(backend: str, device: str) -> dict:
+    """Resolve the backend, multiply on its device against NumPy, and gather versions (runs in a child)."""
+    import numpy as np
+
+    import xpnet
+    from xpnet.backend import library_versions
+
+    chosen = xpnet.resolve(backend, device)
+    found = {"backend": chosen.name, "device": chosen.device_name, "xpnet": xpnet.__version__,
+             "numpy": np.__version__, "python": platform.python_version(),
+             "libraries": ", ".join(f"{key} {value}" for key, value in library_versions(chosen).items())}
+    if chosen.name == "cupy":
+        import cupy
+
+        runtime = cupy.cuda.runtime
+        found.update(cupy=cupy.__version__, cuda_driver=cuda_version(runtime.driverGetVersion()),
+                     cuda_runtime=cuda_version(runtime.runtimeGetVersion()),
+                     gpus=[_text(runtime.getDeviceProperties(i)["name"]) for i in range(runtime.getDeviceCount())])
+    if chosen.name == "torch":
+        import torch
+
+        found.update(torch=torch.__version__, torch_cuda=torch.version.cuda,
+                     torch_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+        if torch.cuda.is_available():
+            found["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    A = np.random.default_rng(0).standard_normal((64, 64))
+    with chosen.activate():
+        product = xpnet.to_numpy(chosen.asarray(A) @ chosen.asarray(A))
+    if not np.allclose(product, A @ A, rtol=1e-12, atol=1e-12):
+        raise xpnet.XpnetError(f"a float64 matmul on {chosen.device_name} differs from NumPy's by "
+                               f"{np.max(np.abs(product - A @ A)):.3g}")
+    return found
+
+
+def cuda_version(number: int) -> str:
+    """CUDA's integer versions: 12040 -> '12.4'."""
+    return f"{number // 1000}.{number % 1000 // 10}"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ci/gpu_report.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="cupy", help="the backend under test, beside NumPy (default: cupy)")
+    parser.add_argument("--device", default="cuda", help="its device (default: cuda)")
+    parser.add_argument("--out", type=Path, default=Path("gpu-report.md"), help="the report (default: gpu-report.md)")
+    parser.add_argument("--bench-json", type=Path, default=None,
+                        help="the bench's figures as JSON (default: beside the report, *.bench.json)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small settings for a smoke test: parity on synthetic:3000 for 1 epoch, presets for "
+                             "1 epoch, bench --quick (default: off)")
+    parser.add_argument("--skip", default="", metavar="CHECK[,CHECK...]",
+                        help=f"checks to skip, from {', '.join(CHECKS)}, or {', '.join(GROUPS)} (default: none)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="time limit of every command (default: " + ", ".join(
+                            f"{kind} {seconds} s" for kind, seconds in TIMEOUTS.items()) + ")")
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None, runner: Runner = run_command) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.probe:
+        from xpnet.errors import XpnetError
+
+        try:
+            print(json.dumps(probe(args.backend, args.device)))
+        except XpnetError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    skipped = set()
+    for name in filter(None, (part.strip() for part in args.skip.split(","))):
+        if name not in CHECKS and name not in GROUPS:
+            parser.error(f"unknown check {name!r} in --skip; choose from {', '.join(CHECKS + tuple(GROUPS))}")
+        skipped.update(GROUPS.get(name, (name,)))
+    if args.timeout is not None and not args.timeout > 0:
+        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    args.bench_json = args.bench_json or args.out.with_name(args.out.stem + ".bench.json")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for name, value in TF32_OFF.items():
+        env.setdefault(name, value)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    workdir = args.out.with_name(args.out.stem + ".work")
+    lane = Lane(args, env, runner, workdir)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write(args.out, render(lane, [], started, list(CHECKS)))
+        workdir.mkdir(exist_ok=True)
+    except OSError as error:
+        print(f"error: cannot write the report {args.out}: {error.strerror}; choose a writable --out", file=sys.stderr)
+        return 2
+    tools_environment(lane)
+    plan = {
+        "device": check_device,
+        "gpu-tests": check_gpu_tests,
+        "parity-float64": lambda lane: check_parity(lane, "float64"),
+        "parity-float32": lambda lane: check_parity(lane, "float32"),
+        "preset-seed000": lambda lane: check_preset(lane, "seed000"),
+        "preset-seed001": lambda lane: check_preset(lane, "seed001"),
+        "bench": check_bench,
+    }
+    results: list[Result] = []
+    try:
+        for position, name in enumerate(CHECKS):
+            if name in skipped:
+                result = Result(name, "SKIP", "--skip asked for it")
+            elif name not in ("device", "gpu-tests") and results[0].verdict == "FAIL":
+                result = Result(name, "SKIP", "the device check failed")
+            else:
+                print(f"{name}...", file=sys.stderr, flush=True)
+                result = plan[name](lane)
+            results.append(result)
+            print(f"{name}: {result.verdict} ({result.seconds:.1f} s) {result.detail}", flush=True)
+            write(args.out, render(lane, results, started, list(CHECKS[position + 1:])))
+    except KeyboardInterrupt:
+        print(f"interrupted; the checks run so far are in {args.out}", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    failed = [r.name for r in results if r.verdict == "FAIL"]
+    print(f"report: {args.out}")
+    print(f"verdict: {'FAIL (' + ', '.join(failed) + ')' if failed else 'PASS'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

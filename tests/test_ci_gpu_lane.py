@@ -1,0 +1,296 @@
+"""The GPU lane, checked on a CPU: the CuPy pins, the workflow job, ci/gpu.sh and ci/gpu_report.py.
+
+ci/gpu_report.py takes the backend under test as a parameter, so it runs here end to end with
+array-api-strict's second device standing in for the GPU; a fake runner stands in for commands
+that fail, hang or find nothing.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """Import ci/<name>.py as a module (ci/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"ci_{name}", ROOT / "ci" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_report = load_script("gpu_report")
+
+
+# --- Finding 3: the [ctk] extra exists only from CuPy 14 ---
+
+def test_every_cupy_extra_pins_cupy_14_with_the_cuda_toolkit():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    cupy = {name: deps for name, deps in extras.items() if any(dep.startswith("cupy") for dep in deps)}
+    assert set(cupy) == {"cuda12", "cuda13"}
+    for name, deps in cupy.items():
+        assert len(deps) == 1, deps
+        match = re.fullmatch(r"cupy-cuda(\d+)x\[([\w,]+)\](.*)", deps[0].replace(" ", ""))
+        assert match, deps[0]
+        major, features, specifiers = match.groups()
+        assert name == f"cuda{major}"
+        assert "ctk" in features.split(",")
+        assert sorted(specifiers.split(",")) == ["<15", ">=14"], deps[0]
+
+
+# --- Finding 4: the GPU job sets up Python like the CPU job ---
+
+def workflow_jobs() -> dict[str, str]:
+    """Each job's block of .github/workflows/ci.yml, by name (the jobs sit two spaces in)."""
+    text = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    jobs_block = text.split("\njobs:\n", 1)[1]
+    jobs, name = {}, None
+    for line in jobs_block.splitlines():
+        header = re.fullmatch(r"  ([\w-]+):\s*", line)
+        if header:
+            name = header.group(1)
+            jobs[name] = ""
+        elif name is not None and (line.startswith("    ") or not line.strip()):
+            jobs[name] += line + "\n"
+        elif line.strip():
+            name = None
+    return jobs
+
+
+def test_the_gpu_job_sets_up_python_then_runs_the_gpu_lane():
+    jobs = workflow_jobs()
+    assert {"cpu", "gpu"} <= set(jobs)
+    for name, script in (("cpu", "ci/cpu.sh"), ("gpu", "ci/gpu.sh")):
+        steps = jobs[name]
+        setup = re.search(r"uses: actions/setup-python@v\d+", steps)
+        run = re.search(rf"run: bash {re.escape(script)}\s*$", steps, re.MULTILINE)
+        assert setup and run and setup.start() < run.start(), f"{name} job:\n{steps}"
+    assert re.search(r"python-version: \S+", jobs["gpu"])
+
+
+# --- Finding 5 and the one command: ci/gpu.sh ---
+
+def source_gpu_sh(tmp_path, script: str, smi: str | None, **env) -> subprocess.CompletedProcess:
+    """Run ``script`` in bash after sourcing ci/gpu.sh, with a fake nvidia-smi printing ``smi``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text("#!/bin/sh\n" + (f"cat <<'END'\n{smi}\nEND\n" if smi is not None
+                                     else "echo 'NVIDIA-SMI has failed: no driver' >&2; exit 9\n"))
+    fake.chmod(0o755)
+    environ = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
+    return subprocess.run(["bash", "-c", f"source ci/gpu.sh && {script}"], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=60)
+
+
+BANNER = ("+-----------------------------------------------------------------------------+\n"
+          "| NVIDIA-SMI 575.57.08   Driver Version: 575.57.08   CUDA Version: {cuda}     |\n"
+          "|-------------------------------+----------------------+----------------------+")
+
+
+@pytest.mark.parametrize("cuda, extra", [("12.4", "cuda12"), ("12.9", "cuda12"), ("13.0", "cuda13"),
+                                         ("14.1", "cuda13")])
+def test_gpu_sh_picks_the_cupy_extra_from_the_driver(tmp_path, cuda, extra):
+    done = source_gpu_sh(tmp_path, "cuda_extra", BANNER.format(cuda=cuda))
+    assert (done.returncode, done.stdout.strip()) == (0, extra), done.stderr
+
+
+@pytest.mark.parametrize("smi, fragment", [(None, "nvidia-smi failed"), ("no version here", "no 'CUDA Version'"),
+                                           (BANNER.format(cuda="11.8"), "CUDA 12 or newer")])
+def test_gpu_sh_without_a_usable_driver_says_why(tmp_path, smi, fragment):
+    done = source_gpu_sh(tmp_path, "cuda_extra", smi)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and fragment in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_gpu_sh_turns_tf32_off_and_rejects_an_unknown_extra(tmp_path):
+    done = source_gpu_sh(tmp_path, 'echo "$CUPY_TF32 $NVIDIA_TF32_OVERRIDE"', None)
+    assert done.stdout.strip() == "0 0"
+    venv = tmp_path / "venv"
+    done = subprocess.run(["bash", "ci/gpu.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "XPNET_CUDA_EXTRA": "cuda11", "XPNET_GPU_VENV": str(venv)})
+    assert done.returncode == 2 and "must be cuda12 or cuda13" in done.stderr
+    assert not venv.exists()
+
+
+# --- ci/gpu_report.py, for real on a CPU stand-in ---
+
+def sections(report: str) -> dict[str, str]:
+    """The verdict of each row of the report's Checks table."""
+    return dict(re.findall(r"^\| ([\w-]+) \| (PASS|FAIL|SKIP) \|", report, re.MULTILINE))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("array_api_strict") is None, reason="array-api-strict is not installed")
+def test_report_on_a_cpu_stand_in_passes_with_every_section(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
+    monkeypatch.delenv("CUPY_TF32", raising=False)
+    out = tmp_path / "nested" / "gpu-report.md"
+    status = gpu_report.main(["--backend", "array-api-strict", "--device", "device1", "--quick",
+                              "--skip", "gpu-tests", "--out", str(out)])
+    printed = capsys.readouterr().out
+    report = out.read_text()
+    assert status == 0, report
+    assert printed.rstrip().endswith("verdict: PASS")
+    assert sections(report) == {"device": "PASS", "gpu-tests": "SKIP", "parity-float64": "PASS",
+                                "parity-float32": "PASS", "preset-seed000": "SKIP", "preset-seed001": "SKIP",
+                                "bench": "PASS"}
+    for heading in ("# xpnet GPU report", "## Checks", "## Environment", "## device: PASS",
+                    "## parity-float64: PASS", "## parity-float32: PASS", "## bench: PASS"):
+        assert f"\n{heading}\n" in f"\n{report}", heading
+    assert "| CUPY_TF32 | 0 |" in report and "| NVIDIA_TF32_OVERRIDE |" in report
+    assert "XPNET_DATA_DIR is unset" in report
+    assert "parity: PASS (array-api-strict@device1 agrees with numpy in float32)" in report
+    assert "| 784-32-10 | 64 | xpnet/array-api-strict |" in report
+    assert json.loads(out.with_name("gpu-report.bench.json").read_text())["settings"]["backends"] == [
+        "numpy", "array-api-strict"]
+    assert report.rstrip().endswith("verdict: PASS (4 PASS, 0 FAIL, 3 SKIP)")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["gpu-report.bench.json", "gpu-report.md"]
+
+
+def test_without_the_backend_the_device_fails_and_the_rest_skips(tmp_path):
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    out = tmp_path / "r.md"
+    status = gpu_report.main(["--out", str(out), "--skip", "gpu-tests"])
+    report = out.read_text()
+    assert status == 1
+    assert sections(report) == {"device": "FAIL", "gpu-tests": "SKIP", "parity-float64": "SKIP",
+                                "parity-float32": "SKIP", "preset-seed000": "SKIP", "preset-seed001": "SKIP",
+                                "bench": "SKIP"}
+    assert "CuPy is not installed" in report and report.rstrip().endswith("verdict: FAIL (0 PASS, 1 FAIL, 6 SKIP)")
+
+
+# --- ci/gpu_report.py with a fake runner: failures, hangs, nothing collected, the presets ---
+
+class FakeRunner:
+    """Answers each command as the real tool would, at once; ``answers`` maps a command fragment
+    to (exit status or None for a hang, stdout) and wins over the defaults."""
+
+    def __init__(self, answers=None, accuracies=None):
+        self.answers = answers or {}
+        self.accuracies = accuracies or {"numpy": 0.9631, "cupy": 0.9632}
+        self.commands = []
+
+    def __call__(self, command, timeout, env):
+        self.commands.append(command)
+        text = " ".join(command)
+        for fragment, (status, stdout) in self.answers.items():
+            if fragment in text:
+                return gpu_report.Ran(command, status, stdout, "", 0.5, timeout)
+        if "--probe" in command:
+            found = {"backend": "cupy", "device": "cuda:0", "gpus": ["NVIDIA H200"], "cupy": "14.0.1",
+                     "cuda_driver": "12.9", "cuda_runtime": "12.9", "xpnet": "0.1.0", "numpy": "2.4.6"}
+            return gpu_report.Ran(command, 0, json.dumps(found) + "\n", "", 0.5, timeout)
+        if command[1:3] == ["-m", "pytest"]:
+            return gpu_report.Ran(command, 0, "57 passed, 549 deselected in 12.1s\n", "", 0.5, timeout)
+        if command[1:3] == ["-m", "xpnet.train"]:
+            metrics = Path(command[command.index("--metrics") + 1])
+            backend = command[command.index("--backend") + 1]
+            metrics.write_text(json.dumps({"epoch": 1}) + "\n" + json.dumps(
+                {"test_accuracy": self.accuracies[backend], "train_seconds": 3.0}) + "\n")
+            return gpu_report.Ran(command, 0, "", "", 0.5, timeout)
+        if command[1:3] == ["-m", "xpnet.bench"]:
+            return gpu_report.Ran(command, 0, "# xpnet bench\n\n| 784-128-10 | 8192 | xpnet/cupy | 0.01 |\n", "",
+                                  0.5, timeout)
+        if command[1] == "ci/parity.py":
+            return gpu_report.Ran(command, 0, "parity: PASS (cupy@cuda agrees with numpy)\n", "", 0.5, timeout)
+        return gpu_report.Ran(command, 0, "", "", 0.0, timeout)
+
+
+def fake_report(tmp_path, runner, *extra):
+    out = tmp_path / "gpu-report.md"
+    status = gpu_report.main(["--out", str(out), *extra], runner=runner)
+    return status, out.read_text()
+
+
+def test_a_failing_check_fails_the_report(tmp_path, monkeypatch):
+    monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
+    runner = FakeRunner({"--dtype float32": (1, "FAIL float32 cupy@cuda: W1 norm gap: 0.01 (allowed 0.002)\n"
+                                                "parity: FAIL (1 check(s) missed)\n")})
+    status, report = fake_report(tmp_path, runner)
+    assert status == 1
+    assert sections(report) == {"device": "PASS", "gpu-tests": "PASS", "parity-float64": "PASS",
+                                "parity-float32": "FAIL", "preset-seed000": "SKIP", "preset-seed001": "SKIP",
+                                "bench": "PASS"}
+    assert "exit status 1: parity: FAIL (1 check(s) missed)" in report
+    assert "| GPUs (CuPy or PyTorch) | NVIDIA H200 |" in report and "| CuPy | 14.0.1 |" in report
+    assert "Verdict: **FAIL** (4 PASS, 1 FAIL, 2 SKIP; failed: parity-float32)" in report
+    assert ["--batch-sizes", "128,1024,8192"] == runner.commands[-1][-2:]
+
+
+def test_a_hung_check_fails_and_nothing_collected_skips(tmp_path, monkeypatch):
+    monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
+    runner = FakeRunner({"xpnet.bench": (None, "[1/9] 784-128-10, batch 128\n"),
+                         "-m pytest": (5, "no tests ran in 0.31s\n")})
+    status, report = fake_report(tmp_path, runner, "--timeout", "7")
+    assert status == 1
+    assert sections(report)["bench"] == "FAIL" and "timed out after 7 s" in report
+    assert sections(report)["gpu-tests"] == "SKIP" and "no gpu tests collected (pytest exit status 5)" in report
+
+
+@pytest.mark.parametrize("cupy_accuracy, verdict", [(0.9628, "PASS"), (0.9600, "FAIL")])
+def test_presets_agree_with_numpy_within_0_3_points(tmp_path, monkeypatch, cupy_accuracy, verdict):
+    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path))
+    runner = FakeRunner(accuracies={"numpy": 0.9631, "cupy": cupy_accuracy})
+    status, report = fake_report(tmp_path, runner, "--skip", "gpu-tests,parity,bench")
+    assert sections(report)["preset-seed000"] == verdict and sections(report)["preset-seed001"] == verdict
+    assert status == (0 if verdict == "PASS" else 1)
+    trained = [c for c in runner.commands if c[1:3] == ["-m", "xpnet.train"]]
+    assert [(c[c.index("--preset") + 1], c[c.index("--backend") + 1], c[c.index("--device") + 1]) for c in trained] \
+        == [("seed000", "numpy", "cpu"), ("seed000", "cupy", "cuda"), ("seed001", "numpy", "cpu"),
+            ("seed001", "cupy", "cuda")]
+    assert all("--no-download" in c and "--epochs" not in c for c in trained)
+    assert f"{abs(cupy_accuracy - 0.9631) * 100:.2f} points apart (allowed 0.3)" in report
+
+
+@pytest.mark.parametrize("ran, verdict, fragment", [
+    ((0, "3 passed, 1 skipped, 600 deselected in 2.0s\n"), "PASS", "3 passed"),
+    ((0, "SKIPPED [5] tests/x.py:1: no usable CUDA GPU\n== 57 skipped, 549 deselected in 3.49s ==\n"), "SKIP",
+     "all 57 gpu tests skipped: no usable CUDA GPU"),
+    ((5, "no tests ran in 0.1s\n"), "SKIP", "exit status 5"),
+    ((1, "== 1 failed, 56 passed in 9.0s ==\n"), "FAIL", "exit status 1: 1 failed, 56 passed"),
+    ((None, ""), "FAIL", "timed out"),
+])
+def test_pytest_verdicts(ran, verdict, fragment):
+    status, stdout = ran
+    found = gpu_report.pytest_verdict(gpu_report.Ran(["pytest"], status, stdout, "", 1.0, 60))
+    assert found[0] == verdict and fragment in found[1], found
+
+
+def test_run_command_kills_a_hung_command_and_its_children():
+    started = time.monotonic()
+    ran = gpu_report.run_command([sys.executable, "-c", "import subprocess, sys, time; print('started', flush=True); "
+                                  "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+                                  "time.sleep(60)"], 1.0, dict(os.environ))
+    assert ran.timed_out and ran.status() == "timed out after 1 s" and "started" in ran.stdout
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--skip", "bogus"], "unknown check 'bogus'"),
+    (["--timeout", "0"], "--timeout must be a positive"),
+    (["--timeout", "soon"], "invalid float value"),
+])
+def test_bad_usage_exits_2_with_one_error_line(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as stop:
+        gpu_report.main(argv, runner=FakeRunner())
+    assert stop.value.code == 2
+    assert [line for line in capsys.readouterr().err.splitlines() if "error:" in line and fragment in line]
+
+
+def test_an_unwritable_report_is_one_error_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status = gpu_report.main(["--out", str(blocker / "gpu-report.md")], runner=FakeRunner())
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("error: cannot write the report") and len(err.splitlines()) == 1
