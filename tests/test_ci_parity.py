@@ -6,8 +6,6 @@ torch on its own GPU-lane command; these tests fail on it (no --dtype, no compar
 
 import dataclasses
 import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,17 +13,7 @@ import pytest
 import xpnet
 from xpnet.data import load_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script(name: str):
-    """Import ci/<name>.py as a module (ci/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"ci_{name}", ROOT / "ci" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
+from ci_scripts import load_script
 
 parity = load_script("parity")
 
