@@ -76,3 +76,28 @@ def test_limit_threads_pins_and_restores_the_pools():
     assert [pool["num_threads"] for pool in threadpool_info()] == before
     with limit_threads(None):
         assert [pool["num_threads"] for pool in threadpool_info()] == before
+
+
+def test_cupy_on_the_cpu_is_refused_as_such():
+    with pytest.raises(UsageError, match="CuPy runs on CUDA devices only, not 'cpu'"):
+        resolve("cupy", "cpu")
+
+
+def test_a_thread_limit_also_pins_a_pytorch_imported_inside_it():
+    """evaluate, predict and plot import PyTorch inside --threads: it must follow the limit too."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    own = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    code = ("import sys\n"
+            "from xpnet.backend import limit_threads, resolve\n"
+            "assert 'torch' not in sys.modules\n"
+            "with limit_threads(1):\n"
+            "    resolve('torch')\n"
+            "    inside = sys.modules['torch'].get_num_threads()\n"
+            "print(inside, sys.modules['torch'].get_num_threads())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    inside, after = map(int, done.stdout.split())
+    assert inside == 1 and after == int(own.stdout)

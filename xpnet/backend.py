@@ -159,7 +159,8 @@ def limit_threads(threads: int | None):
     """Within the block, BLAS/OpenMP pools and PyTorch use ``threads`` threads (as found when None).
 
     At these sizes a second BLAS thread buys little, and on a shared machine threads that
-    spin while waiting for a busy core can make an epoch ten times slower.
+    spin while waiting for a busy core can make an epoch ten times slower. PyTorch imported
+    inside the block (by :func:`resolve`) is pinned too, and every count is restored after.
     """
     if threads is None:
         yield
@@ -168,15 +169,32 @@ def limit_threads(threads: int | None):
 
     torch = sys.modules.get("torch")
     torch_before = None if torch is None else torch.get_num_threads()
-    if torch is not None:
-        # torch's OpenMP runtime keeps its own count unless told before the limit applies.
-        torch.set_num_threads(threads)
+    _THREAD_LIMITS.append(threads)
+    # torch's OpenMP runtime keeps its own count unless told before the limit applies.
+    _pin_torch_threads()
     try:
         with threadpool_limits(limits=threads):
             yield
     finally:
-        if torch_before is not None:
-            torch.set_num_threads(torch_before)
+        _THREAD_LIMITS.pop()
+        torch = sys.modules.get("torch")
+        if torch is not None and (torch_before is not None or _TORCH_OWN_THREADS):
+            torch.set_num_threads(torch_before if torch_before is not None else _TORCH_OWN_THREADS[0])
+
+
+# The limits of the open limit_threads blocks, innermost last, and PyTorch's own thread count
+# from before any of them pinned it.
+_THREAD_LIMITS: list[int] = []
+_TORCH_OWN_THREADS: list[int] = []
+
+
+def _pin_torch_threads() -> None:
+    torch = sys.modules.get("torch")
+    if torch is None or not _THREAD_LIMITS:
+        return
+    if not _TORCH_OWN_THREADS:
+        _TORCH_OWN_THREADS.append(torch.get_num_threads())
+    torch.set_num_threads(_THREAD_LIMITS[-1])
 
 
 def memory_pool_bytes(array) -> int | None:
@@ -221,9 +239,9 @@ def library_versions(backend: Backend) -> dict[str, str]:
 
 def _make(name: str, device: str, reason: str) -> Backend:
     if name == "cupy":
-        index = _parse_cuda_index(device) if device != "auto" else 0
-        if device not in ("auto",) and not device.startswith("cuda"):
+        if device != "auto" and not device.startswith("cuda"):
             raise UsageError(f"CuPy runs on CUDA devices only, not {device!r}; use --device cuda or --backend numpy")
+        index = _parse_cuda_index(device)
         problem = _cupy_problem(index)
         if problem is not None:
             raise XpnetError(f"--device cuda:{index} is not usable: {problem}")
@@ -244,6 +262,7 @@ def _make(name: str, device: str, reason: str) -> Backend:
         import array_api_compat.torch as xp
         import torch
 
+        _pin_torch_threads()  # imported just now, inside a --threads block
         if device in ("auto", "cpu"):
             return Backend(name, xp, torch.device("cpu"), reason)
         if device.startswith("cuda"):

@@ -118,11 +118,14 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     try:
         backend = resolve(config.backend, config.device)
     except XpnetError as error:
-        if checkpoint is None or "device" in overrides or "backend" in overrides:
+        if checkpoint is None or ("device" in overrides and "backend" in overrides):
             raise
-        raise type(error)(f"{resume_path} was trained with --backend {config.backend} --device {config.device}, "
-                          f"which resuming keeps, and that is not usable here ({error}); to resume on this "
-                          f"machine add {cpu_flags(config.backend)}") from None
+        trained = f"--backend {checkpoint.config.get('backend')} --device {checkpoint.config.get('device')}"
+        asked = f"--backend {config.backend} --device {config.device}"
+        problem = ("which resuming keeps, and that is" if asked == trained
+                   else f"which resuming keeps unless overridden, and {asked} is")
+        raise type(error)(f"{resume_path} was trained with {trained}, {problem} not usable here ({error}); "
+                          f"to resume on this machine add {cpu_flags(config.backend)}") from None
     with limit_threads(config.threads), InterruptRequest() as interrupt, backend.activate():
         return _fit(config, backend, dataset, checkpoint, outputs, say, progress, interrupt)
 
