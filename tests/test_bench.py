@@ -1,7 +1,9 @@
 """The bench compares like with like, runs end to end, and rejects bad flags; no timing assertions."""
 
+import importlib
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet import bench
 from xpnet import bench_references as refs
 from xpnet.backend import cuda_problem
 
@@ -85,3 +88,44 @@ def test_unusable_backend_is_one_line_and_exit_1():
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("error:") and "cuda" in result.stderr.lower()
+
+
+def test_a_backend_runs_on_the_device_named_after_it(monkeypatch, capsys):
+    """--backends NAME@DEVICE trains on that device, and its row says so; the old bench took
+    names only, so gpu_report's bench ran CuPy on cuda:0 whatever device was under test."""
+    trained_on = []
+
+    def recording_fit(**settings):
+        result = xpnet.fit(**settings)
+        trained_on.append((settings["backend"], result.backend.device_name))
+        return result
+
+    monkeypatch.setattr(bench, "fit", recording_fit)
+    status = bench.main(["--quick", "--models", "784-10", "--n-train", "64", "--backends",
+                         "numpy,array-api-strict@device1,numpy@cpu"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert set(trained_on) == {("numpy", "cpu"), ("array-api-strict", "device1")}
+    implementations = re.findall(r"^\| 784-10 \| 64 \| (\S+) \|", out, re.MULTILINE)
+    assert implementations == ["xpnet/numpy", "xpnet/array-api-strict@device1", "numpy-loop", "gemm-floor"]
+    assert "--backends NAME[@DEVICE]" in bench.build_parser().format_help()
+
+
+@pytest.mark.parametrize("backends, status, fragment", [
+    ("numpy,array-api-strict@device9", 2, "array-api-strict@cpu"),
+    ("numpy@cuda:1", 2, "cupy@cuda:1"),
+    ("numpy@", 2, "NAME@DEVICE"),
+    pytest.param("torch@cuda", 1, "torch@cpu", marks=pytest.mark.skipif(
+        importlib.util.find_spec("torch") is None or importlib.import_module("torch").cuda.is_available(),
+        reason="needs a PyTorch that sees no CUDA GPU")),
+])
+def test_a_bad_device_is_one_line(backends, status, fragment, capsys):
+    try:
+        found = bench.main(["--quick", "--backends", backends])
+    except SystemExit as stop:
+        found = stop.code
+    err = capsys.readouterr().err
+    assert found == status, err
+    assert "Traceback" not in err and "--device" not in err
+    error_lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(error_lines) == 1 and fragment in error_lines[0], err

@@ -1,8 +1,9 @@
 """``python -m xpnet.bench``: xpnet's training speed on every backend, side by side with its peers.
 
 For each model and batch size, the implementations take turns, round-robin, in one process:
-xpnet on each backend, the plain NumPy loop, hand-written PyTorch eager (with the torch
-backend) and the matrix-products-only floor (:mod:`xpnet.bench_references`). A turn is one
+xpnet on each backend (``--backends numpy,cupy@cuda:1``: NAME or NAME@DEVICE), the plain
+NumPy loop, hand-written PyTorch eager (with the torch backend on the CPU) and the
+matrix-products-only floor (:mod:`xpnet.bench_references`). A turn is one
 warm-up epoch then one timed epoch, from the seed's initial weights and permutations.
 For xpnet a turn is ``fit(epochs=2)``, keeping the second epoch's ``seconds``: ``fit`` runs its
 epochs back to back, so one call per turn is what lets the peers run between xpnet's epochs,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -26,8 +28,8 @@ from typing import Callable
 import numpy as np
 
 from . import bench_references as refs
-from .backend import (BACKENDS, available_backends, limit_threads, memory_pool_bytes, release_memory_pool,
-                      resolve)
+from .backend import (BACKENDS, Backend, available_backends, limit_threads, memory_pool_bytes,
+                      release_memory_pool, resolve)
 from .bench_references import FLOOR
 from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
@@ -69,32 +71,49 @@ class Runner:
     """One implementation: ``run()`` does a warm-up epoch and a timed one and returns the timed seconds.
 
     ``peer`` names the hand-written implementation its ratio is taken against; ``floor`` says
-    whether a ratio against the (CPU) GEMM floor means anything.
+    whether a ratio against the (CPU) GEMM floor means anything; ``backend`` is xpnet's backend
+    name (the issue's targets go by it, whatever device was written), None for the references.
     """
 
     name: str
     run: Callable[[], float]
     peer: str | None = None
     floor: bool = True
+    backend: str | None = None
 
 
 def model_label(sizes) -> str:
     return "-".join(map(str, sizes))
 
 
-def xpnet_runner(dataset, backend: str, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
-    """``xpnet.fit`` for two epochs on ``backend``; records CuPy's pool peak into ``gpu``."""
+def split_label(label: str) -> tuple[str, str]:
+    """``'cupy@cuda:1'`` -> ('cupy', 'cuda:1'); ``'numpy'`` -> ('numpy', 'auto')."""
+    name, _, device = label.partition("@")
+    return name, device or "auto"
+
+
+def on_host(label: str) -> bool:
+    """Whether the backend of ``label`` computes on the CPU, where the CPU peers and floor compare."""
+    return resolve(*split_label(label)).device_name.split(":")[0] != "cuda"
+
+
+def xpnet_runner(dataset, label: str, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
+    """``xpnet.fit`` for two epochs on ``label``'s backend and device; records CuPy's pool peak into ``gpu``."""
+    name, device = split_label(label)
+
     def run() -> float:
-        result = fit(dataset=dataset, backend=backend, hidden=tuple(sizes[1:-1]), batch_size=batch_size,
-                     epochs=2, lr=LR, dtype=dtype, seed=SEED, log=None, progress=False)
+        result = fit(dataset=dataset, backend=name, device=device, hidden=tuple(sizes[1:-1]),
+                     batch_size=batch_size, epochs=2, lr=LR, dtype=dtype, seed=SEED, log=None, progress=False)
         held = memory_pool_bytes(result.params[0][0])
         if held is not None:
             gpu["pool_peak_bytes"] = max(gpu.get("pool_peak_bytes", 0), held)
         return result.history[1]["seconds"]
 
     # array-api-strict wraps NumPy, so its ratio to the NumPy loop is the price of the strict wrapper.
-    peer = {"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "torch": "torch-eager"}.get(backend)
-    return Runner(f"xpnet/{backend}", run, peer=peer, floor=backend != "cupy")
+    # The peers and the floor run on the CPU: against a GPU run their ratios would mean nothing.
+    host = on_host(label)
+    peer = {"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "torch": "torch-eager"}.get(name) if host else None
+    return Runner(f"xpnet/{label}", run, peer=peer, floor=host, backend=name)
 
 
 def reference_runner(name: str, epoch, convert, X, y, sizes, batch_size: int, dtype: str) -> Runner:
@@ -142,11 +161,12 @@ def paired_ratio(seconds: list[float], peer_seconds: list[float]) -> dict:
 def bench_case(sizes, batch_size: int, dataset, X, y, backends: list[str], dtype: str, rounds: int) -> dict:
     """Rows (one per implementation) and memory figures for one model at one batch size."""
     gpu: dict = {}
-    if "cupy" in backends:
+    names = {split_label(label)[0] for label in backends}
+    if "cupy" in names:
         release_memory_pool()
-    runners = [xpnet_runner(dataset, name, sizes, batch_size, dtype, gpu) for name in backends]
+    runners = [xpnet_runner(dataset, label, sizes, batch_size, dtype, gpu) for label in backends]
     runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, X, y, sizes, batch_size, dtype))
-    if "torch" in backends:
+    if any(runner.peer == "torch-eager" for runner in runners):
         runners.append(reference_runner("torch-eager", refs.torch_eager_epoch, refs.to_torch, X, y, sizes,
                                         batch_size, dtype))
     runners.append(floor_runner(X, sizes, batch_size))
@@ -161,7 +181,8 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: list[str], dtype
         peers = [p for p in (runner.peer, FLOOR if runner.floor else None) if p in times]
         rows.append({
             "model": model_label(sizes), "layer_sizes": list(sizes), "batch_size": batch_size,
-            "implementation": runner.name, "seconds": seconds, "min_seconds": min(seconds),
+            "implementation": runner.name, "backend": runner.backend, "seconds": seconds,
+            "min_seconds": min(seconds),
             "median_seconds": median, "examples_per_second": n / median,
             "gflop_per_epoch": flops / 1e9, "gflop_per_second": flops / median / 1e9,
             "ratios": {peer: paired_ratio(seconds, times[peer]) for peer in peers},
@@ -183,11 +204,11 @@ def check_targets(rows: list[dict], dtype: str) -> list[dict]:
     for target in TARGETS:
         for row in rows:
             if (dtype == "float32" and tuple(row["layer_sizes"]) == target.sizes
-                    and row["batch_size"] == target.batch_size and row["implementation"] == target.implementation
-                    and target.peer in row["ratios"]):
+                    and row["batch_size"] == target.batch_size and row["backend"] is not None
+                    and f"xpnet/{row['backend']}" == target.implementation and target.peer in row["ratios"]):
                 ratio = row["ratios"][target.peer]
                 found.append({"model": row["model"], "batch_size": target.batch_size,
-                              "implementation": target.implementation, "peer": target.peer,
+                              "implementation": row["implementation"], "peer": target.peer,
                               "at_most": target.at_most, "ratio": ratio["median_paired"],
                               "ratio_of_min": ratio["of_min"], "met": ratio["median_paired"] <= target.at_most})
     return found
@@ -205,8 +226,8 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
     X, y = refs.host_data(dataset.train_images, dataset.train_labels, dtype)
     cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
     rows, memory = [], []
-    for name in backends:
-        resolve(name)  # loads each library first, so that its thread pools are pinned too
+    # Resolving loads each library before limit_threads, so that its thread pools are pinned too.
+    chosen = {label: resolve(*split_label(label)) for label in backends}
     with limit_threads(settings["threads"]):
         for index, (sizes, batch) in enumerate(cases, 1):
             started = time.perf_counter()
@@ -215,7 +236,7 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
             rows += case["rows"]
             memory.append(case["memory"])
             say(f"[{index}/{len(cases)}] done in {time.perf_counter() - started:.0f} s")
-        env = environment(backends, settings["threads"], load_before)
+        env = environment(chosen, settings["threads"], load_before)
     return {
         "settings": {**{k: v for k, v in settings.items() if k not in ("models", "batch_sizes")},
                      "models": [model_label(s) for s in settings["models"]],
@@ -245,12 +266,58 @@ def _models(text: str) -> tuple[tuple[int, ...], ...]:
     return tuple(models)
 
 
-def _backends(text: str) -> list[str]:
-    names = [name.strip().lower() for name in text.split(",")]
-    for name in names:
+def _backends(text: str) -> list[tuple[str, str]]:
+    """``'numpy,cupy@cuda:1'`` -> [('numpy', ''), ('cupy', 'cuda:1')]: names checked, devices resolved later."""
+    specs = []
+    for part in text.split(","):
+        name, at, device = part.strip().lower().partition("@")
         if name not in BACKENDS:
             raise argparse.ArgumentTypeError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    return list(dict.fromkeys(names))
+        if at and not device:
+            raise argparse.ArgumentTypeError(f"expected NAME@DEVICE such as cupy@cuda:1, got {part.strip()!r}")
+        specs.append((name, device))
+    return specs
+
+
+# resolve's hints name train's flags; these rewrite them in the NAME@DEVICE words of --backends.
+_BACKEND_WITH_DEVICE = re.compile(r"--backend (\S+) (?:\(or auto\) with )?--device ([\w:]+)")
+_BACKEND = re.compile(r"--backend (\S+)")
+_DEVICE = re.compile(r"--device ([\w:]+(?:\.\.[\w:]+)?)")
+
+
+def in_spec_words(message: str, name: str) -> str:
+    """``message`` from :func:`resolve` for backend ``name``, its flags written as NAME@DEVICE entries."""
+    def device_hint(match: re.Match) -> str:
+        device = match.group(1)
+        if device == "cpu" and name in ("cupy", "auto"):
+            return "numpy@cpu"
+        if device.startswith("cuda") and name in ("numpy", "array-api-strict", "auto"):
+            return f"cupy@{device}"
+        return f"{name}@{device}"
+
+    message = _BACKEND_WITH_DEVICE.sub(r"\1@\2", message)
+    return _DEVICE.sub(device_hint, _BACKEND.sub(r"\1", message))
+
+
+def resolve_spec(name: str, device: str = "auto") -> Backend:
+    """:func:`resolve` for a NAME@DEVICE entry, whose errors speak of entries, not of flags."""
+    try:
+        return resolve(name, device or "auto")
+    except XpnetError as error:
+        raise type(error)(in_spec_words(str(error), name.lower())) from None
+
+
+def spec_labels(specs: list[tuple[str, str]]) -> list[str]:
+    """One label per distinct backend and device: NAME, or NAME@DEVICE (as resolved) when one was given.
+
+    Every entry is resolved (XpnetError, in NAME@DEVICE words, when one cannot run here); an entry
+    naming a backend and device already listed is dropped.
+    """
+    labels = {}
+    for name, device in specs:
+        backend = resolve_spec(name, device)
+        labels.setdefault((backend.name, backend.device_name), f"{name}@{backend.device_name}" if device else name)
+    return list(labels.values())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,8 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time xpnet's training epochs on every backend beside a plain NumPy loop, hand-written "
                     "PyTorch and the matrix-products-only floor, round-robin in one run, on synthetic MNIST-shaped "
                     "data.")
-    parser.add_argument("--backends", type=_backends, help="comma-separated, from "
-                        f"{', '.join(BACKENDS)} (default: every installed one)")
+    parser.add_argument("--backends", type=_backends, metavar="NAME[@DEVICE],...",
+                        help=f"comma-separated, from {', '.join(BACKENDS)}, each on its default device or on "
+                             "@DEVICE (e.g. numpy,cupy@cuda:1 or torch@cuda); a row reads xpnet/NAME, or "
+                             "xpnet/NAME@DEVICE when a device is given (default: every installed one)")
     parser.add_argument("--models", type=_models, help="layer sizes, e.g. 784-128-10,784-10 "
                         "(default: 784-128-10,784-10,784-1024-10)")
     parser.add_argument("--batch-sizes", type=positive_ints, metavar="N[,N...]",
@@ -283,9 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> dict:
     """Resolved settings; checks up front that each backend can run here (XpnetError if not)."""
     quick = QUICK if args.quick else {}
-    backends = args.backends or available_backends()
-    for name in backends:
-        resolve(name)
+    backends = spec_labels(args.backends or [(name, "") for name in available_backends()])
     models = args.models or quick.get("models") or tuple(DEFAULT_BATCH)
     sweep = args.batch_sizes or quick.get("batch_sizes")
     return {

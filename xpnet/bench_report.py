@@ -11,13 +11,13 @@ import numpy as np
 
 from . import __version__
 from . import bench_references as refs
-from .backend import library_versions, resolve
+from .backend import Backend, library_versions
 from .bench_references import FLOOR
 from .files import atomic_write
 
 
-def environment(backends: list[str], threads: int | None, load_before: float | None) -> dict:
-    """CPU, load, library versions, BLAS and thread counts, as they are at the end of the run."""
+def environment(backends: dict[str, Backend], threads: int | None, load_before: float | None) -> dict:
+    """CPU, load, library versions (per backend label), BLAS and thread counts, at the end of the run."""
     cores, usable = os.cpu_count() or 1, usable_cores()
     from threadpoolctl import threadpool_info
 
@@ -28,7 +28,7 @@ def environment(backends: list[str], threads: int | None, load_before: float | N
         "busy_before": looks_busy(load_before, usable),
         "python": platform.python_version(), "platform": platform.platform(),
         "numpy": np.__version__, "xpnet": __version__,
-        "backends": {name: library_versions(resolve(name)) for name in backends},
+        "backends": {label: library_versions(backend) for label, backend in backends.items()},
         "threads": threads, "torch_threads": refs.torch_threads(), "threadpools": blas,
     }
 
@@ -66,7 +66,8 @@ def render(report: dict) -> str:
 def environment_lines(env: dict) -> list[str]:
     before, after = env["load_1min_before"], env["load_1min_after"]
     load = "unknown" if before is None else f"{before:.2f} before, {after:.2f} after (after includes this run)"
-    libraries = "; ".join(f"{k} {v}" for versions in env["backends"].values() for k, v in versions.items())
+    libraries = "; ".join(dict.fromkeys(f"{k} {v}" for versions in env["backends"].values()
+                                        for k, v in versions.items()))
     lines = ["Environment:",
              f"- CPU: {env['cpu']}; {env['cores']} cores, {env['usable_cores']} usable",
              f"- 1-minute load average: {load}"]
