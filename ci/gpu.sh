@@ -16,9 +16,16 @@ export CUPY_TF32=0 NVIDIA_TF32_OVERRIDE=0
 
 # The CuPy extra for this machine's driver: nvidia-smi's banner names the newest CUDA the driver
 # supports ("CUDA Version: 12.4"), and a CuPy built for that major version, or an older one, runs.
+# A wedged driver can hang nvidia-smi, so it gets XPNET_NVIDIA_SMI_TIMEOUT seconds (default 60);
+# coreutils' timeout signals its whole process group, then kills it 5 s later.
 cuda_extra() {
-  local banner major
-  if ! banner=$(nvidia-smi 2>&1); then
+  local banner major status=0 limit=${XPNET_NVIDIA_SMI_TIMEOUT:-60}
+  banner=$(timeout -k 5 "$limit" nvidia-smi 2>&1) || status=$?
+  if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "error: nvidia-smi did not answer within $limit s (a hung driver?); check the GPU, or set" \
+      "XPNET_CUDA_EXTRA=cuda12 or cuda13 to install without asking it" >&2
+    return 1
+  elif [ "$status" -ne 0 ]; then
     echo "error: nvidia-smi failed (no NVIDIA driver here?): ${banner%%$'\n'*};" \
       "set XPNET_CUDA_EXTRA=cuda12 or cuda13 to install anyway" >&2
     return 1

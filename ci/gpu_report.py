@@ -11,23 +11,33 @@ limit (a hung GPU fails its check instead of hanging the lane):
 - parity-float64, parity-float32: `ci/parity.py` with numpy and the backend;
 - preset-seed000, preset-seed001: each preset on NumPy and on the backend, test accuracy within
   0.3 points (real MNIST: SKIP unless XPNET_DATA_DIR is set);
-- bench: `python -m xpnet.bench --backends numpy,BACKEND --batch-sizes 128,1024,8192`.
+- bench: `python -m xpnet.bench --backends numpy,BACKEND@DEVICE --batch-sizes 128,1024,8192`.
 
-Exit status 1 if any check FAILs, 2 on bad usage; the report is rewritten after every check.
+The verdict is PASS when no check failed and at least one passed; FAIL, or NOTHING CHECKED when
+every check was skipped, exit 1; bad usage exits 2, and so does an output path (the report,
+its .partial, the bench's JSON) that exists and is not a regular file, which renaming over it
+would replace. Relative paths, XPNET_DATA_DIR included, are taken from the current folder.
+The report is rewritten after every check. Ctrl-C, SIGTERM and SIGHUP kill the running check's
+process group, mark the report interrupted, and exit 128 + the signal's number (130, 143, 129).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import math
 import os
 import platform
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +55,22 @@ TIMEOUTS = {"device": 300, "gpu-tests": 1800, "parity": 1800, "preset": 1800, "b
 # library in the process, a CUDA build of PyTorch included.
 TF32_OFF = {"CUPY_TF32": "0", "NVIDIA_TF32_OVERRIDE": "0"}
 OUTPUT_LINES = 150
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(BaseException):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) that ends the lane, raised wherever the main thread is.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
 
 
 @dataclass
@@ -96,7 +122,9 @@ def run_command(command: list[str], timeout: float, env: dict) -> Ran:
         returncode = process.returncode
     except subprocess.TimeoutExpired:
         returncode = None
-    except KeyboardInterrupt:
+    except BaseException:
+        # Stopped or Ctrl-C: the child's group is in a session of its own, so no signal reaches it
+        # unless sent here, and it would hold the GPU after the lane is gone.
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         raise
@@ -125,7 +153,7 @@ class Lane:
     args: argparse.Namespace
     env: dict
     runner: Runner
-    workdir: Path
+    workdir: Path | None
     environment: dict = field(default_factory=dict)
 
     def run(self, command: list[str], kind: str) -> Ran:
@@ -212,7 +240,7 @@ def preset_accuracy(ran: Ran, metrics: Path) -> tuple[float, float] | str:
 
 def check_preset(lane: Lane, preset: str) -> Result:
     name = f"preset-{preset}"
-    if not os.environ.get("XPNET_DATA_DIR"):
+    if not lane.env.get("XPNET_DATA_DIR"):
         return Result(name, "SKIP", "XPNET_DATA_DIR is unset: the presets train on the real MNIST; point it at "
                                     "a folder holding mnist/")
     rows, figures, seconds, section = [], {}, 0.0, []
@@ -240,15 +268,15 @@ def check_preset(lane: Lane, preset: str) -> Result:
 
 
 def check_bench(lane: Lane) -> Result:
-    backends = ",".join(dict.fromkeys(["numpy", lane.args.backend]))
-    command = [sys.executable, "-m", "xpnet.bench", "--backends", backends, "--json", str(lane.args.bench_json)]
+    command = [sys.executable, "-m", "xpnet.bench", "--backends", f"numpy,{lane.target}", "--json",
+               str(lane.args.bench_json)]
     command += ["--quick"] if lane.args.quick else ["--batch-sizes", BENCH_BATCH_SIZES]
     ran = lane.run(command, "bench")
     if ran.returncode != 0:
         return Result("bench", "FAIL", f"{ran.status()}: {ran.last_line()}", ran.seconds, command_block(ran))
     rows = sum(1 for line in ran.stdout.splitlines() if re.match(r"\| [\d-]+ \| \d+ \| xpnet/", line))
     section = [f"`{' '.join(command)}`: {ran.status()}, {ran.seconds:.1f} s; every figure in "
-               f"`{lane.args.bench_json}`. Each backend runs on its default device (CuPy: cuda:0).", "",
+               f"`{lane.args.bench_json}`. NumPy runs on the CPU, {lane.args.backend} on {lane.args.device}.", "",
                *(f"##{line}" if line.startswith("# ") else line for line in ran.stdout.strip().splitlines())]
     return Result("bench", "PASS", f"{rows} xpnet run(s) timed; the tables are below", ran.seconds, section)
 
@@ -271,15 +299,26 @@ def tools_environment(lane: Lane) -> None:
             found["commit"] = commit.stdout.strip() + (" with local changes" if changes.stdout.strip() else "")
 
 
-def render(lane: Lane, results: list[Result], started: datetime.datetime, pending: list[str]) -> str:
-    """The whole report as Markdown; ``pending`` names the checks still to run."""
+def overall(results: list[Result]) -> str:
+    """FAIL if any check failed, NOTHING CHECKED if none passed, else PASS."""
+    if any(r.verdict == "FAIL" for r in results):
+        return "FAIL"
+    return "PASS" if any(r.verdict == "PASS" for r in results) else "NOTHING CHECKED"
+
+
+def render(lane: Lane, results: list[Result], started: datetime.datetime, pending: list[str],
+           stopped: str | None = None) -> str:
+    """The whole report as Markdown; ``pending`` names the checks still to run (the first was running
+    when ``stopped``, a signal's name, ended the lane)."""
     args, found = lane.args, lane.environment
     counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("PASS", "FAIL", "SKIP")}
     failed = [r.name for r in results if r.verdict == "FAIL"]
-    if pending:
+    if stopped:
+        verdict = f"INTERRUPTED by {stopped} " + (f"during {pending[0]}" if pending else "after the last check")
+    elif pending:
         verdict = f"INCOMPLETE: {', '.join(pending)} still to run"
     else:
-        verdict = "FAIL" if failed else "PASS"
+        verdict = overall(results)
     tally = f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP"
     lines = [
         "# xpnet GPU report", "",
@@ -287,7 +326,8 @@ def render(lane: Lane, results: list[Result], started: datetime.datetime, pendin
         f"- command: `python ci/gpu_report.py {' '.join(args.argv)}`".rstrip(),
         f"- started {started.isoformat(timespec='seconds')}, "
         f"{(datetime.datetime.now(datetime.timezone.utc) - started).total_seconds():.0f} s"
-        + (" so far" if pending else ""),
+        + (" so far" if pending and not stopped else ""),
+        *([f"- not run: {', '.join(pending)}"] if stopped and pending else []),
         f"- xpnet commit: {found.get('commit', 'unknown')}",
         f"- backend under test: {args.backend} on {args.device}, beside NumPy on the CPU"
         + (" (--quick: small settings, not a verdict on the GPU)" if args.quick else ""),
@@ -309,7 +349,7 @@ def render(lane: Lane, results: list[Result], started: datetime.datetime, pendin
         ("xpnet", found.get("xpnet", "?")),
         *[(name, lane.env[name] + ("" if lane.env[name] == "0" else " (TF32 may be on: the float32 parity "
                                                                   "tolerances assume it off)")) for name in TF32_OFF],
-        ("XPNET_DATA_DIR", os.environ.get("XPNET_DATA_DIR") or "unset"),
+        ("XPNET_DATA_DIR", lane.env.get("XPNET_DATA_DIR") or "unset"),
     ]
     lines += [f"| {name} | {str(value).replace('|', '/')} |" for name, value in items]
     if found.get("nvidia_smi"):
@@ -323,11 +363,57 @@ def render(lane: Lane, results: list[Result], started: datetime.datetime, pendin
     return "\n".join(lines)
 
 
+def partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
 def write(path: Path, text: str) -> None:
-    """Replace the report in one step, so a reader never sees half of it."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    """Replace the report in one step, so a reader never sees half of it; on failure (a full disk)
+    the old report stays and no partial file is left."""
+    partial = partial_path(path)
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+FILE_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def not_a_file(path: Path) -> str | None:
+    """What stands at ``path`` when it is something other than a regular file, else None.
+
+    Writing there means renaming a new file over it, which would replace a FIFO, a link or a
+    device with a plain file. A path that cannot be looked at is left to the write to report.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in FILE_KINDS if test(mode)), "not a regular file")
+
+
+def file_path(text: str) -> Path:
+    """An output file's path, absolute: the children run in the repository, not in the caller's folder."""
+    if os.path.basename(text) in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"expected the path of a file, such as gpu-report.md, got {text!r}")
+    return Path(text).absolute()
+
+
+def seconds(text: str) -> float:
+    """A finite positive number of seconds (inf would overflow the child's time limit)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds, got {text!r}")
+    return value
 
 
 def probe(backend: str, device: str) -> dict:
@@ -377,15 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci/gpu_report.py", description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="cupy", help="the backend under test, beside NumPy (default: cupy)")
     parser.add_argument("--device", default="cuda", help="its device (default: cuda)")
-    parser.add_argument("--out", type=Path, default=Path("gpu-report.md"), help="the report (default: gpu-report.md)")
-    parser.add_argument("--bench-json", type=Path, default=None,
+    parser.add_argument("--out", type=file_path, default="gpu-report.md", help="the report (default: gpu-report.md)")
+    parser.add_argument("--bench-json", type=file_path, default=None,
                         help="the bench's figures as JSON (default: beside the report, *.bench.json)")
     parser.add_argument("--quick", action="store_true",
                         help="small settings for a smoke test: parity on synthetic:3000 for 1 epoch, presets for "
                              "1 epoch, bench --quick (default: off)")
     parser.add_argument("--skip", default="", metavar="CHECK[,CHECK...]",
                         help=f"checks to skip, from {', '.join(CHECKS)}, or {', '.join(GROUPS)} (default: none)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds, default=None, metavar="SECONDS",
                         help="time limit of every command (default: " + ", ".join(
                             f"{kind} {seconds} s" for kind, seconds in TIMEOUTS.items()) + ")")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
@@ -410,23 +496,42 @@ def main(argv: list[str] | None = None, runner: Runner = run_command) -> int:
         if name not in CHECKS and name not in GROUPS:
             parser.error(f"unknown check {name!r} in --skip; choose from {', '.join(CHECKS + tuple(GROUPS))}")
         skipped.update(GROUPS.get(name, (name,)))
-    if args.timeout is not None and not args.timeout > 0:
-        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     args.bench_json = args.bench_json or args.out.with_name(args.out.stem + ".bench.json")
+    for path, flag in ((args.out, "--out"), (partial_path(args.out), "--out"), (args.bench_json, "--bench-json")):
+        kind = not_a_file(path)
+        if kind:
+            print(f"error: {path} is {kind}, which writing there would replace with a plain file; choose another "
+                  f"{flag}", file=sys.stderr)
+            return 2
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for name, value in TF32_OFF.items():
         env.setdefault(name, value)
-    started = datetime.datetime.now(datetime.timezone.utc)
-    workdir = args.out.with_name(args.out.stem + ".work")
-    lane = Lane(args, env, runner, workdir)
+    if env.get("XPNET_DATA_DIR"):
+        env["XPNET_DATA_DIR"] = os.path.abspath(env["XPNET_DATA_DIR"])
+    lane = Lane(args, env, runner, workdir=None)
+    handlers = catch_stop_signals()
     try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write(args.out, render(lane, [], started, list(CHECKS)))
-        workdir.mkdir(exist_ok=True)
-    except OSError as error:
-        print(f"error: cannot write the report {args.out}: {error.strerror}; choose a writable --out", file=sys.stderr)
-        return 2
-    tools_environment(lane)
+        return run_checks(lane, skipped, handlers)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def catch_stop_signals() -> dict:
+    """Make Ctrl-C, SIGTERM and SIGHUP raise :class:`Stopped`; the handlers they replace, by signal."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # signals are caught in the main thread only
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    return {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+
+
+def run_checks(lane: Lane, skipped: set[str], handlers: dict) -> int:
+    """Write the report, run every check not skipped, rewrite the report after each; the exit status."""
+    args = lane.args
+    started = datetime.datetime.now(datetime.timezone.utc)
     plan = {
         "device": check_device,
         "gpu-tests": check_gpu_tests,
@@ -438,6 +543,16 @@ def main(argv: list[str] | None = None, runner: Runner = run_command) -> int:
     }
     results: list[Result] = []
     try:
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            write(args.out, render(lane, [], started, list(CHECKS)))
+            # A folder of its own for the presets' metrics, so removing it can remove nothing else.
+            lane.workdir = Path(tempfile.mkdtemp(prefix=f"{args.out.stem}.", suffix=".work", dir=args.out.parent))
+        except OSError as error:
+            print(f"error: cannot write the report {args.out}: {error.strerror}; choose a writable --out",
+                  file=sys.stderr)
+            return 2
+        tools_environment(lane)
         for position, name in enumerate(CHECKS):
             if name in skipped:
                 result = Result(name, "SKIP", "--skip asked for it")
@@ -448,17 +563,29 @@ def main(argv: list[str] | None = None, runner: Runner = run_command) -> int:
                 result = plan[name](lane)
             results.append(result)
             print(f"{name}: {result.verdict} ({result.seconds:.1f} s) {result.detail}", flush=True)
-            write(args.out, render(lane, results, started, list(CHECKS[position + 1:])))
-    except KeyboardInterrupt:
-        print(f"interrupted; the checks run so far are in {args.out}", file=sys.stderr)
-        return 130
+            try:
+                write(args.out, render(lane, results, started, list(CHECKS[position + 1:])))
+            except OSError as error:
+                print(f"error: cannot write the report {args.out}: {error.strerror or error}; make room or choose "
+                      "another --out, and run again", file=sys.stderr)
+                return 1
+    except (Stopped, KeyboardInterrupt) as interruption:
+        stopped = interruption if isinstance(interruption, Stopped) else Stopped(signal.SIGINT)
+        for signum in handlers:
+            signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the report short
+        # After SIGHUP the terminal may be gone, and writing to it fail.
+        with contextlib.suppress(OSError):
+            write(args.out, render(lane, results, started, list(CHECKS[len(results):]), stopped.name))
+            print(f"interrupted by {stopped.name}; the checks run so far are in {args.out}", file=sys.stderr)
+        return 128 + stopped.signum
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if lane.workdir is not None:
+            shutil.rmtree(lane.workdir, ignore_errors=True)
+    verdict = overall(results)
     failed = [r.name for r in results if r.verdict == "FAIL"]
     print(f"report: {args.out}")
-    print(f"verdict: {'FAIL (' + ', '.join(failed) + ')' if failed else 'PASS'}")
-    return 1 if failed else 0
-
+    print(f"verdict: {verdict}" + (f" ({', '.join(failed)})" if failed else ""))
+    return 0 if verdict == "PASS" else 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,10 +5,14 @@ array-api-strict's second device standing in for the GPU; a fake runner stands i
 that fail, hang or find nothing.
 """
 
+import contextlib
+import errno
 import importlib.util
 import json
 import os
 import re
+import signal
+import stat
 import subprocess
 import sys
 import time
@@ -70,17 +74,22 @@ def test_the_gpu_job_sets_up_python_then_runs_the_gpu_lane():
 
 # --- Finding 5 and the one command: ci/gpu.sh ---
 
-def source_gpu_sh(tmp_path, script: str, smi: str | None, **env) -> subprocess.CompletedProcess:
-    """Run ``script`` in bash after sourcing ci/gpu.sh, with a fake nvidia-smi printing ``smi``."""
+def source_gpu_sh(tmp_path, script: str, smi: str | None, timeout: float = 60, **env) -> subprocess.CompletedProcess:
+    """Run ``script`` in bash after sourcing ci/gpu.sh, with a fake nvidia-smi printing ``smi``
+    (None: failing; ``HANG``: sleeping, in a child of its own, as a stuck driver call would)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "nvidia-smi"
-    fake.write_text("#!/bin/sh\n" + (f"cat <<'END'\n{smi}\nEND\n" if smi is not None
-                                     else "echo 'NVIDIA-SMI has failed: no driver' >&2; exit 9\n"))
+    body = ("echo 'NVIDIA-SMI has failed: no driver' >&2; exit 9\n" if smi is None else
+            "sleep 30; echo 'CUDA Version: 12.4'\n" if smi is HANG else f"cat <<'END'\n{smi}\nEND\n")
+    fake.write_text("#!/bin/sh\n" + body)
     fake.chmod(0o755)
     environ = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
     return subprocess.run(["bash", "-c", f"source ci/gpu.sh && {script}"], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=timeout)
+
+
+HANG = object()
 
 
 BANNER = ("+-----------------------------------------------------------------------------+\n"
@@ -103,6 +112,15 @@ def test_gpu_sh_without_a_usable_driver_says_why(tmp_path, smi, fragment):
     assert done.stderr.startswith("error: ") and fragment in done.stderr and len(done.stderr.splitlines()) == 1
 
 
+def test_gpu_sh_gives_up_on_a_hung_nvidia_smi(tmp_path):
+    """The old script waited for nvidia-smi forever."""
+    started = time.monotonic()
+    done = source_gpu_sh(tmp_path, "cuda_extra", HANG, timeout=20, XPNET_NVIDIA_SMI_TIMEOUT="1")
+    assert time.monotonic() - started < 15
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith("error: nvidia-smi did not answer within 1 s") and len(done.stderr.splitlines()) == 1
+
+
 def test_gpu_sh_turns_tf32_off_and_rejects_an_unknown_extra(tmp_path):
     done = source_gpu_sh(tmp_path, 'echo "$CUPY_TF32 $NVIDIA_TF32_OVERRIDE"', None)
     assert done.stdout.strip() == "0 0"
@@ -122,11 +140,14 @@ def sections(report: str) -> dict[str, str]:
 
 @pytest.mark.skipif(importlib.util.find_spec("array_api_strict") is None, reason="array-api-strict is not installed")
 def test_report_on_a_cpu_stand_in_passes_with_every_section(tmp_path, monkeypatch, capsys):
+    """Run from outside the repository with a relative --out (the children run in the repository:
+    the old script's bench wrote its JSON there)."""
     monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
     monkeypatch.delenv("CUPY_TF32", raising=False)
-    out = tmp_path / "nested" / "gpu-report.md"
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "nested" / "stand-in-report.md"
     status = gpu_report.main(["--backend", "array-api-strict", "--device", "device1", "--quick",
-                              "--skip", "gpu-tests", "--out", str(out)])
+                              "--skip", "gpu-tests", "--out", "nested/stand-in-report.md"])
     printed = capsys.readouterr().out
     report = out.read_text()
     assert status == 0, report
@@ -140,11 +161,13 @@ def test_report_on_a_cpu_stand_in_passes_with_every_section(tmp_path, monkeypatc
     assert "| CUPY_TF32 | 0 |" in report and "| NVIDIA_TF32_OVERRIDE |" in report
     assert "XPNET_DATA_DIR is unset" in report
     assert "parity: PASS (array-api-strict@device1 agrees with numpy in float32)" in report
-    assert "| 784-32-10 | 64 | xpnet/array-api-strict |" in report
-    assert json.loads(out.with_name("gpu-report.bench.json").read_text())["settings"]["backends"] == [
-        "numpy", "array-api-strict"]
+    assert "| 784-32-10 | 64 | xpnet/array-api-strict@device1 |" in report
+    assert json.loads(out.with_name("stand-in-report.bench.json").read_text())["settings"]["backends"] == [
+        "numpy", "array-api-strict@device1"]
     assert report.rstrip().endswith("verdict: PASS (4 PASS, 0 FAIL, 3 SKIP)")
-    assert sorted(p.name for p in out.parent.iterdir()) == ["gpu-report.bench.json", "gpu-report.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nested"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["stand-in-report.bench.json", "stand-in-report.md"]
+    assert not [path for path in ROOT.iterdir() if path.name.startswith(("stand-in-report", "nested"))]
 
 
 def test_without_the_backend_the_device_fails_and_the_rest_skips(tmp_path):
@@ -170,9 +193,11 @@ class FakeRunner:
         self.answers = answers or {}
         self.accuracies = accuracies or {"numpy": 0.9631, "cupy": 0.9632}
         self.commands = []
+        self.envs = []
 
     def __call__(self, command, timeout, env):
         self.commands.append(command)
+        self.envs.append(env)
         text = " ".join(command)
         for fragment, (status, stdout) in self.answers.items():
             if fragment in text:
@@ -215,7 +240,9 @@ def test_a_failing_check_fails_the_report(tmp_path, monkeypatch):
     assert "exit status 1: parity: FAIL (1 check(s) missed)" in report
     assert "| GPUs (CuPy or PyTorch) | NVIDIA H200 |" in report and "| CuPy | 14.0.1 |" in report
     assert "Verdict: **FAIL** (4 PASS, 1 FAIL, 2 SKIP; failed: parity-float32)" in report
-    assert ["--batch-sizes", "128,1024,8192"] == runner.commands[-1][-2:]
+    bench = runner.commands[-1]
+    assert ["--batch-sizes", "128,1024,8192"] == bench[-2:]
+    assert bench[bench.index("--backends") + 1] == "numpy,cupy@cuda"  # the device under test, not cuda:0
 
 
 def test_a_hung_check_fails_and_nothing_collected_skips(tmp_path, monkeypatch):
@@ -268,14 +295,27 @@ def test_run_command_kills_a_hung_command_and_its_children():
 
 @pytest.mark.parametrize("argv, fragment", [
     (["--skip", "bogus"], "unknown check 'bogus'"),
-    (["--timeout", "0"], "--timeout must be a positive"),
-    (["--timeout", "soon"], "invalid float value"),
+    (["--timeout", "0"], "finite positive number of seconds"),
+    (["--timeout", "soon"], "finite positive number of seconds"),
+    (["--timeout", "inf"], "finite positive number of seconds"),
+    (["--timeout", "1e400"], "finite positive number of seconds"),
+    (["--timeout", "nan"], "finite positive number of seconds"),
+    (["--out", ""], "--out"),
+    (["--out", "."], "--out"),
+    (["--out", ".."], "--out"),
+    (["--out", "reports/"], "--out"),
 ])
-def test_bad_usage_exits_2_with_one_error_line(argv, fragment, capsys):
+def test_bad_usage_exits_2_with_one_error_line(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = FakeRunner()
     with pytest.raises(SystemExit) as stop:
-        gpu_report.main(argv, runner=FakeRunner())
+        gpu_report.main(argv, runner=runner)
     assert stop.value.code == 2
-    assert [line for line in capsys.readouterr().err.splitlines() if "error:" in line and fragment in line]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error:" in line and fragment in line]) == 1, err
+    assert runner.commands == [] and list(tmp_path.iterdir()) == []
+    assert not list(tmp_path.parent.glob("*.partial"))
 
 
 def test_an_unwritable_report_is_one_error_line(tmp_path, capsys):
@@ -284,3 +324,159 @@ def test_an_unwritable_report_is_one_error_line(tmp_path, capsys):
     status = gpu_report.main(["--out", str(blocker / "gpu-report.md")], runner=FakeRunner())
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error: cannot write the report") and len(err.splitlines()) == 1
+
+
+# --- What the hostile tester found ---
+
+def make_special(kind: str, path: Path) -> None:
+    """A FIFO, a symbolic link to a file, or a folder at ``path``."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        target = path.with_name("target.txt")
+        target.write_text("keep me\n")
+        path.symlink_to(target)
+    else:
+        path.mkdir()
+
+
+def still_special(kind: str, path: Path) -> bool:
+    mode = os.lstat(path).st_mode
+    return {"fifo": stat.S_ISFIFO, "symlink": stat.S_ISLNK, "directory": stat.S_ISDIR}[kind](mode)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "directory"])
+@pytest.mark.parametrize("which", ["r.md", "r.bench.json", "r.md.partial", "figures.json"])
+def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, capsys, kind, which):
+    """The old script renamed a file over whatever stood at the report's paths: a FIFO, a link,
+    a device (as root, --out /dev/null replaced /dev/null) became a plain file."""
+    path = tmp_path / which
+    make_special(kind, path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    runner = FakeRunner()
+    status = gpu_report.main(["--out", str(tmp_path / "r.md"), "--skip", ",".join(gpu_report.CHECKS)]
+                             + (["--bench-json", str(path)] if which == "figures.json" else []), runner=runner)
+    err = capsys.readouterr().err
+    assert status == 2 and runner.commands == []
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and str(path) in err, err
+    assert still_special(kind, path) and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_relative_paths_are_taken_from_the_caller_s_folder(tmp_path, monkeypatch):
+    """The children run in the repository, where the old script's relative paths led them astray."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XPNET_DATA_DIR", "data")
+    runner = FakeRunner()
+    status = gpu_report.main(["--out", "reports/r.md", "--bench-json", "figures.json"], runner=runner)
+    assert status == 0 and (tmp_path / "reports" / "r.md").is_file()
+    assert {env["XPNET_DATA_DIR"] for env in runner.envs} == {str(tmp_path / "data")}
+    bench = next(command for command in runner.commands if "xpnet.bench" in command)
+    assert bench[bench.index("--json") + 1] == str(tmp_path / "figures.json")
+    metrics = [Path(command[command.index("--metrics") + 1]) for command in runner.commands if "--metrics" in command]
+    assert len(metrics) == 4 and all(path.is_absolute() and tmp_path in path.parents for path in metrics)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
+
+
+def test_nothing_checked_is_no_pass(tmp_path, capsys):
+    """The old script said PASS, exit 0, with every check skipped."""
+    status, report = fake_report(tmp_path, FakeRunner(), "--skip", ",".join(gpu_report.CHECKS))
+    assert status == 1
+    assert "Verdict: **NOTHING CHECKED** (0 PASS, 0 FAIL, 7 SKIP)" in report
+    assert capsys.readouterr().out.rstrip().endswith("verdict: NOTHING CHECKED")
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
+    real_write_text = Path.write_text
+    writes = []
+
+    def filling_up(path, text, *args, **kwargs):
+        writes.append(path)
+        if len(writes) <= 2:  # the first report and the one after the device check
+            return real_write_text(path, text, *args, **kwargs)
+        real_write_text(path, text[:100], *args, **kwargs)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(gpu_report.Path, "write_text", filling_up)
+    out = tmp_path / "r.md"
+    status = gpu_report.main(["--out", str(out)], runner=FakeRunner())
+    err = capsys.readouterr().err
+    assert status == 1
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"error: cannot write the report {out}: No space left on "
+                                                     "device"), err
+    assert err.endswith(errors[0] + "\n") and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
+    assert "| device | PASS |" in out.read_text()
+
+
+# A gpu_report run whose device check never finishes: the child says its pid, then sleeps.
+SLOW_LANE = """
+import os, sys
+sys.path.insert(0, {tests!r})
+from ci_scripts import load_script
+gpu_report = load_script("gpu_report")
+SLEEPER = ("import os, sys, time; pid = sys.argv[1]; open(pid + '.tmp', 'w').write(str(os.getpid())); "
+           "os.replace(pid + '.tmp', pid); time.sleep(60)")
+
+def runner(command, timeout, env):
+    if "--probe" in command:
+        return gpu_report.run_command([sys.executable, "-c", SLEEPER, {pid!r}], timeout, env)
+    return gpu_report.Ran(command, 0, "", "", 0.0, timeout)
+
+sys.exit(gpu_report.main(["--out", {out!r}], runner=runner))
+"""
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """Whether process ``pid`` has ended (a zombie counts as ended) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as file:
+                if file.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_stops_the_running_check_and_says_so_in_the_report(tmp_path, signum):
+    """The old script died of SIGTERM at once: its child (in a session of its own) ran on, and the
+    report said only that checks were still to run."""
+    signum = getattr(signal, signum)
+    pid_file, out = tmp_path / "child.pid", tmp_path / "r.md"
+    script = tmp_path / "lane.py"
+    script.write_text(SLOW_LANE.format(tests=str(ROOT / "tests"), pid=str(pid_file), out=str(out)))
+    lane = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = None
+    try:
+        deadline = time.monotonic() + 30
+        while child is None:
+            assert lane.poll() is None and time.monotonic() < deadline, lane.communicate()
+            child = int(pid_file.read_text()) if pid_file.exists() else None
+            time.sleep(0.05)
+        lane.send_signal(signum)
+        stdout, stderr = lane.communicate(timeout=30)
+        assert lane.returncode == 128 + signum, stderr
+        assert gone(child)
+        name = signal.Signals(signum).name
+        assert stderr.strip().splitlines()[-1] == f"interrupted by {name}; the checks run so far are in {out}", stderr
+        assert "Traceback" not in stderr
+        report = out.read_text()
+        assert f"Verdict: **INTERRUPTED by {name} during device**" in report
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["child.pid", "lane.py", "r.md"]
+    finally:
+        lane.kill()
+        lane.wait()
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
