@@ -60,10 +60,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import xpnet
-from xpnet.bench import resolve_spec
-from xpnet.cli import non_negative_int, positive_int, run_command
+from xpnet.cli import backend_entries, non_negative_int, positive_int, resolve_entries, run_command, split_entry
 from xpnet.data import Dataset, load_dataset
-from xpnet.errors import UsageError
 
 DTYPES = ("float64", "float32")
 
@@ -176,17 +174,12 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
-def parse_backends(text: str) -> list[tuple[str, str]]:
-    """``'numpy,cupy@cuda:1'`` -> [('numpy', 'auto'), ('cupy', 'cuda:1')]; at least two."""
-    specs = []
-    for part in text.split(","):
-        name, _, device = part.strip().partition("@")
-        if not name:
-            raise argparse.ArgumentTypeError(f"expected NAME[@DEVICE],... e.g. numpy,torch, got {text!r}")
-        specs.append((name, device or "auto"))
-    if len(specs) < 2:
+def parse_backends(text: str) -> list[str]:
+    """``'numpy,cupy@cuda:1'`` -> ['numpy', 'cupy@cuda:1']; at least two."""
+    entries = backend_entries(text)
+    if len(entries) < 2:
         raise argparse.ArgumentTypeError(f"expected two or more backends to compare, got {text!r}")
-    return specs
+    return entries
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -211,26 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def label(spec: tuple[str, str]) -> str:
-    name, device = spec
-    return name if device == "auto" else f"{name}@{device}"
-
-
-def check_distinct(specs: list[tuple[str, str]]) -> None:
-    """Resolve every entry (an unusable one fails before any training) and refuse one backend twice."""
-    seen = {}
-    for spec in specs:
-        backend = resolve_spec(*spec)
-        where = (backend.name, backend.device_name)
-        if where in seen:
-            raise UsageError(f"{seen[where]} and {label(spec)} are the same backend ({backend.name} on "
-                             f"{backend.device_name}); list each backend once in --backends")
-        seen[where] = label(spec)
-
-
 def run_parity(args: argparse.Namespace) -> list[str]:
     """Train every backend in every dtype asked for, print the tables, and return the failures."""
-    check_distinct(args.backends)
+    resolve_entries(args.backends)  # every entry usable and listed once, before any training
     dataset = load_dataset(args.dataset, args.data_dir)
     failures = []
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
@@ -239,15 +215,16 @@ def run_parity(args: argparse.Namespace) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="xpnet-parity-") as scratch:
         for dtype in dtypes:
             outcomes = {}
-            for spec in args.backends:
-                print(f"training {label(spec)} in {dtype}...", file=sys.stderr, flush=True)
+            for entry in args.backends:
+                print(f"training {entry} in {dtype}...", file=sys.stderr, flush=True)
+                name, device = split_entry(entry)
                 try:
-                    result = xpnet.fit(backend=spec[0], device=spec[1], dataset=dataset, hidden=args.hidden,
+                    result = xpnet.fit(backend=name, device=device, dataset=dataset, hidden=args.hidden,
                                        epochs=args.epochs, dtype=dtype, seed=args.seed, log=None,
                                        checkpoint_dir=scratch, checkpoint_every=args.epochs)
                 except xpnet.TrainingInterrupted:
                     raise KeyboardInterrupt from None
-                outcomes[label(spec)] = Outcome.of(result, dataset)
+                outcomes[entry] = Outcome.of(result, dataset)
             failures += report(args, dtype, outcomes)
     return failures
 
@@ -255,7 +232,7 @@ def run_parity(args: argparse.Namespace) -> list[str]:
 def report(args: argparse.Namespace, dtype: str, outcomes: dict[str, Outcome]) -> list[str]:
     """Print one dtype's runs and each backend's checks against the reference; return the misses."""
     failures = []
-    reference_name = label(args.backends[0])
+    reference_name = args.backends[0]
     reference = outcomes[reference_name]
     hidden = ",".join(map(str, args.hidden)) or "none"
     print(f"\n## {dtype}: {args.dataset}, {args.epochs} epoch(s), hidden {hidden}, seed {args.seed}; "
@@ -284,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(args: argparse.Namespace) -> None:
         failures.extend(run_parity(args))
-        names = [label(spec) for spec in args.backends]
+        names = args.backends
         dtypes = "float64 and float32" if args.dtype == "both" else args.dtype
         print()
         for failure in failures:

@@ -199,19 +199,17 @@ def test_the_same_backend_twice_is_refused_however_it_is_spelled(backends, capsy
 
 
 @pytest.mark.parametrize("backends, status, fragment", [
-    ("numpy,array-api-strict@device9", 2, "array-api-strict@cpu"),
-    ("numpy,numpy@cuda:1", 2, "cupy@cuda:1"),
-    pytest.param("numpy,torch@cuda", 1, "torch@cpu", marks=pytest.mark.skipif(
+    ("numpy,array-api-strict@device9", 2, "array-api-strict@device9 cannot run here"),
+    ("numpy,numpy@cuda:1", 2, "numpy@cuda:1 cannot run here"),
+    pytest.param("numpy,torch@cuda", 1, "torch@cuda cannot run here", marks=pytest.mark.skipif(
         not installed("torch") or importlib.import_module("torch").cuda.is_available(),
         reason="needs a PyTorch that sees no CUDA GPU")),
 ])
-def test_an_unusable_backend_is_told_in_parity_s_own_words(backends, status, fragment, capsys):
-    """xpnet's resolve suggests --device and --backend, flags that parity does not have."""
+def test_an_unusable_backend_is_one_line_naming_the_entry(backends, status, fragment, capsys):
     assert parity.main(["--backends", backends, "--dataset", "synthetic:0"]) == status
     err = capsys.readouterr().err
     line = err.strip().splitlines()[-1]
-    assert "error:" in line and fragment in line, err
-    assert "--device" not in err and "--backend " not in err, err
+    assert "error:" in line and fragment in line and "Traceback" not in err, err
 
 
 def test_seed_must_be_non_negative(capsys):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -28,15 +27,14 @@ from typing import Callable
 import numpy as np
 
 from . import bench_references as refs
-from .backend import (BACKENDS, Backend, available_backends, limit_threads, memory_pool_bytes,
-                      release_memory_pool, resolve)
+from .backend import BACKENDS, Backend, available_backends, limit_threads, memory_pool_bytes, release_memory_pool
 from .bench_references import FLOOR
 from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
 from .config import DTYPES
 from .data import make_synthetic
 from .errors import XpnetError
-from .cli import positive_int, positive_ints, run_command
+from .cli import backend_entries, positive_int, positive_ints, resolve_entries, run_command, split_entry
 from .files import atomic_write
 from .run import fit
 
@@ -86,20 +84,10 @@ def model_label(sizes) -> str:
     return "-".join(map(str, sizes))
 
 
-def split_label(label: str) -> tuple[str, str]:
-    """``'cupy@cuda:1'`` -> ('cupy', 'cuda:1'); ``'numpy'`` -> ('numpy', 'auto')."""
-    name, _, device = label.partition("@")
-    return name, device or "auto"
-
-
-def on_host(label: str) -> bool:
-    """Whether the backend of ``label`` computes on the CPU, where the CPU peers and floor compare."""
-    return resolve(*split_label(label)).device_name.split(":")[0] != "cuda"
-
-
-def xpnet_runner(dataset, label: str, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
-    """``xpnet.fit`` for two epochs on ``label``'s backend and device; records CuPy's pool peak into ``gpu``."""
-    name, device = split_label(label)
+def xpnet_runner(dataset, entry: str, backend: Backend, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
+    """``xpnet.fit`` for two epochs on the NAME[@DEVICE] ``entry`` (resolved as ``backend``);
+    records CuPy's pool peak into ``gpu``."""
+    name, device = split_entry(entry)
 
     def run() -> float:
         result = fit(dataset=dataset, backend=name, device=device, hidden=tuple(sizes[1:-1]),
@@ -111,9 +99,10 @@ def xpnet_runner(dataset, label: str, sizes, batch_size: int, dtype: str, gpu: d
 
     # array-api-strict wraps NumPy, so its ratio to the NumPy loop is the price of the strict wrapper.
     # The peers and the floor run on the CPU: against a GPU run their ratios would mean nothing.
-    host = on_host(label)
-    peer = {"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "torch": "torch-eager"}.get(name) if host else None
-    return Runner(f"xpnet/{label}", run, peer=peer, floor=host, backend=name)
+    host = not backend.device_name.startswith("cuda")
+    peer = ({"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "torch": "torch-eager"}.get(backend.name)
+            if host else None)
+    return Runner(f"xpnet/{entry}", run, peer=peer, floor=host, backend=backend.name)
 
 
 def reference_runner(name: str, epoch, convert, X, y, sizes, batch_size: int, dtype: str) -> Runner:
@@ -158,13 +147,14 @@ def paired_ratio(seconds: list[float], peer_seconds: list[float]) -> dict:
             "of_min": min(seconds) / min(peer_seconds)}
 
 
-def bench_case(sizes, batch_size: int, dataset, X, y, backends: list[str], dtype: str, rounds: int) -> dict:
-    """Rows (one per implementation) and memory figures for one model at one batch size."""
+def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backend], dtype: str,
+               rounds: int) -> dict:
+    """Rows (one per implementation) and memory figures for one model at one batch size;
+    ``backends`` maps each NAME[@DEVICE] entry to its resolved backend."""
     gpu: dict = {}
-    names = {split_label(label)[0] for label in backends}
-    if "cupy" in names:
-        release_memory_pool()
-    runners = [xpnet_runner(dataset, label, sizes, batch_size, dtype, gpu) for label in backends]
+    release_memory_pool()
+    runners = [xpnet_runner(dataset, entry, backend, sizes, batch_size, dtype, gpu)
+               for entry, backend in backends.items()]
     runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, X, y, sizes, batch_size, dtype))
     if any(runner.peer == "torch-eager" for runner in runners):
         runners.append(reference_runner("torch-eager", refs.torch_eager_epoch, refs.to_torch, X, y, sizes,
@@ -227,12 +217,12 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
     cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
     rows, memory = [], []
     # Resolving loads each library before limit_threads, so that its thread pools are pinned too.
-    chosen = {label: resolve(*split_label(label)) for label in backends}
+    chosen = resolve_entries(backends)
     with limit_threads(settings["threads"]):
         for index, (sizes, batch) in enumerate(cases, 1):
             started = time.perf_counter()
             say(f"[{index}/{len(cases)}] {model_label(sizes)}, batch {batch}: {settings['epochs']} round(s)")
-            case = bench_case(sizes, batch, dataset, X, y, backends, dtype, settings["epochs"])
+            case = bench_case(sizes, batch, dataset, X, y, chosen, dtype, settings["epochs"])
             rows += case["rows"]
             memory.append(case["memory"])
             say(f"[{index}/{len(cases)}] done in {time.perf_counter() - started:.0f} s")
@@ -266,67 +256,13 @@ def _models(text: str) -> tuple[tuple[int, ...], ...]:
     return tuple(models)
 
 
-def _backends(text: str) -> list[tuple[str, str]]:
-    """``'numpy,cupy@cuda:1'`` -> [('numpy', ''), ('cupy', 'cuda:1')]: names checked, devices resolved later."""
-    specs = []
-    for part in text.split(","):
-        name, at, device = part.strip().lower().partition("@")
-        if name not in BACKENDS:
-            raise argparse.ArgumentTypeError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-        if at and not device:
-            raise argparse.ArgumentTypeError(f"expected NAME@DEVICE such as cupy@cuda:1, got {part.strip()!r}")
-        specs.append((name, device))
-    return specs
-
-
-# resolve's hints name train's flags; these rewrite them in the NAME@DEVICE words of --backends.
-_BACKEND_WITH_DEVICE = re.compile(r"--backend (\S+) (?:\(or auto\) with )?--device ([\w:]+)")
-_BACKEND = re.compile(r"--backend (\S+)")
-_DEVICE = re.compile(r"--device ([\w:]+(?:\.\.[\w:]+)?)")
-
-
-def in_spec_words(message: str, name: str) -> str:
-    """``message`` from :func:`resolve` for backend ``name``, its flags written as NAME@DEVICE entries."""
-    def device_hint(match: re.Match) -> str:
-        device = match.group(1)
-        if device == "cpu" and name in ("cupy", "auto"):
-            return "numpy@cpu"
-        if device.startswith("cuda") and name in ("numpy", "array-api-strict", "auto"):
-            return f"cupy@{device}"
-        return f"{name}@{device}"
-
-    message = _BACKEND_WITH_DEVICE.sub(r"\1@\2", message)
-    return _DEVICE.sub(device_hint, _BACKEND.sub(r"\1", message))
-
-
-def resolve_spec(name: str, device: str = "auto") -> Backend:
-    """:func:`resolve` for a NAME@DEVICE entry, whose errors speak of entries, not of flags."""
-    try:
-        return resolve(name, device or "auto")
-    except XpnetError as error:
-        raise type(error)(in_spec_words(str(error), name.lower())) from None
-
-
-def spec_labels(specs: list[tuple[str, str]]) -> list[str]:
-    """One label per distinct backend and device: NAME, or NAME@DEVICE (as resolved) when one was given.
-
-    Every entry is resolved (XpnetError, in NAME@DEVICE words, when one cannot run here); an entry
-    naming a backend and device already listed is dropped.
-    """
-    labels = {}
-    for name, device in specs:
-        backend = resolve_spec(name, device)
-        labels.setdefault((backend.name, backend.device_name), f"{name}@{backend.device_name}" if device else name)
-    return list(labels.values())
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m xpnet.bench",
         description="Time xpnet's training epochs on every backend beside a plain NumPy loop, hand-written "
                     "PyTorch and the matrix-products-only floor, round-robin in one run, on synthetic MNIST-shaped "
                     "data.")
-    parser.add_argument("--backends", type=_backends, metavar="NAME[@DEVICE],...",
+    parser.add_argument("--backends", type=backend_entries, metavar="NAME[@DEVICE],...",
                         help=f"comma-separated, from {', '.join(BACKENDS)}, each on its default device or on "
                              "@DEVICE (e.g. numpy,cupy@cuda:1 or torch@cuda); a row reads xpnet/NAME, or "
                              "xpnet/NAME@DEVICE when a device is given (default: every installed one)")
@@ -352,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> dict:
     """Resolved settings; checks up front that each backend can run here (XpnetError if not)."""
     quick = QUICK if args.quick else {}
-    backends = spec_labels(args.backends or [(name, "") for name in available_backends()])
+    backends = list(resolve_entries(args.backends or available_backends()))
     models = args.models or quick.get("models") or tuple(DEFAULT_BATCH)
     sweep = args.batch_sizes or quick.get("batch_sizes")
     return {

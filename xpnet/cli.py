@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from .backend import BACKEND_CHOICES, limit_threads
+from .backend import BACKEND_CHOICES, Backend, limit_threads, resolve
 from .errors import UsageError, XpnetError
 from .inference import SPLITS
 
@@ -36,6 +36,45 @@ non_negative_int = at_least(int, 0, "an integer >= 0")
 def positive_ints(text: str) -> tuple[int, ...]:
     """``'32,128'`` -> (32, 128)."""
     return tuple(positive_int(part) for part in text.split(","))
+
+
+def backend_entries(text: str) -> list[str]:
+    """``'numpy,cupy@cuda:1'`` -> ['numpy', 'cupy@cuda:1']: the NAME[@DEVICE] entries of ``--backends``
+    (the bench, ci/parity.py). Names are checked here, devices by :func:`resolve_entries`."""
+    entries = []
+    for part in text.split(","):
+        entry = part.strip().lower()
+        name, at, device = entry.partition("@")
+        if name not in BACKEND_CHOICES:
+            raise argparse.ArgumentTypeError(f"unknown backend {name!r}; choose from {', '.join(BACKEND_CHOICES)}")
+        if at and not device:
+            raise argparse.ArgumentTypeError(f"expected NAME@DEVICE such as cupy@cuda:1, got {part.strip()!r}")
+        entries.append(entry)
+    return entries
+
+
+def split_entry(entry: str) -> tuple[str, str]:
+    """``'cupy@cuda:1'`` -> ('cupy', 'cuda:1'); ``'numpy'`` -> ('numpy', 'auto')."""
+    name, _, device = entry.partition("@")
+    return name, device or "auto"
+
+
+def resolve_entries(entries: list[str]) -> dict[str, Backend]:
+    """Each NAME[@DEVICE] entry resolved, in order. An entry that cannot run here raises the
+    error of :func:`xpnet.backend.resolve` prefixed with the entry; one backend and device
+    listed twice (``numpy,numpy@cpu``, ``auto,numpy``) is a :class:`UsageError`."""
+    chosen, seen = {}, {}
+    for entry in entries:
+        try:
+            backend = resolve(*split_entry(entry))
+        except XpnetError as error:
+            raise type(error)(f"{entry} cannot run here: {error}") from None
+        where = (backend.name, backend.device_name)
+        if where in seen:
+            raise UsageError(f"{seen[where]} and {entry} are the same backend ({backend.name} on "
+                             f"{backend.device_name}); list each backend once")
+        seen[where], chosen[entry] = entry, backend
+    return chosen
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, split_help: str) -> None:
