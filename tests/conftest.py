@@ -11,7 +11,7 @@ import pytest
 
 from xpnet.backend import cuda_problem, resolve
 
-pytest_plugins = ["datafiles", "cupy_like"]
+pytest_plugins = ["datafiles", "cupy_like", "immutable_like"]
 
 
 def _installed(module: str) -> bool:

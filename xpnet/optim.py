@@ -1,4 +1,4 @@
-"""Optimisers: they turn parameters and gradients into new parameters, in place.
+"""Optimisers: they turn parameters and gradients into new parameters.
 
 Each is hand-written against the Array API and matches ``torch.optim`` (checked
 step by step in ``tests/test_optim.py``):
@@ -19,9 +19,13 @@ parameter group does. The interface every optimiser shares:
   the gradients given to ``step``. SGD's is ``lr``: the backward pass scales one small
   (n, k) array instead of every gradient, and the step is ``W -= dW``. Every other
   optimiser's is 1.0, since its state must see the raw gradients.
-- ``step(params, grads) -> params``: updates ``params`` ``[(W, b), ...]`` in place by
-  ``grads`` (the same structure) and returns them. State (moments) lives on the
-  parameters' device, in their dtype, created with ``xp.zeros_like`` on the first step.
+- ``step(params, grads) -> params``: the new ``params`` ``[(W, b), ...]`` after one step
+  by ``grads`` (the same structure); the caller keeps what is returned. Each update is
+  written ``W -= dW``: NumPy, CuPy and PyTorch update the array in place (no new
+  buffer), while a library whose arrays cannot change (JAX) binds ``W`` to a new array,
+  which is what the returned list and the kept state hold, so the same lines are right on
+  both. State (moments) lives on the parameters' device, in their dtype, created with
+  ``xp.zeros_like`` on the first step.
   The step count is a Python int and bias corrections are Python floats: a step never
   reads anything back from the device.
 - ``state_dict() -> dict[str, numpy.ndarray]``: the state as host arrays, named
@@ -69,8 +73,9 @@ class SGD:
         return self.lr
 
     def step(self, params, grads):
-        """Update ``params`` ``[(W, b), ...]`` in place by ``grads`` scaled by ``gradient_scale``; return them."""
+        """The new ``params`` ``[(W, b), ...]`` after a step by ``grads`` scaled by ``gradient_scale``."""
         keep = 1.0 - self.lr * self.weight_decay
+        stepped = []
         for (W, b), (dW, db) in zip(params, grads, strict=True):
             if self.weight_decay:
                 # W - lr * (g + wd * W) = (1 - lr * wd) * W - dW, with dW = lr * g.
@@ -78,7 +83,8 @@ class SGD:
                 b *= keep
             W -= dW
             b -= db
-        return params
+            stepped.append((W, b))
+        return stepped
 
     def state_dict(self) -> dict:
         """The optimiser's state as host arrays, for a checkpoint (plain SGD has none)."""
@@ -115,7 +121,7 @@ class _Stateful:
         return 1.0
 
     def step(self, params, grads):
-        """Update ``params`` ``[(W, b), ...]`` in place by the raw ``grads``; return them."""
+        """The new ``params`` ``[(W, b), ...]`` after a step by the raw ``grads``."""
         flat = [p for pair in params for p in pair]
         flat_grads = [g for pair in grads for g in pair]
         if len(flat_grads) != len(flat):
@@ -127,11 +133,16 @@ class _Stateful:
             self._unchecked = False
         self.steps += 1
         xp = array_namespace(flat[0])
+        stepped = []
         for index, (p, g) in enumerate(zip(flat, flat_grads)):
-            self._update(p, g, *(self._state[slot][index] for slot in self.slots), xp=xp)
-        return params
+            p, *buffers = self._update(p, g, *(self._state[slot][index] for slot in self.slots), xp=xp)
+            for slot, buffer in zip(self.slots, buffers):
+                self._state[slot][index] = buffer
+            stepped.append(p)
+        return list(zip(stepped[0::2], stepped[1::2]))
 
     def _update(self, p, g, *buffers, xp):
+        """One parameter's step: ``(p, *buffers)`` after it, one buffer per slot."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -221,6 +232,7 @@ class Momentum(_Stateful):
         v *= self.momentum
         v += g
         p -= self.lr * v
+        return p, v
 
 
 class Nesterov(Momentum):
@@ -237,6 +249,7 @@ class Nesterov(Momentum):
         direction += g
         direction *= self.lr
         p -= direction
+        return p, v
 
 
 class Adam(_Stateful):
@@ -277,6 +290,7 @@ class Adam(_Stateful):
         update = m / update
         update *= self.lr / (1.0 - self.beta1 ** self.steps)
         p -= update
+        return p, m, v
 
 
 class AdamW(Adam):

@@ -90,7 +90,7 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
                 order=None, *, totals: EpochTotals | None = None, max_steps: int | None = None,
                 on_step: Callable[[], None] | None = None, stop: Callable[[], bool] | None = None,
                 lr_at: Callable[[int], float] | None = None, dropout=None):
-    """One pass over ``data``; returns ``(params, totals, finished)``. ``params`` are updated in place.
+    """One pass over ``data``; returns ``(params, totals, finished)``, ``params`` as the optimiser left them.
 
     ``order`` (n,) int64 on the device is the epoch's permutation; each batch is
     gathered from it with ``xp.take``. ``batch_size=None`` (full batch) uses the data

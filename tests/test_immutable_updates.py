@@ -1,0 +1,71 @@
+"""Every update keeps what it returns, so training is right where arrays cannot change (JAX).
+
+Under the ``immutable_arrays`` stand-in (``tests/immutable_like.py``), array-api-strict's
+``W -= dW`` binds ``W`` to a new array and leaves the old one as it was. Training there must
+give, bit for bit, what NumPy gives with its in-place updates: every optimiser, weight decay,
+dropout, a schedule, and a resume from inside an epoch.
+"""
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import run as run_module
+
+strict = pytest.importorskip("array_api_strict")
+
+TRAINING = {
+    "sgd": dict(optimizer="sgd", weight_decay=1e-3),
+    "momentum": dict(optimizer="momentum", weight_decay=1e-3, dropout=0.2),
+    "nesterov": dict(optimizer="nesterov", schedule="step"),
+    "adam": dict(optimizer="adam", lr=0.002, schedule="cosine", warmup_epochs=1),
+    "adamw": dict(optimizer="adamw", lr=0.002, weight_decay=0.05, dropout=0.2),
+}
+
+
+def test_the_stand_in_never_changes_an_array(immutable_arrays):
+    x = strict.asarray([1.0, 2.0])
+    y = x
+    y -= 1.0
+    y *= 3.0
+    assert strict.all(x == strict.asarray([1.0, 2.0])) and strict.all(y == strict.asarray([0.0, 3.0]))
+    with pytest.raises(TypeError, match="immutable"):
+        x[0] = 5.0
+
+
+def _same(a, b):
+    return all(np.array_equal(W, W2) and np.array_equal(v, v2) for (W, v), (W2, v2) in zip(a, b))
+
+
+@pytest.mark.parametrize("training", sorted(TRAINING))
+def test_training_on_immutable_arrays_equals_numpy_in_place(immutable_arrays, tiny_dataset, training):
+    settings = dict(dataset=tiny_dataset, hidden=(16, 8), batch_size=50, epochs=2, log=None, **TRAINING[training])
+    in_place = xpnet.fit(backend="numpy", **settings)
+    immutable = xpnet.fit(backend="array-api-strict", **settings)
+    assert _same(immutable.host_params(), in_place.host_params())
+    assert [r["train_loss"] for r in immutable.history] == [r["train_loss"] for r in in_place.history]
+    assert immutable.test_accuracy == in_place.test_accuracy
+
+
+class _StopAfter(run_module.InterruptRequest):
+    """Answers 'stop' from the n-th question on, as if Ctrl-C came then."""
+
+    calls_before_stop = 0
+
+    def __call__(self):
+        type(self).calls_before_stop -= 1
+        return type(self).calls_before_stop < 0
+
+
+def test_resuming_on_immutable_arrays_keeps_the_optimiser_state(immutable_arrays, tiny_dataset, tmp_path,
+                                                                monkeypatch):
+    settings = dict(dataset=tiny_dataset, backend="array-api-strict", hidden=(16,), batch_size=50, log=None,
+                    **TRAINING["adamw"])
+    whole = xpnet.fit(epochs=2, **settings)
+    monkeypatch.setattr(run_module, "InterruptRequest", _StopAfter)
+    _StopAfter.calls_before_stop = 12 + 5  # 12 steps per epoch: stop 5 steps into epoch 2
+    with pytest.raises(xpnet.TrainingInterrupted):
+        xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
+    _StopAfter.calls_before_stop = 10 ** 9
+    resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
+    assert _same(resumed.host_params(), whole.host_params())
