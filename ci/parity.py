@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import xpnet
-from xpnet.cli import backend_entries, non_negative_int, positive_int, resolve_entries, run_command, split_entry
+from xpnet.cli import CommandParser, backend_entries, non_negative_int, positive_int, resolve_entries, run_command, split_entry
 from xpnet.data import Dataset, load_dataset
 
 DTYPES = ("float64", "float32")
@@ -190,7 +190,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ci/parity.py", description=__doc__.splitlines()[0])
+    parser = CommandParser(prog="ci/parity.py", description=__doc__.splitlines()[0])
     parser.add_argument("--backends", type=parse_backends, default="numpy,cupy",
                         help="NAME[@DEVICE] list, the first being the reference (default: numpy,cupy)")
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="(default: both, float64 first)")

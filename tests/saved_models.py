@@ -35,7 +35,8 @@ def one_line_error(status: int, expected: int, stderr: str) -> str:
     assert status == expected, stderr
     assert "Traceback" not in stderr, stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert lines and "error: " in lines[-1], stderr
-    if expected == 1:
-        assert len(lines) == 1, stderr
-    return lines[-1]
+    if expected == 2:  # a usage error: its line, then where to look
+        assert len(lines) == 2 and lines[1].startswith("try: ") and lines[1].endswith(" --help"), stderr
+        lines.pop()
+    assert len(lines) == 1 and "error: " in lines[0], stderr
+    return lines[0]

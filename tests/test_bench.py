@@ -78,7 +78,9 @@ def test_bad_flags_exit_2(args):
     result = run_bench(*args)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("python -m xpnet.bench: error:")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("python -m xpnet.bench: error:"), result.stderr
+    assert lines[1] == "try: python -m xpnet.bench --help"
 
 
 def test_unusable_backend_is_one_line_and_exit_1():

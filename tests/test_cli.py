@@ -20,8 +20,11 @@ def assert_one_line_error(result, status):
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith(("error:", "python -m xpnet.train: error:")), result.stderr
-    return lines[-1]
+    if status == 2:  # a usage error: its line, then where to look, and no usage block
+        assert lines[-1:] == ["try: python -m xpnet.train --help"], result.stderr
+        lines.pop()
+    assert len(lines) == 1 and lines[0].startswith(("error:", "python -m xpnet.train: error:")), result.stderr
+    return lines[0]
 
 
 def test_trains_end_to_end_and_writes_metrics(tmp_path):

@@ -34,7 +34,7 @@ from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes
 from .config import DTYPES
 from .data import make_synthetic
 from .errors import XpnetError
-from .cli import backend_entries, positive_int, positive_ints, resolve_entries, run_command, split_entry
+from .cli import CommandParser, backend_entries, positive_int, positive_ints, resolve_entries, run_command, split_entry
 from .files import atomic_write
 from .run import fit
 
@@ -257,7 +257,7 @@ def _models(text: str) -> tuple[tuple[int, ...], ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m xpnet.bench",
         description="Time xpnet's training epochs on every backend beside a plain NumPy loop, hand-written "
                     "PyTorch and the matrix-products-only floor, round-robin in one run, on synthetic MNIST-shaped "

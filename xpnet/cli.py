@@ -14,6 +14,19 @@ from .errors import UsageError, XpnetError
 from .inference import SPLITS
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse for xpnet's commands: a usage error is the line naming the problem and a
+    second saying where to look (exit status 2), not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, usage_error(self.prog, message))
+
+
+def usage_error(prog: str, message) -> str:
+    """``PROG: error: MESSAGE`` and ``try: PROG --help``, as two lines."""
+    return f"{prog}: error: {message}\ntry: {prog} --help\n"
+
+
 def at_least(kind, minimum, description):
     """An argparse type accepting ``kind`` values >= ``minimum``."""
     def parse(text: str):
@@ -120,8 +133,7 @@ def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namesp
         print(str(error), file=sys.stderr)
         return 130
     except UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        sys.stderr.write(usage_error(parser.prog, error))
         return 2
     except XpnetError as error:
         print(f"error: {error}", file=sys.stderr)

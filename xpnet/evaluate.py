@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .backend import limit_threads
 from .checkpoint import Checkpoint
-from .cli import add_backend_arguments, add_data_arguments, model_options, run_command
+from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .confusion import class_scores, confusion_matrix, confusion_table, scores_table
 from .data import Dataset
 from .errors import XpnetError
@@ -93,7 +93,7 @@ def format_report(report: dict, model: Model) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m xpnet.evaluate",
         description="Accuracy, loss, per-class precision / recall / F1 and the confusion matrix of a "
                     "checkpoint written by python -m xpnet.train --save or --checkpoint-dir.",

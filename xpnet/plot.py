@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import add_backend_arguments, add_data_arguments, model_options, run_command
+from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
 from .figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
@@ -101,7 +101,7 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m xpnet.plot",
         description="Draw PNG pictures of a run: learning curves from a metrics file; the confusion matrix, "
                     "misclassified images and first-layer weights from a checkpoint. Needs matplotlib "

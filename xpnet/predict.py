@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from .cli import add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
+from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
 from .errors import UsageError, XpnetError
 from .images import draw, mnist_style, pillow, read_grey, save_png
 from .inference import load_model
@@ -23,7 +23,7 @@ TOP = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m xpnet.predict",
         description="Classify one image with a checkpoint: an image of the test set, or any picture of a digit.",
     )

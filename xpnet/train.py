@@ -11,7 +11,7 @@ import sys
 import warnings
 
 from .backend import BACKEND_CHOICES
-from .cli import non_negative_int, positive_float, positive_int, run_command
+from .cli import CommandParser, non_negative_int, positive_float, positive_int, run_command
 from .config import DTYPES, PRESETS, Config
 from .errors import UsageError
 from .init import BIAS_SCHEMES
@@ -51,7 +51,7 @@ def parse_batch_size(text: str) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
     presets = "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()).replace("%", "%%")
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m xpnet.train",
         description="Train an MLP (or softmax regression) on MNIST-style images with hand-written "
                     "backpropagation, on NumPy, CuPy, PyTorch or array-api-strict.",
