@@ -7,9 +7,9 @@ import reference
 
 import xpnet
 from xpnet.backend import to_numpy
-from xpnet.dropout import EpochDropout
-from xpnet.model import forward, loss_and_grads
-from xpnet.ops import cross_entropy, one_hot
+from xpnet.nn.dropout import EpochDropout
+from xpnet.nn.model import forward, loss_and_grads
+from xpnet.nn.ops import cross_entropy, one_hot
 
 
 def test_gradients_under_a_fixed_mask_match_finite_differences(backend):

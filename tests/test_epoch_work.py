@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import model as model_module
+from xpnet.nn import model as model_module
 from xpnet import run as run_module
 from xpnet.backend import resolve
-from xpnet.dropout import EpochDropout
-from xpnet.init import init_params
-from xpnet.optim import SGD
+from xpnet.nn.dropout import EpochDropout
+from xpnet.nn.init import init_params
+from xpnet.nn.optim import SGD
 from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
 
 strict = pytest.importorskip("array_api_strict")

@@ -5,8 +5,8 @@ import pytest
 import reference
 
 from xpnet.backend import to_numpy
-from xpnet.model import forward, loss_and_grads
-from xpnet.ops import cross_entropy, one_hot
+from xpnet.nn.model import forward, loss_and_grads
+from xpnet.nn.ops import cross_entropy, one_hot
 
 
 def _host_params(sizes, rng):

@@ -7,7 +7,7 @@ import pytest
 
 from xpnet.backend import to_numpy
 from xpnet.errors import UsageError
-from xpnet.init import init_params, parse_scheme
+from xpnet.nn.init import init_params, parse_scheme
 
 
 def test_normal_draws_replay_notebook_001():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xpnet import ops
+from xpnet.nn import ops
 from xpnet.backend import to_numpy
 
 
@@ -51,8 +51,8 @@ def test_relu_and_its_backward(backend):
 
 
 def test_float32_stays_float32(backend):
-    from xpnet.model import loss_and_grads
-    from xpnet.optim import SGD
+    from xpnet.nn.model import loss_and_grads
+    from xpnet.nn.optim import SGD
 
     rng = np.random.default_rng(1)
     params = [(backend.asarray(rng.normal(size=(5, 4)).astype(np.float32)),

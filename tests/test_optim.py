@@ -12,7 +12,7 @@ import pytest
 
 from xpnet.backend import resolve, to_numpy
 from xpnet.errors import UsageError
-from xpnet.optim import OPTIMIZERS, SGD, Adam, AdamW, Momentum, Nesterov, make_optimizer
+from xpnet.nn.optim import OPTIMIZERS, SGD, Adam, AdamW, Momentum, Nesterov, make_optimizer
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_STRICT = importlib.util.find_spec("array_api_strict") is not None
@@ -315,7 +315,7 @@ def test_a_step_never_reaches_the_host(case, host_conversions):
 @pytest.mark.parametrize("case", ONE_PER_OPTIMIZER)
 def test_a_training_epoch_with_each_optimizer_never_reaches_the_host(case, tiny_dataset,
                                                                       host_conversions):
-    from xpnet.init import init_params
+    from xpnet.nn.init import init_params
     from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
 
     name, hyper = CASES[case]

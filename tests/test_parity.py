@@ -10,8 +10,8 @@ import pytest
 
 import reference
 from xpnet.backend import to_numpy
-from xpnet.init import init_params
-from xpnet.optim import SGD
+from xpnet.nn.init import init_params
+from xpnet.nn.optim import SGD
 from xpnet.run import fit
 from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
 

@@ -7,7 +7,7 @@ from itertools import pairwise
 import pytest
 
 from xpnet.errors import UsageError
-from xpnet.schedules import SCHEDULES, make_schedule
+from xpnet.nn.schedules import SCHEDULES, make_schedule
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")

@@ -16,8 +16,8 @@ array_api_strict = pytest.importorskip("array_api_strict")
 
 import xpnet  # noqa: E402
 from xpnet.backend import resolve  # noqa: E402
-from xpnet.init import init_params  # noqa: E402
-from xpnet.optim import SGD  # noqa: E402
+from xpnet.nn.init import init_params  # noqa: E402
+from xpnet.nn.optim import SGD  # noqa: E402
 from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch  # noqa: E402
 
 HOST_CONVERSIONS = ("__float__", "__bool__", "__int__", "__index__", "__complex__", "__array__", "__dlpack__",
@@ -72,8 +72,8 @@ def test_a_training_epoch_never_reaches_the_host(tiny_dataset, host_conversions,
 
 
 def test_dropout_and_adam_make_no_host_conversion_either(tiny_dataset, host_conversions):
-    from xpnet.dropout import EpochDropout
-    from xpnet.optim import Adam
+    from xpnet.nn.dropout import EpochDropout
+    from xpnet.nn.optim import Adam
 
     backend, data = _device1_split(tiny_dataset)
     rng = np.random.default_rng(0)

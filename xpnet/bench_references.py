@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from .config import Config
-from .init import init_params
+from .nn.init import init_params
 
 FLOOR = "gemm-floor"
 

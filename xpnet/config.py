@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .errors import UsageError
-from .init import BIAS_SCHEMES, parse_scheme
-from .optim import make_optimizer
-from .schedules import make_schedule
+from .nn.init import BIAS_SCHEMES, parse_scheme
+from .nn.optim import make_optimizer
+from .nn.schedules import make_schedule
 
 DTYPES = ("float32", "float64")
 

@@ -20,8 +20,8 @@ from .checkpoint import Checkpoint, latest_in, load_checkpoint
 from .config import Config
 from .data import DataError, Dataset, load_dataset
 from .errors import UsageError
-from .model import predict_logits
-from .ops import softmax
+from .nn.model import predict_logits
+from .nn.ops import softmax
 from .trainer import images_to_device
 
 SPLITS = ("test", "train")

@@ -32,9 +32,9 @@ from .checkpoint import (
 )
 from .config import Config, from_preset
 from .data import Dataset, load_dataset
-from .dropout import EpochDropout
+from .nn.dropout import EpochDropout
 from .errors import UsageError, XpnetError
-from .init import init_params
+from .nn.init import init_params
 from .interrupt import InterruptRequest
 from .metrics import MetricsLog
 from .trainer import (

@@ -14,10 +14,10 @@ from .backend import BACKEND_CHOICES
 from .cli import CommandParser, non_negative_int, positive_float, positive_int, run_command
 from .config import DTYPES, PRESETS, Config
 from .errors import UsageError
-from .init import BIAS_SCHEMES
-from .optim import OPTIMIZERS
+from .nn.init import BIAS_SCHEMES
+from .nn.optim import OPTIMIZERS
 from .run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
-from .schedules import SCHEDULES
+from .nn.schedules import SCHEDULES
 
 DEFAULTS = Config()
 

@@ -15,8 +15,8 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .backend import Backend, to_numpy
-from .model import loss_and_grads, predict_logits
-from .ops import count_correct, cross_entropy, one_hot, predictions
+from .nn.model import loss_and_grads, predict_logits
+from .nn.ops import count_correct, cross_entropy, one_hot, predictions
 
 
 @dataclass
@@ -98,7 +98,7 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
     ``stop()`` is asked between steps (a host flag, never the device); when it says yes
     the epoch ends early with ``finished`` False. ``max_steps`` ends it early on purpose.
     ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule);
-    ``dropout`` (an :class:`xpnet.dropout.EpochDropout`) gives each step's dropout factors.
+    ``dropout`` (an :class:`xpnet.nn.dropout.EpochDropout`) gives each step's dropout factors.
     """
     xp = array_namespace(data.X)
     n = data.size

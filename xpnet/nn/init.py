@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 
 SCHEMES = ("normal:STD", "uniform:A", "xavier", "he")
 BIAS_SCHEMES = ("zeros", "same")

@@ -49,8 +49,8 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .backend import backend_of, to_numpy
-from .errors import UsageError
+from ..backend import backend_of, to_numpy
+from ..errors import UsageError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 
