@@ -55,17 +55,21 @@ def sgd_steps(params, X, y, order, batch_size, lr, steps):
 
 def central_differences(loss_at, host_params, eps=1e-6):
     """[(dW, db), ...] of ``loss_at(params)`` by central finite differences, one entry at a time."""
-    numeric = []
-    for layer, pair in enumerate(host_params):
-        slots = []
-        for slot, array in enumerate(pair):
-            estimate = np.zeros_like(array)
-            for index in np.ndindex(array.shape):
-                plus = [[W.copy(), b.copy()] for W, b in host_params]
-                minus = [[W.copy(), b.copy()] for W, b in host_params]
-                plus[layer][slot][index] += eps
-                minus[layer][slot][index] -= eps
-                estimate[index] = (loss_at(plus) - loss_at(minus)) / (2 * eps)
-            slots.append(estimate)
-        numeric.append(tuple(slots))
-    return numeric
+    flat = [array for pair in host_params for array in pair]
+    estimates = numeric_gradients(lambda arrays: loss_at(list(zip(arrays[0::2], arrays[1::2]))), flat, eps)
+    return list(zip(estimates[0::2], estimates[1::2]))
+
+
+def numeric_gradients(f, arrays, eps=1e-6):
+    """The gradient of the scalar ``f(arrays)`` with respect to each array, by central differences."""
+    estimates = []
+    for which, array in enumerate(arrays):
+        estimate = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            plus = [a.copy() for a in arrays]
+            minus = [a.copy() for a in arrays]
+            plus[which][index] += eps
+            minus[which][index] -= eps
+            estimate[index] = (f(plus) - f(minus)) / (2 * eps)
+        estimates.append(estimate)
+    return estimates

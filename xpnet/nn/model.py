@@ -1,75 +1,79 @@
-"""The multilayer perceptron: forward pass, loss, and the hand-written backward pass.
+"""The multilayer perceptron: a sequence of layers (:mod:`xpnet.nn.layers`), its forward
+pass, its loss, and its backward pass, which runs the layers' backward passes in reverse.
 
-Parameters are a plain list ``[(W1, b1), ..., (WL, bL)]`` with ``W`` of shape
-(fan_in, fan_out) and ``b`` of shape (fan_out,); no hidden layer is softmax
-regression. Hidden layers use ReLU; the last layer's output is the logits.
+Parameters are a plain list ``[(W1, b1), ..., (WL, bL)]``, one pair per :class:`Dense`
+layer, with ``W`` of shape (fan_in, fan_out) and ``b`` of shape (fan_out,); with no hidden
+layer the model is softmax regression. Hidden layers are Dense, ReLU and, while training
+with dropout, Dropout; the last Dense layer's output is the logits.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from array_api_compat import array_namespace
 
-from .ops import relu, relu_backward, softmax_cross_entropy
+from .layers import Dense, Dropout, ReLU, SoftmaxCrossEntropy
+
+LOSS = SoftmaxCrossEntropy()
+
+
+@lru_cache(maxsize=None)
+def mlp_layers(depth: int, dropout: bool = False) -> tuple:
+    """The layers of an MLP with ``depth`` Dense layers: Dense, ReLU[, Dropout], ..., Dense."""
+    layers = []
+    for index in range(depth):
+        layers.append(Dense())
+        if index < depth - 1:
+            layers.append(ReLU())
+            if dropout:
+                layers.append(Dropout(index))
+    return tuple(layers)
 
 
 def forward(params, X, *, keep=None, xp=None):
     """Logits (n, k) for inputs ``X`` (n, d), and the cache the backward pass needs.
 
-    The cache holds, per layer, its input ``H`` (n, fan_in) and output ``A`` (n, fan_out):
-    the ReLU activation for hidden layers, the logits for the last. ``keep`` (dropout
-    while training) holds per hidden layer a (n, fan_out) factor, 0 or 1 / (1 - p), that
-    multiplies its activation.
+    ``keep`` (dropout while training) holds per hidden layer a (n, fan_out) factor, 0 or
+    1 / (1 - p), that multiplies its activation. The cache holds, per layer, what its
+    backward pass needs.
     """
     xp = xp or array_namespace(X)
     H = X
     cache = []
-    last = len(params) - 1
-    for layer, (W, b) in enumerate(params):
-        Z = H @ W
-        Z += b  # in place: Z is a fresh product, and one temporary fewer per layer adds up
-        A = Z if layer == last else relu(Z, xp=xp)
-        if keep is not None and layer < last:
-            A *= keep[layer]
-        cache.append((H, A))
-        H = A
+    remaining = iter(params)
+    for layer in mlp_layers(len(params), keep is not None):
+        layer_params = next(remaining) if layer.has_params else ()
+        H, saved = layer.forward(layer_params, H, keep=keep, xp=xp)
+        cache.append((layer, layer_params, saved))
     return H, cache
 
 
-def backward(params, cache, dlogits, *, keep=None, xp=None):
-    """Gradients ``[(dW1, db1), ...]`` of the loss, given ``dlogits`` = dLoss/dlogits (n, k).
-
-    ``dW = H.T @ dZ`` and ``db = sum(dZ)`` per layer; ``dZ`` flows down through ``W.T``,
-    the dropout factors ``keep`` of the forward pass, and the ReLU, whose derivative is 1
-    where its output is positive (a dropped unit's output is 0, its gradient already 0).
-    """
+def backward(cache, dlogits, *, xp=None):
+    """Gradients ``[(dW1, db1), ...]`` of the loss, given ``dlogits`` = dLoss/dlogits (n, k):
+    each layer's backward pass, from the last layer to the first."""
     xp = xp or array_namespace(dlogits)
     grads = []
-    dZ = dlogits
-    for layer in range(len(params) - 1, -1, -1):
-        H, _ = cache[layer]
-        grads.append((H.T @ dZ, xp.sum(dZ, axis=0)))
-        if layer > 0:
-            W, _ = params[layer]
-            dH = dZ @ W.T
-            if keep is not None:
-                dH *= keep[layer - 1]
-            dZ = relu_backward(dH, H, xp=xp)
+    d_output = dlogits
+    for position in range(len(cache) - 1, -1, -1):
+        layer, layer_params, saved = cache[position]
+        d_output, layer_grads = layer.backward(layer_params, saved, d_output, input_grad=position > 0, xp=xp)
+        if layer.has_params:
+            grads.append(layer_grads)
     return grads[::-1]
 
 
 def loss_and_grads(params, X, Y, scale: float = 1.0, *, keep=None, xp=None):
     """Summed cross-entropy (0-d), logits (n, k), and the gradients of ``scale`` x the mean loss.
 
-    ``X`` (n, d), one-hot ``Y`` (n, k). For softmax followed by cross-entropy,
-    dLoss/dlogits = (softmax(logits) - Y) / n; ``scale`` multiplies this small (n, k)
-    array once instead of every gradient later (SGD passes its learning rate). ``keep``:
-    dropout factors, as in :func:`forward`.
+    ``X`` (n, d), one-hot ``Y`` (n, k). ``scale`` multiplies dLoss/dlogits once instead of
+    every gradient later (SGD passes its learning rate). ``keep``: dropout factors, as in
+    :func:`forward`.
     """
     xp = xp or array_namespace(X, Y)
     logits, cache = forward(params, X, keep=keep, xp=xp)
-    loss_sum, probs = softmax_cross_entropy(logits, Y, xp=xp)
-    dlogits = (probs - Y) * (scale / X.shape[0])
-    return loss_sum, logits, backward(params, cache, dlogits, keep=keep, xp=xp)
+    loss_sum, probs = LOSS.forward(logits, Y, xp=xp)
+    return loss_sum, logits, backward(cache, LOSS.backward(probs, Y, scale), xp=xp)
 
 
 def predict_logits(params, X, *, xp=None):
