@@ -60,7 +60,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import xpnet
-from xpnet.cli import CommandParser, backend_entries, non_negative_int, positive_int, resolve_entries, run_command, split_entry
+from xpnet.cli import (CommandParser, backend_entries, non_negative_int, positive_int, resolve_entries, run_command,
+                       split_entry)
 from xpnet.data import Dataset, load_dataset
 
 DTYPES = ("float64", "float32")
