@@ -51,3 +51,17 @@ def test_seed004_reaches_85_percent_dev_accuracy(mnist):
 def test_the_fast_preset_reaches_98_percent(mnist):
     result = xpnet.fit(preset="fast", dataset=mnist, backend="numpy", log=None)
     assert result.test_accuracy >= 0.98, f"fast: {100 * result.test_accuracy:.2f}%"
+
+
+def test_the_from_scratch_loop_reaches_the_seed001_preset(mnist):
+    """examples/from_scratch.py, a plain loop over xpnet.nn, lands where fit does: >= 96%, the same figure."""
+    import re
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(repo / "examples" / "from_scratch.py"), "--data-dir", DATA_DIR,
+                           "--backend", "numpy"], capture_output=True, text=True, timeout=600, check=True)
+    last = float(re.findall(r"test accuracy (\d+\.\d\d)%", done.stdout)[-1]) / 100
+    fitted = xpnet.fit(preset="seed001", dataset=mnist, backend="numpy", log=None).test_accuracy
+    assert last >= 0.96 and abs(last - fitted) < 1e-4, (last, fitted)
