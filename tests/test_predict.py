@@ -154,3 +154,22 @@ def test_without_pillow_image_and_out_say_how_to_install(trained, tmp_path, monk
 def test_read_grey_error_is_xpnet_error(tmp_path):
     with pytest.raises(XpnetError):
         read_grey(tmp_path)
+
+
+def test_a_checkpoint_loads_as_a_model_that_predicts_from_python(tiny_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    import xpnet
+
+    path = tmp_path / "m.npz"
+    result = xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(16,), epochs=2, save_path=str(path), log=None)
+    model = xpnet.load_model(path, with_data=False, backend="numpy")
+    images = tiny_dataset.test_images
+    predicted = model.predict(images)
+    assert predicted.shape == (200,) and predicted.dtype == np.int64
+    assert np.mean(predicted == tiny_dataset.test_labels) == pytest.approx(result.test_accuracy, abs=1e-12)
+    # ``xpnet.evaluate`` names the command's module only: no function of that name hides behind it.
+    code = "import xpnet; print(type(getattr(xpnet, 'evaluate', None)).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() in ("NoneType", "module"), done.stdout

@@ -79,6 +79,10 @@ class Model:
             xp = array_namespace(X)
             return to_numpy(softmax(predict_logits(self.params, X, xp=xp), xp=xp))
 
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """The predicted class (n,) int64 on the host of a few uint8 images (n, rows, cols)."""
+        return np.argmax(self.class_probabilities(images), axis=1).astype(np.int64)
+
 
 def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = True, backend: str = "auto",
                device: str = "auto", dataset: Dataset | str | None = None, data_dir: str | None = None,
