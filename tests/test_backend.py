@@ -101,3 +101,16 @@ def test_a_thread_limit_also_pins_a_pytorch_imported_inside_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     inside, after = map(int, done.stdout.split())
     assert inside == 1 and after == int(own.stdout)
+
+
+def test_array_api_compat_tells_which_library_an_array_belongs_to(backend):
+    from xpnet.backend import backend_of, library_of
+
+    array = backend.asarray(np.zeros(3, dtype=np.float32))
+    assert library_of(array) == backend.name == backend_of(array).name
+    assert library_of([0.0]) is None
+
+
+def test_a_usage_error_is_a_value_error_for_python_callers():
+    with pytest.raises(ValueError, match="unknown backend"):
+        resolve("nonsense")

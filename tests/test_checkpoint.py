@@ -2,6 +2,7 @@
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,28 @@ def test_a_model_saved_on_one_backend_loads_on_another(backend, tiny_dataset, tm
     assert _same_params(loaded.params, result.host_params())
     with zipfile.ZipFile(tmp_path / "m.npz") as archive:
         assert all(name.endswith(".npy") for name in archive.namelist())
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "mlp-784-16-10-v0.1.0.npz"
+
+
+def test_a_checkpoint_written_by_xpnet_0_1_0_still_loads_predicts_and_resumes(tmp_path):
+    """A 784-16-10 model saved by `python -m xpnet.train --dataset synthetic:600 --hidden 16 --epochs 2
+    --seed 0 --backend numpy --save FILE` before the math moved to xpnet/nn."""
+    import shutil
+
+    import reference
+    from xpnet.data import load_dataset
+    from xpnet.inference import load_model
+
+    checkpoint = load_checkpoint(FIXTURE)
+    assert checkpoint.layer_sizes == [784, 16, 10] and checkpoint.epoch == 2
+    data = load_dataset("synthetic:600")
+    model = load_model(FIXTURE, with_data=False, backend="numpy")
+    host = [(W.astype(np.float64), b.astype(np.float64)) for W, b in checkpoint.params]
+    logits, _ = reference.forward(host, data.test_images.reshape(-1, 784) / 255.0)
+    np.testing.assert_array_equal(model.predict(data.test_images), logits.argmax(axis=1))
+    copy = tmp_path / FIXTURE.name
+    shutil.copyfile(FIXTURE, copy)
+    resumed = xpnet.fit(resume=copy, epochs=3, log=None)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]

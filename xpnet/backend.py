@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import (array_namespace, is_array_api_strict_namespace, is_cupy_array, is_numpy_array,
+                              is_torch_array)
 from array_api_compat import device as device_of
 
 from .errors import UsageError, XpnetError
@@ -129,26 +130,35 @@ def to_device(host_array: np.ndarray, backend: Backend, dtype=None):
 
 def to_numpy(array) -> np.ndarray:
     """Copy any backend's array to the host as NumPy: the one way back."""
-    module = type(array).__module__.split(".")[0]
-    if module == "numpy":
-        return np.asarray(array)
-    if module == "cupy":
+    library = library_of(array)
+    if library == "cupy":
         return array.get()
-    if module == "torch":
+    if library == "torch":
         return array.detach().cpu().numpy()
-    if module == "array_api_strict":
-        import array_api_strict
-
-        return np.asarray(array.to_device(array_api_strict.Device("CPU_DEVICE")))
+    if library == "array-api-strict":
+        return np.asarray(array.to_device(array_namespace(array).Device("CPU_DEVICE")))
     return np.asarray(array)
+
+
+def library_of(array) -> str | None:
+    """Which of :data:`BACKENDS` ``array`` belongs to (None for anything else), asked of array-api-compat."""
+    if is_numpy_array(array):
+        return "numpy"
+    if is_cupy_array(array):
+        return "cupy"
+    if is_torch_array(array):
+        return "torch"
+    if hasattr(array, "__array_namespace__") and is_array_api_strict_namespace(array_namespace(array)):
+        return "array-api-strict"
+    return None
 
 
 def synchronize(array) -> None:
     """Wait until the device has finished the work that produced ``array`` (for timing)."""
-    module = type(array).__module__.split(".")[0]
-    if module == "cupy":
+    library = library_of(array)
+    if library == "cupy":
         array.device.synchronize()
-    elif module == "torch" and array.device.type == "cuda":
+    elif library == "torch" and array.device.type == "cuda":
         import torch
 
         torch.cuda.synchronize(array.device)
@@ -199,7 +209,7 @@ def _pin_torch_threads() -> None:
 
 def memory_pool_bytes(array) -> int | None:
     """Bytes CuPy's memory pool holds once ``array``'s work is done; None off CuPy."""
-    if type(array).__module__.split(".")[0] != "cupy":
+    if library_of(array) != "cupy":
         return None
     import cupy
 
@@ -217,11 +227,7 @@ def release_memory_pool() -> None:
 
 def backend_of(array) -> Backend:
     """The :class:`Backend` an existing array lives on."""
-    xp = array_namespace(array)
-    device = device_of(array)
-    module = type(array).__module__.split(".")[0]
-    name = "array-api-strict" if module == "array_api_strict" else module
-    return Backend(name, xp, device, "from an existing array")
+    return Backend(library_of(array), array_namespace(array), device_of(array), "from an existing array")
 
 
 def library_versions(backend: Backend) -> dict[str, str]:

@@ -8,5 +8,6 @@ class XpnetError(Exception):
     """
 
 
-class UsageError(XpnetError):
-    """A bad flag value found after argument parsing; the CLI exits with status 2."""
+class UsageError(XpnetError, ValueError):
+    """A bad flag or argument value; the CLI exits with status 2. Also a ``ValueError``, as a
+    Python caller passing a bad value would expect."""
