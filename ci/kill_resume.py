@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xpnet.checkpoint import load_checkpoint
+from xpnet.training.checkpoint import load_checkpoint
 
 TRAIN = [sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:30000", "--backend", "numpy", "--hidden", "256",
          "--batch-size", "16", "--epochs", "3", "--seed", "5", "--threads", "1", "--quiet"]

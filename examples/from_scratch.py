@@ -19,7 +19,8 @@ from xpnet.nn.ops import accuracy, one_hot
 from xpnet.nn.optim import SGD
 
 parser = argparse.ArgumentParser(description="Train an MLP with a plain loop over xpnet.nn.")
-parser.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
+parser.add_argument("--dataset", default="mnist",
+                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
 parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
 parser.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
 parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")

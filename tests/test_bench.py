@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import bench
-from xpnet import bench_references as refs
+from xpnet.bench import command as bench
+from xpnet.bench import references as refs
 from xpnet.backend import cuda_problem
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import run as run_module
-from xpnet.checkpoint import (FORMAT_VERSION, Checkpoint, CheckpointError, latest_in, load_checkpoint,
+from xpnet.training import run as run_module
+from xpnet.training.checkpoint import (FORMAT_VERSION, Checkpoint, CheckpointError, latest_in, load_checkpoint,
                               save_checkpoint)
 
 

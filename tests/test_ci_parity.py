@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import run as run_module
+from xpnet.training import run as run_module
 from xpnet.data import load_dataset, write_mnist_folder
 
 from ci_scripts import load_script

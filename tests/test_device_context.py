@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import run as run_module
+from xpnet.training import run as run_module
 from xpnet.backend import cuda_problem, resolve, to_numpy
-from xpnet.checkpoint import load_checkpoint
+from xpnet.training.checkpoint import load_checkpoint
 
 strict = pytest.importorskip("array_api_strict")
 DEVICE1 = strict.Device("device1")
@@ -109,7 +109,7 @@ def test_evaluate_predict_and_plot_run_on_the_chosen_device(cupy_like, tiny_data
 
     checkpoint = load_checkpoint(path)
     checkpoint.config["dataset"] = "synthetic:600"  # predict loads its data by name
-    from xpnet.checkpoint import save_checkpoint
+    from xpnet.training.checkpoint import save_checkpoint
     save_checkpoint(path, checkpoint)
     assert predict_main([str(path), "--index", "0", "--backend", "array-api-strict", "--device", "device1"]) == 0
     assert "predicted" in capsys.readouterr().out

@@ -13,12 +13,12 @@ import pytest
 
 import xpnet
 from xpnet.nn import model as model_module
-from xpnet import run as run_module
+from xpnet.training import run as run_module
 from xpnet.backend import resolve
 from xpnet.nn.dropout import EpochDropout
 from xpnet.nn.init import init_params
 from xpnet.nn.optim import SGD
-from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
+from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch
 
 strict = pytest.importorskip("array_api_strict")
 
@@ -96,7 +96,7 @@ def test_an_epochs_seconds_include_drawing_and_moving_its_dropout_masks(tiny_dat
 
 def test_a_checkpoint_from_a_gpu_run_says_how_to_resume_on_this_machine(tiny_dataset, tmp_path, capsys):
     from xpnet.backend import cuda_problem
-    from xpnet.checkpoint import load_checkpoint, save_checkpoint
+    from xpnet.training.checkpoint import load_checkpoint, save_checkpoint
     from xpnet.train import main as train_main
 
     if cuda_problem() is None:

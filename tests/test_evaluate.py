@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from saved_models import DATASET, one_line_error, run_module, train_and_save
 
-from xpnet.checkpoint import Checkpoint
+from xpnet.training.checkpoint import Checkpoint
 from xpnet.data import DataError, load_dataset
 from xpnet.evaluate import evaluate_checkpoint, evaluate_model, main
 from xpnet.inference import load_model

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import run as run_module
+from xpnet.training import run as run_module
 
 strict = pytest.importorskip("array_api_strict")
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from xpnet.checkpoint import load_checkpoint
+from xpnet.training.checkpoint import load_checkpoint
 
 TRAIN = [sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:30000", "--backend", "numpy", "--hidden", "256",
          "--batch-size", "16", "--epochs", "3", "--dtype", "float32", "--seed", "5", "--threads", "1"]

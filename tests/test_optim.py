@@ -185,8 +185,8 @@ def test_a_restored_state_continues_bit_identically(backend, case, transfer):
 def test_the_state_survives_a_checkpoint_file(tmp_path, suffix):
     if suffix == ".safetensors":
         pytest.importorskip("safetensors")
-    from xpnet.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-    from xpnet.config import Config
+    from xpnet.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from xpnet.training.config import Config
 
     backend = resolve("numpy", "cpu")
     lrs, grads = LEARNING_RATES["changing-lr"], _host_grads()
@@ -316,7 +316,7 @@ def test_a_step_never_reaches_the_host(case, host_conversions):
 def test_a_training_epoch_with_each_optimizer_never_reaches_the_host(case, tiny_dataset,
                                                                       host_conversions):
     from xpnet.nn.init import init_params
-    from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
+    from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch
 
     name, hyper = CASES[case]
     backend = resolve("array-api-strict", "device1")

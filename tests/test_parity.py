@@ -12,8 +12,8 @@ import reference
 from xpnet.backend import to_numpy
 from xpnet.nn.init import init_params
 from xpnet.nn.optim import SGD
-from xpnet.run import fit
-from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch
+from xpnet.training.run import fit
+from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch
 
 TOLERANCES = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}
 

@@ -18,7 +18,7 @@ import xpnet  # noqa: E402
 from xpnet.backend import resolve  # noqa: E402
 from xpnet.nn.init import init_params  # noqa: E402
 from xpnet.nn.optim import SGD  # noqa: E402
-from xpnet.trainer import DeviceSplit, images_to_device, labels_to_device, train_epoch  # noqa: E402
+from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch  # noqa: E402
 
 HOST_CONVERSIONS = ("__float__", "__bool__", "__int__", "__index__", "__complex__", "__array__", "__dlpack__",
                     "__iter__")

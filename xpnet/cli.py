@@ -123,7 +123,7 @@ def model_options(args: argparse.Namespace) -> dict:
 def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
                 argv: list[str] | None) -> int:
     """Parse ``argv``, run ``body(args)`` with ``--threads`` applied, and turn errors into an exit status."""
-    from .run import TrainingInterrupted
+    from .training.run import TrainingInterrupted
 
     args = parser.parse_args(argv)
     try:

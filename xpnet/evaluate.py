@@ -1,7 +1,7 @@
 """``python -m xpnet.evaluate CHECKPOINT``: accuracy, loss, per-class scores and the confusion
 matrix of a saved model, as text and, with ``--json PATH``, as JSON.
 
-The accuracy and loss come from :func:`xpnet.trainer.evaluate` with the run's
+The accuracy and loss come from :func:`xpnet.training.loop.evaluate` with the run's
 ``eval_batch_size``, the very computation that training reported, so on the same backend
 they are equal to the run's ``test_accuracy`` and ``test_loss`` bit for bit.
 From Python: :func:`evaluate_checkpoint`.
@@ -18,14 +18,14 @@ import numpy as np
 
 from . import __version__
 from .backend import limit_threads
-from .checkpoint import Checkpoint
+from .training.checkpoint import Checkpoint
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .confusion import class_scores, confusion_matrix, confusion_table, scores_table
 from .data import Dataset
 from .errors import XpnetError
 from .files import atomic_write
 from .inference import Model, load_model
-from .trainer import DeviceSplit, evaluate_with_predictions, labels_to_device
+from .training.loop import DeviceSplit, evaluate_with_predictions, labels_to_device
 
 
 def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]:
@@ -43,7 +43,7 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
         "examples": int(labels.shape[0]),
         f"{split}_accuracy": accuracy,
         f"{split}_loss": loss,
-        **class_scores(confusion),
+        **class_scores(confusion, model.dataset.class_names),
         "confusion_matrix": confusion.tolist(),
         "dataset": model.dataset.name,
         "data_source": model.dataset.source,

@@ -1,7 +1,7 @@
 """A saved model put to use: a checkpoint's parameters on a device, its data, its predictions.
 
 ``python -m xpnet.evaluate``, ``predict`` and ``plot`` all start with :func:`load_model`.
-Images reach the device the way training sent them (:func:`xpnet.trainer.images_to_device`,
+Images reach the device the way training sent them (:func:`xpnet.training.loop.images_to_device`,
 with the checkpoint's dtype and normalisation), so the numbers here agree with training's.
 """
 
@@ -16,13 +16,13 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from .backend import Backend, resolve, to_numpy
-from .checkpoint import Checkpoint, latest_in, load_checkpoint
-from .config import Config
+from .training.checkpoint import Checkpoint, latest_in, load_checkpoint
+from .training.config import Config
 from .data import DataError, Dataset, load_dataset
 from .errors import UsageError
 from .nn.model import predict_logits
 from .nn.ops import softmax
-from .trainer import images_to_device
+from .training.loop import images_to_device
 
 SPLITS = ("test", "train")
 

@@ -12,11 +12,11 @@ import warnings
 
 from .backend import BACKEND_CHOICES
 from .cli import CommandParser, non_negative_int, positive_float, positive_int, run_command
-from .config import DTYPES, PRESETS, Config
+from .training.config import DTYPES, PRESETS, Config
 from .errors import UsageError
 from .nn.init import BIAS_SCHEMES
 from .nn.optim import OPTIMIZERS
-from .run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
+from .training.run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
 from .nn.schedules import SCHEDULES
 
 DEFAULTS = Config()

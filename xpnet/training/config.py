@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .errors import UsageError
-from .nn.init import BIAS_SCHEMES, parse_scheme
-from .nn.optim import make_optimizer
-from .nn.schedules import make_schedule
+from ..errors import UsageError
+from ..nn.init import BIAS_SCHEMES, parse_scheme
+from ..nn.optim import make_optimizer
+from ..nn.schedules import make_schedule
 
 DTYPES = ("float32", "float64")
 

@@ -3,7 +3,7 @@
 For each model and batch size, the implementations take turns, round-robin, in one process:
 xpnet on each backend (``--backends numpy,cupy@cuda:1``: NAME or NAME@DEVICE), the plain
 NumPy loop, hand-written PyTorch eager (with the torch backend on the CPU) and the
-matrix-products-only floor (:mod:`xpnet.bench_references`). A turn is one
+matrix-products-only floor (:mod:`xpnet.bench.references`). A turn is one
 warm-up epoch then one timed epoch, from the seed's initial weights and permutations.
 For xpnet a turn is ``fit(epochs=2)``, keeping the second epoch's ``seconds``: ``fit`` runs its
 epochs back to back, so one call per turn is what lets the peers run between xpnet's epochs,
@@ -26,17 +26,17 @@ from typing import Callable
 
 import numpy as np
 
-from . import bench_references as refs
-from .backend import BACKENDS, Backend, available_backends, limit_threads, memory_pool_bytes, release_memory_pool
-from .bench_references import FLOOR
-from .bench_report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
+from . import references as refs
+from ..backend import BACKENDS, Backend, available_backends, limit_threads, memory_pool_bytes, release_memory_pool
+from .references import FLOOR
+from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
-from .config import DTYPES
-from .data import make_synthetic
-from .errors import XpnetError
-from .cli import CommandParser, backend_entries, positive_int, positive_ints, resolve_entries, run_command, split_entry
-from .files import atomic_write
-from .run import fit
+from ..training.config import DTYPES
+from ..data import make_synthetic
+from ..errors import XpnetError
+from ..cli import CommandParser, backend_entries, positive_int, positive_ints, resolve_entries, run_command, split_entry
+from ..files import atomic_write
+from ..training.run import fit
 
 LR = 0.05
 SEED = 0

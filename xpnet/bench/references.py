@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from .config import Config
-from .nn.init import init_params
+from ..training.config import Config
+from ..nn.init import init_params
 
 FLOOR = "gemm-floor"
 

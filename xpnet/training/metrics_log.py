@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .errors import XpnetError
-from .files import atomic_write
+from ..errors import XpnetError
+from ..files import atomic_write
 
 
 class MetricsLog:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import XpnetError
-from .files import atomic_write
+from .. import __version__
+from ..errors import XpnetError
+from ..files import atomic_write
 
 FORMAT = "xpnet-checkpoint"
 FORMAT_VERSION = 1

@@ -14,9 +14,9 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from .backend import Backend, to_numpy
-from .nn.model import loss_and_grads, predict_logits
-from .nn.ops import count_correct, cross_entropy, one_hot, predictions
+from ..backend import Backend, to_numpy
+from ..nn.model import loss_and_grads, predict_logits
+from ..nn.ops import count_correct, cross_entropy, one_hot, predictions
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 from array_api_compat import array_namespace
 
-from . import __version__
-from .backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
+from .. import __version__
+from ..backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -31,13 +31,13 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import Config, from_preset
-from .data import Dataset, load_dataset
-from .nn.dropout import EpochDropout
-from .errors import UsageError, XpnetError
-from .nn.init import init_params
+from ..data import Dataset, load_dataset
+from ..nn.dropout import EpochDropout
+from ..errors import UsageError, XpnetError
+from ..nn.init import init_params
 from .interrupt import InterruptRequest
-from .metrics import MetricsLog
-from .trainer import (
+from .metrics_log import MetricsLog
+from .loop import (
     DeviceSplit,
     EpochTotals,
     batch_count,

@@ -9,11 +9,11 @@ import sys
 
 import numpy as np
 
-from . import __version__
-from . import bench_references as refs
-from .backend import Backend, library_versions
-from .bench_references import FLOOR
-from .files import atomic_write
+from .. import __version__
+from . import references as refs
+from ..backend import Backend, library_versions
+from .references import FLOOR
+from ..files import atomic_write
 
 
 def environment(backends: dict[str, Backend], threads: int | None, load_before: float | None) -> dict:
