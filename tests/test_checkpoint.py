@@ -10,7 +10,8 @@ import pytest
 import xpnet
 from xpnet.training import run as run_module
 from xpnet.training.checkpoint import (FORMAT_VERSION, Checkpoint, CheckpointError, latest_in, load_checkpoint,
-                              save_checkpoint)
+                                       save_checkpoint)
+from stopping import stop_after
 
 
 
@@ -126,15 +127,6 @@ def test_resume_after_an_epoch_is_bit_identical(tiny_dataset, tmp_path, dtype, t
     assert resumed.test_accuracy == whole.test_accuracy
 
 
-class _StopAfter(run_module.InterruptRequest):
-    """Answers 'stop' from the n-th question on, as if Ctrl-C came then."""
-
-    calls_before_stop = 0
-
-    def __call__(self):
-        type(self).calls_before_stop -= 1
-        return type(self).calls_before_stop < 0
-
 
 @pytest.mark.parametrize("training", sorted(TRAINING))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -142,13 +134,12 @@ def test_an_interrupt_inside_an_epoch_resumes_bit_identically(tiny_dataset, tmp_
     settings = dict(dataset=tiny_dataset, backend="numpy", hidden=(16,), batch_size=50, dtype=dtype, log=None,
                     **TRAINING[training])
     whole = xpnet.fit(epochs=3, **settings)
-    monkeypatch.setattr(run_module, "InterruptRequest", _StopAfter)
-    _StopAfter.calls_before_stop = 12 + 5  # 12 steps per epoch: stop 5 steps into epoch 2
+    stop_after(monkeypatch, 12 + 5)  # 12 steps per epoch: stop 5 steps into epoch 2
     with pytest.raises(xpnet.TrainingInterrupted, match="epoch 2 after 5 step.*--resume"):
         xpnet.fit(epochs=3, checkpoint_dir=str(tmp_path), **settings)
     interrupted = load_checkpoint(tmp_path / "xpnet-interrupted.npz")
     assert interrupted.epoch == 1 and interrupted.in_progress["steps"] == 5
-    _StopAfter.calls_before_stop = 10 ** 9
+    stop_after(monkeypatch, 10 ** 9)
     resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
     assert _same_params(resumed.host_params(), whole.host_params())
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.training import run as run_module
 from xpnet.data import load_dataset, write_mnist_folder
 
 from ci_scripts import load_script
+from stopping import stop_after
 
 parity = load_script("parity")
 
@@ -166,21 +166,11 @@ def test_an_unusable_backend_is_one_error_line(capsys):
 
 # --- What the hostile tester found ---
 
-class _StopAfter(run_module.InterruptRequest):
-    """Answers 'stop' from the n-th question on, as if Ctrl-C came then (as in test_checkpoint.py)."""
-
-    calls_before_stop = 0
-
-    def __call__(self):
-        type(self).calls_before_stop -= 1
-        return type(self).calls_before_stop < 0
-
 
 def test_ctrl_c_writes_no_checkpoint_anywhere_and_gives_no_resume_advice(tmp_path, monkeypatch, capsys):
     """The old script let fit write ./xpnet-interrupted.npz (over a user's own) and advise resuming it."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(run_module, "InterruptRequest", _StopAfter)
-    _StopAfter.calls_before_stop = 30  # well inside the second backend's first epoch
+    stop_after(monkeypatch, 30)  # well inside the second backend's first epoch
     status = parity.main(["--backends", "numpy,array-api-strict", "--dataset", "synthetic:3000", "--epochs", "1",
                           "--dtype", "float64"])
     assert (status, capsys.readouterr().err.splitlines()[-1:]) == (130, ["interrupted"])

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.training import run as run_module
 from xpnet.backend import cuda_problem, resolve, to_numpy
 from xpnet.training.checkpoint import load_checkpoint
+from stopping import stop_after
 
 strict = pytest.importorskip("array_api_strict")
 DEVICE1 = strict.Device("device1")
@@ -46,15 +46,6 @@ def _on_device1(params):
     return all(W.device == DEVICE1 and b.device == DEVICE1 for W, b in params)
 
 
-class _StopAfter(run_module.InterruptRequest):
-    """Answers 'stop' from the n-th question on, as if Ctrl-C came then."""
-
-    calls_before_stop = 0
-
-    def __call__(self):
-        type(self).calls_before_stop -= 1
-        return type(self).calls_before_stop < 0
-
 
 def test_training_and_resuming_keep_every_array_on_the_chosen_device(cupy_like, tiny_dataset, tmp_path,
                                                                       monkeypatch):
@@ -64,12 +55,11 @@ def test_training_and_resuming_keep_every_array_on_the_chosen_device(cupy_like, 
     assert set(cupy_like.created_on) == {str(DEVICE1)}, cupy_like.created_on
 
     cupy_like.created_on.clear()
-    monkeypatch.setattr(run_module, "InterruptRequest", _StopAfter)
-    _StopAfter.calls_before_stop = 10 + 4  # 10 steps per epoch: stop 4 steps into epoch 2
+    stop_after(monkeypatch, 10 + 4)  # 10 steps per epoch: stop 4 steps into epoch 2
     with pytest.raises(xpnet.TrainingInterrupted):
         xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
     assert load_checkpoint(tmp_path / "xpnet-interrupted.npz").in_progress["steps"] == 4
-    _StopAfter.calls_before_stop = 10 ** 9
+    stop_after(monkeypatch, 10 ** 9)
     resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
     assert _on_device1(resumed.params) and resumed.summary["device"] == "device1"
     assert set(cupy_like.created_on) == {str(DEVICE1)}, cupy_like.created_on

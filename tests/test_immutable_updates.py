@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.training import run as run_module
+from stopping import stop_after
 
 strict = pytest.importorskip("array_api_strict")
 
@@ -47,25 +47,15 @@ def test_training_on_immutable_arrays_equals_numpy_in_place(immutable_arrays, ti
     assert immutable.test_accuracy == in_place.test_accuracy
 
 
-class _StopAfter(run_module.InterruptRequest):
-    """Answers 'stop' from the n-th question on, as if Ctrl-C came then."""
-
-    calls_before_stop = 0
-
-    def __call__(self):
-        type(self).calls_before_stop -= 1
-        return type(self).calls_before_stop < 0
-
 
 def test_resuming_on_immutable_arrays_keeps_the_optimiser_state(immutable_arrays, tiny_dataset, tmp_path,
                                                                 monkeypatch):
     settings = dict(dataset=tiny_dataset, backend="array-api-strict", hidden=(16,), batch_size=50, log=None,
                     **TRAINING["adamw"])
     whole = xpnet.fit(epochs=2, **settings)
-    monkeypatch.setattr(run_module, "InterruptRequest", _StopAfter)
-    _StopAfter.calls_before_stop = 12 + 5  # 12 steps per epoch: stop 5 steps into epoch 2
+    stop_after(monkeypatch, 12 + 5)  # 12 steps per epoch: stop 5 steps into epoch 2
     with pytest.raises(xpnet.TrainingInterrupted):
         xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
-    _StopAfter.calls_before_stop = 10 ** 9
+    stop_after(monkeypatch, 10 ** 9)
     resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
     assert _same(resumed.host_params(), whole.host_params())
