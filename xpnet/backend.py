@@ -336,10 +336,25 @@ def _import(name: str):
 _CUPY_PROBES: dict[int, str | None] = {}
 
 
+def _nvidia_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver, without importing or initialising anything."""
+    import os
+    import shutil
+
+    # Linux (containers included) shows the kernel module in /proc; WSL has the library only.
+    return (os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/usr/lib/wsl/lib/libcuda.so.1")
+            or shutil.which("nvidia-smi") is not None)
+
+
 def _cupy_problem(index: int) -> str | None:
-    """Probe CuPy on GPU ``index`` once: import, driver, then a real matmul."""
+    """Probe CuPy on GPU ``index`` once: driver, import, then a real matmul."""
     if index in _CUPY_PROBES:
         return _CUPY_PROBES[index]
+    # Without a driver no CuPy install can help, so say that before suggesting a 3 GB one.
+    if not _nvidia_driver_present():
+        problem = "no NVIDIA GPU found (no NVIDIA driver); use --device cpu"
+        _CUPY_PROBES[index] = problem
+        return problem
     try:
         import cupy
     except Exception:

@@ -18,9 +18,10 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int
     return np.bincount(pairs, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def class_scores(confusion: np.ndarray) -> dict:
-    """``classes``: one dict per class with ``class``, ``precision``, ``recall``, ``f1`` and
-    ``support``; ``macro_avg``: the unweighted means of the three scores over the classes."""
+def class_scores(confusion: np.ndarray, class_names=None) -> dict:
+    """``classes``: one dict per class with ``class`` (its number), ``precision``, ``recall``, ``f1``
+    and ``support``, and ``name`` where ``class_names`` gives one per class; ``macro_avg``: the
+    unweighted means of the three scores over the classes."""
     correct = np.diag(confusion).astype(np.float64)
     support = confusion.sum(axis=1)
     precision = _ratio(correct, confusion.sum(axis=0))
@@ -28,18 +29,23 @@ def class_scores(confusion: np.ndarray) -> dict:
     f1 = _ratio(2 * precision * recall, precision + recall)
     classes = [{"class": k, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
                for k, (p, r, f, s) in enumerate(zip(precision, recall, f1, support))]
+    if class_names is not None and len(class_names) == len(classes):
+        classes = [{"class": row["class"], "name": name, **row} for row, name in zip(classes, class_names)]
     macro = {"precision": float(precision.mean()), "recall": float(recall.mean()), "f1": float(f1.mean())}
     return {"classes": classes, "macro_avg": macro}
 
 
 def scores_table(scores: dict) -> str:
     """The scores of :func:`class_scores` as an aligned text table, macro averages last."""
-    lines = [f"{'class':>5}  {'precision':>9}  {'recall':>6}  {'f1':>6}  {'support':>7}"]
-    for row in scores["classes"]:
-        lines.append(f"{row['class']:>5}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  {row['f1']:>6.4f}  "
+    labels = [f"{row['class']} {row['name']}" if "name" in row else str(row["class"]) for row in scores["classes"]]
+    width = max([5, *map(len, labels)])
+    align = "<" if any("name" in row for row in scores["classes"]) else ">"  # names read best left-aligned
+    lines = [f"{'class':{align}{width}}  {'precision':>9}  {'recall':>6}  {'f1':>6}  {'support':>7}"]
+    for label, row in zip(labels, scores["classes"]):
+        lines.append(f"{label:{align}{width}}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  {row['f1']:>6.4f}  "
                      f"{row['support']:>7,}")
     macro, total = scores["macro_avg"], sum(row["support"] for row in scores["classes"])
-    lines.append(f"{'macro':>5}  {macro['precision']:>9.4f}  {macro['recall']:>6.4f}  {macro['f1']:>6.4f}  "
+    lines.append(f"{'macro':{align}{width}}  {macro['precision']:>9.4f}  {macro['recall']:>6.4f}  {macro['f1']:>6.4f}  "
                  f"{total:>7,}")
     return "\n".join(lines)
 

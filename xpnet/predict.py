@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
+from .data import DATASETS
 from .errors import UsageError, XpnetError
 from .images import draw, mnist_style, pillow, read_grey, save_png
 from .inference import load_model
@@ -43,17 +44,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _class_namer(model):
+    """A function from a class number to how the output names it: 'Sneaker (7)' where the
+    dataset names its classes (Fashion-MNIST), the bare number otherwise."""
+    known = DATASETS.get(model.config.dataset)
+    names = model.dataset.class_names if model.dataset is not None else known and known.class_names
+    if not names or len(names) != model.num_classes:
+        return str
+    return lambda k: f"{names[k]} ({k})"
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.image is not None or args.out is not None:
         pillow()  # before loading anything: without Pillow the answer is the same one line
     model = load_model(args.checkpoint, with_data=args.index is not None, **model_options(args))
+    named = _class_namer(model)
     if args.index is not None:
         images, labels = model.split(args.split)
         if args.index >= images.shape[0]:
             raise UsageError(f"--index {args.index} is out of range: the {args.split} split of "
                              f"{model.dataset.name} has {images.shape[0]:,} images (0..{images.shape[0] - 1})")
         image, label = images[args.index], int(labels[args.index])
-        what = f"{args.split} image {args.index} of {model.dataset.name} (label {label})"
+        what = f"{args.split} image {args.index} of {model.dataset.name} (label {named(label)})"
     else:
         if tuple(model.checkpoint.image_shape) != (28, 28):
             raise XpnetError(f"--image makes 28x28 digits but this model takes "
@@ -63,16 +75,16 @@ def _run(args: argparse.Namespace) -> None:
     probabilities = model.class_probabilities(image[None])[0]
     ranked = np.argsort(-probabilities, kind="stable")
     predicted = int(ranked[0])
-    verdict = "" if label is None else f" (label {label}: {'correct' if predicted == label else 'wrong'})"
+    verdict = "" if label is None else f" (label {named(label)}: {'correct' if predicted == label else 'wrong'})"
     print(f"checkpoint {model.source}: {model.describe()}; backend {model.backend.name} on "
           f"{model.backend.device_name}")
     print(f"{what}:")
     print(draw(image))
-    print(f"predicted {predicted}{verdict}")
-    print(f"top {TOP}: " + "  ".join(f"{k} {100 * probabilities[k]:.2f}%" for k in ranked[:TOP]))
+    print(f"predicted {named(predicted)}{verdict}")
+    print(f"top {TOP}: " + "  ".join(f"{named(int(k))} {100 * probabilities[k]:.2f}%" for k in ranked[:TOP]))
     if args.out is not None:
-        caption = f"predicted {predicted} ({100 * probabilities[predicted]:.1f}%)" + (
-            "" if label is None else f", label {label}")
+        caption = f"predicted {named(predicted)} ({100 * probabilities[predicted]:.1f}%)" + (
+            "" if label is None else f", label {named(label)}")
         save_png(args.out, image, caption)
         print(f"picture written to {args.out}")
 

@@ -18,6 +18,8 @@ class Dataset:
     train_images: (n_train, rows, cols) uint8; train_labels: (n_train,) int64 in [0, num_classes);
     test_images: (n_test, rows, cols) uint8; test_labels: (n_test,) int64 in [0, num_classes).
     source says where the data came from (a folder path, 'generated (seed 0)').
+    class_names: one name per class (Fashion-MNIST's 'T-shirt/top', ...), or None where the
+    class number is the name (digits).
     Construction raises DataError when any of this does not hold.
     """
 
@@ -28,6 +30,7 @@ class Dataset:
     test_labels: np.ndarray
     num_classes: int
     source: str
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self):
         where = f"dataset {self.name} ({self.source})"
@@ -63,6 +66,11 @@ class Dataset:
                     f"{where}: {split} labels span {low}..{high} but classes are "
                     f"0..{self.num_classes - 1}; fix the labels or the number of classes"
                 )
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise DataError(
+                f"{where}: {len(self.class_names)} class names for {self.num_classes} classes; "
+                f"give one name per class"
+            )
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
             raise DataError(
                 f"{where}: train images are {self.train_images.shape[1:]} but test images are "
@@ -73,6 +81,10 @@ class Dataset:
     def image_shape(self) -> tuple[int, int]:
         """(rows, cols) of every image."""
         return self.train_images.shape[1:]
+
+    def class_name(self, k: int) -> str:
+        """How reports name class k: its name where the dataset has names, else the number."""
+        return str(k) if self.class_names is None else self.class_names[k]
 
     def __repr__(self):
         return (

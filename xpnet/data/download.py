@@ -3,8 +3,10 @@
 import http.client
 import os
 import shutil
+import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import suppress
 from pathlib import Path
@@ -23,6 +25,15 @@ _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
 
 class DownloadFailed(DataError):
     """No mirror gave a good copy of some file; the message lists each mirror's failure."""
+
+
+class Offline(DownloadFailed):
+    """A mirror's host name could not be resolved: no network (or no DNS), so no mirror is tried."""
+
+
+def _is_name_lookup_failure(error: Exception) -> bool:
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, socket.gaierror)
 
 
 def _note(message: str) -> None:
@@ -83,6 +94,10 @@ def _fetch_one(name: str, expected_sha256: str, folder: Path, mirrors, unreachab
         except urllib.error.HTTPError as error:
             problem = _describe(error)
         except _NETWORK_ERRORS as error:
+            tmp.unlink(missing_ok=True)
+            if _is_name_lookup_failure(error):
+                # Every other mirror needs a name lookup too: fail at once, quietly.
+                raise Offline(f"cannot resolve {urllib.parse.urlsplit(url).hostname}") from None
             problem = _describe(error)
             # A host that cannot be reached for one file will not serve the next either.
             unreachable[mirror] = problem

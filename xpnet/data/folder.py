@@ -1,6 +1,7 @@
 """MNIST-format folders: the four IDX files, each stored as NAME or NAME.gz."""
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,29 @@ def find_mnist_files(folder) -> dict[str, Path]:
     return found
 
 
+# EMNIST names its files emnist-digits-train-images-idx3-ubyte, emnist-digits-test-images-...:
+# a prefix, and "test" where MNIST says "t10k".
+_ANY_MNIST_NAME = re.compile(r"(?P<prefix>.*?)(?P<split>train|t10k|test)-(?P<kind>images-idx3|labels-idx1)-ubyte(?:\.gz)?")
+
+
+def find_file_sets(folder) -> dict[str, dict[str, Path]]:
+    """The complete sets of four files in folder, by prefix ('' for MNIST's own names, e.g.
+    'emnist-digits-'), each by MNIST file name; raw files win over NAME.gz, t10k over test."""
+    candidates: dict[str, dict[str, list[Path]]] = {}
+    for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else ():
+        match = _ANY_MNIST_NAME.fullmatch(path.name)
+        if match and path.is_file():
+            split = "t10k" if match["split"] == "test" else match["split"]
+            name = f"{split}-{match['kind']}-ubyte"
+            candidates.setdefault(match["prefix"], {}).setdefault(name, []).append(path)
+
+    def preference(path: Path) -> tuple[bool, bool]:
+        return "-test-" in path.name, path.name.endswith(".gz")
+
+    return {prefix: {name: min(files[name], key=preference) for name in MNIST_FILES}
+            for prefix, files in candidates.items() if all(name in files for name in MNIST_FILES)}
+
+
 def _read_uint8(path: Path, ndim: int, what: str) -> np.ndarray:
     array = read_idx(path)
     if array.dtype != np.uint8 or array.ndim != ndim:
@@ -48,7 +72,7 @@ def read_mnist_arrays(files: dict[str, Path]) -> dict[str, np.ndarray]:
 
 
 def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], source: str,
-                        num_classes: int | None = None) -> Dataset:
+                        num_classes: int | None = None, class_names: tuple[str, ...] | None = None) -> Dataset:
     """A Dataset from the four arrays; num_classes=None means the largest label plus one."""
     train_labels = arrays[TRAIN_LABELS].astype(np.int64)
     test_labels = arrays[TEST_LABELS].astype(np.int64)
@@ -62,6 +86,7 @@ def dataset_from_arrays(name: str, arrays: dict[str, np.ndarray], source: str,
         test_labels=test_labels,
         num_classes=num_classes,
         source=source,
+        class_names=class_names,
     )
 
 
@@ -71,15 +96,29 @@ def read_mnist_folder(folder, name: str | None = None) -> Dataset:
     name defaults to the folder's name. Raises DataError when a file is missing or malformed.
     """
     files = find_mnist_files(folder)
+    if len(files) < len(MNIST_FILES):
+        files = _one_prefixed_set(folder) or files
     missing = [f"{name}[.gz]" for name in MNIST_FILES if name not in files]
     if missing:
         raise DataError(
             f"{folder}: missing {', '.join(missing)}; an MNIST-format folder holds the four "
-            f"files {FILE_LIST}"
+            f"files {FILE_LIST} (or the same with one common prefix, e.g. emnist-digits-)"
         )
     arrays = read_mnist_arrays(files)
     source = os.path.abspath(folder)
     return dataset_from_arrays(name or os.path.basename(source), arrays, source=source)
+
+
+def _one_prefixed_set(folder) -> dict[str, Path] | None:
+    sets = {prefix: files for prefix, files in find_file_sets(folder).items() if prefix}
+    if len(sets) > 1:
+        names = ", ".join(f"{prefix}*" for prefix in sets)
+        first = next(iter(sets))
+        raise DataError(
+            f"{folder}: holds {len(sets)} sets of MNIST-format files ({names}); move the four files "
+            f"of the one you want (e.g. {first}*) into a folder of their own and pass that folder"
+        )
+    return next(iter(sets.values()), None)
 
 
 def write_mnist_folder(folder, dataset: Dataset, compress: bool = True) -> None:

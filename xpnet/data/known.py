@@ -19,6 +19,7 @@ class KnownDataset:
     system_dirs: tuple[str, ...]
     num_classes: int = 10
     image_shape: tuple[int, int] = (28, 28)
+    class_names: tuple[str, ...] | None = None
 
 
 # Tests replace entries (checksums of tiny files, local mirrors), so code looks them up at call time.
@@ -52,5 +53,7 @@ DATASETS: dict[str, KnownDataset] = {
         ),
         # Debian's package dataset-fashion-mnist installs the files here.
         system_dirs=("/usr/share/datasets/fashion-mnist",),
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                     "Ankle boot"),
     ),
 }

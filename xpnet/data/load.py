@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from xpnet.data.dataset import DataError, Dataset
-from xpnet.data.download import DownloadFailed, download_dataset
+from xpnet.data.download import DownloadFailed, Offline, download_dataset
 from xpnet.data.folder import (FILE_LIST, MNIST_FILES, dataset_from_arrays, find_mnist_files,
                                read_mnist_arrays, read_mnist_folder)
 from xpnet.data.idx import idx_sha256
@@ -20,9 +20,14 @@ def cache_root() -> Path:
 
 
 def search_folders(known: KnownDataset, data_dir=None) -> list[Path]:
-    """Where a known dataset is looked for, in order: data_dir, $XPNET_DATA_DIR, the cache, the system."""
-    roots = [data_dir, os.environ.get("XPNET_DATA_DIR") or None, cache_root()]
-    folders = [Path(root) / known.name for root in roots if root is not None]
+    """Where a known dataset is looked for, in order: data_dir/<name>/ then data_dir itself, the
+    same for $XPNET_DATA_DIR, then the cache, then the system's folders."""
+    folders = []
+    for root in (data_dir, os.environ.get("XPNET_DATA_DIR") or None):
+        if root is not None:
+            # A user often points at the folder that holds the four files itself.
+            folders += [Path(root) / known.name, Path(root)]
+    folders.append(cache_root() / known.name)
     folders += [Path(folder) for folder in known.system_dirs]
     return list(dict.fromkeys(folders))
 
@@ -39,7 +44,7 @@ def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path]) ->
                 f"fresh copy, or replace it with the original"
             )
     dataset = dataset_from_arrays(known.name, arrays, source=os.path.abspath(folder),
-                                  num_classes=known.num_classes)
+                                  num_classes=known.num_classes, class_names=known.class_names)
     if dataset.image_shape != known.image_shape:
         raise DataError(
             f"{folder}: {known.name} images must be {known.image_shape}, got {dataset.image_shape}; "
@@ -61,7 +66,7 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
             return _read_verified(known, folder, files)
     looked = ", ".join(_describe_folder(folder) for folder in folders)
     fix = (
-        f"put the four files ({FILE_LIST}) in ROOT/{known.name}/ and pass --data-dir ROOT, "
+        f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass --data-dir ROOT, "
         f"or set XPNET_DATA_DIR=ROOT"
     )
     if not download:
@@ -70,6 +75,9 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
     cache = cache_root() / known.name
     try:
         download_dataset(known, cache, mirrors)
+    except Offline as error:
+        raise DataError(f"{known.name}: no local copy and no network ({error}); pass --data-dir ROOT "
+                        f"(the folder holding its four files), or try xpnet with --dataset synthetic") from None
     except DownloadFailed as error:
         raise DataError(f"{known.name} not found (looked in {looked}) and the download failed "
                         f"({error}); {fix}, or connect to the internet") from None
