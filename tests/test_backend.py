@@ -38,6 +38,7 @@ def test_cupy_probe_reports_an_import_failure(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_cupy)
     monkeypatch.setattr(backend_module, "_CUPY_PROBES", {})
+    monkeypatch.setattr(backend_module, "_nvidia_driver_present", lambda: True)  # a driver, but no CuPy
     problem = backend_module.cuda_problem()
     assert problem is not None and "CuPy is not installed" in problem and "cuda12" in problem
     with pytest.raises(XpnetError, match="not usable"):

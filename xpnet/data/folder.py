@@ -31,7 +31,8 @@ def find_mnist_files(folder) -> dict[str, Path]:
 
 # EMNIST names its files emnist-digits-train-images-idx3-ubyte, emnist-digits-test-images-...:
 # a prefix, and "test" where MNIST says "t10k".
-_ANY_MNIST_NAME = re.compile(r"(?P<prefix>.*?)(?P<split>train|t10k|test)-(?P<kind>images-idx3|labels-idx1)-ubyte(?:\.gz)?")
+_ANY_MNIST_NAME = re.compile(
+    r"(?P<prefix>.*?)(?P<split>train|t10k|test)-(?P<kind>images-idx3|labels-idx1)-ubyte(?:\.gz)?")
 
 
 def find_file_sets(folder) -> dict[str, dict[str, Path]]:
