@@ -89,7 +89,7 @@ def resolve(backend: str = "auto", device: str = "auto") -> Backend:
             if problem is None:
                 return _make("cupy", "cuda:0", "auto: CuPy found a working CUDA GPU")
             cause = problem.split(";")[0]
-            return _make("numpy", "cpu", f"auto: no usable CUDA GPU, {cause}")
+            return _make("numpy", "cpu", f"auto: {cause}")
         if wants_cuda:
             return _make("cupy", device, f"--device {device}: CuPy is the CUDA backend")
         return _make("numpy", device, f"--device {device}: NumPy is the CPU backend")
