@@ -8,18 +8,15 @@ rounding of NumPy's (about 1e-15 with --dtype float64).
     python examples/compare_backends.py --dataset synthetic --backends numpy,torch --dtype float64
 """
 
-import argparse
 import sys
 
 import numpy as np
 
 import xpnet
+from xpnet.cli import example_parser
 from xpnet.data import load_dataset
 
-parser = argparse.ArgumentParser(description="Train one model on several backends and compare them.")
-parser.add_argument("--dataset", default="mnist",
-                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
+parser = example_parser("Train one model on several backends and compare them.", backend=False)
 parser.add_argument("--backends", default=",".join(xpnet.available_backends()),
                     help="comma-separated, the first is the reference (default: every installed one, here %(default)s)")
 parser.add_argument("--epochs", type=int, default=2, help="(default: 2)")

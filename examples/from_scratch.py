@@ -6,24 +6,19 @@ SGD lr 0.1, batch 128), the same draws as `python -m xpnet.train --preset seed00
     python examples/from_scratch.py --dataset synthetic --backend array-api-strict
 """
 
-import argparse
 import sys
 
 import numpy as np
 
 import xpnet
+from xpnet.cli import example_parser
 from xpnet.data import load_dataset
 from xpnet.nn.init import init_params
 from xpnet.nn.model import LOSS, backward, forward
 from xpnet.nn.ops import accuracy, one_hot
 from xpnet.nn.optim import SGD
 
-parser = argparse.ArgumentParser(description="Train an MLP with a plain loop over xpnet.nn.")
-parser.add_argument("--dataset", default="mnist",
-                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
-parser.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
-parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+parser = example_parser("Train an MLP with a plain loop over xpnet.nn.")
 parser.add_argument("--epochs", type=int, default=8, help="(default: 8)")
 args = parser.parse_args()
 try:

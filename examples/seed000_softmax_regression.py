@@ -7,18 +7,13 @@ preset replays the notebook draw for draw (same generator, same order of draws a
     python examples/seed000_softmax_regression.py --dataset synthetic --epochs 2 --quiet
 """
 
-import argparse
 import sys
 
 import xpnet
+from xpnet.cli import example_parser
 
 PRESET = xpnet.PRESETS["seed000"].settings
-parser = argparse.ArgumentParser(description="Seed notebook 000 (softmax regression) through xpnet.")
-parser.add_argument("--dataset", default="mnist",
-                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
-parser.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
-parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+parser = example_parser("Seed notebook 000 (softmax regression) through xpnet.")
 parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
                     help=f"(default: {PRESET['epochs']}, as the notebook)")
 parser.add_argument("--quiet", action="store_true", help="print only the final comparison (default: off)")

@@ -7,18 +7,13 @@ replayed draw for draw. Training accuracy in the notebook reached 96.74% (first 
     python examples/seed001_mlp128.py --backend torch        # the same lines on PyTorch
 """
 
-import argparse
 import sys
 
 import xpnet
+from xpnet.cli import example_parser
 
 PRESET = xpnet.PRESETS["seed001"].settings
-parser = argparse.ArgumentParser(description="Seed notebook 001 (MLP 784-128-10) through xpnet.")
-parser.add_argument("--dataset", default="mnist",
-                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
-parser.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
-parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+parser = example_parser("Seed notebook 001 (MLP 784-128-10) through xpnet.")
 parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
                     help=f"(default: {PRESET['epochs']}, as the notebook)")
 parser.add_argument("--quiet", action="store_true", help="print only the final comparison (default: off)")

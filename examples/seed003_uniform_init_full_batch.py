@@ -8,18 +8,13 @@ to match; this shows what the recipe reaches. Takes minutes on a CPU.
     python examples/seed003_uniform_init_full_batch.py --epochs 100 --quiet
 """
 
-import argparse
 import sys
 
 import xpnet
+from xpnet.cli import example_parser
 
 PRESET = xpnet.PRESETS["seed003"].settings
-parser = argparse.ArgumentParser(description="Seed notebook 003 (uniform init, full batch) through xpnet.")
-parser.add_argument("--dataset", default="mnist",
-                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
-parser.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
-parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+parser = example_parser("Seed notebook 003 (uniform init, full batch) through xpnet.")
 parser.add_argument("--epochs", type=int, default=PRESET["epochs"], help=f"(default: {PRESET['epochs']})")
 parser.add_argument("--quiet", action="store_true", help="print only the final result (default: off)")
 args = parser.parse_args()

@@ -8,21 +8,16 @@ few single predictions, computed here with NumPy from the trained parameters, an
     python examples/seed004_tiny_net_dev_split.py --dataset synthetic:600 --dev-size 100 --epochs 50
 """
 
-import argparse
 import sys
 
 import numpy as np
 
 import xpnet
+from xpnet.cli import example_parser
 from xpnet.data import load_dataset
 
 PRESET = xpnet.PRESETS["seed004"].settings
-parser = argparse.ArgumentParser(description="Seed notebook 004 (784-10-10, dev split) through xpnet.")
-parser.add_argument("--dataset", default="mnist",
-                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
-parser.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
-parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+parser = example_parser("Seed notebook 004 (784-10-10, dev split) through xpnet.")
 parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
                     help=f"iterations (default: {PRESET['epochs']}, as the notebook)")
 parser.add_argument("--dev-size", type=int, default=PRESET["dev_size"],

@@ -9,18 +9,12 @@ Without a usable GPU it says why in one line and exits 1; --device cpu runs anyw
     python examples/train_on_gpu.py --device cpu          # NumPy on the CPU, for comparison
 """
 
-import argparse
 import sys
 
 import xpnet
+from xpnet.cli import example_parser
 
-parser = argparse.ArgumentParser(description="Train on CuPy (or on the CPU) and print the speed.")
-parser.add_argument("--dataset", default="mnist",
-                    help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
-parser.add_argument("--backend", default="auto",
-                    help="auto (CuPy on cuda, NumPy on cpu), cupy or torch (default: auto)")
-parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default: cuda)")
+parser = example_parser("Train on CuPy (or on the CPU) and print the speed.", device="cuda")
 parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
 parser.add_argument("--epochs", type=int, default=5, help="(default: 5)")
 parser.add_argument("--quiet", action="store_true", help="print only the result (default: off)")

@@ -90,6 +90,20 @@ def resolve_entries(entries: list[str]) -> dict[str, Backend]:
     return chosen
 
 
+def example_parser(description: str, *, backend: bool = True, device: str = "auto") -> argparse.ArgumentParser:
+    """The parser every script in ``examples/`` starts from: --dataset and --data-dir, and with
+    ``backend`` also --backend and --device (default ``device``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dataset", default="mnist",
+                        help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
+    parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
+    if backend:
+        parser.add_argument("--backend", default="auto",
+                            help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
+        parser.add_argument("--device", default=device, help=f"auto, cpu, cuda or cuda:N (default: {device})")
+    return parser
+
+
 def add_data_arguments(parser: argparse.ArgumentParser, *, split_help: str) -> None:
     """--dataset, --data-dir, --no-download (default: the checkpoint's settings) and --split."""
     data = parser.add_argument_group("data (default: what the checkpoint was trained on)")
