@@ -47,7 +47,7 @@ QUICK = {"models": ((784, 32, 10), (784, 10)), "batch_sizes": (64,), "epochs": 1
 
 @dataclass(frozen=True)
 class Target:
-    """``implementation`` must take at most ``at_most`` times ``peer``'s seconds per epoch (issue 3)."""
+    """``implementation`` must take at most ``at_most`` times ``peer``'s seconds per epoch."""
 
     sizes: tuple[int, ...]
     batch_size: int
@@ -70,7 +70,7 @@ class Runner:
 
     ``peer`` names the hand-written implementation its ratio is taken against; ``floor`` says
     whether a ratio against the (CPU) GEMM floor means anything; ``backend`` is xpnet's backend
-    name (the issue's targets go by it, whatever device was written), None for the references.
+    name (the speed targets go by it, whatever device was written), None for the references.
     """
 
     name: str
@@ -189,7 +189,7 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
 
 
 def check_targets(rows: list[dict], dtype: str) -> list[dict]:
-    """The issue's targets that this run measured, each with its ratio and whether it is met."""
+    """The speed targets that this run measured, each with its ratio and whether it is met."""
     found = []
     for target in TARGETS:
         for row in rows:

@@ -51,7 +51,7 @@ def render(report: dict) -> str:
     lines += ["", "GFLOP/s counts the 3L-1 matrix products of each step (forward, weight gradients, and input "
                   "gradients of every layer but the first); ratios are medians of per-round pairs."]
     if report["targets"]:
-        lines += ["", "Targets (issue 3), judged on the median of per-round ratios:"]
+        lines += ["", "Speed targets (xpnet against its hand-written peers), judged on the median of per-round ratios:"]
         lines += [f"- {t['model']}, batch {t['batch_size']}: {t['implementation']} ≤ {t['at_most']}× {t['peer']}: "
                   f"{t['ratio']:.2f}× ({'met' if t['met'] else 'missed'}; ratio of the minima "
                   f"{t['ratio_of_min']:.2f}×)" for t in report["targets"]]
