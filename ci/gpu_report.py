@@ -424,23 +424,12 @@ def probe(backend: str, device: str) -> dict:
     from xpnet.backend import library_versions
 
     chosen = xpnet.resolve(backend, device)
+    versions = library_versions(chosen)
     found = {"backend": chosen.name, "device": chosen.device_name, "xpnet": xpnet.__version__,
              "numpy": np.__version__, "python": platform.python_version(),
-             "libraries": ", ".join(f"{key} {value}" for key, value in library_versions(chosen).items())}
-    if chosen.name == "cupy":
-        import cupy
-
-        runtime = cupy.cuda.runtime
-        found.update(cupy=cupy.__version__, cuda_driver=cuda_version(runtime.driverGetVersion()),
-                     cuda_runtime=cuda_version(runtime.runtimeGetVersion()),
-                     gpus=[_text(runtime.getDeviceProperties(i)["name"]) for i in range(runtime.getDeviceCount())])
-    if chosen.name == "torch":
-        import torch
-
-        found.update(torch=torch.__version__, torch_cuda=torch.version.cuda,
-                     torch_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
-        if torch.cuda.is_available():
-            found["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+             "libraries": ", ".join(f"{key} {value}" for key, value in versions.items()), **versions}
+    if "gpu" in found:
+        found["gpus"] = [found.pop("gpu")]
     A = np.random.default_rng(0).standard_normal((64, 64))
     with chosen.activate():
         product = xpnet.to_numpy(chosen.asarray(A) @ chosen.asarray(A))
@@ -448,15 +437,6 @@ def probe(backend: str, device: str) -> dict:
         raise xpnet.XpnetError(f"a float64 matmul on {chosen.device_name} differs from NumPy's by "
                                f"{np.max(np.abs(product - A @ A)):.3g}")
     return found
-
-
-def cuda_version(number: int) -> str:
-    """CUDA's integer versions: 12040 -> '12.4'."""
-    return f"{number // 1000}.{number % 1000 // 10}"
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -231,16 +231,25 @@ def backend_of(array) -> Backend:
 
 
 def library_versions(backend: Backend) -> dict[str, str]:
-    """Version strings worth printing next to a result (library, CUDA, GPU name)."""
+    """Version strings worth printing next to a result: the library's, and on a GPU the CUDA
+    versions, the GPU's name and (PyTorch) whether float32 matrix products may use TF32."""
     module = _import(backend.name)
     versions = {backend.name: getattr(module, "__version__", "?")}
     if backend.name == "cupy":
-        import cupy
-
-        versions["cuda_runtime"] = str(cupy.cuda.runtime.runtimeGetVersion())
-        props = cupy.cuda.runtime.getDeviceProperties(backend.device.id)
-        versions["gpu"] = props["name"].decode()
+        runtime = module.cuda.runtime
+        versions["cuda_runtime"] = _cuda_version(runtime.runtimeGetVersion())
+        versions["cuda_driver"] = _cuda_version(runtime.driverGetVersion())
+        versions["gpu"] = runtime.getDeviceProperties(backend.device.id)["name"].decode()
+    elif backend.name == "torch" and backend.device.type == "cuda":
+        versions["torch_cuda"] = str(module.version.cuda)
+        versions["torch_allow_tf32"] = str(module.backends.cuda.matmul.allow_tf32)
+        versions["gpu"] = module.cuda.get_device_name(backend.device)
     return versions
+
+
+def _cuda_version(number: int) -> str:
+    """CUDA's integer versions: 12040 -> '12.4'."""
+    return f"{number // 1000}.{number % 1000 // 10}"
 
 
 def _make(name: str, device: str, reason: str) -> Backend:
