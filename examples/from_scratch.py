@@ -6,6 +6,7 @@ SGD lr 0.1, batch 128), the same draws as `python -m xpnet.train --preset seed00
     python examples/from_scratch.py --dataset synthetic --backend array-api-strict
 """
 
+import signal
 import sys
 
 import numpy as np
@@ -21,6 +22,7 @@ from xpnet.nn.optim import SGD
 parser = example_parser("Train an MLP with a plain loop over xpnet.nn.")
 parser.add_argument("--epochs", type=int, default=8, help="(default: 8)")
 args = parser.parse_args()
+signal.signal(signal.SIGINT, lambda *_: sys.exit("interrupted"))  # Ctrl-C: one line, no traceback
 try:
     backend = xpnet.resolve(args.backend, args.device)  # which library, which device
     data = load_dataset(args.dataset, args.data_dir)  # uint8 images (n, 28, 28) and labels (n,), on the host
