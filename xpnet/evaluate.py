@@ -22,8 +22,7 @@ from .training.checkpoint import Checkpoint
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .confusion import class_scores, confusion_matrix, confusion_table, scores_table
 from .data import Dataset
-from .errors import XpnetError
-from .files import atomic_write
+from .files import write_output
 from .inference import Model, load_model
 from .training.loop import DeviceSplit, evaluate_with_predictions, labels_to_device
 
@@ -112,11 +111,7 @@ def _run(args: argparse.Namespace) -> None:
     report, _ = evaluate_model(model, args.split)
     print(format_report(report, model), flush=True)
     if args.json is not None:
-        try:
-            atomic_write(args.json, json.dumps(report, indent=2) + "\n")
-        except OSError as error:
-            raise XpnetError(f"cannot write {args.json}: {error.strerror}; choose a writable path for --json") \
-                from None
+        write_output(args.json, json.dumps(report, indent=2) + "\n", fix="choose a writable path for --json")
         print(f"report written to {args.json}")
 
 

@@ -7,6 +7,8 @@ import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import XpnetError
+
 
 def open_temp_beside(target) -> tuple[Path, object]:
     """(path, binary file open for writing) of a new hidden file in ``target``'s folder.
@@ -45,3 +47,13 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(target) as file:
         file.write(data.encode() if isinstance(data, str) else data)
+
+
+def write_output(path: str | os.PathLike, data: bytes | str, *, fix: str, error=XpnetError) -> Path:
+    """:func:`atomic_write`, with a failure (a read-only folder, a full disk) turned into one
+    ``error`` line naming ``path``, the reason and ``fix`` (what the user should change)."""
+    try:
+        atomic_write(path, data)
+    except OSError as failure:
+        raise error(f"cannot write {path}: {failure.strerror or failure}; {fix}") from None
+    return Path(path)

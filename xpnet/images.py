@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from .errors import XpnetError
-from .files import atomic_write
+from .files import write_output
 
 SHADES = " ░▒▓█"
 SIDE = 28
@@ -121,7 +121,4 @@ def save_png(path: str | os.PathLike, image: np.ndarray, caption: str) -> None:
     info.add_text("Title", caption)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", pnginfo=info)
-    try:
-        atomic_write(path, buffer.getvalue())
-    except OSError as error:
-        raise XpnetError(f"cannot write {path}: {error.strerror}; choose a writable path for --out") from None
+    write_output(path, buffer.getvalue(), fix="choose a writable path for --out")

@@ -20,7 +20,7 @@ from .training.checkpoint import Checkpoint, latest_in, load_checkpoint
 from .training.config import Config
 from .data import DataError, Dataset, load_dataset
 from .errors import UsageError
-from .nn.model import predict_logits
+from .nn.model import describe, predict_logits
 from .nn.ops import softmax
 from .training.loop import images_to_device
 
@@ -49,9 +49,7 @@ class Model:
 
     def describe(self) -> str:
         """``MLP 784-128-10, float32, 8 epoch(s)``: what the checkpoint holds."""
-        kind = "MLP" if len(self.params) > 1 else "softmax regression"
-        sizes = "-".join(map(str, self.checkpoint.layer_sizes))
-        return f"{kind} {sizes}, {self.checkpoint.dtype}, {self.checkpoint.epoch} epoch(s)"
+        return f"{describe(self.checkpoint.layer_sizes)}, {self.checkpoint.dtype}, {self.checkpoint.epoch} epoch(s)"
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Host images (n, rows, cols) uint8 and labels (n,) int64 of split ``name``.

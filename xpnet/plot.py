@@ -21,7 +21,8 @@ from .cli import CommandParser, add_backend_arguments, add_data_arguments, model
 from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
 from .figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
-from .files import atomic_write
+from .files import write_output
+from .nn.model import describe
 from .inference import load_model
 
 
@@ -62,9 +63,7 @@ def plot_metrics(path: str | os.PathLike, out_dir: str | os.PathLike = ".") -> l
     stem = Path(path).stem
     title = stem
     if summary is not None and "layer_sizes" in summary:
-        sizes = summary["layer_sizes"]
-        kind = "MLP" if len(sizes) > 2 else "softmax regression"
-        title += (f": {kind} {'-'.join(map(str, sizes))} on {summary.get('dataset', '?')}, "
+        title += (f": {describe(summary['layer_sizes'])} on {summary.get('dataset', '?')}, "
                   f"{summary.get('backend', '?')} {summary.get('dtype', '')}")
     return [_write(Path(out_dir) / f"{stem}-curves.png", curves_png(epochs, summary, title))]
 
@@ -134,11 +133,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _write(path: Path, png: bytes) -> Path:
-    try:
-        atomic_write(path, png)
-    except OSError as error:
-        raise XpnetError(f"cannot write {path}: {error.strerror}; choose a writable --out-dir") from None
-    return path
+    return write_output(path, png, fix="choose a writable --out-dir")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,9 +33,9 @@ from .report import (environment, load_average, looks_busy, peak_rss_bytes, rend
                            write_plot)
 from ..training.config import DTYPES
 from ..data import make_synthetic
-from ..errors import XpnetError
 from ..cli import CommandParser, backend_entries, positive_int, positive_ints, resolve_entries, run_command, split_entry
-from ..files import atomic_write
+from ..files import write_output
+from ..nn.model import sizes_text
 from ..training.run import fit
 
 LR = 0.05
@@ -78,10 +78,6 @@ class Runner:
     peer: str | None = None
     floor: bool = True
     backend: str | None = None
-
-
-def model_label(sizes) -> str:
-    return "-".join(map(str, sizes))
 
 
 def xpnet_runner(dataset, entry: str, backend: Backend, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
@@ -170,7 +166,7 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
         median = statistics.median(seconds)
         peers = [p for p in (runner.peer, FLOOR if runner.floor else None) if p in times]
         rows.append({
-            "model": model_label(sizes), "layer_sizes": list(sizes), "batch_size": batch_size,
+            "model": sizes_text(sizes), "layer_sizes": list(sizes), "batch_size": batch_size,
             "implementation": runner.name, "backend": runner.backend, "seconds": seconds,
             "min_seconds": min(seconds),
             "median_seconds": median, "examples_per_second": n / median,
@@ -179,7 +175,7 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
         })
     itemsize = np.dtype(dtype).itemsize
     memory = {
-        "model": model_label(sizes), "batch_size": batch_size,
+        "model": sizes_text(sizes), "batch_size": batch_size,
         "data_bytes": X.shape[0] * X.shape[1] * itemsize,
         "params_bytes": sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * itemsize,
         "peak_rss_bytes": peak_rss_bytes(),
@@ -221,7 +217,7 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
     with limit_threads(settings["threads"]):
         for index, (sizes, batch) in enumerate(cases, 1):
             started = time.perf_counter()
-            say(f"[{index}/{len(cases)}] {model_label(sizes)}, batch {batch}: {settings['epochs']} round(s)")
+            say(f"[{index}/{len(cases)}] {sizes_text(sizes)}, batch {batch}: {settings['epochs']} round(s)")
             case = bench_case(sizes, batch, dataset, X, y, chosen, dtype, settings["epochs"])
             rows += case["rows"]
             memory.append(case["memory"])
@@ -229,8 +225,8 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
         env = environment(chosen, settings["threads"], load_before)
     return {
         "settings": {**{k: v for k, v in settings.items() if k not in ("models", "batch_sizes")},
-                     "models": [model_label(s) for s in settings["models"]],
-                     "batch_sizes": {model_label(s): list(b) for s, b in settings["batch_sizes"].items()},
+                     "models": [sizes_text(s) for s in settings["models"]],
+                     "batch_sizes": {sizes_text(s): list(b) for s, b in settings["batch_sizes"].items()},
                      "lr": LR, "seed": SEED, "dataset": f"synthetic, {n} train, {X.shape[1]} features"},
         "results": rows, "memory": memory, "targets": check_targets(rows, dtype), "environment": env,
     }
@@ -307,14 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         report = run_bench(settings_from(args), say)
         report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
         print(render(report), flush=True)
-        try:
-            if args.json:
-                atomic_write(args.json, json.dumps(report, indent=2) + "\n")
-            if args.plot:
-                say(write_plot(report["results"], args.plot))
-        except OSError as error:
-            raise XpnetError(f"cannot write {error.filename or 'the output'}: {error.strerror or error}; "
-                             "choose a writable path") from None
+        if args.json:
+            write_output(args.json, json.dumps(report, indent=2) + "\n", fix="choose a writable path for --json")
+        if args.plot:
+            say(write_plot(report["results"], args.plot))
 
     return run_command(parser, bench, argv)
 

@@ -13,7 +13,7 @@ from .. import __version__
 from . import references as refs
 from ..backend import Backend, library_versions
 from .references import FLOOR
-from ..files import atomic_write
+from ..files import write_output
 
 
 def environment(backends: dict[str, Backend], threads: int | None, load_before: float | None) -> dict:
@@ -113,7 +113,7 @@ def write_plot(rows: list[dict], path: str) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    write_output(path, buffer.getvalue(), fix="choose a writable path for --plot")
     return f"plot written to {path}"
 
 

@@ -18,6 +18,17 @@ from .layers import Dense, Dropout, ReLU, SoftmaxCrossEntropy
 LOSS = SoftmaxCrossEntropy()
 
 
+def sizes_text(layer_sizes) -> str:
+    """``[784, 128, 10]`` -> ``'784-128-10'``, the way xpnet writes a model's layer sizes."""
+    return "-".join(str(size) for size in layer_sizes)
+
+
+def describe(layer_sizes) -> str:
+    """``'MLP 784-128-10'``, or ``'softmax regression 784-10'`` for a model with no hidden layer."""
+    kind = "MLP" if len(layer_sizes) > 2 else "softmax regression"
+    return f"{kind} {sizes_text(layer_sizes)}"
+
+
 @lru_cache(maxsize=None)
 def mlp_layers(depth: int, dropout: bool = False) -> tuple:
     """The layers of an MLP with ``depth`` Dense layers: Dense, ReLU[, Dropout], ..., Dense."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import XpnetError
-from ..files import atomic_write
+from ..files import write_output
 
 FORMAT = "xpnet-checkpoint"
 FORMAT_VERSION = 1
@@ -93,11 +93,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         payload = buffer.getvalue()
     else:
         payload = _safetensors().save(tensors, metadata={_METADATA_KEY: metadata})
-    try:
-        atomic_write(path, payload)
-    except OSError as error:
-        raise CheckpointError(f"cannot write checkpoint {path}: {error.strerror}; "
-                              "choose a writable path") from None
+    write_output(path, payload, fix="choose a writable path", error=CheckpointError)
     return path
 
 

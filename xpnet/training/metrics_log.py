@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..errors import XpnetError
-from ..files import atomic_write
+from ..files import write_output
 
 
 class MetricsLog:
@@ -25,8 +24,5 @@ class MetricsLog:
         self._write()
 
     def _write(self) -> None:
-        try:
-            atomic_write(self.path, "".join(line + "\n" for line in self.lines))
-        except OSError as error:
-            raise XpnetError(f"cannot write the metrics file {self.path}: {error.strerror}; "
-                             "choose a writable path with --metrics") from None
+        write_output(self.path, "".join(line + "\n" for line in self.lines),
+                     fix="choose a writable path with --metrics")

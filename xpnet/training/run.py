@@ -35,6 +35,7 @@ from ..data import Dataset, load_dataset
 from ..nn.dropout import EpochDropout
 from ..errors import UsageError, XpnetError
 from ..nn.init import init_params
+from ..nn.model import describe, sizes_text
 from .interrupt import InterruptRequest
 from .metrics_log import MetricsLog
 from .loop import (
@@ -253,8 +254,8 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
 def _check_compatible(checkpoint: Checkpoint, layer_sizes: list[int], config: Config) -> None:
     if checkpoint.layer_sizes != layer_sizes or checkpoint.dtype != config.dtype:
         raise CheckpointError(
-            f"the checkpoint holds a {'-'.join(map(str, checkpoint.layer_sizes))} {checkpoint.dtype} model "
-            f"but this run asks for {'-'.join(map(str, layer_sizes))} {config.dtype}; "
+            f"the checkpoint holds a {sizes_text(checkpoint.layer_sizes)} {checkpoint.dtype} model "
+            f"but this run asks for {sizes_text(layer_sizes)} {config.dtype}; "
             "resume without changing --hidden, --dtype or --dataset"
         )
 
@@ -298,12 +299,11 @@ def _device_splits(dataset: Dataset, config: Config, backend: Backend, rng: np.r
 
 def _report_header(say, config, backend, dataset, layer_sizes, train, dev, test, batch_size):
     count = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-    model = "softmax regression" if not config.hidden else "MLP"
     say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype} ({backend.reason})")
     say(f"data: {dataset.name} from {dataset.source}: {train.size:,} train"
         + (f", {dev.size:,} dev" if dev is not None else "")
         + f", {test.size:,} test, {dataset.num_classes} classes")
-    say(f"model: {model} {'-'.join(map(str, layer_sizes))} ({count:,} parameters), init {config.init}"
+    say(f"model: {describe(layer_sizes)} ({count:,} parameters), init {config.init}"
         + (", biases drawn too" if config.bias_init == "same" else "")
         + f"; {_optimizer_text(config)}, batch {'full' if batch_size is None else batch_size}, "
         + f"{1 if config.dry_run else config.epochs} epoch(s), seed {config.seed}")

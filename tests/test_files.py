@@ -1,0 +1,29 @@
+"""Every output goes through ``write_output``: whole or not at all, and one line when it cannot."""
+
+import pytest
+
+from xpnet.errors import XpnetError
+from xpnet.files import write_output
+from xpnet.training.checkpoint import CheckpointError
+from xpnet.training.metrics_log import MetricsLog
+
+
+def test_write_output_writes_the_whole_file_and_returns_its_path(tmp_path):
+    path = write_output(tmp_path / "deep" / "out.txt", "hello\n", fix="unused")
+    assert path.read_text() == "hello\n" and list(path.parent.iterdir()) == [path]
+
+
+def test_a_failed_write_is_one_line_naming_the_path_the_reason_and_the_fix(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("kept")
+    with pytest.raises(CheckpointError) as caught:
+        write_output(blocker / "model.npz", b"x", fix="choose a writable path", error=CheckpointError)
+    message = str(caught.value)
+    assert message.startswith(f"cannot write {blocker / 'model.npz'}: ") and message.endswith("choose a writable path")
+    assert "\n" not in message and blocker.read_text() == "kept"
+
+
+def test_the_metrics_log_names_its_flag_when_it_cannot_write(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(XpnetError, match=r"cannot write .*metrics.jsonl: .*; choose a writable path with --metrics$"):
+        MetricsLog(tmp_path / "file" / "metrics.jsonl", [{"epoch": 1}])
