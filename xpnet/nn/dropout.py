@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UsageError
+from .checks import fraction
 
 LEVELS = 256
+
+
+def dropout_rate(p) -> float:
+    """``p`` if it is a usable dropout rate, in [0, 0.99) (UsageError otherwise).
+
+    Rates are quantised to 1/256; the bound keeps at least one level, so some units survive.
+    """
+    return fraction("dropout", p, below=0.99)
 
 
 class EpochDropout:
@@ -24,9 +32,7 @@ class EpochDropout:
     """
 
     def __init__(self, rng: np.random.Generator, n: int, hidden: tuple[int, ...], p: float, to_device):
-        if not 0.0 <= p < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {p}")
-        self.threshold = round(p * LEVELS)
+        self.threshold = round(dropout_rate(p) * LEVELS)
         self.scale = LEVELS / (LEVELS - self.threshold)
         self.codes = [to_device(rng.integers(0, LEVELS, size=(n, h), dtype=np.uint8)) for h in hidden]
 

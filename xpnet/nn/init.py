@@ -18,6 +18,13 @@ SCHEMES = ("normal:STD", "uniform:A", "xavier", "he")
 BIAS_SCHEMES = ("zeros", "same")
 
 
+def check_schemes(scheme: str, bias: str) -> None:
+    """UsageError unless ``scheme`` (see :data:`SCHEMES`) and ``bias`` (see :data:`BIAS_SCHEMES`) are known."""
+    parse_scheme(scheme)
+    if bias not in BIAS_SCHEMES:
+        raise UsageError(f"bad bias init {bias!r}; use one of {', '.join(BIAS_SCHEMES)}")
+
+
 def parse_scheme(scheme: str) -> tuple[str, float | None]:
     """``'normal:0.01'`` -> ``('normal', 0.01)``; ``'he'`` -> ``('he', None)``."""
     kind, _, value = scheme.partition(":")
@@ -59,9 +66,7 @@ def init_params(
     (layer_sizes[i+1],), both NumPy arrays of ``dtype``. ``bias='same'`` draws
     biases with the weights' scheme (seed 004 does), ``'zeros'`` sets them to 0.
     """
-    if bias not in BIAS_SCHEMES:
-        raise UsageError(f"bad bias init {bias!r}; use one of {', '.join(BIAS_SCHEMES)}")
-    parse_scheme(scheme)
+    check_schemes(scheme, bias)
     params = []
     for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
         W = draw_weights(rng, scheme, fan_in, fan_out, (fan_in, fan_out)).astype(dtype)

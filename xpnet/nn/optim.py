@@ -51,6 +51,7 @@ from array_api_compat import device as device_of
 
 from ..backend import backend_of, to_numpy
 from ..errors import UsageError
+from .checks import fraction, non_negative, positive
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 
@@ -64,8 +65,8 @@ class SGD:
     """
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
-        self.lr = _non_negative("learning rate", lr)
-        self.weight_decay = _non_negative("weight decay", weight_decay)
+        self.lr = positive("learning rate", lr)
+        self.weight_decay = non_negative("weight decay", weight_decay)
 
     @property
     def gradient_scale(self) -> float:
@@ -108,8 +109,8 @@ class _Stateful:
     slots: tuple[str, ...] = ()
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
-        self.lr = _non_negative("learning rate", lr)
-        self.weight_decay = _non_negative("weight decay", weight_decay)
+        self.lr = positive("learning rate", lr)
+        self.weight_decay = non_negative("weight decay", weight_decay)
         self.steps = 0
         self._state: dict[str, list] | None = None
         self._host_state: dict[str, list[np.ndarray]] | None = None
@@ -224,7 +225,7 @@ class Momentum(_Stateful):
 
     def __init__(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = _unit_interval("momentum", momentum)
+        self.momentum = fraction("momentum", momentum)
 
     def _update(self, p, g, v, *, xp):
         if self.weight_decay:
@@ -265,11 +266,9 @@ class Adam(_Stateful):
     def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.beta1 = _unit_interval("beta1", beta1)
-        self.beta2 = _unit_interval("beta2", beta2)
-        self.eps = float(eps)
-        if not (math.isfinite(self.eps) and self.eps > 0):
-            raise UsageError(f"eps must be positive, got {eps}")
+        self.beta1 = fraction("beta1", beta1)
+        self.beta2 = fraction("beta2", beta2)
+        self.eps = positive("epsilon", eps)
 
     def _update(self, p, g, m, v, *, xp):
         if self.weight_decay:
@@ -345,16 +344,3 @@ def _layer_count(state: dict, slots: tuple[str, ...], kind: str) -> int:
                          f"{'; '.join(parts)}; was it saved by another optimiser or model?")
     return layers
 
-
-def _non_negative(what: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise UsageError(f"the {what} must be a finite number, 0 or more, got {value}")
-    return value
-
-
-def _unit_interval(what: str, value: float) -> float:
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise UsageError(f"{what} must be in [0, 1), got {value}")
-    return value

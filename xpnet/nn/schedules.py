@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from .checks import positive, whole
 
 SCHEDULES = ("constant", "step", "cosine")
 
@@ -70,22 +71,16 @@ def make_schedule(name: str, base_lr: float, epochs: int, steps_per_epoch: int, 
     key = str(name).lower()
     if key not in SCHEDULES:
         raise UsageError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
-    base_lr = float(base_lr)
-    if not (math.isfinite(base_lr) and base_lr >= 0):
-        raise UsageError(f"the learning rate must be a finite number, 0 or more, got {base_lr}")
-    for what, value in (("epochs", epochs), ("steps per epoch", steps_per_epoch)):
-        if not _is_int(value) or value < 1:
-            raise UsageError(f"{what} must be a whole number, at least 1, got {value!r}")
+    base_lr = positive("learning rate", base_lr)
+    whole("epochs", epochs, 1)
+    whole("steps per epoch", steps_per_epoch, 1)
     if not _is_int(warmup_epochs) or not 0 <= warmup_epochs < epochs:
         raise UsageError(f"warmup-epochs must be a whole number from 0 to {epochs - 1} "
                          f"(fewer than the {epochs} epoch(s)), got {warmup_epochs!r}")
     if step_size is None:
         step_size = max(1, (epochs - warmup_epochs) // 3)
-    if not _is_int(step_size) or step_size < 1:
-        raise UsageError(f"the step size must be a whole number of epochs, at least 1, got {step_size!r}")
-    gamma = float(gamma)
-    if not (math.isfinite(gamma) and gamma > 0):
-        raise UsageError(f"gamma must be positive, got {gamma}")
+    whole("the step size (epochs)", step_size, 1)
+    gamma = positive("gamma", gamma)
     return Schedule(key, base_lr, int(epochs), int(steps_per_epoch), int(warmup_epochs), int(step_size), gamma)
 
 

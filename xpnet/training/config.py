@@ -6,7 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
-from ..nn.init import BIAS_SCHEMES, parse_scheme
+from ..nn.checks import whole
+from ..nn.dropout import dropout_rate
+from ..nn.init import check_schemes
 from ..nn.optim import make_optimizer
 from ..nn.schedules import make_schedule
 
@@ -48,30 +50,22 @@ class Config:
 
     def validate(self) -> "Config":
         """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if any(h < 1 for h in self.hidden):
-            raise UsageError(f"hidden sizes must be positive, got {self.hidden}")
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise UsageError(f"hidden must be a list of layer sizes such as (512, 256), got {self.hidden!r}")
+        self.hidden = tuple(whole("each hidden size", size, 1) for size in self.hidden)
         if self.dtype not in DTYPES:
             raise UsageError(f"bad dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
-        parse_scheme(self.init)
-        if self.bias_init not in BIAS_SCHEMES:
-            raise UsageError(f"bad bias init {self.bias_init!r}; choose one of {', '.join(BIAS_SCHEMES)}")
-        if not self.lr > 0:
-            raise UsageError(f"the learning rate must be positive, got {self.lr}")
+        check_schemes(self.init, self.bias_init)
         self.optimizer, self.schedule = str(self.optimizer).lower(), str(self.schedule).lower()
-        self.make_optimizer()
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
-        make_schedule(self.schedule, self.lr, self.epochs, 1, self.warmup_epochs)
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"the batch size must be a positive integer or 'full', got {self.batch_size}")
-        for name in ("epochs", "log_interval", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise UsageError(f"threads must be at least 1, got {self.threads}")
-        if self.dev_size < 0:
-            raise UsageError(f"dev-size must be 0 or more, got {self.dev_size}")
+        self.make_optimizer()  # checks the learning rate and the optimiser's settings
+        self.make_schedule(1)  # checks the epochs and the warmup
+        dropout_rate(self.dropout)
+        if self.batch_size is not None:
+            whole("the batch size (or 'full')", self.batch_size, 1)
+        for name, minimum in (("seed", 0), ("log_interval", 1), ("eval_batch_size", 1), ("dev_size", 0)):
+            setattr(self, name, whole(name.replace("_", "-"), getattr(self, name), minimum))
+        if self.threads is not None:
+            whole("threads", self.threads, 1)
         return self
 
     def make_optimizer(self):

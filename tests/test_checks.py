@@ -1,0 +1,74 @@
+"""Each hyperparameter check is written once (xpnet.nn.checks) and gives the same line wherever a value enters."""
+
+import numpy as np
+import pytest
+
+from xpnet import Config
+from xpnet.errors import UsageError
+from xpnet.nn.checks import fraction, non_negative, positive, whole
+from xpnet.nn.dropout import EpochDropout
+from xpnet.nn.optim import make_optimizer
+from xpnet.nn.schedules import make_schedule
+
+
+@pytest.mark.parametrize("check, value", [
+    (positive, 0), (positive, -1), (positive, float("nan")), (positive, float("inf")), (positive, "x"),
+    (positive, True), (non_negative, -1e-9), (non_negative, None), (fraction, 1.0), (fraction, -0.1),
+])
+def test_numbers_outside_their_range_are_refused_in_one_line(check, value):
+    with pytest.raises(UsageError) as caught:
+        check("setting", value)
+    assert "setting" in str(caught.value) and repr(value) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "3", True, None])
+def test_whole_numbers_refuse_negatives_floats_strings_and_bools(value):
+    with pytest.raises(UsageError, match="must be a whole number, 0 or more"):
+        whole("seed", value, 0)
+
+
+def test_whole_numbers_accept_numpy_integers_as_plain_ints():
+    value = whole("seed", np.int64(7), 0)
+    assert value == 7 and type(value) is int
+
+
+def _message(make) -> str:
+    with pytest.raises(UsageError) as caught:
+        make()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("lr", [0.0, -0.1, float("nan")])
+def test_a_bad_learning_rate_reads_the_same_from_config_optimiser_and_schedule(lr):
+    from_config = _message(lambda: Config(lr=lr).validate())
+    assert from_config == _message(lambda: make_optimizer("adam", lr)) == _message(
+        lambda: make_schedule("cosine", lr, 3, 10))
+    assert "learning rate" in from_config
+
+
+@pytest.mark.parametrize("p", [0.995, 0.999, 1.0, -0.5])
+def test_dropout_that_would_keep_no_unit_is_refused_the_same_way_everywhere(p):
+    from_config = _message(lambda: Config(dropout=p).validate())
+    assert from_config == _message(lambda: EpochDropout(np.random.default_rng(0), 4, (3,), p, np.asarray))
+    assert from_config.startswith("dropout must be in [0, 0.99)")
+
+
+def test_dropout_at_the_highest_rate_still_keeps_some_units():
+    import array_api_compat.numpy as xp
+
+    dropout = EpochDropout(np.random.default_rng(0), 1000, (50,), 0.989, np.asarray)
+    factors = dropout.keep(0, 1000, xp.float64, xp)[0]
+    assert 0 < np.count_nonzero(factors) < factors.size and np.all(np.isfinite(factors))
+
+
+@pytest.mark.parametrize("flag", [["--seed", "-1"], ["--dropout", "0.999"], ["--hidden", "0"], ["--lr", "0"]])
+def test_the_trainer_refuses_them_before_any_work_with_two_lines_and_status_2(flag, capsys):
+    from xpnet.train import main
+
+    try:
+        status = main(["--dataset", "synthetic:200", "--epochs", "1", *flag])
+    except SystemExit as stop:  # refused by the flag's parser, before main returns
+        status = stop.code
+    err = capsys.readouterr().err.splitlines()
+    assert status == 2 and len(err) == 2 and err[0].startswith("python -m xpnet.train: error: "), err
+    assert err[1] == "try: python -m xpnet.train --help"
