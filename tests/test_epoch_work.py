@@ -43,7 +43,7 @@ def test_an_epoch_allocates_no_constant_per_step(tiny_dataset, monkeypatch):
         rng = np.random.default_rng(0)
         params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, 32, 16, 10], rng)]
         calls["n"] = 0
-        train_epoch(params, SGD(0.1), data, 10, batch_size, backend.asarray(rng.permutation(data.size)))
+        train_epoch(params, SGD(0.1), data, batch_size, backend.asarray(rng.permutation(data.size)))
         return calls["n"]
 
     allocations(300)  # a first epoch may make its constants once
@@ -122,3 +122,36 @@ def test_a_checkpoint_from_a_gpu_run_says_how_to_resume_on_this_machine(tiny_dat
         error = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("try: ")][-1]
         assert trained in error and error.endswith(fix), error
         assert train_main(["--resume", str(path), "--epochs", "2", "--quiet", *fix.split()]) == 0
+
+
+def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_exactly(tiny_dataset):
+    from xpnet.training.loop import EpochHooks
+
+    backend = resolve("numpy", "cpu")
+    data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float64", True),
+                       labels_to_device(tiny_dataset.train_labels, backend)).with_one_hot(10)
+    order = np.random.default_rng(1).permutation(data.size)
+
+    def fresh():
+        return [(W.copy(), b.copy()) for W, b in init_params([784, 16, 10], np.random.default_rng(0), dtype="float64")]
+
+    whole_params, whole, finished = train_epoch(fresh(), SGD(0.1), data, 64, order)
+    steps = {"n": 0}
+    counting = EpochHooks(stop=lambda: steps["n"] >= 3, on_step=lambda: steps.__setitem__("n", steps["n"] + 1))
+    params, part, finished_part = train_epoch(fresh(), SGD(0.1), data, 64, order, hooks=counting)
+    assert whole.steps > 3 and finished and not finished_part and part.steps == 3 and part.seen == 3 * 64
+    params, rest, finished_rest = train_epoch(params, SGD(0.1), data, 64, order, totals=part)
+    assert finished_rest and (rest.steps, rest.seen) == (whole.steps, whole.seen)
+    assert rest.read() == whole.read()
+    for (W, b), (rW, rb) in zip(params, whole_params):
+        assert np.array_equal(W, rW) and np.array_equal(b, rb)
+    _, limited, finished_limited = train_epoch(fresh(), SGD(0.1), data, 64, order, hooks=EpochHooks(max_steps=2))
+    assert finished_limited and limited.steps == 2
+
+
+def test_an_epoch_without_one_hot_labels_says_how_to_make_them(tiny_dataset):
+    backend = resolve("numpy", "cpu")
+    data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float32", True),
+                       labels_to_device(tiny_dataset.train_labels, backend))
+    with pytest.raises(ValueError, match="with_one_hot"):
+        train_epoch(init_params([784, 10], np.random.default_rng(0)), SGD(0.1), data, 64)

@@ -54,7 +54,7 @@ def host_conversions(monkeypatch):
 def _device1_split(dataset):
     backend = resolve("array-api-strict", "device1")
     data = DeviceSplit(images_to_device(dataset.train_images, backend, "float32", True),
-                       labels_to_device(dataset.train_labels, backend))
+                       labels_to_device(dataset.train_labels, backend)).with_one_hot(10)
     return backend, data
 
 
@@ -65,7 +65,7 @@ def test_a_training_epoch_never_reaches_the_host(tiny_dataset, host_conversions,
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, *hidden, 10], rng)]
     order = backend.asarray(rng.permutation(data.size))
     host_conversions.clear()
-    params, totals, finished = train_epoch(params, SGD(0.1), data, 10, 16, order)
+    params, totals, finished = train_epoch(params, SGD(0.1), data, 16, order)
     assert finished and totals.seen == data.size
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     assert totals.loss_sum.device == backend.device and params[0][0].device == backend.device
@@ -81,7 +81,7 @@ def test_dropout_and_adam_make_no_host_conversion_either(tiny_dataset, host_conv
     order = backend.asarray(rng.permutation(data.size))
     dropout = EpochDropout(rng, data.size, (32,), 0.3, backend.asarray)
     host_conversions.clear()
-    _, totals, finished = train_epoch(params, Adam(0.001), data, 10, 16, order, dropout=dropout,
+    _, totals, finished = train_epoch(params, Adam(0.001), data, 16, order, dropout=dropout,
                                       lr_at=lambda step: 0.001 / (1 + step))
     assert finished and sum(host_conversions.values()) == 0, dict(host_conversions)
 

@@ -86,30 +86,44 @@ def batch_count(n: int, batch_size: int | None) -> int:
     return 1 if batch_size is None else -(-n // batch_size)
 
 
-def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_size: int | None,
-                order=None, *, totals: EpochTotals | None = None, max_steps: int | None = None,
-                on_step: Callable[[], None] | None = None, stop: Callable[[], bool] | None = None,
-                lr_at: Callable[[int], float] | None = None, dropout=None):
+@dataclass
+class EpochHooks:
+    """What a run's tooling may ask of an epoch, beside the math; each is optional.
+
+    ``stop()`` is asked between steps (a host flag, never the device): yes ends the epoch
+    early, unfinished (Ctrl-C). ``on_step()`` is called after each step (a progress bar).
+    ``max_steps`` ends the epoch after that many steps, on purpose (a dry run).
+    """
+
+    stop: Callable[[], bool] | None = None
+    on_step: Callable[[], None] | None = None
+    max_steps: int | None = None
+
+
+def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
+                lr_at: Callable[[int], float] | None = None, dropout=None, totals: EpochTotals | None = None,
+                hooks: EpochHooks | None = None):
     """One pass over ``data``; returns ``(params, totals, finished)``, ``params`` as the optimiser left them.
 
-    ``order`` (n,) int64 on the device is the epoch's permutation; each batch is
-    gathered from it with ``xp.take``. ``batch_size=None`` (full batch) uses the data
-    as they are. ``totals`` from an epoch stopped part-way continue it at its next step.
-    ``stop()`` is asked between steps (a host flag, never the device); when it says yes
-    the epoch ends early with ``finished`` False. ``max_steps`` ends it early on purpose.
+    ``data`` needs its one-hot ``Y`` (:meth:`DeviceSplit.with_one_hot`). ``order`` (n,)
+    int64 on the device is the epoch's permutation; each batch is gathered from it with
+    ``xp.take``. ``batch_size=None`` (full batch) uses the data as they are.
     ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule);
     ``dropout`` (an :class:`xpnet.nn.dropout.EpochDropout`) gives each step's dropout factors.
+    ``totals`` from an epoch stopped part-way continue it at its next step; ``finished`` is
+    False when ``hooks.stop()`` ended the epoch early.
     """
     xp = array_namespace(data.X)
-    n = data.size
     if data.Y is None:
-        data = data.with_one_hot(num_classes)
+        raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+    hooks = hooks if hooks is not None else EpochHooks()
+    n = data.size
     step_size = n if batch_size is None else min(batch_size, n)
     totals = totals if totals is not None else EpochTotals.zeros(data.X)
     for start in range(totals.steps * step_size, n, step_size):
-        if max_steps is not None and totals.steps >= max_steps:
+        if hooks.max_steps is not None and totals.steps >= hooks.max_steps:
             break
-        if stop is not None and stop():
+        if hooks.stop is not None and hooks.stop():
             return params, totals, False
         if lr_at is not None:
             optimizer.lr = lr_at(totals.steps)
@@ -126,8 +140,8 @@ def train_epoch(params, optimizer, data: DeviceSplit, num_classes: int, batch_si
         totals.correct += count_correct(logits, y, xp=xp)
         totals.seen += X.shape[0]
         totals.steps += 1
-        if on_step is not None:
-            on_step()
+        if hooks.on_step is not None:
+            hooks.on_step()
     return params, totals, True
 
 

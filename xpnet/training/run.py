@@ -40,6 +40,7 @@ from .interrupt import InterruptRequest
 from .metrics_log import MetricsLog
 from .loop import (
     DeviceSplit,
+    EpochHooks,
     EpochTotals,
     batch_count,
     evaluate,
@@ -131,114 +132,170 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         return _fit(config, backend, dataset, checkpoint, outputs, say, progress, interrupt)
 
 
+@dataclass
+class _Run:
+    """Everything a run carries from one epoch to the next: its data on the device, its
+    model and optimiser, its host generator, its history and where it stands."""
+
+    config: Config
+    backend: Backend
+    dataset: Dataset
+    rng: np.random.Generator
+    train: DeviceSplit
+    dev: DeviceSplit | None
+    test: DeviceSplit
+    layer_sizes: list[int]
+    batch_size: int | None
+    optimizer: object
+    schedule: object
+    epochs: int
+    params: list = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+    first_epoch: int = 1
+    in_progress: dict | None = None
+    last_saved: Path | None = None
+
+    def snapshot(self, epoch: int, in_progress: dict | None = None) -> Checkpoint:
+        """The run after ``epoch`` epochs (and ``in_progress``: the steps of the next), on the host."""
+        return Checkpoint(params=[(to_numpy(W), to_numpy(b)) for W, b in self.params],
+                          config=self.config.to_dict(), epoch=epoch, history=copy.deepcopy(self.history),
+                          rng_state=self.rng.bit_generator.state, optimizer_state=self.optimizer.state_dict(),
+                          in_progress=in_progress, num_classes=self.dataset.num_classes,
+                          image_shape=self.dataset.image_shape)
+
+
 def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | None, outputs: Outputs,
          say, progress: bool, interrupt: InterruptRequest) -> FitResult:
+    """The run, step by step: data to the device, the model, then epoch after epoch, then the test."""
     if dataset is None:
         dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
+    run = _start(config, backend, dataset, checkpoint)
+    _report_header(say, run)
+    if checkpoint is not None:
+        say(f"resumed after epoch {checkpoint.epoch}"
+            + (f", {run.in_progress['steps']} step(s) into epoch {run.first_epoch}" if run.in_progress else ""))
+    metrics = MetricsLog(outputs.metrics_path, run.history) if outputs.metrics_path else None
+    for epoch in range(run.first_epoch, run.epochs + 1):
+        record = _train_one_epoch(run, epoch, interrupt, progress, outputs)
+        _keep_epoch(run, record, metrics, outputs, say)
+    return _finish(run, metrics, outputs, say)
+
+
+def _start(config: Config, backend: Backend, dataset: Dataset, checkpoint: Checkpoint | None) -> _Run:
+    """The data on the device and the model: drawn afresh, or as ``checkpoint`` left it."""
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
     layer_sizes = [train.X.shape[1], *config.hidden, dataset.num_classes]
     batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
-    optimizer = config.make_optimizer()
-    schedule = config.make_schedule(batch_count(train.size, batch_size))
+    run = _Run(config, backend, dataset, rng, train, dev, test, layer_sizes, batch_size, config.make_optimizer(),
+               config.make_schedule(batch_count(train.size, batch_size)), 1 if config.dry_run else config.epochs)
     if checkpoint is None:
         host_params = init_params(layer_sizes, rng, config.init, config.bias_init, config.dtype)
-        history, first_epoch, in_progress = [], 1, None
     else:
-        _check_compatible(checkpoint, layer_sizes, config)
-        host_params = checkpoint.params
-        try:
-            optimizer.load_state_dict(checkpoint.optimizer_state, backend.asarray)
-        except ValueError as error:
-            raise CheckpointError(f"the checkpoint's optimiser state does not fit --optimizer {config.optimizer} "
-                                  f"({error}); resume with the optimiser it was trained with") from None
-        rng.bit_generator.state = checkpoint.rng_state
-        history, first_epoch, in_progress = list(checkpoint.history), checkpoint.epoch + 1, checkpoint.in_progress
-    params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
+        host_params = _restore(run, checkpoint)
+    run.params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
+    return run
 
-    epochs = 1 if config.dry_run else config.epochs
-    _report_header(say, config, backend, dataset, layer_sizes, train, dev, test, batch_size)
-    if checkpoint is not None:
-        say(f"resumed after epoch {checkpoint.epoch}"
-            + (f", {in_progress['steps']} step(s) into epoch {first_epoch}" if in_progress else ""))
 
-    def snapshot(epoch: int, progress_state: dict | None = None) -> Checkpoint:
-        return Checkpoint(params=[(to_numpy(W), to_numpy(b)) for W, b in params], config=config.to_dict(),
-                          epoch=epoch, history=copy.deepcopy(history), rng_state=rng.bit_generator.state,
-                          optimizer_state=optimizer.state_dict(), in_progress=progress_state,
-                          num_classes=dataset.num_classes, image_shape=dataset.image_shape)
+def _restore(run: _Run, checkpoint: Checkpoint) -> list:
+    """Put ``checkpoint``'s optimiser state, generator, history and position into ``run``; its parameters."""
+    _check_compatible(checkpoint, run.layer_sizes, run.config)
+    try:
+        run.optimizer.load_state_dict(checkpoint.optimizer_state, run.backend.asarray)
+    except ValueError as error:
+        raise CheckpointError(f"the checkpoint's optimiser state does not fit --optimizer {run.config.optimizer} "
+                              f"({error}); resume with the optimiser it was trained with") from None
+    run.rng.bit_generator.state = checkpoint.rng_state
+    run.history, run.first_epoch = list(checkpoint.history), checkpoint.epoch + 1
+    run.in_progress = checkpoint.in_progress
+    return checkpoint.params
 
-    metrics = MetricsLog(outputs.metrics_path, history) if outputs.metrics_path else None
-    last_saved = None
-    for epoch in range(first_epoch, epochs + 1):
-        totals, seconds_before = None, 0.0
-        if in_progress is not None:
-            rng.bit_generator.state = in_progress["epoch_rng_state"]
-            totals = EpochTotals(backend.asarray(np.asarray(in_progress["loss_sum"], dtype=config.dtype)),
-                                 backend.asarray(np.asarray(in_progress["correct"], dtype=np.int64)),
-                                 in_progress["seen"], in_progress["steps"])
-            seconds_before, in_progress = in_progress["seconds"], None
-        epoch_rng_state = rng.bit_generator.state
-        # The epoch's time counts all of its work: its permutation and dropout masks, drawn and moved, too.
-        started = time.perf_counter()
-        order = None if batch_size is None else backend.asarray(rng.permutation(train.size))
-        dropout = (EpochDropout(rng, train.size, config.hidden, config.dropout, backend.asarray)
-                   if config.dropout and config.hidden else None)
-        bar = _progress_bar(progress, batch_count(train.size, batch_size), epoch, epochs)
-        params, totals, finished = train_epoch(
-            params, optimizer, train, dataset.num_classes, batch_size, order, totals=totals,
-            max_steps=1 if config.dry_run else None, on_step=bar.update if bar is not None else None,
-            stop=interrupt, lr_at=lambda step: schedule.lr_at(epoch - 1, step), dropout=dropout,
-        )
-        loss_sum, correct, params_sum = totals.read(_params_sum(params))
-        seconds = seconds_before + time.perf_counter() - started
-        if bar is not None:
-            bar.close()
-        if not finished:
-            path = Path(outputs.checkpoint_dir or ".") / INTERRUPTED_NAME
-            save_checkpoint(path, snapshot(epoch - 1, {
-                "epoch_rng_state": epoch_rng_state, "steps": totals.steps, "seen": totals.seen,
-                "loss_sum": loss_sum, "correct": int(correct), "seconds": seconds,
-            }))
-            raise TrainingInterrupted(f"interrupted in epoch {epoch} after {totals.steps} step(s); "
-                                      f"checkpoint written to {path}; resume with: "
-                                      f"python -m xpnet.train --resume {path}")
-        record = {
-            "epoch": epoch,
-            "lr": schedule.lr_at(epoch - 1, 0),
-            "train_loss": loss_sum / totals.seen,
-            "train_accuracy": correct / totals.seen,
-            "seconds": seconds,
-            "examples_per_second": totals.seen / seconds if seconds > 0 else float("inf"),
-        }
-        if not (math.isfinite(record["train_loss"]) and math.isfinite(params_sum)):
-            _diverged(epoch, record, history, config, last_saved)
-        if dev is not None:
-            record["dev_loss"], record["dev_accuracy"] = evaluate(params, dev, dataset.num_classes,
-                                                                  config.eval_batch_size)
-        history.append(record)
-        if metrics is not None:
-            metrics.append(record)
-        if epoch % config.log_interval == 0 or epoch == epochs:
-            say(_epoch_line(record, epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
-        if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == epochs):
-            last_saved = save_checkpoint(Path(outputs.checkpoint_dir) / checkpoint_name(epoch), snapshot(epoch))
-            prune(outputs.checkpoint_dir, KEEP_CHECKPOINTS)
 
-    test_loss, test_accuracy = evaluate(params, test, dataset.num_classes, config.eval_batch_size)
+def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progress: bool, outputs: Outputs) -> dict:
+    """Train epoch ``epoch`` (continuing one stopped part-way) and return its record; on Ctrl-C
+    write the interrupted checkpoint and raise :class:`TrainingInterrupted`."""
+    totals, seconds_before = _continued_totals(run)
+    epoch_rng_state = run.rng.bit_generator.state
+    # The epoch's time counts all of its work: its permutation and dropout masks, drawn and moved, too.
+    started = time.perf_counter()
+    order = None if run.batch_size is None else run.backend.asarray(run.rng.permutation(run.train.size))
+    dropout = (EpochDropout(run.rng, run.train.size, run.config.hidden, run.config.dropout, run.backend.asarray)
+               if run.config.dropout and run.config.hidden else None)
+    bar = _progress_bar(progress, batch_count(run.train.size, run.batch_size), epoch, run.epochs)
+    hooks = EpochHooks(stop=interrupt, on_step=bar.update if bar is not None else None,
+                       max_steps=1 if run.config.dry_run else None)
+    run.params, totals, finished = train_epoch(
+        run.params, run.optimizer, run.train, run.batch_size, order, totals=totals, dropout=dropout,
+        lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks)
+    loss_sum, correct, params_sum = totals.read(_params_sum(run.params))
+    seconds = seconds_before + time.perf_counter() - started
+    if bar is not None:
+        bar.close()
+    if not finished:
+        _stop_interrupted(run, epoch, outputs, {
+            "epoch_rng_state": epoch_rng_state, "steps": totals.steps, "seen": totals.seen,
+            "loss_sum": loss_sum, "correct": int(correct), "seconds": seconds})
+    record = {"epoch": epoch, "lr": run.schedule.lr_at(epoch - 1, 0), "train_loss": loss_sum / totals.seen,
+              "train_accuracy": correct / totals.seen, "seconds": seconds,
+              "examples_per_second": totals.seen / seconds if seconds > 0 else float("inf")}
+    if not (math.isfinite(record["train_loss"]) and math.isfinite(params_sum)):
+        _diverged(epoch, record, run.history, run.config, run.last_saved)
+    if run.dev is not None:
+        record["dev_loss"], record["dev_accuracy"] = evaluate(run.params, run.dev, run.dataset.num_classes,
+                                                              run.config.eval_batch_size)
+    return record
+
+
+def _continued_totals(run: _Run) -> tuple[EpochTotals | None, float]:
+    """The totals and seconds of the epoch a resumed run stopped in (None, 0.0 for a fresh epoch);
+    rewinds the generator to that epoch's start so it draws the same permutation and masks."""
+    if run.in_progress is None:
+        return None, 0.0
+    state, run.in_progress = run.in_progress, None
+    run.rng.bit_generator.state = state["epoch_rng_state"]
+    totals = EpochTotals(run.backend.asarray(np.asarray(state["loss_sum"], dtype=run.config.dtype)),
+                         run.backend.asarray(np.asarray(state["correct"], dtype=np.int64)),
+                         state["seen"], state["steps"])
+    return totals, state["seconds"]
+
+
+def _stop_interrupted(run: _Run, epoch: int, outputs: Outputs, in_progress: dict):
+    path = Path(outputs.checkpoint_dir or ".") / INTERRUPTED_NAME
+    save_checkpoint(path, run.snapshot(epoch - 1, in_progress))
+    raise TrainingInterrupted(f"interrupted in epoch {epoch} after {in_progress['steps']} step(s); "
+                              f"checkpoint written to {path}; resume with: python -m xpnet.train --resume {path}")
+
+
+def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, outputs: Outputs, say) -> None:
+    """Add ``record`` to the history and the metrics file, print it, and checkpoint when it is time."""
+    epoch, config = record["epoch"], run.config
+    run.history.append(record)
+    if metrics is not None:
+        metrics.append(record)
+    if epoch % config.log_interval == 0 or epoch == run.epochs:
+        say(_epoch_line(record, run.epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
+    if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == run.epochs):
+        run.last_saved = save_checkpoint(Path(outputs.checkpoint_dir) / checkpoint_name(epoch), run.snapshot(epoch))
+        prune(outputs.checkpoint_dir, KEEP_CHECKPOINTS)
+
+
+def _finish(run: _Run, metrics: MetricsLog | None, outputs: Outputs, say) -> FitResult:
+    """Evaluate on the test split, write the summary and the model, and return the result."""
+    test_loss, test_accuracy = evaluate(run.params, run.test, run.dataset.num_classes, run.config.eval_batch_size)
+    history = run.history
     summary = {
         "test_accuracy": test_accuracy,
         "test_loss": test_loss,
-        "backend": backend.name,
-        "device": backend.device_name,
-        "dtype": config.dtype,
-        "dataset": dataset.name,
-        "data_source": dataset.source,
-        "layer_sizes": layer_sizes,
+        "backend": run.backend.name,
+        "device": run.backend.device_name,
+        "dtype": run.config.dtype,
+        "dataset": run.dataset.name,
+        "data_source": run.dataset.source,
+        "layer_sizes": run.layer_sizes,
         "epochs": len(history),
         "train_seconds": sum(r["seconds"] for r in history),
         "xpnet_version": __version__,
-        "config": config.to_dict(),
+        "config": run.config.to_dict(),
     }
     if history and "dev_accuracy" in history[-1]:
         summary["dev_accuracy"] = history[-1]["dev_accuracy"]
@@ -247,8 +304,8 @@ def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | Non
     say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}) "
         f"after {len(history)} epoch(s), {summary['train_seconds']:.1f} s of training")
     if outputs.save_path:
-        say(f"model saved to {save_checkpoint(outputs.save_path, snapshot(len(history)))}")
-    return FitResult(params, history, summary, backend)
+        say(f"model saved to {save_checkpoint(outputs.save_path, run.snapshot(len(history)))}")
+    return FitResult(run.params, history, summary, run.backend)
 
 
 def _check_compatible(checkpoint: Checkpoint, layer_sizes: list[int], config: Config) -> None:
@@ -297,16 +354,17 @@ def _device_splits(dataset: Dataset, config: Config, backend: Backend, rng: np.r
     return train, dev, test
 
 
-def _report_header(say, config, backend, dataset, layer_sizes, train, dev, test, batch_size):
-    count = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+def _report_header(say, run: _Run) -> None:
+    config, backend, dataset, dev = run.config, run.backend, run.dataset, run.dev
+    count = sum(a * b + b for a, b in zip(run.layer_sizes[:-1], run.layer_sizes[1:]))
     say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype} ({backend.reason})")
-    say(f"data: {dataset.name} from {dataset.source}: {train.size:,} train"
+    say(f"data: {dataset.name} from {dataset.source}: {run.train.size:,} train"
         + (f", {dev.size:,} dev" if dev is not None else "")
-        + f", {test.size:,} test, {dataset.num_classes} classes")
-    say(f"model: {describe(layer_sizes)} ({count:,} parameters), init {config.init}"
+        + f", {run.test.size:,} test, {dataset.num_classes} classes")
+    say(f"model: {describe(run.layer_sizes)} ({count:,} parameters), init {config.init}"
         + (", biases drawn too" if config.bias_init == "same" else "")
-        + f"; {_optimizer_text(config)}, batch {'full' if batch_size is None else batch_size}, "
-        + f"{1 if config.dry_run else config.epochs} epoch(s), seed {config.seed}")
+        + f"; {_optimizer_text(config)}, batch {'full' if run.batch_size is None else run.batch_size}, "
+        + f"{run.epochs} epoch(s), seed {config.seed}")
 
 
 def _optimizer_text(config: Config) -> str:
