@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import xpnet
-from xpnet.cli import (CommandParser, backend_entries, non_negative_int, positive_int, resolve_entries, run_command,
+from xpnet.cli import (CommandParser, add_shared, backend_entries, positive_int, resolve_entries, run_command,
                        split_entry)
 from xpnet.data import Dataset, load_dataset
 
@@ -183,25 +183,16 @@ def parse_backends(text: str) -> list[str]:
     return entries
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``'128'`` -> (128,), ``'512,256'`` -> (512, 256), ``'none'`` -> ()."""
-    if text.strip().lower() == "none":
-        return ()
-    return tuple(positive_int(part) for part in text.split(","))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="ci/parity.py", description=__doc__.splitlines()[0])
     parser.add_argument("--backends", type=parse_backends, default="numpy,cupy",
                         help="NAME[@DEVICE] list, the first being the reference (default: numpy,cupy)")
-    parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="(default: both, float64 first)")
-    parser.add_argument("--dataset", default="synthetic:60000", help="(default: synthetic:60000)")
+    add_shared(parser, "--dtype", "both", shown="both, float64 first", choices=(*DTYPES, "both"))
+    add_shared(parser, "--dataset", "synthetic:60000")
     parser.add_argument("--epochs", type=positive_int, default=2, help="(default: 2)")
-    parser.add_argument("--hidden", type=parse_hidden, default=(128,), help="e.g. 128, 512,256 or none (default: 128)")
-    parser.add_argument("--seed", type=non_negative_int, default=1, help="(default: 1)")
-    parser.add_argument("--data-dir", metavar="ROOT", default=None,
-                        help="look for ROOT/mnist/ (or fashion-mnist/) first (default: $XPNET_DATA_DIR, then "
-                             "the cache)")
+    add_shared(parser, "--hidden", (128,))
+    add_shared(parser, "--seed", 1)
+    add_shared(parser, "--data-dir", None)
     return parser
 
 

@@ -1,5 +1,6 @@
 """``python -m xpnet.train`` end to end, in a subprocess, on tiny generated data."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -8,6 +9,8 @@ import sys
 import pytest
 
 from xpnet.backend import cuda_problem
+from xpnet.cli import SHARED_FLAGS, add_shared, example_parser
+from xpnet.training.config import DTYPES
 
 
 def run_train(*args, env=None, cwd=None):
@@ -100,3 +103,73 @@ def test_help_shows_every_default():
                  "--dev-size", "--log-interval", "--init"):
         assert flag in text
     assert text.count("(default:") >= 15
+
+
+# --- The shared flags: one definition in xpnet.cli, taken by every command ---
+
+
+def shared_declarations() -> dict[str, dict[str, argparse.Action]]:
+    """{flag: {command: its action}} for every flag of SHARED_FLAGS that a command declares."""
+    from ci_scripts import load_script
+    from xpnet import evaluate, plot, predict, train
+    from xpnet.bench import command as bench
+
+    parsers = {"train": train.build_parser(), "evaluate": evaluate.build_parser(), "predict": predict.build_parser(),
+               "plot": plot.build_parser(), "bench": bench.build_parser(),
+               "ci/parity.py": load_script("parity").build_parser(), "examples": example_parser("an example")}
+    found = {}
+    for command, parser in parsers.items():
+        for action in parser._actions:
+            for flag in set(action.option_strings) & set(SHARED_FLAGS):
+                found.setdefault(flag, {})[command] = action
+    return found
+
+
+def declaration(action: argparse.Action, *, choices: bool = True) -> tuple:
+    """What must not differ between two commands: everything but the default and its text."""
+    base, _, _ = action.help.rpartition(" (default: ")
+    return (type(action), action.dest, action.type, action.metavar, action.const, action.nargs, base,
+            tuple(action.choices or ()) if choices else None)
+
+
+def test_every_command_declares_each_shared_flag_alike():
+    found = shared_declarations()
+    assert set(found) == set(SHARED_FLAGS)
+    for flag in ("--dataset", "--data-dir", "--backend", "--device", "--threads"):
+        assert {"train", "evaluate", "predict", "plot"} <= set(found[flag]), flag
+    assert {"train", "bench", "ci/parity.py"} <= set(found["--dtype"])
+    assert {"train", "bench"} <= set(found["--threads"])
+    for flag, actions in found.items():
+        assert len(actions) >= 2, f"{flag} is declared by {list(actions)} alone: not a shared flag"
+        for command, action in actions.items():
+            assert action.help.endswith(")") and " (default: " in action.help, (command, flag, action.help)
+            assert action.help.startswith(SHARED_FLAGS[flag].help), (command, flag)
+        # ci/parity.py's --dtype also takes 'both'; its other choices are the shared ones.
+        widened = {command for command in actions if (command, flag) == ("ci/parity.py", "--dtype")}
+        forms = {command: declaration(action, choices=command not in widened) for command, action in actions.items()}
+        reference = next(iter(forms.values()))
+        for command, form in forms.items():
+            expected = reference[:-1] + (None,) if command in widened else reference
+            assert form == expected, f"{flag}: {command} declares it differently from {next(iter(forms))}"
+    assert set(DTYPES) < set(found["--dtype"]["ci/parity.py"].choices)
+
+
+def test_train_leaves_absent_shared_flags_to_the_preset_and_config():
+    from xpnet import evaluate, train
+
+    given = vars(train.build_parser().parse_args([]))
+    shared_dests = {"dataset", "data_dir", "download", "backend", "device", "dtype", "threads", "hidden", "seed"}
+    assert not shared_dests & set(given)
+    assert vars(train.build_parser().parse_args(["--no-download", "--hidden", "none", "--seed", "3"])) == {
+        **given, "download": False, "hidden": (), "seed": 3}
+    options = vars(evaluate.build_parser().parse_args(["model.npz"]))
+    assert {key: options[key] for key in ("dataset", "data_dir", "download", "backend", "device", "threads")} == {
+        "dataset": None, "data_dir": None, "download": None, "backend": "auto", "device": "auto", "threads": None}
+
+
+def test_a_shared_flag_must_say_its_default():
+    parser = argparse.ArgumentParser()
+    with pytest.raises(TypeError, match="--device"):
+        add_shared(parser, "--device")
+    action = add_shared(parser, "--hidden", (512, 256))
+    assert action.help.endswith("(default: 512,256)") and action.default == (512, 256)

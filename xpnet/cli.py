@@ -1,6 +1,7 @@
-"""What the commands that use a saved model share: their data and backend flags, and one
-way to run them (exit 0 ok, 2 bad usage, 1 any other expected error, 130 on Ctrl-C; always
-one line on stderr, never a traceback)."""
+"""What xpnet's commands share: one definition of each flag that several take
+(:data:`SHARED_FLAGS`, added with :func:`add_shared`), the data and backend flags of the commands
+that use a saved model, and one way to run them (exit 0 ok, 2 bad usage, 1 any other expected
+error, 130 on Ctrl-C; always one line on stderr, never a traceback)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .backend import BACKEND_CHOICES, Backend, limit_threads, resolve
 from .errors import UsageError, XpnetError
 from .inference import SPLITS
+from .training.config import DTYPES
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -49,6 +52,74 @@ non_negative_int = at_least(int, 0, "an integer >= 0")
 def positive_ints(text: str) -> tuple[int, ...]:
     """``'32,128'`` -> (32, 128)."""
     return tuple(positive_int(part) for part in text.split(","))
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``'512,256'`` -> (512, 256); ``''`` or ``'none'`` -> () (softmax regression)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 512,256, got {text!r}")
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+@dataclass(frozen=True)
+class SharedFlag:
+    """A flag that several commands take. ``help`` says what it does, without the ``(default: ...)``
+    that each command appends for its own default; ``absent`` is what leaving the flag out means
+    where its default is None; ``options`` are add_argument's other keywords."""
+
+    help: str
+    absent: str | None = None
+    options: dict = field(default_factory=dict)
+
+
+# The one definition of every flag that more than one command takes: xpnet.train, evaluate,
+# predict and plot (through add_data_arguments and add_backend_arguments), the bench,
+# ci/parity.py and examples/ (through example_parser). Add one with add_shared.
+SHARED_FLAGS: dict[str, SharedFlag] = {
+    "--dataset": SharedFlag("mnist, fashion-mnist, synthetic, synthetic:N, or a folder holding the four "
+                            "MNIST-format files"),
+    "--data-dir": SharedFlag("look for ROOT/<dataset>/ first", "$XPNET_DATA_DIR, then the cache",
+                             dict(metavar="ROOT")),
+    "--no-download": SharedFlag("never download; fail if no local copy is found", "download when missing",
+                                dict(dest="download", action="store_const", const=False)),
+    "--backend": SharedFlag("array library; auto is CuPy on a working CUDA GPU, else NumPy",
+                            options=dict(choices=BACKEND_CHOICES)),
+    "--device": SharedFlag("auto, cpu, cuda or cuda:N"),
+    "--dtype": SharedFlag("floating-point type", options=dict(choices=DTYPES)),
+    "--threads": SharedFlag("CPU threads for BLAS, OpenMP and PyTorch; 1 keeps a shared machine steady",
+                            "as the libraries find them", dict(type=positive_int, metavar="N")),
+    "--hidden": SharedFlag("hidden layer sizes, e.g. 128 or 512,256; 'none' for softmax regression",
+                           options=dict(type=parse_hidden, metavar="SIZES")),
+    "--seed": SharedFlag("seed of the host random generator", options=dict(type=non_negative_int)),
+}
+
+_UNSET = object()
+
+
+def add_shared(group, flag: str, default=_UNSET, *, shown=_UNSET, **changes) -> argparse.Action:
+    """Add ``flag``, a key of :data:`SHARED_FLAGS`, to ``group`` (a parser or an argument group).
+
+    ``default`` is passed on when given (else the parser's ``argument_default`` applies:
+    ``argparse.SUPPRESS`` in xpnet.train). The help ends in ``(default: SHOWN)``: ``shown`` when
+    given, else ``default``, else (a None default) what the flag's absence means. ``changes``
+    are add_argument keywords this command needs differently (ci/parity.py's ``--dtype both``).
+    """
+    definition = SHARED_FLAGS[flag]
+    if shown is _UNSET:
+        shown = definition.absent if default is _UNSET or default is None else default
+    if shown is _UNSET or shown is None:
+        raise TypeError(f"{flag}: say what its default is, with default= or shown=")
+    options = {**definition.options, **changes}
+    if default is not _UNSET:
+        options["default"] = default
+    text = (",".join(map(str, shown)) or "none") if isinstance(shown, tuple) else str(shown)
+    return group.add_argument(flag, help=f"{definition.help} (default: {text.replace('%', '%%')})", **options)
 
 
 def backend_entries(text: str) -> list[str]:
@@ -94,38 +165,29 @@ def example_parser(description: str, *, backend: bool = True, device: str = "aut
     """The parser every script in ``examples/`` starts from: --dataset and --data-dir, and with
     ``backend`` also --backend and --device (default ``device``)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--dataset", default="mnist",
-                        help="mnist, fashion-mnist, synthetic[:N] or a folder (default: mnist)")
-    parser.add_argument("--data-dir", help="folder holding mnist/ (default: $XPNET_DATA_DIR, then the cache)")
+    add_shared(parser, "--dataset", "mnist")
+    add_shared(parser, "--data-dir", None)
     if backend:
-        parser.add_argument("--backend", default="auto",
-                            help="auto, numpy, cupy, torch or array-api-strict (default: auto)")
-        parser.add_argument("--device", default=device, help=f"auto, cpu, cuda or cuda:N (default: {device})")
+        add_shared(parser, "--backend", "auto")
+        add_shared(parser, "--device", device)
     return parser
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, split_help: str) -> None:
     """--dataset, --data-dir, --no-download (default: the checkpoint's settings) and --split."""
     data = parser.add_argument_group("data (default: what the checkpoint was trained on)")
-    data.add_argument("--dataset", default=None,
-                      help="mnist, fashion-mnist, synthetic, synthetic:N, or a folder of MNIST-format files "
-                           "(default: the checkpoint's)")
-    data.add_argument("--data-dir", metavar="ROOT", default=None,
-                      help="look for ROOT/<dataset>/ first (default: the checkpoint's, then $XPNET_DATA_DIR, "
-                           "then the cache)")
-    data.add_argument("--no-download", dest="download", action="store_const", const=False, default=None,
-                      help="never download; fail if no local copy is found (default: the checkpoint's setting)")
+    add_shared(data, "--dataset", None, shown="the checkpoint's")
+    add_shared(data, "--data-dir", None, shown="the checkpoint's, then $XPNET_DATA_DIR, then the cache")
+    add_shared(data, "--no-download", None, shown="the checkpoint's setting")
     data.add_argument("--split", choices=SPLITS, default="test", help=f"{split_help} (default: test)")
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """--backend, --device, --threads."""
     where = parser.add_argument_group("backend")
-    where.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
-                       help="array library (default: auto: CuPy on a working CUDA GPU, else NumPy)")
-    where.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    where.add_argument("--threads", type=positive_int, metavar="N", default=None,
-                       help="CPU threads for BLAS, OpenMP and PyTorch (default: as the libraries find them)")
+    add_shared(where, "--backend", "auto")
+    add_shared(where, "--device", "auto")
+    add_shared(where, "--threads", None)
 
 
 def model_options(args: argparse.Namespace) -> dict:

@@ -10,9 +10,9 @@ import argparse
 import sys
 import warnings
 
-from .backend import BACKEND_CHOICES
-from .cli import CommandParser, non_negative_int, positive_float, positive_int, run_command
-from .training.config import DTYPES, PRESETS, Config
+from .cli import CommandParser, add_shared, non_negative_int, positive_float, positive_int, run_command
+from .cli import parse_hidden  # noqa: F401 (xpnet.train.parse_hidden, as before it moved to xpnet.cli)
+from .training.config import PRESETS, Config
 from .errors import UsageError
 from .nn.init import BIAS_SCHEMES
 from .nn.optim import OPTIMIZERS
@@ -20,19 +20,6 @@ from .training.run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
 from .nn.schedules import SCHEDULES
 
 DEFAULTS = Config()
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``'512,256'`` -> (512, 256); ``''`` or ``'none'`` -> () (softmax regression)."""
-    if text.strip().lower() in ("", "none"):
-        return ()
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 512,256, got {text!r}")
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
-    return sizes
 
 
 def parse_batch_size(text: str) -> int | None:
@@ -61,28 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help=f"a named recipe, (default: none): {presets}")
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", help=f"mnist, fashion-mnist, synthetic, synthetic:N, or a folder holding the "
-                                        f"four MNIST-format files (default: {d.dataset})")
-    data.add_argument("--data-dir", metavar="ROOT", help="look for ROOT/<dataset>/ first "
-                                                         "(default: $XPNET_DATA_DIR, then the cache)")
-    data.add_argument("--no-download", dest="download", action="store_false",
-                      help="never download; fail if no local copy is found (default: download when missing)")
+    add_shared(data, "--dataset", shown=d.dataset)
+    add_shared(data, "--data-dir")
+    add_shared(data, "--no-download")
     data.add_argument("--dev-size", type=non_negative_int, metavar="N",
                       help=f"hold out N shuffled training examples as a dev set (default: {d.dev_size})")
     data.add_argument("--no-normalize", dest="normalize", action="store_false",
                       help="keep raw 0..255 pixels instead of scaling to [0, 1] (default: scale)")
     where = parser.add_argument_group("backend")
-    where.add_argument("--backend", choices=BACKEND_CHOICES,
-                       help=f"array library (default: {d.backend}: CuPy on a working CUDA GPU, else NumPy)")
-    where.add_argument("--device", help=f"auto, cpu, cuda or cuda:N (default: {d.device})")
-    where.add_argument("--dtype", choices=DTYPES, help=f"floating-point type (default: {d.dtype})")
-    where.add_argument("--threads", type=positive_int, metavar="N",
-                       help="CPU threads for BLAS, OpenMP and PyTorch; 1 keeps a shared machine steady "
-                            "(default: as the libraries find them)")
+    add_shared(where, "--backend", shown=d.backend)
+    add_shared(where, "--device", shown=d.device)
+    add_shared(where, "--dtype", shown=d.dtype)
+    add_shared(where, "--threads")
     model = parser.add_argument_group("model")
-    model.add_argument("--hidden", type=parse_hidden, metavar="SIZES",
-                       help=f"hidden layer sizes, e.g. 128 or 512,256; 'none' for softmax regression "
-                            f"(default: {','.join(map(str, d.hidden))})")
+    add_shared(model, "--hidden", shown=d.hidden)
     model.add_argument("--init", metavar="SCHEME", help=f"weight init: normal:STD, uniform:A (on [-A, A)), "
                                                         f"xavier or he (default: {d.init})")
     model.add_argument("--bias-init", choices=BIAS_SCHEMES,
@@ -110,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
                           help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
     training.add_argument("--epochs", type=positive_int, help=f"number of epochs (default: {d.epochs})")
-    training.add_argument("--seed", type=int, help=f"seed of the host random generator (default: {d.seed})")
+    add_shared(training, "--seed", shown=d.seed)
     training.add_argument("--dry-run", action="store_true", help="quickly check a single step (default: off)")
     output = parser.add_argument_group("output")
     output.add_argument("--log-interval", type=positive_int, metavar="N",

@@ -31,9 +31,9 @@ from ..backend import BACKENDS, Backend, available_backends, limit_threads, memo
 from .references import FLOOR
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
-from ..training.config import DTYPES
 from ..data import make_synthetic
-from ..cli import CommandParser, backend_entries, positive_int, positive_ints, resolve_entries, run_command, split_entry
+from ..cli import (CommandParser, add_shared, backend_entries, positive_int, positive_ints, resolve_entries,
+                   run_command, split_entry)
 from ..files import write_output
 from ..nn.model import sizes_text
 from ..training.run import fit
@@ -269,10 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "784-10, 1024 for 784-1024-10, else 128)")
     parser.add_argument("--epochs", type=positive_int, help="timed epochs (rounds) per implementation, each "
                                                              "after a warm-up epoch (default: 3)")
-    parser.add_argument("--threads", type=positive_int, help="pin BLAS/OpenMP and torch threads "
-                                                              "(default: leave as they are)")
+    add_shared(parser, "--threads")
     parser.add_argument("--n-train", type=positive_int, metavar="N", help="training examples (default: 60000)")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="(default: float32)")
+    add_shared(parser, "--dtype", "float32")
     parser.add_argument("--json", metavar="PATH", help="write every figure as JSON (default: none)")
     parser.add_argument("--plot", metavar="PATH", help="PNG of seconds per epoch against batch size, when "
                                                        "matplotlib is installed (default: none)")
