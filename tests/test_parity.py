@@ -35,8 +35,8 @@ def test_first_20_sgd_steps_match_the_float64_reference(backend, tiny_dataset, d
     optimizer = SGD(lr)
     for step in range(steps):
         window = device_order[step * batch_size:(step + 1) * batch_size]
-        params, totals, _ = train_epoch(params, optimizer, DeviceSplit(
-            backend.xp.take(data.X, window, axis=0), backend.xp.take(data.y, window, axis=0)).with_one_hot(10), batch_size)
+        batch = DeviceSplit(backend.xp.take(data.X, window, axis=0), backend.xp.take(data.y, window, axis=0))
+        params, totals, _ = train_epoch(params, optimizer, batch.with_one_hot(10), batch_size)
         assert totals.seen == batch_size
         for (W, b), (rW, rb) in zip(params, expected[step]):
             assert W.dtype == backend.dtype(dtype)
