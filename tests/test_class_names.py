@@ -7,7 +7,7 @@ import pytest
 
 import xpnet
 from datafiles import sha256_table, tiny_dataset_arrays
-from xpnet.confusion import class_scores, scores_table
+from xpnet.inference.scores import class_scores, scores_table
 from xpnet.data import DATASETS, load_dataset, write_mnist_folder
 from xpnet.evaluate import main as evaluate_main
 from xpnet.predict import main as predict_main

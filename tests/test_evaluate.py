@@ -63,7 +63,7 @@ def test_per_class_scores_match_a_numpy_recomputation(trained):
 
 
 def test_a_class_never_predicted_scores_zero_not_nan():
-    from xpnet.confusion import class_scores, confusion_matrix
+    from xpnet.inference.scores import class_scores, confusion_matrix
 
     scores = class_scores(confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 0, 0, 2]), 3))
     assert [row["precision"] for row in scores["classes"]] == [pytest.approx(2 / 3), 0.0, 1.0]

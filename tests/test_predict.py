@@ -9,7 +9,7 @@ from saved_models import DATASET, one_line_error, run_module, train_and_save
 
 from xpnet.data import load_dataset
 from xpnet.errors import XpnetError
-from xpnet.images import SHADES, draw, mnist_style, read_grey
+from xpnet.inference.images import SHADES, draw, mnist_style, read_grey
 from xpnet.predict import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -20,7 +20,7 @@ from . import __version__
 from .backend import limit_threads
 from .training.checkpoint import Checkpoint
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
-from .confusion import class_scores, confusion_matrix, confusion_table, scores_table
+from .inference.scores import class_scores, confusion_matrix, confusion_table, scores_table
 from .data import Dataset
 from .files import write_output
 from .inference import Model, load_model

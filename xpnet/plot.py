@@ -20,7 +20,7 @@ import numpy as np
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
-from .figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
+from .inference.figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
 from .files import write_output
 from .nn.model import describe
 from .inference import load_model

@@ -2,7 +2,7 @@
 
 ``--index I`` takes image I of the test set (``--split train`` for the training set), as
 seed notebook 004's ``test_prediction`` did; ``--image FILE`` takes any picture and
-prepares it the MNIST way (:func:`xpnet.images.mnist_style`). Prints the digit in shades
+prepares it the MNIST way (:func:`xpnet.inference.images.mnist_style`). Prints the digit in shades
 of ' ░▒▓█', the predicted class, the top-3 probabilities and, for ``--index``, the label;
 ``--out FILE.png`` also saves the 28x28 input with the prediction as its caption.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
 from .data import DATASETS
 from .errors import UsageError, XpnetError
-from .images import draw, mnist_style, pillow, read_grey, save_png
+from .inference.images import draw, mnist_style, pillow, read_grey, save_png
 from .inference import load_model
 
 TOP = 3

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 from array_api_compat import array_namespace
 
-from .backend import Backend, resolve, to_numpy
-from .training.checkpoint import Checkpoint, latest_in, load_checkpoint
-from .training.config import Config
-from .data import DataError, Dataset, load_dataset
-from .errors import UsageError
-from .nn.model import describe, predict_logits
-from .nn.ops import softmax
-from .training.loop import images_to_device
+from ..backend import Backend, resolve, to_numpy
+from ..training.checkpoint import Checkpoint, latest_in, load_checkpoint
+from ..training.config import Config
+from ..data import DataError, Dataset, load_dataset
+from ..errors import UsageError
+from ..nn.model import describe, predict_logits
+from ..nn.ops import softmax
+from ..training.loop import images_to_device
 
 SPLITS = ("test", "train")
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .errors import XpnetError
+from ..errors import XpnetError
 from .images import INSTALL_HINT
 
 MAX_WRONG = 36

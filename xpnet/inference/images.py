@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from .errors import XpnetError
-from .files import write_output
+from ..errors import XpnetError
+from ..files import write_output
 
 SHADES = " ░▒▓█"
 SIDE = 28
