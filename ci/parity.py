@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -211,9 +212,11 @@ def run_parity(args: argparse.Namespace) -> list[str]:
                 print(f"training {entry} in {dtype}...", file=sys.stderr, flush=True)
                 name, device = split_entry(entry)
                 try:
+                    # One folder per run: a folder holding a run is where the same run continues.
                     result = xpnet.fit(backend=name, device=device, dataset=dataset, hidden=args.hidden,
                                        epochs=args.epochs, dtype=dtype, seed=args.seed, log=None,
-                                       checkpoint_dir=scratch, checkpoint_every=args.epochs)
+                                       checkpoint_dir=os.path.join(scratch, f"{dtype}-{len(outcomes)}"),
+                                       checkpoint_every=args.epochs)
                 except xpnet.TrainingInterrupted:
                     raise KeyboardInterrupt from None
                 outcomes[entry] = Outcome.of(result, dataset)

@@ -9,8 +9,8 @@ import pytest
 
 import xpnet
 from xpnet.training import run as run_module
-from xpnet.training.checkpoint import (FORMAT_VERSION, Checkpoint, CheckpointError, latest_in, load_checkpoint,
-                                       save_checkpoint)
+from xpnet.training.checkpoint import FORMAT_VERSION, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from xpnet.training.checkpoint_folder import newest_usable
 from stopping import stop_after
 
 
@@ -98,12 +98,12 @@ def test_unknown_version_missing_tensor_wrong_shape_and_dtype(tmp_path):
         _one_line_error(path, match)
 
 
-def test_latest_in_a_folder(tmp_path):
+def test_the_newest_in_a_folder(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        latest_in(tmp_path)
+        newest_usable(tmp_path)
     for epoch in (1, 2, 10):
         save_checkpoint(tmp_path / f"epoch-{epoch:04d}.npz", _checkpoint())
-    assert latest_in(tmp_path).name == "epoch-0010.npz"
+    assert newest_usable(tmp_path)[0].name == "epoch-0010.npz"
 
 
 def _same_params(a, b):
@@ -160,14 +160,14 @@ def test_divergence_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monke
     monkeypatch.setattr(run_module, "train_epoch", poisoned)
     with pytest.raises(xpnet.XpnetError, match="diverged in epoch 3.*last good checkpoint is .*epoch-0002.npz"):
         xpnet.fit(dataset=tiny_dataset, backend="numpy", epochs=5, checkpoint_dir=str(tmp_path), log=None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.npz", "epoch-0002.npz"]
+    assert sorted(p.name for p in tmp_path.glob("epoch-*")) == ["epoch-0001.npz", "epoch-0002.npz"]
     assert np.isfinite(load_checkpoint(tmp_path / "epoch-0002.npz").params[0][0]).all()
 
 
 def test_resuming_with_another_architecture_is_refused(tiny_dataset, tmp_path):
     xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(8,), epochs=1, save_path=str(tmp_path / "m.npz"),
               log=None)
-    with pytest.raises(CheckpointError, match="784-8-10 float32.*784-9-10"):
+    with pytest.raises(xpnet.XpnetError, match=r"--hidden 9 \(the checkpoint's run has 8\)"):
         xpnet.fit(resume=tmp_path / "m.npz", dataset=tiny_dataset, hidden=(9,), log=None)
 
 

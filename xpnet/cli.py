@@ -199,15 +199,15 @@ def model_options(args: argparse.Namespace) -> dict:
 def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
                 argv: list[str] | None) -> int:
     """Parse ``argv``, run ``body(args)`` with ``--threads`` applied, and turn errors into an exit status."""
-    from .training.run import TrainingInterrupted
+    from .training.interrupt import Interrupted
 
     args = parser.parse_args(argv)
     try:
         with limit_threads(getattr(args, "threads", None)):
             body(args)
-    except TrainingInterrupted as error:
+    except Interrupted as error:
         print(str(error), file=sys.stderr)
-        return 130
+        return error.exit_status
     except UsageError as error:
         sys.stderr.write(usage_error(parser.prog, error))
         return 2

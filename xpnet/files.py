@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import XpnetError
+from .errors import UsageError, XpnetError
 
 
 def open_temp_beside(target) -> tuple[Path, object]:
@@ -42,8 +44,18 @@ def atomic_open(target):
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` (creating its folder) so it appears whole or not at all."""
+    """Write ``data`` to ``path`` (creating its folder) so it appears whole or not at all.
+
+    A symbolic link is followed (the file it names is replaced, the link kept); a path that
+    is not a regular file (a folder, a device such as /dev/null, a FIFO, a socket) is never
+    replaced: OSError instead.
+    """
     target = Path(path).absolute()
+    if target.is_symlink():
+        target = target.resolve()
+    kind = _not_regular(target)
+    if kind is not None:
+        raise OSError(errno.EEXIST, f"it is {kind}, not a regular file")
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(target) as file:
         file.write(data.encode() if isinstance(data, str) else data)
@@ -57,3 +69,52 @@ def write_output(path: str | os.PathLike, data: bytes | str, *, fix: str, error=
     except OSError as failure:
         raise error(f"cannot write {path}: {failure.strerror or failure}; {fix}") from None
     return Path(path)
+
+
+def check_output_file(path: str | os.PathLike, flag: str, suffixes: tuple[str, ...] = ()) -> None:
+    """UsageError, one line naming ``flag``, unless ``path`` can be written before any work
+    starts: a known suffix, not a folder or other non-regular file, in a folder that exists
+    (or can be made) and is writable."""
+    target = Path(path).absolute()
+    if suffixes and target.suffix not in suffixes:
+        raise UsageError(f"{flag} {path}: use a name ending in {' or '.join(suffixes)}")
+    if target.is_symlink():
+        target = target.resolve()
+    kind = _not_regular(target)
+    if kind is not None:
+        raise UsageError(f"{flag} {path} is {kind}, not a regular file; give a file name")
+    _check_can_write_into(target.parent, flag, path)
+
+
+def check_output_folder(path: str | os.PathLike, flag: str) -> None:
+    """UsageError, one line naming ``flag``, unless ``path`` is a writable folder or can be made one."""
+    folder = Path(path).absolute()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {path} is not a folder; give a folder")
+    _check_can_write_into(folder, flag, path)
+
+
+def _check_can_write_into(folder: Path, flag: str, given) -> None:
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {given}: {existing} is not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {given}: cannot write into {existing} (permission denied or read-only); "
+                         "choose a writable path")
+
+
+def _not_regular(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file ('a folder', 'a FIFO'...), else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"

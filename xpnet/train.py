@@ -13,7 +13,6 @@ import warnings
 from .cli import CommandParser, add_shared, non_negative_int, positive_float, positive_int, run_command
 from .cli import parse_hidden  # noqa: F401 (xpnet.train.parse_hidden, as before it moved to xpnet.cli)
 from .training.config import PRESETS, Config
-from .errors import UsageError
 from .nn.init import BIAS_SCHEMES
 from .nn.optim import OPTIMIZERS
 from .training.run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
@@ -102,13 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     keep.add_argument("--save", metavar="PATH", default=None,
                       help="write the trained model to PATH, .npz or .safetensors (default: none)")
     keep.add_argument("--checkpoint-dir", metavar="DIR", default=None,
-                      help=f"keep the last {KEEP_CHECKPOINTS} checkpoints of the run in DIR, and write the one "
-                           f"Ctrl-C makes there (default: none; Ctrl-C writes ./{INTERRUPTED_NAME})")
-    keep.add_argument("--checkpoint-every", type=positive_int, metavar="N", default=1,
-                      help="with --checkpoint-dir, write a checkpoint every N epochs (default: 1)")
+                      help=f"keep the last {KEEP_CHECKPOINTS} checkpoints of the run in DIR, and the one a signal "
+                           f"makes; the same command run again continues from the newest (default: none; "
+                           f"Ctrl-C writes ./{INTERRUPTED_NAME})")
+    keep.add_argument("--checkpoint-every", type=positive_int, metavar="N", default=None,
+                      help="with --checkpoint-dir, write a checkpoint every N epochs (default: 1, or the resumed "
+                           "run's)")
+    keep.add_argument("--restart", action="store_true", default=False,
+                      help="with --checkpoint-dir, delete the run already there and start over (default: continue "
+                           "it)")
     keep.add_argument("--resume", metavar="PATH_OR_DIR", default=None,
-                      help="continue the run saved in a checkpoint, or the newest in a folder; flags given "
-                           "override its settings, e.g. --epochs for more epochs (default: none)")
+                      help="continue the run saved in a checkpoint, or the newest in a folder, with its settings "
+                           "and outputs; flags that agree with it, --epochs, --device and output flags may be "
+                           "given (default: none)")
     return parser
 
 
@@ -119,9 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         options = vars(args)
         preset, quiet, resume = options.pop("preset"), options.pop("quiet"), options.pop("resume")
         outputs = dict(metrics_path=options.pop("metrics"), save_path=options.pop("save"),
-                       checkpoint_dir=options.pop("checkpoint_dir"), checkpoint_every=options.pop("checkpoint_every"))
-        if preset is not None and resume is not None:
-            raise UsageError("--preset and --resume cannot be combined: a checkpoint carries its own settings")
+                       checkpoint_dir=options.pop("checkpoint_dir"), checkpoint_every=options.pop("checkpoint_every"),
+                       restart=options.pop("restart"))
         fit(preset=preset, resume=resume, log=None if quiet else _print_flush, **outputs, **options)
 
     # A diverging run overflows before the epoch-end check reports it in one line.

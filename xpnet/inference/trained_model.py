@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..backend import Backend, resolve, to_numpy
-from ..training.checkpoint import Checkpoint, latest_in, load_checkpoint
+from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..training.checkpoint_folder import newest_usable
 from ..training.config import Config
 from ..data import DataError, Dataset, load_dataset
 from ..errors import UsageError
@@ -97,8 +99,8 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
         source = "(in memory)"
     else:
         path = Path(checkpoint)
-        path = latest_in(path) if path.is_dir() else path
-        source, checkpoint = str(path), load_checkpoint(path)
+        path, checkpoint = newest_usable(path, _skipped) if path.is_dir() else (path, load_checkpoint(path))
+        source = str(path)
     known = {f.name for f in dataclasses.fields(Config)}
     config = Config().replace(**{k: v for k, v in checkpoint.config.items() if k in known})
     in_memory = dataset if isinstance(dataset, Dataset) else None
@@ -122,3 +124,7 @@ def _check_fits(model: Model) -> None:
             f"{dataset.num_classes} classes but the checkpoint's model takes {checkpoint.layer_sizes[0]} pixels "
             f"and {checkpoint.num_classes} classes; pass the --dataset it was trained on"
         )
+
+
+def _skipped(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr, flush=True)

@@ -46,7 +46,9 @@ class Checkpoint:
     ``config`` the resolved :class:`xpnet.config.Config` as a dict; ``epoch`` epochs
     finished; ``history`` their metrics; ``rng_state`` the host generator's state after
     them; ``in_progress`` None, or where a run interrupted inside epoch ``epoch + 1``
-    stopped (its generator state at that epoch's start, the steps done, partial totals).
+    stopped (its generator state at that epoch's start, the steps done, partial totals);
+    ``outputs`` where the run writes (``checkpoint_dir``, ``save_path``, ``metrics_path``,
+    ``checkpoint_every``), so that resuming it keeps writing there (empty in older files).
     """
 
     params: list
@@ -59,6 +61,7 @@ class Checkpoint:
     num_classes: int = 10
     image_shape: tuple = (28, 28)
     xpnet_version: str = __version__
+    outputs: dict = field(default_factory=dict)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -85,6 +88,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "image_shape": list(checkpoint.image_shape), "config": checkpoint.config, "epoch": checkpoint.epoch,
         "history": checkpoint.history, "rng_state": checkpoint.rng_state,
         "optimizer_tensors": sorted(checkpoint.optimizer_state), "in_progress": checkpoint.in_progress,
+        "outputs": checkpoint.outputs,
     })
     suffix = _suffix(path)
     if suffix == ".npz":
@@ -130,34 +134,19 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(params=params, config=meta["config"], epoch=meta["epoch"], history=meta["history"],
                       rng_state=meta["rng_state"], optimizer_state=optimizer_state,
                       in_progress=meta["in_progress"], num_classes=meta["num_classes"],
-                      image_shape=tuple(meta["image_shape"]), xpnet_version=meta["xpnet_version"])
+                      image_shape=tuple(meta["image_shape"]), xpnet_version=meta["xpnet_version"],
+                      outputs=_outputs(path, meta.get("outputs", {})))
 
 
-def checkpoint_name(epoch: int, suffix: str = ".npz") -> str:
-    """The file name of the checkpoint after ``epoch`` in a checkpoint folder."""
-    return f"epoch-{epoch:04d}{suffix}"
-
-
-def latest_in(folder: str | os.PathLike) -> Path:
-    """The newest checkpoint in ``folder`` (highest epoch), or ``folder`` itself when it is a file."""
-    folder = Path(folder)
-    if folder.is_file():
-        return folder
-    if not folder.is_dir():
-        raise CheckpointError(f"checkpoint {folder} not found; pass a file written by --save, or the folder "
-                              "given to --checkpoint-dir")
-    found = sorted(p for p in folder.iterdir() if p.name.startswith("epoch-") and p.suffix in EXTENSIONS)
-    if not found:
-        raise CheckpointError(f"no checkpoint (epoch-NNNN.npz) in {folder}; "
-                              "train with --checkpoint-dir to write some")
-    return found[-1]
-
-
-def prune(folder: str | os.PathLike, keep: int) -> None:
-    """Delete all but the ``keep`` newest epoch checkpoints in ``folder``."""
-    found = sorted(p for p in Path(folder).iterdir() if p.name.startswith("epoch-") and p.suffix in EXTENSIONS)
-    for old in found[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+def _outputs(path: Path, outputs) -> dict:
+    """The run's output settings, checked: paths are strings or None, ``checkpoint_every`` an int >= 1."""
+    known = {"checkpoint_dir": str, "save_path": str, "metrics_path": str, "checkpoint_every": int}
+    if not isinstance(outputs, dict) or any(
+            key not in known or not (value is None or (type(value) is known[key]
+                                                       and (key != "checkpoint_every" or value >= 1)))
+            for key, value in outputs.items()):
+        raise CheckpointError(f"checkpoint {path} has unreadable output settings; use an earlier checkpoint")
+    return outputs
 
 
 def _suffix(path: Path) -> str:

@@ -1,35 +1,84 @@
-"""Ctrl-C as a request, answered at the next safe point instead of in the middle of a step."""
+"""Ctrl-C, SIGTERM and SIGHUP as a request, answered at the next safe point instead of in
+the middle of a step.
+
+``timeout``, SLURM, ``docker stop`` and a closed terminal send SIGTERM or SIGHUP; they are
+treated as Ctrl-C is: the run finishes its step, writes a checkpoint and says how to
+resume, and the command exits with 128 + the signal's number (130, 143, 129).
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
+from ..errors import XpnetError
+
+HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Interrupted(XpnetError):
+    """A run stopped by a signal; ``exit_status`` is 128 + its number."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + int(self.signum)
+
+
+def signal_name(signum: int) -> str:
+    """``'SIGTERM'`` for 15; ``'Ctrl-C'`` for SIGINT."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
 
 class InterruptRequest:
-    """While active, SIGINT only raises a flag that the training loop reads between steps.
+    """While active, SIGINT, SIGTERM and SIGHUP stop the run at a safe point.
 
-    A second Ctrl-C restores Python's default behaviour at once, so a user is never stuck.
-    Outside the main thread (where signals cannot be caught) it does nothing.
+    Before :meth:`arm` (loading or downloading data, moving it to the device) there is
+    nothing to save, so a signal stops at once (:class:`KeyboardInterrupt` for Ctrl-C,
+    :class:`Interrupted` for the others). Once armed, a signal only raises a flag that the
+    training loop reads between steps (``request()`` is true). A second signal restores
+    the default behaviour and acts at once, so a user is never stuck; every write is
+    atomic, so nothing is damaged. Outside the main thread it does nothing.
     """
 
     def __init__(self):
-        self.requested = False
-        self._previous = None
+        self.signum: int | None = None
+        self.armed = False
+        self._previous: dict[int, object] = {}
 
     def __call__(self) -> bool:
-        return self.requested
+        return self.signum is not None
+
+    def arm(self) -> None:
+        """From now on, answer a signal at the next step instead of at once."""
+        self.armed = True
 
     def __enter__(self) -> "InterruptRequest":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in HANDLED:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
 
     def _handle(self, signum, frame) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.signum is not None or not self.armed:
+            self._restore_defaults()
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            if self.signum is not None:
+                os.kill(os.getpid(), signum)  # the second signal: its default action, now
+            raise Interrupted(f"stopped by {signal_name(signum)} before training started; nothing to save",
+                              signum)
+        self.signum = signum
+
+    def _restore_defaults(self) -> None:
+        for signum in self._previous:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)

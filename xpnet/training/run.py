@@ -1,18 +1,23 @@
 """``fit``: a whole run, as ``python -m xpnet.train`` and notebook users start it.
 
 Loads the data, moves it to the device once, draws the initial weights on the host,
-trains epoch by epoch with :func:`xpnet.trainer.train_epoch`, reads the metrics once
-per epoch, and keeps the run safe: checkpoints, exact resume, Ctrl-C at a safe point,
-and a clear stop when training diverges.
+trains epoch by epoch with :func:`xpnet.training.loop.train_epoch`, reads the metrics
+once per epoch, and keeps the run safe: outputs checked before the first step, a locked
+checkpoint folder, exact resume (rerun the same command), Ctrl-C, SIGTERM and SIGHUP at
+a safe point, a rescued model when a disk fills, and a clear stop when training diverges.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
+import signal
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,23 +26,16 @@ from array_api_compat import array_namespace
 
 from .. import __version__
 from ..backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
-from .checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    checkpoint_name,
-    latest_in,
-    load_checkpoint,
-    prune,
-    save_checkpoint,
-)
-from .config import Config, from_preset
 from ..data import Dataset, load_dataset
-from ..nn.dropout import EpochDropout
 from ..errors import UsageError, XpnetError
+from ..files import check_output_file, check_output_folder
+from ..nn.dropout import EpochDropout
 from ..nn.init import init_params
 from ..nn.model import describe, sizes_text
-from .interrupt import InterruptRequest
-from .metrics_log import MetricsLog
+from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, save_checkpoint
+from .checkpoint_folder import INTERRUPTED_NAME, checkpoint_name, locked, prune, remove_stale_temporaries
+from .config import Config
+from .interrupt import InterruptRequest, Interrupted, signal_name
 from .loop import (
     DeviceSplit,
     EpochHooks,
@@ -48,13 +46,15 @@ from .loop import (
     labels_to_device,
     train_epoch,
 )
+from .metrics_log import MetricsLog
+from .starting import Outputs, Start, plan
 
 KEEP_CHECKPOINTS = 3
-INTERRUPTED_NAME = "xpnet-interrupted.npz"
 
 
-class TrainingInterrupted(XpnetError):
-    """Ctrl-C stopped the run at a safe point; the message says where its checkpoint is."""
+class TrainingInterrupted(Interrupted):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run at a safe point; the message says
+    where its checkpoint is and how to resume."""
 
 
 @dataclass
@@ -75,50 +75,70 @@ class FitResult:
         return [(to_numpy(W), to_numpy(b)) for W, b in self.params]
 
 
-@dataclass
-class Outputs:
-    """Where a run writes: metrics (JSON Lines), the final model, periodic checkpoints."""
-
-    metrics_path: str | None = None
-    save_path: str | None = None
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 1
-
-
 def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dataset | str | None = None,
         resume: str | Path | None = None, metrics_path: str | None = None, save_path: str | None = None,
-        checkpoint_dir: str | None = None, checkpoint_every: int = 1,
+        checkpoint_dir: str | None = None, checkpoint_every: int | None = None, restart: bool = False,
         log: Callable[[str], None] | None = print, progress: bool | None = None, **overrides) -> FitResult:
     """Train an MLP as ``config`` (or ``preset`` plus keyword ``overrides``) says.
 
     ``dataset`` is a name or folder to load, or a :class:`xpnet.data.Dataset` in memory.
-    ``resume`` continues from a checkpoint file or folder (its settings, then ``overrides``).
     ``save_path`` writes the final model; ``checkpoint_dir`` keeps the last checkpoints,
-    one every ``checkpoint_every`` epochs. ``log`` receives each line of the report (None
-    for silence); ``progress`` shows a bar per epoch (default: on a terminal).
+    one every ``checkpoint_every`` epochs (default 1). Run again with the same
+    ``checkpoint_dir``, the same run continues from its newest usable checkpoint
+    (``restart=True`` starts it over). ``resume`` continues from a checkpoint file or folder,
+    with its settings and outputs; ``overrides`` that differ from its settings are refused,
+    except those in :data:`xpnet.training.starting.MAY_CHANGE` (``epochs``, ``device``...).
+    ``log`` receives each line of the report (None for silence); ``progress`` shows a bar
+    per epoch (default: on a terminal).
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
-    :class:`TrainingInterrupted` after Ctrl-C, once a checkpoint is written.
+    :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written.
     """
     if isinstance(dataset, str):
         overrides["dataset"], dataset = dataset, None
-    resume_path = latest_in(resume) if resume is not None else None
-    checkpoint = load_checkpoint(resume_path) if resume_path is not None else None
-    if config is None:
-        if checkpoint is not None:
-            config = Config().replace(**checkpoint.config).replace(**overrides)
-        else:
-            config = from_preset(preset, **overrides)
-    elif preset is not None or overrides or checkpoint is not None:
-        raise UsageError("pass either a Config, or a preset or checkpoint with overrides, not both")
-    config.validate()
-    if checkpoint_every < 1:
-        raise UsageError(f"checkpoint-every must be at least 1, got {checkpoint_every}")
     say = log if log is not None else (lambda line: None)
     if progress is None:
         progress = log is not None and sys.stderr.isatty()
-    outputs = Outputs(metrics_path, save_path, checkpoint_dir, checkpoint_every)
+    given = dict(metrics_path=metrics_path, save_path=save_path, checkpoint_dir=checkpoint_dir,
+                 checkpoint_every=checkpoint_every)
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
+                                         or checkpoint_every < 1):
+        raise UsageError(f"checkpoint-every must be a whole number, at least 1, got {checkpoint_every!r}")
+    with ExitStack() as stack:
+        if checkpoint_dir is not None:
+            check_output_folder(checkpoint_dir, "--checkpoint-dir")
+            stack.enter_context(locked(checkpoint_dir))
+        start = plan(config, preset, overrides, resume, given, restart=restart,
+                     dataset_in_memory=dataset is not None, skipped=_warn)
+        folder = start.outputs.checkpoint_dir
+        _check_outputs(start.outputs)
+        if folder is not None and folder != checkpoint_dir:
+            stack.enter_context(locked(folder))
+        if folder is not None:
+            remove_stale_temporaries(folder)
+        backend = _backend_for(start, overrides)
+        for note in start.notes:
+            say(note)
+        interrupt = stack.enter_context(InterruptRequest())
+        stack.enter_context(limit_threads(start.config.threads))
+        stack.enter_context(backend.activate())
+        return _fit(start, backend, dataset, say, progress, interrupt)
+
+
+def _check_outputs(outputs: Outputs) -> None:
+    """Refuse, before any work, an output that could not be written (exit status 2)."""
+    if outputs.save_path is not None:
+        check_output_file(outputs.save_path, "--save", EXTENSIONS)
+    if outputs.metrics_path is not None:
+        check_output_file(outputs.metrics_path, "--metrics")
+    if outputs.checkpoint_dir is not None:
+        check_output_folder(outputs.checkpoint_dir, "--checkpoint-dir")
+
+
+def _backend_for(start: Start, overrides: dict) -> Backend:
+    """The backend the run asks for; resuming, an unusable one says how to resume here instead."""
+    config, checkpoint = start.config, start.checkpoint
     try:
-        backend = resolve(config.backend, config.device)
+        return resolve(config.backend, config.device)
     except XpnetError as error:
         if checkpoint is None or ("device" in overrides and "backend" in overrides):
             raise
@@ -126,20 +146,23 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         asked = f"--backend {config.backend} --device {config.device}"
         problem = ("which resuming keeps, and that is" if asked == trained
                    else f"which resuming keeps unless overridden, and {asked} is")
-        raise type(error)(f"{resume_path} was trained with {trained}, {problem} not usable here ({error}); "
+        raise type(error)(f"{start.path} was trained with {trained}, {problem} not usable here ({error}); "
                           f"to resume on this machine add {cpu_flags(config.backend)}") from None
-    with limit_threads(config.threads), InterruptRequest() as interrupt, backend.activate():
-        return _fit(config, backend, dataset, checkpoint, outputs, say, progress, interrupt)
+
+
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 @dataclass
 class _Run:
     """Everything a run carries from one epoch to the next: its data on the device, its
-    model and optimiser, its host generator, its history and where it stands."""
+    model and optimiser, its host generator, its history, where it stands and where it writes."""
 
     config: Config
     backend: Backend
     dataset: Dataset
+    outputs: Outputs
     rng: np.random.Generator
     train: DeviceSplit
     dev: DeviceSplit | None
@@ -153,6 +176,7 @@ class _Run:
     history: list[dict] = field(default_factory=list)
     first_epoch: int = 1
     in_progress: dict | None = None
+    resumed_from: Path | None = None
     last_saved: Path | None = None
 
     def snapshot(self, epoch: int, in_progress: dict | None = None) -> Checkpoint:
@@ -161,43 +185,47 @@ class _Run:
                           config=self.config.to_dict(), epoch=epoch, history=copy.deepcopy(self.history),
                           rng_state=self.rng.bit_generator.state, optimizer_state=self.optimizer.state_dict(),
                           in_progress=in_progress, num_classes=self.dataset.num_classes,
-                          image_shape=self.dataset.image_shape)
+                          image_shape=self.dataset.image_shape, outputs=self.outputs.to_dict())
 
 
-def _fit(config: Config, backend: Backend, dataset, checkpoint: Checkpoint | None, outputs: Outputs,
-         say, progress: bool, interrupt: InterruptRequest) -> FitResult:
+def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt: InterruptRequest) -> FitResult:
     """The run, step by step: data to the device, the model, then epoch after epoch, then the test."""
+    config, checkpoint = start.config, start.checkpoint
     if dataset is None:
         dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
-    run = _start(config, backend, dataset, checkpoint)
+    run = _start(start, backend, dataset, say)
     _report_header(say, run)
     if checkpoint is not None:
-        say(f"resumed after epoch {checkpoint.epoch}"
+        say(f"resuming from {start.path}: epoch {checkpoint.epoch} of {run.epochs} done"
             + (f", {run.in_progress['steps']} step(s) into epoch {run.first_epoch}" if run.in_progress else ""))
-    metrics = MetricsLog(outputs.metrics_path, run.history) if outputs.metrics_path else None
+    metrics = MetricsLog(run.outputs.metrics_path, run.history) if run.outputs.metrics_path else None
+    interrupt.arm()
     for epoch in range(run.first_epoch, run.epochs + 1):
-        record = _train_one_epoch(run, epoch, interrupt, progress, outputs)
-        _keep_epoch(run, record, metrics, outputs, say)
-    return _finish(run, metrics, outputs, say)
+        record = _train_one_epoch(run, epoch, interrupt, progress)
+        _keep_epoch(run, record, metrics, say)
+    return _finish(run, metrics, say)
 
 
-def _start(config: Config, backend: Backend, dataset: Dataset, checkpoint: Checkpoint | None) -> _Run:
-    """The data on the device and the model: drawn afresh, or as ``checkpoint`` left it."""
+def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
+    """The data on the device and the model: drawn afresh, or as the checkpoint left it."""
+    config = start.config
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
     layer_sizes = [train.X.shape[1], *config.hidden, dataset.num_classes]
     batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
-    run = _Run(config, backend, dataset, rng, train, dev, test, layer_sizes, batch_size, config.make_optimizer(),
-               config.make_schedule(batch_count(train.size, batch_size)), 1 if config.dry_run else config.epochs)
-    if checkpoint is None:
+    run = _Run(config, backend, dataset, start.outputs, rng, train, dev, test, layer_sizes, batch_size,
+               config.make_optimizer(), config.make_schedule(batch_count(train.size, batch_size)),
+               1 if config.dry_run else config.epochs)
+    if start.checkpoint is None:
         host_params = init_params(layer_sizes, rng, config.init, config.bias_init, config.dtype)
     else:
-        host_params = _restore(run, checkpoint)
+        host_params = _restore(run, start.checkpoint, say)
+        run.resumed_from = start.path
     run.params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
     return run
 
 
-def _restore(run: _Run, checkpoint: Checkpoint) -> list:
+def _restore(run: _Run, checkpoint: Checkpoint, say) -> list:
     """Put ``checkpoint``'s optimiser state, generator, history and position into ``run``; its parameters."""
     _check_compatible(checkpoint, run.layer_sizes, run.config)
     try:
@@ -208,11 +236,22 @@ def _restore(run: _Run, checkpoint: Checkpoint) -> list:
     run.rng.bit_generator.state = checkpoint.rng_state
     run.history, run.first_epoch = list(checkpoint.history), checkpoint.epoch + 1
     run.in_progress = checkpoint.in_progress
+    planned = checkpoint.config.get("epochs")
+    if planned != run.config.epochs and (run.config.schedule != "constant" or run.config.warmup_epochs):
+        was = replace(run.config, epochs=planned).make_schedule(run.schedule.steps_per_epoch)
+        step = (run.in_progress or {}).get("steps", 0)
+        if checkpoint.epoch < planned:
+            before = f"{was.lr_at(checkpoint.epoch, step):.3g} as planned"
+        else:
+            before = f"{was.lr_at(planned - 1, was.steps_per_epoch - 1):.3g} where the planned run ended"
+        say(f"note: the {run.config.schedule} schedule was planned for {planned} epochs and now spans "
+            f"{run.config.epochs}: the learning rate at epoch {run.first_epoch} is "
+            f"{run.schedule.lr_at(checkpoint.epoch, step):.3g}, not {before}")
     return checkpoint.params
 
 
-def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progress: bool, outputs: Outputs) -> dict:
-    """Train epoch ``epoch`` (continuing one stopped part-way) and return its record; on Ctrl-C
+def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progress: bool) -> dict:
+    """Train epoch ``epoch`` (continuing one stopped part-way) and return its record; on a signal
     write the interrupted checkpoint and raise :class:`TrainingInterrupted`."""
     totals, seconds_before = _continued_totals(run)
     epoch_rng_state = run.rng.bit_generator.state
@@ -232,7 +271,7 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
     if bar is not None:
         bar.close()
     if not finished:
-        _stop_interrupted(run, epoch, outputs, {
+        _stop_interrupted(run, epoch, interrupt.signum or signal.SIGINT, {
             "epoch_rng_state": epoch_rng_state, "steps": totals.steps, "seen": totals.seen,
             "loss_sum": loss_sum, "correct": int(correct), "seconds": seconds})
     record = {"epoch": epoch, "lr": run.schedule.lr_at(epoch - 1, 0), "train_loss": loss_sum / totals.seen,
@@ -259,27 +298,64 @@ def _continued_totals(run: _Run) -> tuple[EpochTotals | None, float]:
     return totals, state["seconds"]
 
 
-def _stop_interrupted(run: _Run, epoch: int, outputs: Outputs, in_progress: dict):
-    path = Path(outputs.checkpoint_dir or ".") / INTERRUPTED_NAME
-    save_checkpoint(path, run.snapshot(epoch - 1, in_progress))
-    raise TrainingInterrupted(f"interrupted in epoch {epoch} after {in_progress['steps']} step(s); "
-                              f"checkpoint written to {path}; resume with: python -m xpnet.train --resume {path}")
+def _stop_interrupted(run: _Run, epoch: int, signum: int, in_progress: dict):
+    folder = run.outputs.checkpoint_dir
+    path = _save_or_rescue(Path(folder or ".") / INTERRUPTED_NAME, run.snapshot(epoch - 1, in_progress), run)
+    how = ("rerun the same command, or: python -m xpnet.train --resume " + folder if folder is not None
+           else f"python -m xpnet.train --resume {path}")
+    raise TrainingInterrupted(f"stopped by {signal_name(signum)} in epoch {epoch} after {in_progress['steps']} "
+                              f"step(s); checkpoint written to {path}; to resume, {how}", signum)
 
 
-def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, outputs: Outputs, say) -> None:
+def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, say) -> None:
     """Add ``record`` to the history and the metrics file, print it, and checkpoint when it is time."""
-    epoch, config = record["epoch"], run.config
+    epoch, config, outputs = record["epoch"], run.config, run.outputs
     run.history.append(record)
     if metrics is not None:
-        metrics.append(record)
+        _append_metrics(metrics, record)
     if epoch % config.log_interval == 0 or epoch == run.epochs:
         say(_epoch_line(record, run.epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
     if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == run.epochs):
-        run.last_saved = save_checkpoint(Path(outputs.checkpoint_dir) / checkpoint_name(epoch), run.snapshot(epoch))
+        path = Path(outputs.checkpoint_dir) / checkpoint_name(epoch)
+        try:
+            run.last_saved = save_checkpoint(path, run.snapshot(epoch))
+        except CheckpointError as error:
+            kept = f"the last checkpoint is {run.last_saved}" if run.last_saved else "no checkpoint was written yet"
+            _warn(f"{error}; training goes on ({kept})")
+            return
         prune(outputs.checkpoint_dir, KEEP_CHECKPOINTS)
+        _forget_interrupted(run, Path(outputs.checkpoint_dir) / INTERRUPTED_NAME)
 
 
-def _finish(run: _Run, metrics: MetricsLog | None, outputs: Outputs, say) -> FitResult:
+def _append_metrics(metrics: MetricsLog, record: dict) -> None:
+    try:
+        metrics.append(record)
+    except XpnetError as error:
+        _warn(f"{error}; training goes on, and the metrics are kept in every checkpoint")
+
+
+def _forget_interrupted(run: _Run, path: Path) -> None:
+    """Delete an interrupted checkpoint once a newer checkpoint of the run holds all it held."""
+    if path.is_file() and (path == run.resumed_from or path.parent == Path(run.outputs.checkpoint_dir or "")):
+        path.unlink(missing_ok=True)
+
+
+def _save_or_rescue(path: Path, checkpoint: Checkpoint, run: _Run) -> Path:
+    """Save ``checkpoint`` to ``path``; if that fails (a full disk), to the temporary folder,
+    raising XpnetError that names both places. Returns where it was saved."""
+    try:
+        return save_checkpoint(path, checkpoint)
+    except CheckpointError as error:
+        rescue = Path(tempfile.gettempdir()) / f"xpnet-rescued-{os.getpid()}{path.suffix}"
+        try:
+            save_checkpoint(rescue, checkpoint)
+        except CheckpointError:
+            kept = f"; the last checkpoint is {run.last_saved}" if run.last_saved else ""
+            raise XpnetError(f"{error}, and no room in {rescue.parent} either{kept}") from None
+        raise XpnetError(f"{error}; the model was saved to {rescue} instead: move it where it belongs") from None
+
+
+def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     """Evaluate on the test split, write the summary and the model, and return the result."""
     test_loss, test_accuracy = evaluate(run.params, run.test, run.dataset.num_classes, run.config.eval_batch_size)
     history = run.history
@@ -300,11 +376,13 @@ def _finish(run: _Run, metrics: MetricsLog | None, outputs: Outputs, say) -> Fit
     if history and "dev_accuracy" in history[-1]:
         summary["dev_accuracy"] = history[-1]["dev_accuracy"]
     if metrics is not None:
-        metrics.append(summary)
+        _append_metrics(metrics, summary)
     say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}) "
         f"after {len(history)} epoch(s), {summary['train_seconds']:.1f} s of training")
-    if outputs.save_path:
-        say(f"model saved to {save_checkpoint(outputs.save_path, run.snapshot(len(history)))}")
+    if run.outputs.save_path:
+        say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), run.snapshot(len(history)), run)}")
+        if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
+            _forget_interrupted(run, run.resumed_from)
     return FitResult(run.params, history, summary, run.backend)
 
 

@@ -1,0 +1,159 @@
+"""How a run starts: afresh, from a checkpoint (``--resume``), or where the same command
+left off (rerun with the same ``--checkpoint-dir``).
+
+A checkpoint carries its run's settings and where the run writes, so resuming keeps both.
+Settings that only say how or where to compute (``MAY_CHANGE``: more epochs, another device,
+the data's folder) may differ on resuming; any other setting that differs makes it another
+run, and is refused with its name, never silently applied.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UsageError
+from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint_folder import INTERRUPTED_NAME, epoch_checkpoints, forget_run, newest_usable
+from .config import PRESETS, Config, from_preset
+
+MAY_CHANGE = frozenset({"epochs", "log_interval", "threads", "eval_batch_size", "data_dir", "download",
+                        "backend", "device", "dry_run"})
+
+
+@dataclass
+class Outputs:
+    """Where a run writes: metrics (JSON Lines), the final model, periodic checkpoints."""
+
+    metrics_path: str | None = None
+    save_path: str | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 1
+
+    def to_dict(self) -> dict:
+        """Absolute paths, as a checkpoint keeps them (a resume from another folder writes to the same places)."""
+        return {"metrics_path": _absolute(self.metrics_path), "save_path": _absolute(self.save_path),
+                "checkpoint_dir": _absolute(self.checkpoint_dir), "checkpoint_every": self.checkpoint_every}
+
+
+@dataclass
+class Start:
+    """The run a command starts: its settings, and the checkpoint (and its path) it continues, if any."""
+
+    config: Config
+    outputs: Outputs
+    checkpoint: Checkpoint | None = None
+    path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(config: Config | None, preset: str | None, overrides: dict, resume, outputs: dict, *,
+         restart: bool = False, dataset_in_memory: bool = False,
+         skipped: Callable[[str], None] | None = None) -> Start:
+    """Decide how the run starts. ``outputs`` holds the output arguments given (None: not given).
+
+    ``--resume``: the checkpoint's settings, with the given ones that agree or ``MAY_CHANGE``.
+    Otherwise, a ``checkpoint_dir`` holding this same run continues it (``restart`` deletes
+    it and starts over), and one holding another run is refused, naming the first difference.
+    """
+    given = {key: value for key, value in outputs.items() if value is not None}
+    if resume is not None:
+        if restart:
+            raise UsageError("--restart starts a run over; it cannot be combined with --resume")
+        if config is not None:
+            raise UsageError("pass either a Config, or a preset or checkpoint with overrides, not both")
+        path, checkpoint = _load(resume, skipped)
+        explicit = {**(_preset_settings(preset)), **overrides}
+        conflicts = _differences(checkpoint.config, explicit, dataset_in_memory)
+        if conflicts:
+            raise UsageError(f"{path} continues a run that was trained with other settings: {'; '.join(conflicts)}; "
+                             "leave these out to resume it, or start a new run")
+        kept = _config(checkpoint.config).replace(**{k: v for k, v in explicit.items() if k in MAY_CHANGE})
+        return Start(kept.validate(), _merged(checkpoint.outputs, given), checkpoint, path)
+    if config is None:
+        config = from_preset(preset, **overrides)
+    elif preset is not None or overrides:
+        raise UsageError("pass either a Config, or a preset or checkpoint with overrides, not both")
+    config.validate()
+    start = Start(config, _merged({}, given))
+    folder = given.get("checkpoint_dir")
+    if folder is None or not Path(folder).is_dir() or not _holds_a_run(Path(folder)):
+        return start
+    if restart:
+        removed = forget_run(folder)
+        start.notes.append(f"--restart: deleted the {len(removed)} checkpoint(s) of the previous run in {folder}")
+        return start
+    path, checkpoint = newest_usable(folder, skipped)
+    difference = _differences(checkpoint.config, config.to_dict(), dataset_in_memory, first_only=True)
+    if difference:
+        raise UsageError(f"{folder} holds checkpoints of another run ({difference[0]}); add --restart to start "
+                         "over there, or choose another --checkpoint-dir")
+    start.checkpoint, start.path = checkpoint, path
+    start.outputs = _merged(checkpoint.outputs, given)
+    return start
+
+
+def _load(resume, skipped) -> tuple[Path, Checkpoint]:
+    resume = Path(resume)
+    if resume.is_dir():
+        return newest_usable(resume, skipped)
+    return resume, load_checkpoint(resume)
+
+
+def _holds_a_run(folder: Path) -> bool:
+    return bool(epoch_checkpoints(folder)) or (folder / INTERRUPTED_NAME).is_file()
+
+
+def _preset_settings(preset: str | None) -> dict:
+    if preset is None:
+        return {}
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return dict(PRESETS[preset].settings)
+
+
+def _config(settings: dict) -> Config:
+    """A Config from a checkpoint's settings, leaving out any this xpnet does not know."""
+    known = set(Config.__dataclass_fields__)
+    return Config().replace(**{key: value for key, value in settings.items() if key in known})
+
+
+def _differences(trained: dict, asked: dict, dataset_in_memory: bool, first_only: bool = False) -> list[str]:
+    """``'--lr 0.05 (the checkpoint's run has 0.1)'`` for each setting in ``asked`` that differs from ``trained``."""
+    checked = Config().replace(**{k: v for k, v in asked.items()}).validate().to_dict()
+    before = _config(trained).to_dict()
+    found = []
+    for key in asked:
+        if key in MAY_CHANGE or (key == "dataset" and dataset_in_memory):
+            continue
+        if checked[key] != before[key]:
+            found.append(f"{_flag(key, checked[key])} (the checkpoint's run has {_value(key, before[key])})")
+            if first_only:
+                break
+    return found
+
+
+def _flag(key: str, value) -> str:
+    return f"--{key.replace('_', '-')} {_value(key, value)}"
+
+
+def _value(key: str, value) -> str:
+    if key == "hidden":
+        return ",".join(map(str, value)) or "none"
+    if key == "batch_size" and value is None:
+        return "full"
+    return str(value)
+
+
+def _merged(stored: dict, given: dict) -> Outputs:
+    """The outputs a checkpoint remembers, with those given now taking their place."""
+    values = {**{k: v for k, v in stored.items() if v is not None}, **given}
+    return Outputs(**{k: values.get(k, default) for k, default in
+                      (("metrics_path", None), ("save_path", None), ("checkpoint_dir", None),
+                       ("checkpoint_every", 1))})
+
+
+def _absolute(path) -> str | None:
+    return None if path is None else os.path.abspath(path)
