@@ -69,12 +69,14 @@ class InterruptRequest:
         self._previous.clear()
 
     def _handle(self, signum, frame) -> None:
-        if self.signum is not None or not self.armed:
+        if self.signum is not None:  # the second signal: its default action, now
             self._restore_defaults()
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
-            if self.signum is not None:
-                os.kill(os.getpid(), signum)  # the second signal: its default action, now
+            os.kill(os.getpid(), signum)
+        if not self.armed:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
             raise Interrupted(f"stopped by {signal_name(signum)} before training started; nothing to save",
                               signum)
         self.signum = signum

@@ -1,0 +1,233 @@
+"""Nothing a user trained is lost: the same call run again continues, resuming keeps the outputs,
+outputs are checked before the first step, and a write that fails late keeps the model."""
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import xpnet
+from stopping import stop_after
+from xpnet.errors import UsageError, XpnetError
+from xpnet.training import checkpoint as checkpoint_module
+from xpnet.training import run as run_module
+from xpnet.training.checkpoint import CheckpointError, load_checkpoint
+from xpnet.training.interrupt import Interrupted, InterruptRequest
+
+RUN = dict(backend="numpy", hidden=(16,), batch_size=50, epochs=4, seed=2, log=None)
+
+
+def _same(a, b):
+    return all(np.array_equal(W, W2) and np.array_equal(v, v2) for (W, v), (W2, v2) in zip(a, b))
+
+
+@pytest.fixture
+def whole(tiny_dataset):
+    return xpnet.fit(dataset=tiny_dataset, **RUN).host_params()
+
+
+@pytest.mark.parametrize("steps", [3, 12 + 5, 36 + 11])  # in epoch 1, 2 and 4 (12 steps an epoch)
+def test_the_same_call_run_again_continues_where_it_stopped_and_ends_identical(tiny_dataset, tmp_path, monkeypatch,
+                                                                                whole, steps):
+    folder = tmp_path / "run"
+    stop_after(monkeypatch, steps)
+    with pytest.raises(xpnet.TrainingInterrupted, match="rerun the same command"):
+        xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(folder), **RUN)
+    monkeypatch.undo()
+    lines = []
+    again = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(folder), **{**RUN, "log": lines.append})
+    assert f"resuming from {folder / 'xpnet-interrupted.npz'}: epoch {steps // 12} of 4 done, " \
+           f"{steps % 12} step(s) into epoch {steps // 12 + 1}" in lines
+    assert _same(again.host_params(), whole) and [r["epoch"] for r in again.history] == [1, 2, 3, 4]
+    assert not (folder / "xpnet-interrupted.npz").exists()
+    assert sorted(p.name for p in folder.glob("epoch-*")) == ["epoch-0002.npz", "epoch-0003.npz", "epoch-0004.npz"]
+
+
+def test_another_run_into_the_folder_is_refused_naming_the_difference_and_restart_starts_over(tiny_dataset, tmp_path):
+    folder = str(tmp_path / "run")
+    xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **RUN)
+    with pytest.raises(UsageError, match=r"holds checkpoints of another run \(--lr 0.05 \(the checkpoint's run has "
+                                         r"0.1\)\); add --restart to start over there"):
+        xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **{**RUN, "lr": 0.05})
+    lines = []
+    fresh = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, restart=True, **{**RUN, "lr": 0.05, "epochs": 2,
+                                                                                     "log": lines.append})
+    assert lines[0] == f"--restart: deleted the 3 checkpoint(s) of the previous run in {folder}"
+    assert [r["epoch"] for r in fresh.history] == [1, 2]
+    assert load_checkpoint(tmp_path / "run" / "epoch-0002.npz").config["lr"] == 0.05
+
+
+def test_a_finished_run_run_again_trains_nothing_and_writes_its_outputs(tiny_dataset, tmp_path, whole):
+    folder = str(tmp_path / "run")
+    xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **RUN)
+    again = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, save_path=str(tmp_path / "m.npz"), **RUN)
+    assert _same(load_checkpoint(tmp_path / "m.npz").params, whole) and len(again.history) == 4
+
+
+def test_resume_keeps_the_runs_outputs_and_the_metrics_file_continues(tiny_dataset, tmp_path, monkeypatch, whole):
+    outputs = dict(checkpoint_dir=str(tmp_path / "run"), save_path=str(tmp_path / "model.npz"),
+                   metrics_path=str(tmp_path / "metrics.jsonl"))
+    stop_after(monkeypatch, 20)
+    with pytest.raises(xpnet.TrainingInterrupted):
+        xpnet.fit(dataset=tiny_dataset, **outputs, **RUN)
+    monkeypatch.undo()
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+    os.chdir(tmp_path.parent)  # from elsewhere: the checkpoint keeps absolute paths
+    xpnet.fit(resume=tmp_path / "run" / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
+    assert _same(load_checkpoint(tmp_path / "model.npz").params, whole)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in records[:4]] == [1, 2, 3, 4] and "test_accuracy" in records[4]
+    assert (tmp_path / "run" / "epoch-0004.npz").exists()
+
+
+def test_resume_accepts_flags_that_agree_and_names_each_that_does_not(tiny_dataset, tmp_path):
+    from xpnet.train import main
+
+    folder = tmp_path / "run"
+    common = ["--dataset", "synthetic:600", "--backend", "numpy", "--quiet"]
+    assert main(["--preset", "seed000", *common, "--epochs", "1", "--checkpoint-dir", str(folder)]) == 0
+    assert main(["--preset", "seed000", *common, "--epochs", "2", "--resume", str(folder)]) == 0
+    assert load_checkpoint(folder / "epoch-0002.npz").epoch == 2
+    with pytest.raises(UsageError) as refused:
+        xpnet.fit(resume=folder, lr=0.5, optimizer="adam", hidden=(), log=None)
+    message = str(refused.value)
+    assert "--lr 0.5 (the checkpoint's run has 0.1)" in message and "--optimizer adam (the checkpoint's run has sgd)" \
+        in message and "--hidden" not in message
+
+
+def test_more_epochs_under_a_schedule_say_what_happens_to_it(tiny_dataset, tmp_path):
+    run = {**RUN, "schedule": "cosine", "epochs": 2}
+    xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path), **run)
+    lines = []
+    xpnet.fit(resume=tmp_path, dataset=tiny_dataset, epochs=4, log=lines.append)
+    note = [line for line in lines if line.startswith("note: the cosine schedule")]
+    assert note and "planned for 2 epochs and now spans 4: the learning rate at epoch 3 is 0.05" in note[0]
+
+
+@pytest.mark.parametrize("outputs, words", [
+    (dict(save_path="model.pt"), "--save model.pt: use a name ending in .npz or .safetensors"),
+    (dict(save_path="{tmp}"), "--save {tmp}: use a name ending in"),
+    (dict(save_path="{tmp}/a-file/model.npz"), "is not a folder"),
+    (dict(metrics_path="{tmp}"), "--metrics {tmp} is a folder, not a regular file"),
+    (dict(checkpoint_dir="{tmp}/a-file"), "--checkpoint-dir {tmp}/a-file is not a folder"),
+    (dict(metrics_path="{tmp}/fifo"), "is a FIFO, not a regular file"),
+])
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, monkeypatch, outputs, words):
+    (tmp_path / "a-file").write_text("mine")
+    os.mkfifo(tmp_path / "fifo")
+    monkeypatch.setattr(run_module, "load_dataset", lambda *a, **k: pytest.fail("the data were loaded"))
+    outputs = {key: value.format(tmp=tmp_path) for key, value in outputs.items()}
+    with pytest.raises(UsageError, match=words.format(tmp=tmp_path).replace("(", r"\(").replace(".", r"\.")):
+        xpnet.fit(dataset="synthetic:600", **outputs, **RUN)
+    assert (tmp_path / "a-file").read_text() == "mine"
+
+
+def _disk_full_for(monkeypatch, doomed):
+    original = checkpoint_module.write_output
+
+    def write(path, data, **kwargs):
+        if doomed(str(path)):
+            raise kwargs.get("error", XpnetError)(f"cannot write {path}: No space left on device; {kwargs['fix']}")
+        return original(path, data, **kwargs)
+    monkeypatch.setattr(checkpoint_module, "write_output", write)
+
+
+def test_a_final_save_that_fails_puts_the_model_in_the_temporary_folder_and_says_so(tiny_dataset, tmp_path,
+                                                                                  monkeypatch, whole):
+    _disk_full_for(monkeypatch, lambda path: path.endswith("model.npz"))
+    with pytest.raises(XpnetError, match=r"No space left on device; .*the model was saved to (\S+) instead") as caught:
+        xpnet.fit(dataset=tiny_dataset, save_path=str(tmp_path / "model.npz"), **RUN)
+    rescued = str(caught.value).split("the model was saved to ")[1].split(" instead")[0]
+    try:
+        assert _same(load_checkpoint(rescued).params, whole)
+    finally:
+        os.remove(rescued)
+
+
+def test_checkpoints_and_metrics_that_fail_mid_run_do_not_stop_training(tiny_dataset, tmp_path, monkeypatch, capsys,
+                                                                        whole):
+    _disk_full_for(monkeypatch, lambda path: path.endswith(("0002.npz", "0003.npz")))
+    from xpnet.training import metrics_log
+
+    calls = {"n": 0}
+    original = metrics_log.write_output
+
+    def flaky(path, data, **kwargs):
+        calls["n"] += 1
+        if calls["n"] in (2, 3):
+            raise XpnetError(f"cannot write {path}: No space left on device")
+        return original(path, data, **kwargs)
+    monkeypatch.setattr(metrics_log, "write_output", flaky)
+    result = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path / "run"),
+                       metrics_path=str(tmp_path / "m.jsonl"), **RUN)
+    warnings = capsys.readouterr().err.splitlines()
+    assert _same(result.host_params(), whole) and len(warnings) == 4
+    assert all(line.startswith("warning: cannot write ") and "training goes on" in line for line in warnings)
+    assert len((tmp_path / "m.jsonl").read_text().splitlines()) == 5  # every epoch, and the summary
+    assert sorted(p.name for p in (tmp_path / "run").glob("epoch-*")) == ["epoch-0001.npz", "epoch-0004.npz"]
+
+
+def test_a_signal_before_training_stops_at_once_and_after_it_waits_for_the_step():
+    with InterruptRequest() as request:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        with pytest.raises(Interrupted, match="stopped by SIGTERM before training started") as caught:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        assert caught.value.exit_status == 143
+    with InterruptRequest() as request:
+        request.arm()
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert request() and request.signum == signal.SIGHUP
+        with pytest.raises(KeyboardInterrupt):  # a second signal acts at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+
+
+def test_ctrl_c_while_the_data_load_exits_on_the_first_press(monkeypatch, capsys):
+    from xpnet.train import main
+
+    finished = []
+
+    def slow_load(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        finished.append(True)
+    monkeypatch.setattr(run_module, "load_dataset", slow_load)
+    assert main(["--dataset", "synthetic:600", "--backend", "numpy", "--quiet"]) == 130
+    assert not finished and capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_second_run_into_a_busy_folder_fails_at_once(tiny_dataset, tmp_path, monkeypatch):
+    from xpnet.training.checkpoint_folder import FolderInUse, locked
+
+    with locked(tmp_path):
+        # flock locks belong to the open file: a second open in this process is refused like another process
+        with pytest.raises(FolderInUse, match="another xpnet run"):
+            xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path), **RUN)
+    assert not list(tmp_path.glob("epoch-*"))
+
+
+def test_a_checkpoint_refuses_output_settings_of_the_wrong_types(tmp_path):
+    from xpnet.training.checkpoint import Checkpoint, save_checkpoint
+
+    params = [(np.zeros((4, 3), np.float32), np.zeros(3, np.float32))]
+    for outputs in ({"save_path": 3}, {"checkpoint_every": 0}, {"elsewhere": "x"}, ["save_path"]):
+        path = save_checkpoint(tmp_path / "c.npz", Checkpoint(params=params, config={}, outputs=outputs))
+        with pytest.raises(CheckpointError, match="unreadable output settings"):
+            load_checkpoint(path)
+
+
+def test_a_second_sigterm_ends_the_process_at_once():
+    import subprocess
+    import sys
+
+    code = ("import os, signal, time\nfrom xpnet.training.interrupt import InterruptRequest\n"
+            "with InterruptRequest() as request:\n    request.arm()\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    assert request()\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(10)\nprint('survived')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM and "survived" not in done.stdout, done.stderr
