@@ -20,6 +20,8 @@ TRAINING = {
     "nesterov": dict(optimizer="nesterov", schedule="step"),
     "adam": dict(optimizer="adam", lr=0.002, schedule="cosine", warmup_epochs=1),
     "adamw": dict(optimizer="adamw", lr=0.002, weight_decay=0.05, dropout=0.2),
+    "rmsprop": dict(optimizer="rmsprop", lr=0.001, weight_decay=1e-3, dropout=0.2),
+    "adagrad": dict(optimizer="adagrad", lr=0.01, weight_decay=1e-3, schedule="cosine"),
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from xpnet.backend import resolve, to_numpy
 from xpnet.errors import UsageError
-from xpnet.nn.optim import OPTIMIZERS, SGD, Adam, AdamW, Momentum, Nesterov, make_optimizer
+from xpnet.nn.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop, make_optimizer
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_STRICT = importlib.util.find_spec("array_api_strict") is not None
@@ -21,7 +21,9 @@ if HAS_STRICT:
 
 SHAPES = [((5, 4), (4,)), ((4, 3), (3,))]
 STEPS = 6
-DEFAULTS = {"momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+# PyTorch's defaults; Adagrad's eps is its own (1e-10), taken where a case gives none.
+DEFAULTS = {"momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "rho": 0.99}
+ADAGRAD_EPS = 1e-10
 CASES = {
     "sgd": ("sgd", {}),
     "sgd-wd": ("sgd", {"weight_decay": 0.1}),
@@ -32,8 +34,12 @@ CASES = {
     "adam": ("adam", {}),
     "adam-wd": ("adam", {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.05}),
     "adamw-wd": ("adamw", {"weight_decay": 0.1}),
+    "rmsprop": ("rmsprop", {}),
+    "rmsprop-wd": ("rmsprop", {"rho": 0.9, "eps": 1e-6, "weight_decay": 0.05}),
+    "adagrad": ("adagrad", {}),
+    "adagrad-wd": ("adagrad", {"eps": 1e-8, "weight_decay": 0.05}),
 }
-ONE_PER_OPTIMIZER = ["sgd-wd", "momentum-wd", "nesterov", "adam-wd", "adamw-wd"]
+ONE_PER_OPTIMIZER = ["sgd-wd", "momentum-wd", "nesterov", "adam-wd", "adamw-wd", "rmsprop-wd", "adagrad-wd"]
 LEARNING_RATES = {
     "constant-lr": [0.1] * STEPS,
     "changing-lr": [0.1, 0.05, 0.2, 0.01, 0.0, 0.07],  # as a schedule changes it between steps
@@ -67,6 +73,10 @@ def _torch_steps(name, hyper, host_params, host_grads, lrs):
                                             weight_decay=wd),
         "adam": lambda: torch.optim.Adam(flat, lr=lrs[0], betas=betas, eps=h["eps"], weight_decay=wd),
         "adamw": lambda: torch.optim.AdamW(flat, lr=lrs[0], betas=betas, eps=h["eps"], weight_decay=wd),
+        "rmsprop": lambda: torch.optim.RMSprop(flat, lr=lrs[0], alpha=h["rho"], eps=h["eps"], weight_decay=wd),
+        # torch's own eps default where the case gives none: make_optimizer must take the same.
+        "adagrad": lambda: torch.optim.Adagrad(flat, lr=lrs[0], weight_decay=wd,
+                                               **({"eps": hyper["eps"]} if "eps" in hyper else {})),
     }[name]()
     history = []
     for lr, grads in zip(lrs, host_grads):
@@ -82,7 +92,8 @@ def _torch_steps(name, hyper, host_params, host_grads, lrs):
 def _numpy_steps(name, hyper, host_params, host_grads, lrs):
     """Parameters (flat, host) after each step of the textbook update, in NumPy float64."""
     h = {**DEFAULTS, **hyper}
-    mu, wd, b1, b2 = h["momentum"], h["weight_decay"], h["beta1"], h["beta2"]
+    mu, wd, b1, b2, rho = h["momentum"], h["weight_decay"], h["beta1"], h["beta2"], h["rho"]
+    eps = hyper.get("eps", ADAGRAD_EPS) if name == "adagrad" else h["eps"]
     params = [a.astype(np.float64) for a in _flat(host_params)]
     first = [np.zeros_like(p) for p in params]
     second = [np.zeros_like(p) for p in params]
@@ -99,11 +110,17 @@ def _numpy_steps(name, hyper, host_params, host_grads, lrs):
             elif name in ("momentum", "nesterov"):
                 first[i] = g if t == 1 else mu * first[i] + g
                 p = p - lr * (first[i] if name == "momentum" else g + mu * first[i])
+            elif name == "rmsprop":
+                second[i] = rho * second[i] + (1 - rho) * g * g
+                p = p - lr * g / (np.sqrt(second[i]) + eps)
+            elif name == "adagrad":
+                second[i] = second[i] + g * g
+                p = p - lr * g / (np.sqrt(second[i]) + eps)
             else:
                 first[i] = b1 * first[i] + (1 - b1) * g
                 second[i] = b2 * second[i] + (1 - b2) * g * g
                 m_hat, v_hat = first[i] / (1 - b1 ** t), second[i] / (1 - b2 ** t)
-                p = p - lr * m_hat / (np.sqrt(v_hat) + h["eps"])
+                p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
             params[i] = p
         history.append([p.copy() for p in params])
     return history
@@ -211,7 +228,8 @@ def test_state_dict_holds_named_host_arrays(backend, case):
     optimizer = make_optimizer(name, 0.1, **hyper)
     _xpnet_steps(backend, optimizer, _device_params(backend, _host_params()), _host_grads(3), [0.1] * 3)
     state = optimizer.state_dict()
-    slots = {"sgd": (), "momentum": ("v",), "nesterov": ("v",), "adam": ("m", "v"), "adamw": ("m", "v")}[name]
+    slots = {"sgd": (), "momentum": ("v",), "nesterov": ("v",), "adam": ("m", "v"), "adamw": ("m", "v"),
+             "rmsprop": ("s",), "adagrad": ("G",)}[name]
     if not slots:
         assert state == {}
         return
@@ -228,8 +246,8 @@ def test_state_dict_holds_named_host_arrays(backend, case):
     assert set(again) == set(state) and all(np.array_equal(again[k], state[k]) for k in state)
 
 
-def _adam_state(layers=2, step=3):
-    optimizer = Adam(0.1)
+def _adam_state(layers=2, step=3, kind=Adam):
+    optimizer = kind(0.1)
     params = [(np.zeros(w), np.zeros(b)) for w, b in SHAPES[:layers]]
     optimizer.step(params, [(np.ones(w), np.ones(b)) for w, b in SHAPES[:layers]])
     state = optimizer.state_dict()
@@ -245,6 +263,11 @@ def _adam_state(layers=2, step=3):
     (Adam(0.1), {**_adam_state(), "step": np.asarray([1, 2])}, "0-d count"),
     (Adam(0.1), {}, "no 'step'"),
     (SGD(0.1), _adam_state(), "SGD keeps no state"),
+    (RMSprop(0.1), _adam_state(kind=Momentum), "unexpected v.0.W"),
+    (Momentum(0.1), _adam_state(kind=RMSprop), "unexpected s.0.W"),
+    (Adagrad(0.1), _adam_state(kind=RMSprop), "unexpected s.0.W, s.0.b"),
+    (RMSprop(0.1), _adam_state(kind=Adagrad), "unexpected G.0.W"),
+    (Adagrad(0.1), {k: v for k, v in _adam_state(kind=Adagrad).items() if k != "G.1.W"}, "missing G.1.W"),
 ])
 def test_a_mismatched_state_is_refused(optimizer, state, words):
     with pytest.raises(ValueError, match=words):
@@ -336,24 +359,47 @@ def test_a_training_epoch_with_each_optimizer_never_reaches_the_host(case, tiny_
 def test_make_optimizer_builds_each_by_name():
     built = {name: make_optimizer(name.upper() if name == "adam" else name, 0.05, momentum=0.5, beta1=0.8,
                                   beta2=0.99, eps=1e-6, weight_decay=0.01) for name in OPTIMIZERS}
-    assert [type(o) for o in built.values()] == [SGD, Momentum, Nesterov, Adam, AdamW]
+    assert [type(o) for o in built.values()] == [SGD, Momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad]
     assert all(type(o.lr) is float and o.lr == 0.05 and o.weight_decay == 0.01 for o in built.values())
     assert built["nesterov"].momentum == 0.5
     assert (built["adamw"].beta1, built["adamw"].beta2, built["adamw"].eps) == (0.8, 0.99, 1e-6)
+    assert built["adagrad"].eps == 1e-6 and built["rmsprop"].eps == 1e-6
+    assert make_optimizer("rmsprop", 0.05, rho=0.5).rho == 0.5
     sgd = built["sgd"]
     sgd.lr = 0.2
     assert sgd.gradient_scale == 0.2
     assert all(o.gradient_scale == 1.0 for name, o in built.items() if name != "sgd")
 
 
+def test_unset_eps_and_rho_are_torchs_defaults_and_config_passes_its_own():
+    from xpnet.training.config import Config
+
+    assert (make_optimizer("adam", 0.1).eps, make_optimizer("adamw", 0.1).eps) == (1e-8, 1e-8)
+    assert (make_optimizer("rmsprop", 0.1).eps, make_optimizer("rmsprop", 0.1).rho) == (1e-8, 0.99)
+    assert make_optimizer("adagrad", 0.1).eps == 1e-10  # torch.optim.Adagrad's
+    rmsprop = Config(optimizer="rmsprop").make_optimizer()
+    assert (rmsprop.rho, rmsprop.eps) == (0.9, 1e-8) and type(rmsprop.rho) is float
+    assert Config(optimizer="adagrad", eps=1e-10).make_optimizer().eps == 1e-10
+    assert Config(optimizer="adagrad").make_optimizer().eps == 1e-8  # --eps is shared; its default is Adam's
+
+
 @pytest.mark.parametrize("args, words", [
-    (("rmsprop", 0.1), "unknown optimizer 'rmsprop'; choose one of sgd, momentum, nesterov, adam, adamw"),
+    (("adadelta", 0.1), "unknown optimizer 'adadelta'; choose one of sgd, momentum, nesterov, adam, adamw, "
+                        "rmsprop, adagrad"),
     (("sgd", -0.1), "learning rate"),
     (("sgd", float("nan")), "learning rate"),
     (("momentum", 0.1, 1.0), "momentum must be in"),
     (("adam", 0.1, 0.9, 1.5), "beta1"),
     (("adamw", 0.1, 0.9, 0.9, 0.999, 0.0), "eps"),
     (("adamw", 0.1, 0.9, 0.9, 0.999, 1e-8, -1.0), "weight decay"),
+    (("rmsprop", 0.0), "learning rate"),
+    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, 1.0), "rho must be in"),
+    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, -0.1), "rho must be in"),
+    (("rmsprop", 0.1, 0.9, 0.9, 0.999, float("inf")), "epsilon"),
+    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, -0.5), "weight decay"),
+    (("adagrad", float("inf")), "learning rate"),
+    (("adagrad", 0.1, 0.9, 0.9, 0.999, -1e-10), "epsilon"),
+    (("adagrad", 0.1, 0.9, 0.9, 0.999, 1e-10, float("nan")), "weight decay"),
 ])
 def test_make_optimizer_refuses_bad_values(args, words):
     with pytest.raises(UsageError, match=words):

@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--beta1", type=float, help=f"Adam's first-moment decay (default: {d.beta1})")
     training.add_argument("--beta2", type=float, help=f"Adam's second-moment decay (default: {d.beta2})")
     training.add_argument("--eps", type=positive_float, help=f"Adam's epsilon (default: {d.eps})")
+    training.add_argument("--rho", type=float, help=f"RMSprop's mean-square decay (default: {d.rho})")
     training.add_argument("--weight-decay", type=float, metavar="WD",
                           help=f"L2 penalty, coupled for sgd/momentum/nesterov/adam, decoupled for adamw "
                                f"(default: {d.weight_decay})")

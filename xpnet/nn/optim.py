@@ -8,6 +8,10 @@ step by step in ``tests/test_optim.py``):
 - :class:`Nesterov`: as Momentum, then ``W -= lr * (g + wd * W + mu * v)``.
 - :class:`Adam`: bias-corrected moments of ``g + wd * W`` (coupled L2, as ``torch.optim.Adam``).
 - :class:`AdamW`: Adam of ``g``, with decoupled decay ``W *= 1 - lr * wd`` first.
+- :class:`RMSprop`: ``s = rho * s + (1 - rho) * g * g``; ``W -= lr * g / (sqrt(s) + eps)``, with
+  ``g`` including ``wd * W`` (``torch.optim.RMSprop``: not centred, no momentum).
+- :class:`Adagrad`: ``G += g * g``; ``W -= lr * g / (sqrt(G) + eps)``, with ``g`` including
+  ``wd * W`` (``torch.optim.Adagrad``: no learning-rate decay, the sum starting at 0).
 
 Weight decay applies to every parameter, biases included, as a single PyTorch
 parameter group does. The interface every optimiser shares:
@@ -30,7 +34,16 @@ parameter group does. The interface every optimiser shares:
   reads anything back from the device.
 - ``state_dict() -> dict[str, numpy.ndarray]``: the state as host arrays, named
   ``{slot}.{layer}.{W|b}`` (``m.0.W``, ``v.1.b``...) plus ``step``, a 0-d int64 array.
+  The slots: ``v`` (Momentum, Nesterov), ``m`` and ``v`` (Adam, AdamW), ``s`` (RMSprop's
+  mean square), ``G`` (Adagrad's sum of squares, Duchi et al.'s symbol); RMSprop's and
+  Adagrad's are names of their own, so their states and the others' refuse each other.
   Plain SGD has no state and returns ``{}``.
+- ``eps``: one epsilon for Adam, AdamW, RMSprop and Adagrad, added outside the square root as
+  PyTorch adds it. Each class defaults to PyTorch's value (1e-8, Adagrad 1e-10);
+  :func:`make_optimizer` too when ``eps`` is not given, while :class:`xpnet.Config` (and
+  ``--eps``) always pass theirs, 1e-8, to whichever optimiser is chosen: pass ``eps=1e-10``
+  for exactly ``torch.optim.Adagrad``'s defaults. RMSprop's ``rho`` likewise: 0.99 in the
+  class (PyTorch's ``alpha``), 0.9 in ``Config`` and ``--rho`` (Keras's and Hinton's).
 - ``load_state_dict(state, to_device=None)``: restores that dict. ``to_device`` turns a
   host array into a device array (``backend.asarray``); without it the arrays are moved
   to the parameters' device at the next step. A state of the wrong optimiser or of
@@ -53,7 +66,7 @@ from ..backend import backend_of, to_numpy
 from ..errors import UsageError
 from .checks import fraction, non_negative, positive
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 
 
 class SGD:
@@ -298,13 +311,73 @@ class AdamW(Adam):
     decoupled = True
 
 
+class RMSprop(_Stateful):
+    """RMSprop as ``torch.optim.RMSprop`` (``alpha`` = ``rho``; not centred, no momentum):
+    ``s = rho * s + (1 - rho) * g * g``; ``W -= lr * g / (sqrt(s) + eps)``.
+
+    ``g`` includes the coupled L2 term ``weight_decay * W``; ``s`` starts at 0 and is not
+    bias-corrected, so the first steps are larger than Adam's. ``eps`` is added outside the
+    square root, as PyTorch and the original Keras add it (Keras 3 adds it inside).
+    """
+
+    slots = ("s",)
+
+    def __init__(self, lr: float, rho: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.rho = fraction("rho", rho)
+        self.eps = positive("epsilon", eps)
+
+    def _update(self, p, g, s, *, xp):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        g_squared = g * g
+        g_squared *= 1.0 - self.rho
+        s *= self.rho
+        s += g_squared
+        update = xp.sqrt(s)
+        update += self.eps
+        update = g / update
+        update *= self.lr
+        p -= update
+        return p, s
+
+
+class Adagrad(_Stateful):
+    """Adagrad as ``torch.optim.Adagrad`` (``lr_decay`` 0, ``initial_accumulator_value`` 0):
+    ``G += g * g``; ``W -= lr * g / (sqrt(G) + eps)``.
+
+    ``g`` includes the coupled L2 term ``weight_decay * W``. ``eps`` defaults to PyTorch's 1e-10.
+    """
+
+    slots = ("G",)
+
+    def __init__(self, lr: float, eps: float = 1e-10, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.eps = positive("epsilon", eps)
+
+    def _update(self, p, g, G, *, xp):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        G += g * g
+        update = xp.sqrt(G)
+        update += self.eps
+        update = g / update
+        update *= self.lr
+        p -= update
+        return p, G
+
+
 def make_optimizer(name: str, lr: float, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
-                   eps: float = 1e-8, weight_decay: float = 0.0):
+                   eps: float | None = None, weight_decay: float = 0.0, rho: float | None = None):
     """The optimiser called ``name`` (one of :data:`OPTIMIZERS`), taking the hyperparameters it uses.
 
+    ``eps`` and ``rho`` (RMSprop's decay of the mean square, PyTorch's ``alpha``) left at None
+    take the optimiser's own default, PyTorch's: eps 1e-8 (Adagrad 1e-10), rho 0.99.
+    :class:`xpnet.Config` always passes its own: eps 1e-8, rho 0.9 (Keras's and Hinton's).
     Raises :class:`UsageError` for an unknown name or an impossible value.
     """
     key = str(name).lower()
+    epsilon = {} if eps is None else {"eps": eps}
     if key == "sgd":
         return SGD(lr, weight_decay=weight_decay)
     if key == "momentum":
@@ -312,9 +385,14 @@ def make_optimizer(name: str, lr: float, momentum: float = 0.9, beta1: float = 0
     if key == "nesterov":
         return Nesterov(lr, momentum=momentum, weight_decay=weight_decay)
     if key == "adam":
-        return Adam(lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        return Adam(lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, **epsilon)
     if key == "adamw":
-        return AdamW(lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        return AdamW(lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, **epsilon)
+    if key == "rmsprop":
+        decay = {} if rho is None else {"rho": rho}
+        return RMSprop(lr, weight_decay=weight_decay, **decay, **epsilon)
+    if key == "adagrad":
+        return Adagrad(lr, weight_decay=weight_decay, **epsilon)
     raise UsageError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

@@ -34,6 +34,7 @@ class Config:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    rho: float = 0.9
     weight_decay: float = 0.0
     schedule: str = "constant"
     warmup_epochs: int = 0
@@ -71,7 +72,7 @@ class Config:
     def make_optimizer(self):
         """The optimiser these settings describe (UsageError for impossible values)."""
         return make_optimizer(self.optimizer, self.lr, momentum=self.momentum, beta1=self.beta1, beta2=self.beta2,
-                              eps=self.eps, weight_decay=self.weight_decay)
+                              eps=self.eps, weight_decay=self.weight_decay, rho=self.rho)
 
     def make_schedule(self, steps_per_epoch: int):
         """The learning-rate schedule of these settings for epochs of ``steps_per_epoch`` steps."""
@@ -134,6 +135,12 @@ PRESETS: dict[str, Preset] = {
         "(MNIST: 98.63% test, 42-51 s of training on 2 CPU cores)",
         dict(hidden=(512, 512), init="he", optimizer="adamw", lr=0.002, weight_decay=0.05, dropout=0.3,
              schedule="cosine", batch_size=256, epochs=18, seed=0),
+    ),
+    "keras": Preset(
+        "Keras's mnist_mlp.py: MLP 784-512-512-10, glorot-uniform init, RMSprop lr 0.001 rho 0.9 eps 1e-7, "
+        "dropout 0.2, batch 128, 20 epochs (Keras: 98.40% test; xpnet on MNIST, seed 0: 98.38%)",
+        dict(hidden=(512, 512), init="xavier", optimizer="rmsprop", lr=0.001, rho=0.9, eps=1e-7, dropout=0.2,
+             batch_size=128, epochs=20, seed=0),
     ),
 }
 

@@ -447,7 +447,8 @@ def _report_header(say, run: _Run) -> None:
 
 def _optimizer_text(config: Config) -> str:
     text = {"sgd": "SGD", "momentum": f"SGD momentum {config.momentum}", "nesterov": f"Nesterov {config.momentum}",
-            "adam": "Adam", "adamw": "AdamW"}[config.optimizer] + f" lr {config.lr}"
+            "adam": "Adam", "adamw": "AdamW", "rmsprop": f"RMSprop rho {config.rho}",
+            "adagrad": "Adagrad"}[config.optimizer] + f" lr {config.lr}"
     if config.weight_decay:
         text += f" weight decay {config.weight_decay}"
     if config.dropout:
