@@ -96,8 +96,9 @@ def test_a_second_run_into_the_same_folder_fails_at_once_and_a_dead_runs_lock_is
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(FolderInUse, match=rf"another xpnet run \(process {holder.pid}\) is writing checkpoints "
-                                              rf"to {tmp_path}; wait for it to end, or choose another --checkpoint-dir"):
+        words = (rf"another xpnet run \(process {holder.pid}\) is writing checkpoints to {tmp_path}; "
+                 "wait for it to end, or choose another --checkpoint-dir")
+        with pytest.raises(FolderInUse, match=words):
             with locked(tmp_path):
                 pass
     finally:

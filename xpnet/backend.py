@@ -129,15 +129,20 @@ def to_device(host_array: np.ndarray, backend: Backend, dtype=None):
 
 
 def to_numpy(array) -> np.ndarray:
-    """Copy any backend's array to the host as NumPy: the one way back."""
+    """Copy any backend's array to the host as NumPy: the one way back.
+
+    Always a copy, never a view of ``array``'s memory (NumPy arrays and PyTorch CPU tensors
+    included), so later in-place updates of ``array`` leave it as it was.
+    """
     library = library_of(array)
     if library == "cupy":
         return array.get()
     if library == "torch":
-        return array.detach().cpu().numpy()
+        tensor = array.detach()
+        return tensor.numpy().copy() if tensor.device.type == "cpu" else tensor.cpu().numpy()
     if library == "array-api-strict":
-        return np.asarray(array.to_device(array_namespace(array).Device("CPU_DEVICE")))
-    return np.asarray(array)
+        array = array.to_device(array_namespace(array).Device("CPU_DEVICE"))
+    return np.array(array, copy=True)
 
 
 def library_of(array) -> str | None:

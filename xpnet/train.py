@@ -13,6 +13,7 @@ import warnings
 from .cli import CommandParser, add_shared, non_negative_int, positive_float, positive_int, run_command
 from .cli import parse_hidden  # noqa: F401 (xpnet.train.parse_hidden, as before it moved to xpnet.cli)
 from .training.config import PRESETS, Config
+from .training.early_stopping import MONITORS
 from .nn.init import BIAS_SCHEMES
 from .nn.optim import OPTIMIZERS
 from .training.run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
@@ -52,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_shared(data, "--no-download")
     data.add_argument("--dev-size", type=non_negative_int, metavar="N",
                       help=f"hold out N shuffled training examples as a dev set (default: {d.dev_size})")
+    data.add_argument("--early-stopping", type=non_negative_int, metavar="PATIENCE",
+                      help="stop when --monitor has not improved on the dev split for PATIENCE epochs, and test "
+                           f"the best epoch's weights; needs --dev-size (default: {d.early_stopping}, never)")
+    data.add_argument("--monitor", choices=tuple(MONITORS),
+                      help=f"the dev metric --early-stopping and --keep-best watch (default: {d.monitor})")
+    data.add_argument("--keep-best", action="store_true",
+                      help="test and --save the best epoch's weights by --monitor, and keep them in "
+                           "DIR/best.npz with --checkpoint-dir; needs --dev-size (default: off)")
     data.add_argument("--no-normalize", dest="normalize", action="store_false",
                       help="keep raw 0..255 pixels instead of scaling to [0, 1] (default: scale)")
     where = parser.add_argument_group("backend")

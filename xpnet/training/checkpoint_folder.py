@@ -19,9 +19,10 @@ from ..errors import XpnetError
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint
 
 INTERRUPTED_NAME = "xpnet-interrupted.npz"
+BEST_NAME = "best.npz"
 LOCK_NAME = ".xpnet-lock"
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})(\.npz|\.safetensors)")
-_TEMPORARY = re.compile(r"\.(epoch-\d{4,}(?:\.npz|\.safetensors)|xpnet-interrupted\.npz)\.[0-9a-f]{8}\.tmp")
+_TEMPORARY = re.compile(r"\.(epoch-\d{4,}(?:\.npz|\.safetensors)|xpnet-interrupted\.npz|best\.npz)\.[0-9a-f]{8}\.tmp")
 
 
 def checkpoint_name(epoch: int, suffix: str = ".npz") -> str:
@@ -132,12 +133,10 @@ def locked(folder: str | os.PathLike):
 
 
 def forget_run(folder: str | os.PathLike) -> list[Path]:
-    """Delete the run in ``folder`` (its epoch checkpoints and interrupted checkpoint, xpnet's names
-    only) so a new run can start there (``--restart``); return what was deleted."""
+    """Delete the run in ``folder`` (its epoch checkpoints, interrupted checkpoint and best epoch,
+    xpnet's names only) so a new run can start there (``--restart``); return what was deleted."""
     doomed = [path for _, path in epoch_checkpoints(folder)]
-    interrupted = Path(folder) / INTERRUPTED_NAME
-    if interrupted.is_file():
-        doomed.append(interrupted)
+    doomed += [path for path in (Path(folder) / INTERRUPTED_NAME, Path(folder) / BEST_NAME) if path.is_file()]
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..nn.checks import whole
+from .early_stopping import MONITORS
 from ..nn.dropout import dropout_rate
 from ..nn.init import check_schemes
 from ..nn.optim import make_optimizer
@@ -43,6 +44,9 @@ class Config:
     epochs: int = 10
     seed: int = 1
     dev_size: int = 0
+    early_stopping: int = 0
+    monitor: str = "dev_loss"
+    keep_best: bool = False
     normalize: bool = True
     log_interval: int = 1
     eval_batch_size: int = 10000
@@ -67,6 +71,13 @@ class Config:
             setattr(self, name, whole(name.replace("_", "-"), getattr(self, name), minimum))
         if self.threads is not None:
             whole("threads", self.threads, 1)
+        self.early_stopping = whole("early-stopping (epochs without improvement)", self.early_stopping, 0)
+        if self.monitor not in MONITORS:
+            raise UsageError(f"bad monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
+        if (self.early_stopping or self.keep_best) and not self.dev_size:
+            flag = "--early-stopping" if self.early_stopping else "--keep-best"
+            raise UsageError(f"{flag} watches the dev split, and there is none: add --dev-size N "
+                             "(e.g. --dev-size 5000)")
         return self
 
     def make_optimizer(self):

@@ -32,9 +32,10 @@ from ..files import check_output_file, check_output_folder
 from ..nn.dropout import EpochDropout
 from ..nn.init import init_params
 from ..nn.model import describe, sizes_text
-from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, save_checkpoint
-from .checkpoint_folder import INTERRUPTED_NAME, checkpoint_name, locked, prune, remove_stale_temporaries
+from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint_folder import BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune, remove_stale_temporaries
 from .config import Config
+from .early_stopping import DevWatch
 from .interrupt import InterruptRequest, Interrupted, signal_name
 from .loop import (
     DeviceSplit,
@@ -178,6 +179,8 @@ class _Run:
     in_progress: dict | None = None
     resumed_from: Path | None = None
     last_saved: Path | None = None
+    watch: DevWatch | None = None
+    best: Checkpoint | None = None
 
     def snapshot(self, epoch: int, in_progress: dict | None = None) -> Checkpoint:
         """The run after ``epoch`` epochs (and ``in_progress``: the steps of the next), on the host."""
@@ -201,6 +204,8 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
     metrics = MetricsLog(run.outputs.metrics_path, run.history) if run.outputs.metrics_path else None
     interrupt.arm()
     for epoch in range(run.first_epoch, run.epochs + 1):
+        if run.watch is not None and run.watch.should_stop:
+            break
         record = _train_one_epoch(run, epoch, interrupt, progress)
         _keep_epoch(run, record, metrics, say)
     return _finish(run, metrics, say)
@@ -222,7 +227,27 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
         host_params = _restore(run, start.checkpoint, say)
         run.resumed_from = start.path
     run.params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
+    if config.early_stopping or config.keep_best:
+        run.watch = DevWatch.replay(config.monitor, config.early_stopping, run.history)
+        run.best = _kept_best(run)
     return run
+
+
+def _kept_best(run: _Run) -> Checkpoint | None:
+    """A resumed run's best epoch so far, from ``best.npz`` in its checkpoint folder (None if not kept)."""
+    epoch = run.watch.best_epoch
+    if epoch is None:
+        return None
+    path = Path(run.outputs.checkpoint_dir or ".") / BEST_NAME
+    try:
+        best = load_checkpoint(path) if run.outputs.checkpoint_dir else None
+    except CheckpointError:
+        best = None
+    if best is None or best.epoch != epoch:
+        _warn(f"the weights of the best epoch so far ({epoch}) were not kept (no {path} of that epoch); "
+              "the best epoch from here on will be")
+        return None
+    return best
 
 
 def _restore(run: _Run, checkpoint: Checkpoint, say) -> list:
@@ -311,20 +336,36 @@ def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, say) -> Non
     """Add ``record`` to the history and the metrics file, print it, and checkpoint when it is time."""
     epoch, config, outputs = record["epoch"], run.config, run.outputs
     run.history.append(record)
+    stopping = False
+    if run.watch is not None:
+        if run.watch.update(record):
+            record["best"] = True
+            run.best = run.snapshot(epoch)
+            if outputs.checkpoint_dir:
+                _save_or_warn(Path(outputs.checkpoint_dir) / BEST_NAME, run.best, run)
+        stopping = run.watch.should_stop
     if metrics is not None:
         _append_metrics(metrics, record)
-    if epoch % config.log_interval == 0 or epoch == run.epochs:
+    if epoch % config.log_interval == 0 or epoch == run.epochs or stopping:
         say(_epoch_line(record, run.epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
-    if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == run.epochs):
-        path = Path(outputs.checkpoint_dir) / checkpoint_name(epoch)
-        try:
-            run.last_saved = save_checkpoint(path, run.snapshot(epoch))
-        except CheckpointError as error:
-            kept = f"the last checkpoint is {run.last_saved}" if run.last_saved else "no checkpoint was written yet"
-            _warn(f"{error}; training goes on ({kept})")
-            return
-        prune(outputs.checkpoint_dir, KEEP_CHECKPOINTS)
-        _forget_interrupted(run, Path(outputs.checkpoint_dir) / INTERRUPTED_NAME)
+    if stopping:
+        say(run.watch.stop_line())
+    if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == run.epochs or stopping):
+        saved = _save_or_warn(Path(outputs.checkpoint_dir) / checkpoint_name(epoch), run.snapshot(epoch), run)
+        if saved is not None:
+            run.last_saved = saved
+            prune(outputs.checkpoint_dir, KEEP_CHECKPOINTS)
+            _forget_interrupted(run, Path(outputs.checkpoint_dir) / INTERRUPTED_NAME)
+
+
+def _save_or_warn(path: Path, checkpoint: Checkpoint, run: _Run) -> Path | None:
+    """Save a checkpoint while training goes on; a failure (a full disk) is a warning, not the end of the run."""
+    try:
+        return save_checkpoint(path, checkpoint)
+    except CheckpointError as error:
+        kept = f"the last checkpoint is {run.last_saved}" if run.last_saved else "no checkpoint was written yet"
+        _warn(f"{error}; training goes on ({kept})")
+        return None
 
 
 def _append_metrics(metrics: MetricsLog, record: dict) -> None:
@@ -356,8 +397,12 @@ def _save_or_rescue(path: Path, checkpoint: Checkpoint, run: _Run) -> Path:
 
 
 def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
-    """Evaluate on the test split, write the summary and the model, and return the result."""
-    test_loss, test_accuracy = evaluate(run.params, run.test, run.dataset.num_classes, run.config.eval_batch_size)
+    """Evaluate on the test split (with the best epoch's weights when the dev split is watched),
+    write the summary and the model, and return the result."""
+    params, final = run.params, run.snapshot(len(run.history))
+    if run.best is not None:
+        params, final = [(run.backend.asarray(W), run.backend.asarray(b)) for W, b in run.best.params], run.best
+    test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes, run.config.eval_batch_size)
     history = run.history
     summary = {
         "test_accuracy": test_accuracy,
@@ -375,15 +420,22 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     }
     if history and "dev_accuracy" in history[-1]:
         summary["dev_accuracy"] = history[-1]["dev_accuracy"]
+    with_best = ""
+    if run.watch is not None:
+        summary.update(monitor=run.watch.monitor, best_epoch=run.best.epoch if run.best else None,
+                       stopped_early=run.watch.should_stop)
+        if run.best is not None:
+            with_best = (f" with the best epoch's weights (epoch {run.best.epoch}, "
+                         f"{run.watch.monitor} {run.best.history[-1][run.watch.monitor]:.4f})")
     if metrics is not None:
         _append_metrics(metrics, summary)
-    say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}) "
+    say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}){with_best} "
         f"after {len(history)} epoch(s), {summary['train_seconds']:.1f} s of training")
     if run.outputs.save_path:
-        say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), run.snapshot(len(history)), run)}")
+        say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), final, run)}")
         if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
             _forget_interrupted(run, run.resumed_from)
-    return FitResult(run.params, history, summary, run.backend)
+    return FitResult(params, history, summary, run.backend)
 
 
 def _check_compatible(checkpoint: Checkpoint, layer_sizes: list[int], config: Config) -> None:
@@ -466,7 +518,8 @@ def _epoch_line(record: dict, epochs: int, show_lr: bool = False) -> str:
             f"train acc {100 * record['train_accuracy']:6.2f}%")
     if "dev_accuracy" in record:
         line += f"  dev acc {100 * record['dev_accuracy']:6.2f}%"
-    return line + f"  {record['seconds']:.2f} s  {record['examples_per_second']:,.0f} ex/s"
+    line += f"  {record['seconds']:.2f} s  {record['examples_per_second']:,.0f} ex/s"
+    return line + ("  (best)" if record.get("best") else "")
 
 
 def _progress_bar(enabled: bool, steps: int, epoch: int, epochs: int):
