@@ -77,15 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     training = parser.add_argument_group("training")
     training.add_argument("--lr", type=positive_float, help=f"learning rate (default: {d.lr})")
     training.add_argument("--optimizer", choices=OPTIMIZERS,
-                          help=f"sgd, momentum (heavy ball), nesterov, adam or adamw (default: {d.optimizer})")
+                          help=f"sgd, momentum (heavy ball), nesterov, adam, adamw, rmsprop or adagrad "
+                               f"(default: {d.optimizer})")
     training.add_argument("--momentum", type=float, metavar="MU",
                           help=f"momentum of momentum and nesterov (default: {d.momentum})")
     training.add_argument("--beta1", type=float, help=f"Adam's first-moment decay (default: {d.beta1})")
     training.add_argument("--beta2", type=float, help=f"Adam's second-moment decay (default: {d.beta2})")
-    training.add_argument("--eps", type=positive_float, help=f"Adam's epsilon (default: {d.eps})")
+    training.add_argument("--eps", type=positive_float,
+                          help=f"the epsilon of adam, adamw, rmsprop and adagrad (default: {d.eps})")
     training.add_argument("--rho", type=float, help=f"RMSprop's mean-square decay (default: {d.rho})")
     training.add_argument("--weight-decay", type=float, metavar="WD",
-                          help=f"L2 penalty, coupled for sgd/momentum/nesterov/adam, decoupled for adamw "
+                          help=f"L2 penalty, decoupled for adamw, coupled (added to the gradient) for the others "
                                f"(default: {d.weight_decay})")
     training.add_argument("--schedule", choices=SCHEDULES,
                           help=f"learning-rate schedule: constant, step (x0.1 every third of the run, per epoch) "
