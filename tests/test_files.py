@@ -27,3 +27,26 @@ def test_the_metrics_log_names_its_flag_when_it_cannot_write(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(XpnetError, match=r"cannot write .*metrics.jsonl: .*; choose a writable path with --metrics$"):
         MetricsLog(tmp_path / "file" / "metrics.jsonl", [{"epoch": 1}])
+
+
+@pytest.mark.parametrize("command, flags", [
+    ("evaluate", ["CHECKPOINT", "--json", "{tmp}"]),
+    ("predict", ["CHECKPOINT", "--index", "0", "--out", "{tmp}/picture.jpg"]),
+    ("plot", ["--checkpoint", "CHECKPOINT", "--out-dir", "{tmp}/a-file"]),
+    ("bench", ["--quick", "--json", "{tmp}/a-file/bench.json"]),
+    ("bench", ["--quick", "--plot", "{tmp}/bench.svg"]),
+])
+def test_every_command_refuses_an_output_it_cannot_write_before_any_work(tmp_path, monkeypatch, capsys, command,
+                                                                         flags):
+    import importlib
+
+    (tmp_path / "a-file").write_text("mine")
+    module = importlib.import_module("xpnet.bench.command" if command == "bench" else f"xpnet.{command}")
+    for name in ("load_model", "run_bench"):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("work began"))
+    argv = [flag.format(tmp=tmp_path).replace("CHECKPOINT", str(tmp_path / "model.npz")) for flag in flags]
+    status = module.main(argv)
+    err = capsys.readouterr().err.splitlines()
+    assert status == 2 and len(err) == 2 and "error: --" in err[0], err
+    assert (tmp_path / "a-file").read_text() == "mine"

@@ -22,7 +22,7 @@ from .training.checkpoint import Checkpoint
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .inference.scores import class_scores, confusion_matrix, confusion_table, scores_table
 from .data import Dataset
-from .files import write_output
+from .files import check_output_file, write_output
 from .inference import Model, load_model
 from .training.loop import DeviceSplit, evaluate_with_predictions, labels_to_device
 
@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     model = load_model(args.checkpoint, **model_options(args))
     report, _ = evaluate_model(model, args.split)
     print(format_report(report, model), flush=True)

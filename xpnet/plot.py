@@ -21,7 +21,7 @@ from .cli import CommandParser, add_backend_arguments, add_data_arguments, model
 from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
 from .inference.figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
-from .files import write_output
+from .files import check_output_folder, write_output
 from .nn.model import describe
 from .inference import load_model
 
@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> None:
     if args.metrics is None and args.checkpoint is None:
         raise UsageError("nothing to draw: pass --metrics FILE.jsonl, --checkpoint FILE, or both")
+    check_output_folder(args.out_dir, "--out-dir")
     require_matplotlib()
     written = []
     if args.metrics is not None:

@@ -17,6 +17,7 @@ import numpy as np
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
 from .data import DATASETS
 from .errors import UsageError, XpnetError
+from .files import check_output_file
 from .inference.images import draw, mnist_style, pillow, read_grey, save_png
 from .inference import load_model
 
@@ -55,6 +56,8 @@ def _class_namer(model):
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.out is not None:
+        check_output_file(args.out, "--out", (".png",))
     if args.image is not None or args.out is not None:
         pillow()  # before loading anything: without Pillow the answer is the same one line
     model = load_model(args.checkpoint, with_data=args.index is not None, **model_options(args))

@@ -34,7 +34,7 @@ from .report import (environment, load_average, looks_busy, peak_rss_bytes, rend
 from ..data import make_synthetic
 from ..cli import (CommandParser, add_shared, backend_entries, positive_int, positive_ints, resolve_entries,
                    run_command, split_entry)
-from ..files import write_output
+from ..files import check_output_file, write_output
 from ..nn.model import sizes_text
 from ..training.run import fit
 
@@ -299,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def bench(args) -> None:
         say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+        if args.json:
+            check_output_file(args.json, "--json")
+        if args.plot:
+            check_output_file(args.plot, "--plot", (".png",))
         report = run_bench(settings_from(args), say)
         report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
         print(render(report), flush=True)
