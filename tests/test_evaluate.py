@@ -137,10 +137,10 @@ def test_bad_usage_exits_2(trained, capsys, args):
     one_line_error(2, 2, capsys.readouterr().err)
 
 
-def test_bad_device_is_exit_2_and_unwritable_json_exit_1(trained, tmp_path, capsys):
+def test_a_bad_device_and_an_unwritable_json_are_usage_errors(trained, tmp_path, capsys):
     path, _ = trained
     one_line_error(main([str(path), "--device", "tpu"]), 2, capsys.readouterr().err)
     blocker = tmp_path / "file"
     blocker.write_text("")
     status = main([str(path), "--backend", "numpy", "--json", str(blocker / "report.json")])
-    assert "--json" in one_line_error(status, 1, capsys.readouterr().err)
+    assert "--json" in one_line_error(status, 2, capsys.readouterr().err)
