@@ -2,8 +2,9 @@
 
     python ci/kill_resume.py --runs 10
 
-Each run trains with --checkpoint-dir, is killed after a random delay, then resumes from its
-newest checkpoint (or starts again when none was written yet) and saves its final model;
+Each run trains with --checkpoint-dir and --save, is killed after a random delay, then the same
+command runs again: it continues from the newest checkpoint (or starts over when none was
+written yet), removes the temporary file a killed save left, and saves its final model;
 every final model must equal, bit for bit, that of one uninterrupted run. Exit status 1 if
 any differs.
 """
@@ -37,21 +38,23 @@ def main() -> int:
     identical = 0
     for run in range(args.runs):
         folder, delay = root / f"run{run}", chance.uniform(0.3, args.max_delay)
-        process = subprocess.Popen([*TRAIN, "--checkpoint-dir", str(folder)])
+        command = [*TRAIN, "--checkpoint-dir", str(folder), "--save", str(folder / "final.npz")]
+        process = subprocess.Popen(command)
         time.sleep(delay)
         process.kill()
         process.wait()
-        kept = sorted(p.name for p in folder.glob("epoch-*.npz"))
+        kept = sorted(p.name for p in folder.glob("*.npz"))
         strays = sorted(p.name for p in folder.glob(".*.tmp"))
-        command = [*TRAIN[:3], "--resume", str(folder), "--threads", "1", "--quiet"] if kept else TRAIN
-        finished = subprocess.run([*command, "--save", str(folder / "final.npz")], capture_output=True, text=True)
-        same = finished.returncode == 0 and all(
+        finished = subprocess.run(command, capture_output=True, text=True)  # the same command, run again
+        strays_after = sorted(p.name for p in folder.glob(".*.tmp"))
+        same = finished.returncode == 0 and not strays_after and all(
             np.array_equal(a, b)
             for pair, reference_pair in zip(load_checkpoint(folder / "final.npz").params, reference)
             for a, b in zip(pair, reference_pair))
         identical += same
         print(f"run {run}: killed after {delay:.2f} s; checkpoints then: {', '.join(kept) or 'none'}; "
-              f"stray temporary files: {len(strays)}; bit-identical after resuming: {same}", flush=True)
+              f"temporary files of a killed save: {len(strays)}, after the rerun: {len(strays_after)}; "
+              f"bit-identical after running the same command again: {same}", flush=True)
     print(f"{identical}/{args.runs} bit-identical")
     return 0 if identical == args.runs else 1
 
