@@ -75,3 +75,20 @@ def test_sigkill_at_random_moments_then_the_same_command_ends_bit_identical(tmp_
         assert finished.returncode == 0, finished.stderr
         assert _same(folder / "final.npz", uninterrupted), f"attempt {attempt}"
         assert not list(folder.glob(".*.tmp")), "the temporaries of a killed save are removed"
+
+
+def test_a_second_run_into_the_same_folder_stops_at_once_and_the_first_is_unharmed(tmp_path, uninterrupted):
+    folder, final = tmp_path / "run", tmp_path / "final.npz"
+    first = subprocess.Popen([*TRAIN, "--checkpoint-dir", str(folder), "--save", str(final)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().startswith("xpnet ")  # it holds the folder from before its first line
+        started = time.monotonic()
+        second = subprocess.run([*TRAIN, "--checkpoint-dir", str(folder), "--lr", "0.5"], capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 1 and time.monotonic() - started < 30
+        assert second.stderr == (f"error: another xpnet run (process {first.pid}) is writing checkpoints to {folder}; "
+                                 "wait for it to end, or choose another --checkpoint-dir\n")
+    finally:
+        first.communicate(timeout=300)
+    assert first.returncode == 0 and _same(final, uninterrupted)
