@@ -50,3 +50,16 @@ def test_every_command_refuses_an_output_it_cannot_write_before_any_work(tmp_pat
     err = capsys.readouterr().err.splitlines()
     assert status == 2 and len(err) == 2 and "error: --" in err[0], err
     assert (tmp_path / "a-file").read_text() == "mine"
+
+
+def test_the_temporaries_a_killed_write_left_are_removed_and_only_those(tmp_path):
+    from xpnet.files import remove_temporaries_of
+
+    target = tmp_path / "model.npz"
+    left = [tmp_path / ".model.npz.0123abcd.tmp", tmp_path / ".model.npz.ffffffff.tmp"]
+    others = [tmp_path / ".other.npz.0123abcd.tmp", tmp_path / ".model.npz.xyz.tmp", tmp_path / "model.npz"]
+    for path in left + others:
+        path.write_bytes(b"x")
+    assert sorted(remove_temporaries_of(target)) == sorted(left)
+    assert all(path.exists() for path in others) and not any(path.exists() for path in left)
+    assert remove_temporaries_of(tmp_path / "missing-folder" / "m.npz") == []

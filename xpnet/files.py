@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 from contextlib import contextmanager
@@ -118,3 +119,16 @@ def _not_regular(path: Path) -> str | None:
         if test(mode):
             return kind
     return "a special file"
+
+
+def remove_temporaries_of(target: str | os.PathLike) -> list[Path]:
+    """Delete the hidden ``.NAME.XXXXXXXX.tmp`` files that killed writes of ``target`` left beside it
+    (what :func:`open_temp_beside` makes); return them. Only ``target``'s own are touched."""
+    target = Path(target).absolute()
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp")
+    if not target.parent.is_dir():
+        return []
+    removed = [path for path in target.parent.iterdir() if pattern.fullmatch(path.name) and path.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed

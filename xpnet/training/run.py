@@ -28,7 +28,7 @@ from .. import __version__
 from ..backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
-from ..files import check_output_file, check_output_folder
+from ..files import check_output_file, check_output_folder, remove_temporaries_of
 from ..nn.dropout import EpochDropout
 from ..nn.init import init_params
 from ..nn.model import describe, sizes_text
@@ -116,6 +116,9 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
             stack.enter_context(locked(folder))
         if folder is not None:
             remove_stale_temporaries(folder)
+        for output in (start.outputs.save_path, start.outputs.metrics_path):
+            if output is not None:
+                remove_temporaries_of(output)
         backend = _backend_for(start, overrides)
         for note in start.notes:
             say(note)
