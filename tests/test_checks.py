@@ -50,7 +50,7 @@ def test_a_bad_learning_rate_reads_the_same_from_config_optimiser_and_schedule(l
 def test_dropout_that_would_keep_no_unit_is_refused_the_same_way_everywhere(p):
     from_config = _message(lambda: Config(dropout=p).validate())
     assert from_config == _message(lambda: EpochDropout(np.random.default_rng(0), 4, (3,), p, np.asarray))
-    assert from_config.startswith("dropout must be in [0, 0.99)")
+    assert from_config.startswith("dropout (--dropout) must be in [0, 0.99)")
 
 
 def test_dropout_at_the_highest_rate_still_keeps_some_units():
@@ -72,3 +72,35 @@ def test_the_trainer_refuses_them_before_any_work_with_two_lines_and_status_2(fl
     err = capsys.readouterr().err.splitlines()
     assert status == 2 and len(err) == 2 and err[0].startswith("python -m xpnet.train: error: "), err
     assert err[1] == "try: python -m xpnet.train --help"
+
+
+@pytest.mark.parametrize("settings, words", [
+    (dict(backend=3), "backend must be a string such as 'auto', got 3"),
+    (dict(device=None), "device must be a string"),
+    (dict(init=3), "init must be a string such as 'he'"),
+    (dict(optimizer="momentum", momentum="0.9"), r"momentum \(--momentum\) must be a number, got '0.9'"),
+    (dict(dropout="0.1"), "dropout .* must be a number"),
+    (dict(normalize="no"), "normalize must be True or False, got 'no'"),
+    (dict(download="no"), "download must be True or False"),
+    (dict(hidden=5), "hidden must be a list of layer sizes"),
+    (dict(epochs="3"), r"epochs \(--epochs\) must be a whole number"),
+])
+def test_values_of_the_wrong_type_from_python_are_one_line_usage_errors(settings, words):
+    with pytest.raises(UsageError, match=words):
+        Config(**settings).validate()
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (dict(dataset=42), "dataset must be a name, a folder or an xpnet.data.Dataset, got 42"),
+    (dict(dataset=["mnist"]), "dataset must be"),
+    (dict(metrics_path=42), "paths must be strings or os.PathLike, got 42"),
+    (dict(checkpoint_dir=42), "paths must be"),
+    (dict(log=42), "log must be a function"),
+])
+def test_fit_refuses_arguments_of_the_wrong_type_in_one_line(arguments, words):
+    import xpnet
+
+    with pytest.raises(UsageError, match=words):
+        xpnet.fit(**{"backend": "numpy", "log": None, **arguments})
+    with pytest.raises(UsageError, match="config must be an xpnet.Config"):
+        xpnet.fit("x")

@@ -94,7 +94,7 @@ def test_an_interrupted_watched_run_resumed_stops_at_the_same_epoch_with_the_sam
     (dict(early_stopping=3), "--early-stopping watches the dev split, and there is none: add --dev-size N"),
     (dict(keep_best=True), "--keep-best watches the dev split"),
     (dict(early_stopping=3, dev_size=100, monitor="test_accuracy"), "bad monitor 'test_accuracy'"),
-    (dict(early_stopping=-1, dev_size=100), "early-stopping .* must be a whole number, 0 or more"),
+    (dict(early_stopping=-1, dev_size=100), r"patience \(--early-stopping\) must be a whole number, 0 or more"),
 ])
 def test_watching_without_a_dev_split_or_with_a_bad_monitor_is_refused(settings, words):
     with pytest.raises(UsageError, match=words):

@@ -49,7 +49,7 @@ def whole(what: str, value, minimum: int) -> int:
 
 
 def _number(what: str, value) -> float:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, bytes)):
         raise UsageError(f"the {what} must be a number, got {value!r}")
     try:
         return float(value)

@@ -21,7 +21,7 @@ def dropout_rate(p) -> float:
 
     Rates are quantised to 1/256; the bound keeps at least one level, so some units survive.
     """
-    return fraction("dropout", p, below=0.99)
+    return fraction("dropout (--dropout)", p, below=0.99)
 
 
 class EpochDropout:

@@ -78,8 +78,8 @@ class SGD:
     """
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
-        self.lr = positive("learning rate", lr)
-        self.weight_decay = non_negative("weight decay", weight_decay)
+        self.lr = positive("learning rate (--lr)", lr)
+        self.weight_decay = non_negative("weight decay (--weight-decay)", weight_decay)
 
     @property
     def gradient_scale(self) -> float:
@@ -122,8 +122,8 @@ class _Stateful:
     slots: tuple[str, ...] = ()
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
-        self.lr = positive("learning rate", lr)
-        self.weight_decay = non_negative("weight decay", weight_decay)
+        self.lr = positive("learning rate (--lr)", lr)
+        self.weight_decay = non_negative("weight decay (--weight-decay)", weight_decay)
         self.steps = 0
         self._state: dict[str, list] | None = None
         self._host_state: dict[str, list[np.ndarray]] | None = None
@@ -238,7 +238,7 @@ class Momentum(_Stateful):
 
     def __init__(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = fraction("momentum", momentum)
+        self.momentum = fraction("momentum (--momentum)", momentum)
 
     def _update(self, p, g, v, *, xp):
         if self.weight_decay:
@@ -279,9 +279,9 @@ class Adam(_Stateful):
     def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.beta1 = fraction("beta1", beta1)
-        self.beta2 = fraction("beta2", beta2)
-        self.eps = positive("epsilon", eps)
+        self.beta1 = fraction("beta1 (--beta1)", beta1)
+        self.beta2 = fraction("beta2 (--beta2)", beta2)
+        self.eps = positive("epsilon (--eps)", eps)
 
     def _update(self, p, g, m, v, *, xp):
         if self.weight_decay:
@@ -324,8 +324,8 @@ class RMSprop(_Stateful):
 
     def __init__(self, lr: float, rho: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.rho = fraction("rho", rho)
-        self.eps = positive("epsilon", eps)
+        self.rho = fraction("rho (--rho)", rho)
+        self.eps = positive("epsilon (--eps)", eps)
 
     def _update(self, p, g, s, *, xp):
         if self.weight_decay:
@@ -353,7 +353,7 @@ class Adagrad(_Stateful):
 
     def __init__(self, lr: float, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.eps = positive("epsilon", eps)
+        self.eps = positive("epsilon (--eps)", eps)
 
     def _update(self, p, g, G, *, xp):
         if self.weight_decay:

@@ -71,8 +71,8 @@ def make_schedule(name: str, base_lr: float, epochs: int, steps_per_epoch: int, 
     key = str(name).lower()
     if key not in SCHEDULES:
         raise UsageError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
-    base_lr = positive("learning rate", base_lr)
-    whole("epochs", epochs, 1)
+    base_lr = positive("learning rate (--lr)", base_lr)
+    whole("epochs (--epochs)", epochs, 1)
     whole("steps per epoch", steps_per_epoch, 1)
     if not _is_int(warmup_epochs) or not 0 <= warmup_epochs < epochs:
         raise UsageError(f"warmup-epochs must be a whole number from 0 to {epochs - 1} "

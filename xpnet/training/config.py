@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
@@ -55,9 +56,10 @@ class Config:
 
     def validate(self) -> "Config":
         """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
+        self._check_types()
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
             raise UsageError(f"hidden must be a list of layer sizes such as (512, 256), got {self.hidden!r}")
-        self.hidden = tuple(whole("each hidden size", size, 1) for size in self.hidden)
+        self.hidden = tuple(whole("each hidden size (--hidden)", size, 1) for size in self.hidden)
         if self.dtype not in DTYPES:
             raise UsageError(f"bad dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         check_schemes(self.init, self.bias_init)
@@ -66,12 +68,12 @@ class Config:
         self.make_schedule(1)  # checks the epochs and the warmup
         dropout_rate(self.dropout)
         if self.batch_size is not None:
-            whole("the batch size (or 'full')", self.batch_size, 1)
+            whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
         for name, minimum in (("seed", 0), ("log_interval", 1), ("eval_batch_size", 1), ("dev_size", 0)):
-            setattr(self, name, whole(name.replace("_", "-"), getattr(self, name), minimum))
+            setattr(self, name, whole(f"{name} (--{name.replace('_', '-')})", getattr(self, name), minimum))
         if self.threads is not None:
-            whole("threads", self.threads, 1)
-        self.early_stopping = whole("early-stopping (epochs without improvement)", self.early_stopping, 0)
+            whole("threads (--threads)", self.threads, 1)
+        self.early_stopping = whole("patience (--early-stopping)", self.early_stopping, 0)
         if self.monitor not in MONITORS:
             raise UsageError(f"bad monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
         if (self.early_stopping or self.keep_best) and not self.dev_size:
@@ -79,6 +81,20 @@ class Config:
             raise UsageError(f"{flag} watches the dev split, and there is none: add --dev-size N "
                              "(e.g. --dev-size 5000)")
         return self
+
+    def _check_types(self) -> None:
+        """Names are strings, switches are bools: what a Python caller might get wrong before any value."""
+        defaults = Config.__dataclass_fields__
+        for name in ("dataset", "data_dir", "backend", "device", "dtype", "init", "bias_init", "optimizer",
+                     "schedule", "monitor"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike) and name in ("dataset", "data_dir"):
+                setattr(self, name, os.fspath(value))
+            elif not isinstance(value, str) and not (value is None and name == "data_dir"):
+                raise UsageError(f"{name} must be a string such as {defaults[name].default!r}, got {value!r}")
+        for name in ("download", "normalize", "dry_run", "keep_best"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def make_optimizer(self):
         """The optimiser these settings describe (UsageError for impossible values)."""

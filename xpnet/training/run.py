@@ -94,8 +94,9 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
     :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written.
     """
-    if isinstance(dataset, str):
-        overrides["dataset"], dataset = dataset, None
+    _check_arguments(config, dataset, log, metrics_path, save_path, checkpoint_dir, resume)
+    if isinstance(dataset, (str, os.PathLike)):
+        overrides["dataset"], dataset = os.fspath(dataset), None
     say = log if log is not None else (lambda line: None)
     if progress is None:
         progress = log is not None and sys.stderr.isatty()
@@ -126,6 +127,19 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         stack.enter_context(limit_threads(start.config.threads))
         stack.enter_context(backend.activate())
         return _fit(start, backend, dataset, say, progress, interrupt)
+
+
+def _check_arguments(config, dataset, log, *paths) -> None:
+    """UsageError for arguments of the wrong type, before they fail somewhere deeper."""
+    if config is not None and not isinstance(config, Config):
+        raise UsageError(f"config must be an xpnet.Config, got {config!r}; pass a preset by name with preset=")
+    if dataset is not None and not isinstance(dataset, (str, os.PathLike, Dataset)):
+        raise UsageError(f"dataset must be a name, a folder or an xpnet.data.Dataset, got {dataset!r}")
+    if log is not None and not callable(log):
+        raise UsageError(f"log must be a function taking a line (such as print) or None, got {log!r}")
+    for path in paths:
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise UsageError(f"paths must be strings or os.PathLike, got {path!r}")
 
 
 def _check_outputs(outputs: Outputs) -> None:
