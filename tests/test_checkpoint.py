@@ -204,3 +204,23 @@ def test_a_checkpoint_written_by_xpnet_0_1_0_still_loads_predicts_and_resumes(tm
     shutil.copyfile(FIXTURE, copy)
     resumed = xpnet.fit(resume=copy, epochs=3, log=None)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+
+
+def test_a_file_that_is_not_a_zip_or_holds_pickles_is_refused_without_advice_to_unpickle(tmp_path):
+    text = tmp_path / "text.npz"
+    text.write_text("hello, not an archive")
+    with pytest.raises(CheckpointError, match=r"not an \.npz archive") as caught:
+        load_checkpoint(text)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, params=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="pickled objects, which xpnet never loads") as caught_too:
+        load_checkpoint(pickled)
+    for error in (caught.value, caught_too.value):
+        assert "allow_pickle" not in str(error) and "\n" not in str(error)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_divergence_from_a_huge_weight_decay_names_it(tiny_dataset):
+    with pytest.raises(xpnet.XpnetError, match=r"lower the weight decay \(now --weight-decay 1e\+300\) or the "
+                                               r"learning rate"):
+        xpnet.fit(dataset=tiny_dataset, backend="numpy", epochs=2, weight_decay=1e300, log=None)

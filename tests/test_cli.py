@@ -173,3 +173,13 @@ def test_a_shared_flag_must_say_its_default():
         add_shared(parser, "--device")
     action = add_shared(parser, "--hidden", (512, 256))
     assert action.help.endswith("(default: 512,256)") and action.default == (512, 256)
+
+
+def test_a_mistyped_flag_is_named_before_the_complaints_it_causes(capsys):
+    from xpnet.predict import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["model.npz", "--indx", "0"])
+    err = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2 and err == ["python -m xpnet.predict: error: unrecognized arguments: --indx",
+                                            "try: python -m xpnet.predict --help"]

@@ -24,6 +24,19 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, usage_error(self.prog, message))
 
+    def parse_known_args(self, args=None, namespace=None):
+        # A mistyped flag is the problem to name, before any complaint it causes (a missing
+        # required choice such as predict's --index/--image).
+        argv = sys.argv[1:] if args is None else list(args)
+        known = [option for action in self._actions for option in action.option_strings]
+        for token in argv:
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if name.startswith("--") and not any(option.startswith(name) for option in known):
+                self.error(f"unrecognized arguments: {token}")
+        return super().parse_known_args(args, namespace)
+
 
 def usage_error(prog: str, message) -> str:
     """``PROG: error: MESSAGE`` and ``try: PROG --help``, as two lines."""

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
-                        help=f"a named recipe, (default: none): {presets}")
+                        help=f"a named recipe (default: none): {presets}")
     data = parser.add_argument_group("data")
     add_shared(data, "--dataset", shown=d.dataset)
     add_shared(data, "--data-dir")

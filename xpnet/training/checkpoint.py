@@ -169,11 +169,15 @@ def _read(path: Path, suffix: str) -> tuple[dict, str | None]:
     """Tensors and the metadata string of ``path``; CheckpointError for anything unreadable."""
     damaged = f"checkpoint {path} is damaged or not a checkpoint"
     if suffix == ".npz":
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{damaged} (not an .npz archive: no zip structure); use an earlier checkpoint")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 tensors = {name: archive[name] for name in archive.files}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
-            raise CheckpointError(f"{damaged} ({_first_line(error)}); use an earlier checkpoint") from None
+            reason = ("it holds pickled objects, which xpnet never loads" if "pickle" in str(error)
+                      else _first_line(error))
+            raise CheckpointError(f"{damaged} ({reason}); use an earlier checkpoint") from None
         raw = tensors.pop(_METADATA_KEY, None)
         return tensors, None if raw is None else raw.tobytes().decode("utf-8", "replace")
     module = _safetensors()

@@ -468,8 +468,11 @@ def _diverged(epoch: int, record: dict, history: list[dict], config: Config, las
     what = "the loss" if not math.isfinite(record["train_loss"]) else "a parameter"
     last = f"{history[-1]['train_loss']:.4f} in epoch {history[-1]['epoch']}" if history else "none"
     kept = f"; the last good checkpoint is {last_saved}" if last_saved is not None else ""
+    lower = f"the learning rate (now --lr {config.lr})"
+    if config.weight_decay > 1:
+        lower = f"the weight decay (now --weight-decay {config.weight_decay}) or {lower}"
     raise XpnetError(f"training diverged in epoch {epoch}: {what} is not finite (last finite loss: {last}){kept}; "
-                     f"lower the learning rate (now --lr {config.lr})")
+                     f"lower {lower}")
 
 
 def _params_sum(params):
