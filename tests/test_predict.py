@@ -173,3 +173,22 @@ def test_a_checkpoint_loads_as_a_model_that_predicts_from_python(tiny_dataset, t
     code = "import xpnet; print(type(getattr(xpnet, 'evaluate', None)).__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() in ("NoneType", "module"), done.stdout
+
+
+def test_predict_from_python_refuses_what_is_not_images_in_one_line(tmp_path):
+    import xpnet
+    from xpnet.errors import UsageError
+
+    xpnet.fit(dataset="synthetic:300", backend="numpy", hidden=(8,), epochs=1, save_path=str(tmp_path / "m.npz"),
+              log=None)
+    model = xpnet.load_model(tmp_path / "m.npz", with_data=False, backend="numpy")
+    image = np.full((28, 28), 200, dtype=np.uint8)
+    assert model.predict(image).shape == (1,) and model.predict(np.stack([image] * 3)).shape == (3,)
+    for bad, words in ((np.zeros((2, 27, 27), np.uint8), r"must be \(n, 28, 28\)"), (np.zeros((0, 28, 28)), "n >= 1"),
+                       ("seven", "must be numbers"), (None, "must be numbers"),
+                       (np.full((1, 28, 28), 300.0), "0..255"), (np.full((1, 28, 28), 0.5), r"scaled to \[0, 1\]")):
+        with pytest.raises(UsageError, match=words):
+            model.predict(bad)
+    with pytest.raises(UsageError, match="checkpoint must be a path"):
+        xpnet.load_model(42)
+    assert len(repr(model)) < 300

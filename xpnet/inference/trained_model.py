@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +34,12 @@ class Model:
     """A checkpoint ready to use: ``params`` [(W, b), ...] on ``backend``'s device, ``config``
     the run's settings with any data overrides, and ``dataset`` when it was asked for."""
 
-    checkpoint: Checkpoint
+    checkpoint: Checkpoint = field(repr=False)
     source: str
-    config: Config
+    config: Config = field(repr=False)
     backend: Backend
-    params: list
-    dataset: Dataset | None = None
+    params: list = field(repr=False)
+    dataset: Dataset | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -68,9 +68,33 @@ class Model:
         raise UsageError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
 
     def images_to_device(self, images: np.ndarray):
-        """uint8 images (n, rows, cols) -> (n, rows*cols) on the device, as training fed them."""
+        """uint8 images (n, rows, cols) or one (rows, cols) -> (n, rows*cols) on the device, as
+        training fed them. UsageError (one line) for anything else."""
+        images = self.checked_images(images)
         with self.backend.activate():
             return images_to_device(images, self.backend, self.checkpoint.dtype, self.config.normalize)
+
+    def checked_images(self, images) -> np.ndarray:
+        """``images`` as a (n, rows, cols) host array of the model's image shape and 0..255 pixels."""
+        try:
+            images = np.asarray(images)
+        except (TypeError, ValueError):
+            images = np.asarray(None)
+        if images.dtype.kind not in "uif":
+            raise UsageError(f"images must be numbers (an array of 0..255 pixels), got {images.dtype} values")
+        shape = tuple(self.checkpoint.image_shape)
+        if images.shape == shape:
+            images = images[None]
+        if images.ndim != 3 or images.shape[1:] != shape or images.shape[0] == 0:
+            raise UsageError(f"images must be (n, {shape[0]}, {shape[1]}) or one ({shape[0]}, {shape[1]}) image "
+                             f"with n >= 1, as the model was trained on; got shape {images.shape}")
+        low, high = float(images.min()), float(images.max())
+        if not (0.0 <= low and high <= 255.0):
+            raise UsageError(f"pixels must be in 0..255, got values from {low:g} to {high:g}")
+        if images.dtype.kind == "f" and high <= 1.0 and self.config.normalize:
+            raise UsageError("these images look scaled to [0, 1]; pass 0..255 pixels (uint8) as the model was "
+                             "trained on them (it scales them itself)")
+        return images
 
     def class_probabilities(self, images: np.ndarray) -> np.ndarray:
         """Softmax probabilities (n, k) on the host for a few uint8 images (n, rows, cols)."""
@@ -95,6 +119,8 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     (``auto``: CuPy on a working GPU, else NumPy), not taken from the run. Raises
     :class:`xpnet.XpnetError` (one line) for a bad checkpoint or data of another shape.
     """
+    if not isinstance(checkpoint, (str, os.PathLike, Checkpoint)):
+        raise UsageError(f"checkpoint must be a path or an xpnet Checkpoint, got {checkpoint!r}")
     if isinstance(checkpoint, Checkpoint):
         source = "(in memory)"
     else:
