@@ -94,7 +94,7 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
     :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written.
     """
-    _check_arguments(config, dataset, log, metrics_path, save_path, checkpoint_dir, resume)
+    _check_arguments(config, dataset, log, checkpoint_every, metrics_path, save_path, checkpoint_dir, resume)
     if isinstance(dataset, (str, os.PathLike)):
         overrides["dataset"], dataset = os.fspath(dataset), None
     say = log if log is not None else (lambda line: None)
@@ -102,24 +102,13 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         progress = log is not None and sys.stderr.isatty()
     given = dict(metrics_path=metrics_path, save_path=save_path, checkpoint_dir=checkpoint_dir,
                  checkpoint_every=checkpoint_every)
-    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
-                                         or checkpoint_every < 1):
-        raise UsageError(f"checkpoint-every must be a whole number, at least 1, got {checkpoint_every!r}")
     with ExitStack() as stack:
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None:  # held before the folder is read, so no other run changes it meanwhile
             check_output_folder(checkpoint_dir, "--checkpoint-dir")
             stack.enter_context(locked(checkpoint_dir))
         start = plan(config, preset, overrides, resume, given, restart=restart,
                      dataset_in_memory=dataset is not None, skipped=_warn)
-        folder = start.outputs.checkpoint_dir
-        _check_outputs(start.outputs)
-        if folder is not None and folder != checkpoint_dir:
-            stack.enter_context(locked(folder))
-        if folder is not None:
-            remove_stale_temporaries(folder)
-        for output in (start.outputs.save_path, start.outputs.metrics_path):
-            if output is not None:
-                remove_temporaries_of(output)
+        _claim_outputs(start.outputs, stack, already_locked=checkpoint_dir)
         backend = _backend_for(start, overrides)
         for note in start.notes:
             say(note)
@@ -129,8 +118,25 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         return _fit(start, backend, dataset, say, progress, interrupt)
 
 
-def _check_arguments(config, dataset, log, *paths) -> None:
+def _claim_outputs(outputs: Outputs, stack: ExitStack, already_locked) -> None:
+    """Check every output before any work, lock the checkpoint folder (for as long as ``stack``),
+    and remove the temporaries that killed writes of these outputs left."""
+    _check_outputs(outputs)
+    folder = outputs.checkpoint_dir
+    if folder is not None:
+        if folder != already_locked:
+            stack.enter_context(locked(folder))
+        remove_stale_temporaries(folder)
+    for output in (outputs.save_path, outputs.metrics_path):
+        if output is not None:
+            remove_temporaries_of(output)
+
+
+def _check_arguments(config, dataset, log, checkpoint_every, *paths) -> None:
     """UsageError for arguments of the wrong type, before they fail somewhere deeper."""
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
+                                         or checkpoint_every < 1):
+        raise UsageError(f"checkpoint-every must be a whole number, at least 1, got {checkpoint_every!r}")
     if config is not None and not isinstance(config, Config):
         raise UsageError(f"config must be an xpnet.Config, got {config!r}; pass a preset by name with preset=")
     if dataset is not None and not isinstance(dataset, (str, os.PathLike, Dataset)):
