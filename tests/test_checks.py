@@ -82,7 +82,9 @@ def test_the_trainer_refuses_them_before_any_work_with_two_lines_and_status_2(fl
     (dict(dropout="0.1"), "dropout .* must be a number"),
     (dict(normalize="no"), "normalize must be True or False, got 'no'"),
     (dict(download="no"), "download must be True or False"),
-    (dict(hidden=5), "hidden must be a list of layer sizes"),
+    (dict(hidden=2.5), "hidden must be layer sizes"),
+    (dict(hidden="a,b"), r"hidden sizes \(--hidden\) must be whole numbers"),
+    (dict(threads=10**20), r"threads \(--threads\) must be at most 4096"),
     (dict(epochs="3"), r"epochs \(--epochs\) must be a whole number"),
 ])
 def test_values_of_the_wrong_type_from_python_are_one_line_usage_errors(settings, words):
@@ -104,3 +106,30 @@ def test_fit_refuses_arguments_of_the_wrong_type_in_one_line(arguments, words):
         xpnet.fit(**{"backend": "numpy", "log": None, **arguments})
     with pytest.raises(UsageError, match="config must be an xpnet.Config"):
         xpnet.fit("x")
+
+
+@pytest.mark.parametrize("hidden, sizes", [(256, (256,)), ("256", (256,)), ("512,256", (512, 256)), ("none", ()),
+                                           ([64, 32], (64, 32))])
+def test_hidden_sizes_from_python_read_as_the_command_line_reads_them(hidden, sizes):
+    assert Config(hidden=hidden).validate().hidden == sizes
+
+
+@pytest.mark.parametrize("flag", ["--save", "--metrics", "--checkpoint-dir"])
+def test_an_empty_output_path_is_refused_not_ignored(flag, capsys):
+    from xpnet.train import main
+
+    assert main(["--dataset", "synthetic:200", "--epochs", "1", flag, ""]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"python -m xpnet.train: error: {flag} needs a path, and '' is none; give one, or leave {flag} out"
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "plot", "bench"])
+def test_an_absurd_thread_count_is_a_usage_error_everywhere(command, capsys):
+    import importlib
+
+    module = importlib.import_module("xpnet.bench.command" if command == "bench" else f"xpnet.{command}")
+    argv = {"train": [], "evaluate": ["m.npz"], "predict": ["m.npz", "--index", "0"], "plot": ["--metrics", "m.jsonl"],
+            "bench": ["--quick"]}[command]
+    with pytest.raises(SystemExit) as stop:
+        module.main([*argv, "--threads", "99999999999999999999"])
+    assert stop.value.code == 2 and "expected at most 4096 threads" in capsys.readouterr().err

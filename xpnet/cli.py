@@ -58,6 +58,14 @@ def at_least(kind, minimum, description):
 
 
 positive_int = at_least(int, 1, "a positive integer")
+
+
+def thread_count(text: str) -> int:
+    """A number of CPU threads, 1 to 4096."""
+    value = positive_int(text)
+    if value > 4096:
+        raise argparse.ArgumentTypeError(f"expected at most 4096 threads, got {text!r}")
+    return value
 positive_float = at_least(float, 1e-300, "a positive number")
 non_negative_int = at_least(int, 0, "an integer >= 0")
 
@@ -106,7 +114,7 @@ SHARED_FLAGS: dict[str, SharedFlag] = {
     "--device": SharedFlag("auto, cpu, cuda or cuda:N"),
     "--dtype": SharedFlag("floating-point type", options=dict(choices=DTYPES)),
     "--threads": SharedFlag("CPU threads for BLAS, OpenMP and PyTorch; 1 keeps a shared machine steady",
-                            "as the libraries find them", dict(type=positive_int, metavar="N")),
+                            "as the libraries find them", dict(type=thread_count, metavar="N")),
     "--hidden": SharedFlag("hidden layer sizes, e.g. 128 or 512,256; 'none' for softmax regression",
                            options=dict(type=parse_hidden, metavar="SIZES")),
     "--seed": SharedFlag("seed of the host random generator", options=dict(type=non_negative_int)),

@@ -15,6 +15,24 @@ from ..nn.optim import make_optimizer
 from ..nn.schedules import make_schedule
 
 DTYPES = ("float32", "float64")
+MAX_THREADS = 4096
+
+
+def _layer_sizes(hidden) -> tuple[int, ...]:
+    """Hidden sizes as a tuple: from a tuple or list, one int, or text as the command line takes it
+    (``'512,256'``; ``''`` or ``'none'`` for none); UsageError for anything else."""
+    if isinstance(hidden, str):
+        text = hidden.strip().lower()
+        parts = [] if text in ("", "none") else text.split(",")
+        try:
+            hidden = [int(part) for part in parts]
+        except ValueError:
+            raise UsageError(f"hidden sizes (--hidden) must be whole numbers such as 512,256, got {hidden!r}") from None
+    elif isinstance(hidden, int) and not isinstance(hidden, bool):
+        hidden = [hidden]
+    elif not isinstance(hidden, (tuple, list)):
+        raise UsageError(f"hidden must be layer sizes such as (512, 256), 512 or '512,256', got {hidden!r}")
+    return tuple(whole("each hidden size (--hidden)", size, 1) for size in hidden)
 
 
 @dataclass
@@ -57,9 +75,7 @@ class Config:
     def validate(self) -> "Config":
         """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
         self._check_types()
-        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
-            raise UsageError(f"hidden must be a list of layer sizes such as (512, 256), got {self.hidden!r}")
-        self.hidden = tuple(whole("each hidden size (--hidden)", size, 1) for size in self.hidden)
+        self.hidden = _layer_sizes(self.hidden)
         if self.dtype not in DTYPES:
             raise UsageError(f"bad dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         check_schemes(self.init, self.bias_init)
@@ -71,8 +87,8 @@ class Config:
             whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
         for name, minimum in (("seed", 0), ("log_interval", 1), ("eval_batch_size", 1), ("dev_size", 0)):
             setattr(self, name, whole(f"{name} (--{name.replace('_', '-')})", getattr(self, name), minimum))
-        if self.threads is not None:
-            whole("threads (--threads)", self.threads, 1)
+        if self.threads is not None and whole("threads (--threads)", self.threads, 1) > MAX_THREADS:
+            raise UsageError(f"threads (--threads) must be at most {MAX_THREADS}, got {self.threads}")
         self.early_stopping = whole("patience (--early-stopping)", self.early_stopping, 0)
         if self.monitor not in MONITORS:
             raise UsageError(f"bad monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")

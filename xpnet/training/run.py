@@ -143,9 +143,11 @@ def _check_arguments(config, dataset, log, checkpoint_every, *paths) -> None:
         raise UsageError(f"dataset must be a name, a folder or an xpnet.data.Dataset, got {dataset!r}")
     if log is not None and not callable(log):
         raise UsageError(f"log must be a function taking a line (such as print) or None, got {log!r}")
-    for path in paths:
+    for flag, path in zip(("--metrics", "--save", "--checkpoint-dir", "--resume"), paths):
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise UsageError(f"paths must be strings or os.PathLike, got {path!r}")
+        if path is not None and not os.fspath(path).strip():
+            raise UsageError(f"{flag} needs a path, and {os.fspath(path)!r} is none; give one, or leave {flag} out")
 
 
 def _check_outputs(outputs: Outputs) -> None:
