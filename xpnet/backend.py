@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,38 @@ class Backend:
         ``cuda:1`` mean GPU 1 for them. Elsewhere it changes nothing. Re-entrant.
         """
         return _DEVICE_SCOPES.get(self.name, _no_scope)(self.device)
+
+    def available_bytes(self) -> int | None:
+        """Memory free for new arrays on this backend's device (None when unknown): the GPU's
+        free memory for CuPy and PyTorch on CUDA, the host's available memory elsewhere."""
+        try:
+            if self.name == "cupy":
+                with self.device:
+                    import cupy
+
+                    return int(self.device.mem_info[0]) + int(cupy.get_default_memory_pool().free_bytes())
+            if self.name == "torch" and self.device.type == "cuda":
+                import torch
+
+                return int(torch.cuda.mem_get_info(self.device)[0])
+        except Exception:  # a driver that cannot say: no estimate rather than a failure
+            return None
+        return host_available_bytes()
+
+
+def host_available_bytes() -> int | None:
+    """The host memory available to a new allocation (Linux's MemAvailable; total memory elsewhere)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def resolve(backend: str = "auto", device: str = "auto") -> Backend:

@@ -27,7 +27,8 @@ from typing import Callable
 import numpy as np
 
 from . import references as refs
-from ..backend import BACKENDS, Backend, available_backends, limit_threads, memory_pool_bytes, release_memory_pool
+from ..backend import (BACKENDS, Backend, available_backends, host_available_bytes, limit_threads, memory_pool_bytes,
+                       release_memory_pool)
 from .references import FLOOR
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
@@ -36,6 +37,7 @@ from ..cli import (CommandParser, add_shared, backend_entries, positive_int, pos
                    run_command, split_entry)
 from ..files import check_output_file, write_output
 from ..nn.model import sizes_text
+from ..training.memory import check_fits, run_bytes
 from ..training.run import fit
 
 LR = 0.05
@@ -208,9 +210,14 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
             "absolute times will be noisy (the paired ratios less so)"
             + ("; --threads 1 keeps BLAS threads from waiting on each other" if settings["threads"] is None else ""))
     backends, dtype, n = settings["backends"], settings["dtype"], settings["n_train"]
+    cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
+    for sizes, batch in cases:  # before any data are made: a model that cannot fit is refused at once
+        parts = run_bytes(list(sizes), examples=n + min(10000, n // 6), batch=batch, eval_batch=10000,
+                          itemsize=np.dtype(dtype).itemsize, optimizer_slots=0)
+        # Twice: the NumPy and PyTorch loops hold copies of their own beside xpnet's.
+        check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
     dataset = make_synthetic(n, max(1, min(10000, n // 6)))
     X, y = refs.host_data(dataset.train_images, dataset.train_labels, dtype)
-    cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
     rows, memory = [], []
     # Resolving loads each library before limit_threads, so that its thread pools are pinned too.
     chosen = resolve_entries(backends)

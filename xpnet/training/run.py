@@ -36,6 +36,7 @@ from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint
 from .checkpoint_folder import BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune, remove_stale_temporaries
 from .config import Config
 from .early_stopping import DevWatch
+from .memory import check_fits, run_bytes
 from .interrupt import InterruptRequest, Interrupted, signal_name
 from .loop import (
     DeviceSplit,
@@ -239,6 +240,7 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
 def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     """The data on the device and the model: drawn afresh, or as the checkpoint left it."""
     config = start.config
+    _check_memory(config, backend, dataset)
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
     layer_sizes = [train.X.shape[1], *config.hidden, dataset.num_classes]
@@ -256,6 +258,16 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
         run.watch = DevWatch.replay(config.monitor, config.early_stopping, run.history)
         run.best = _kept_best(run)
     return run
+
+
+def _check_memory(config: Config, backend: Backend, dataset: Dataset) -> None:
+    """UsageError, before anything is moved, when the run cannot fit in the device's free memory."""
+    examples = dataset.train_images.shape[0] + dataset.test_images.shape[0]
+    sizes = [int(np.prod(dataset.image_shape)), *config.hidden, dataset.num_classes]
+    parts = run_bytes(sizes, examples=examples, batch=config.batch_size or dataset.train_images.shape[0],
+                      eval_batch=config.eval_batch_size, itemsize=np.dtype(config.dtype).itemsize,
+                      optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())))
+    check_fits(parts, backend.available_bytes(), f"{backend.name} {backend.device_name}")
 
 
 def _kept_best(run: _Run) -> Checkpoint | None:
