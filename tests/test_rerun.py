@@ -153,14 +153,13 @@ def test_checkpoints_and_metrics_that_fail_mid_run_do_not_stop_training(tiny_dat
     from xpnet.training import metrics_log
 
     calls = {"n": 0}
-    original = metrics_log.write_output
 
-    def flaky(path, data, **kwargs):
+    def flaky(descriptor):
         calls["n"] += 1
-        if calls["n"] in (2, 3):
-            raise XpnetError(f"cannot write {path}: No space left on device")
-        return original(path, data, **kwargs)
-    monkeypatch.setattr(metrics_log, "write_output", flaky)
+        if calls["n"] in (2, 3):  # the lines of epochs 2 and 3
+            raise OSError(28, "No space left on device")
+        os.fsync(descriptor)
+    monkeypatch.setattr(metrics_log, "_sync", flaky)
     result = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path / "run"),
                        metrics_path=str(tmp_path / "m.jsonl"), **RUN)
     warnings = capsys.readouterr().err.splitlines()
@@ -231,3 +230,17 @@ def test_a_second_sigterm_ends_the_process_at_once():
             "    assert request()\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(10)\nprint('survived')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == -signal.SIGTERM and "survived" not in done.stdout, done.stderr
+
+
+def test_the_metrics_file_is_appended_to_not_rewritten_and_a_resumed_run_keeps_its_earlier_lines(tmp_path):
+    from xpnet.training.metrics_log import MetricsLog
+
+    path = tmp_path / "m.jsonl"
+    log = MetricsLog(str(path), [{"epoch": 1}])
+    inode = path.stat().st_ino
+    for epoch in (2, 3, 4):
+        log.append({"epoch": epoch})
+    assert path.stat().st_ino == inode  # the same file, grown: no rewrite per epoch
+    assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
+    MetricsLog(str(path), [{"epoch": 3}])  # resumed from a checkpoint that carries epochs from 3 on
+    assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2, 3]

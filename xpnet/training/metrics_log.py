@@ -3,26 +3,67 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
+from ..errors import XpnetError
 from ..files import write_output
+
+FIX = "choose a writable path with --metrics"
+_LARGEST_READ_BACK = 100 * 2**20
+_sync = os.fsync
 
 
 class MetricsLog:
-    """Keeps the records written so far and rewrites the whole file atomically on each append.
+    """Written whole once, when the run starts; then one line appended per record.
 
-    A run stopped at any moment leaves a complete, parseable file of the epochs finished.
+    A resumed run starts the file again from its checkpoint's history, keeping the lines of
+    any earlier epochs the checkpoint no longer carries. Each append is one write, flushed
+    and synced, so an epoch costs the same however long the run, and a run stopped at any
+    moment leaves a line for every finished epoch. An append that fails (a full disk) is
+    undone, and its line is written with the next one that succeeds.
     """
 
     def __init__(self, path: str, records: list[dict] = ()):
-        """Start the file with ``records`` (a resumed run's earlier epochs)."""
+        """Start the file with ``records`` (a resumed run's epochs so far)."""
         self.path = path
-        self.lines: list[str] = [json.dumps(record) for record in records]
-        self._write()
+        self.pending: list[bytes] = []
+        earlier = _earlier_lines(Path(path), records[0]["epoch"]) if records else []
+        write_output(path, "".join(earlier + [json.dumps(record) + "\n" for record in records]), fix=FIX)
 
     def append(self, record: dict) -> None:
-        self.lines.append(json.dumps(record))
-        self._write()
+        self.pending.append((json.dumps(record) + "\n").encode())
+        try:
+            size = os.path.getsize(self.path)
+            with open(self.path, "ab") as file:
+                try:
+                    file.write(b"".join(self.pending))
+                    file.flush()
+                    _sync(file.fileno())
+                except OSError:
+                    file.truncate(size)  # no half line for the next append to follow
+                    raise
+        except OSError as error:
+            raise XpnetError(f"cannot write {self.path}: {error.strerror or error}; {FIX}") from None
+        self.pending.clear()
 
-    def _write(self) -> None:
-        write_output(self.path, "".join(line + "\n" for line in self.lines),
-                     fix="choose a writable path with --metrics")
+
+def _earlier_lines(path: Path, first_epoch: int) -> list[str]:
+    """The lines of an existing metrics file for epochs before ``first_epoch`` (none if it cannot be read)."""
+    try:
+        if not path.is_file() or path.stat().st_size > _LARGEST_READ_BACK:
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError):
+        return []
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            break
+        epoch = record.get("epoch") if isinstance(record, dict) else None
+        if not isinstance(epoch, int) or epoch >= first_epoch or "test_accuracy" in record:
+            break
+        kept.append(line if line.endswith("\n") else line + "\n")
+    return kept
