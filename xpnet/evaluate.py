@@ -4,7 +4,8 @@ matrix of a saved model, as text and, with ``--json PATH``, as JSON.
 The accuracy and loss come from :func:`xpnet.training.loop.evaluate` with the run's
 ``eval_batch_size``, the very computation that training reported, so on the same backend
 they are equal to the run's ``test_accuracy`` and ``test_loss`` bit for bit.
-From Python: :func:`evaluate_checkpoint`.
+From Python: :func:`evaluate_checkpoint`. What comes from files (the checkpoint's path and
+metadata, the data's names) is printed escaped (:func:`xpnet.inference.terminal.printable`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .backend import limit_threads
 from .training.checkpoint import Checkpoint
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .inference.scores import class_scores, confusion_matrix, confusion_table, scores_table
+from .inference.terminal import echo, escaped_errors, printable
 from .data import Dataset
 from .files import check_output_file, write_output
 from .inference import Model, load_model
@@ -76,12 +78,14 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | Checkpoint, *, split: st
 
 
 def format_report(report: dict, model: Model) -> str:
-    """The report as the text ``python -m xpnet.evaluate`` prints."""
+    """The report as the text ``python -m xpnet.evaluate`` prints; what comes from files (the
+    checkpoint's path and metadata, the data's name and source) escaped by :func:`printable`."""
     split = report["split"]
     return "\n".join([
         f"xpnet {__version__}: backend {model.backend.name} on {model.backend.device_name} ({model.backend.reason})",
-        f"checkpoint {report['checkpoint']}: {model.describe()}",
-        f"data: {report['dataset']} from {report['data_source']}: {split} split, {report['examples']:,} examples",
+        f"checkpoint {printable(report['checkpoint'])}: {model.describe()}",
+        f"data: {printable(report['dataset'])} from {printable(report['data_source'])}: {split} split, "
+        f"{report['examples']:,} examples",
         f"{split} accuracy {100 * report[f'{split}_accuracy']:.2f}% (loss {report[f'{split}_loss']:.4f})",
         "",
         scores_table(report),
@@ -111,14 +115,14 @@ def _run(args: argparse.Namespace) -> None:
         check_output_file(args.json, "--json")
     model = load_model(args.checkpoint, **model_options(args))
     report, _ = evaluate_model(model, args.split)
-    print(format_report(report, model), flush=True)
+    echo(format_report(report, model))
     if args.json is not None:
         write_output(args.json, json.dumps(report, indent=2) + "\n", fix="choose a writable path for --json")
-        print(f"report written to {args.json}")
+        echo(f"report written to {printable(args.json)}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), _run, argv)
+    return run_command(build_parser(), escaped_errors(_run), argv)
 
 
 if __name__ == "__main__":

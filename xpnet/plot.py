@@ -5,12 +5,19 @@ From ``--metrics RUN.jsonl`` (written by ``python -m xpnet.train --metrics``):
 ``MODEL-confusion.png``, ``MODEL-misclassified.png`` (test images the model gets wrong)
 and ``MODEL-weights.png`` (the first layer's weights as images). Each file is written
 atomically. From Python: :func:`plot_metrics` and :func:`plot_checkpoint`.
+
+A metrics file is read line by line and checked (:func:`read_metrics`): anything but the
+records train writes (a value of the wrong type or not finite, JSON nested too deeply, a line
+over 1 MiB, a file over 100 MiB, a FIFO) is one line naming the file and the line. Names from
+files are printed escaped (:func:`xpnet.inference.terminal.printable`).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,47 +31,124 @@ from .inference.figures import MAX_UNITS, confusion_png, curves_png, misclassifi
 from .files import check_output_folder, write_output
 from .nn.model import describe
 from .inference import load_model
+from .inference.inputs import open_regular
+from .inference.terminal import echo, escaped_errors, printable
+
+
+MAX_METRICS_BYTES = 100 * 2**20  # about 180 bytes an epoch: half a million epochs
+MAX_LINE_BYTES = 2**20  # a record is a few hundred bytes, a summary a few kilobytes
+WRITTEN_BY = "pass the file python -m xpnet.train --metrics wrote"
 
 
 def read_metrics(path: str | os.PathLike) -> tuple[list[dict], dict | None]:
     """The per-epoch records of a ``--metrics`` file, in epoch order, and its summary (None when
-    the run did not finish). Raises a one-line :class:`XpnetError` for a missing or damaged file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise XpnetError(f"metrics file {path} not found; pass the file python -m xpnet.train --metrics wrote") \
-            from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise XpnetError(f"cannot read metrics file {path} ({error}); pass a JSON Lines file") from None
+    the run did not finish). Raises a one-line :class:`XpnetError` naming the file and the line for
+    a missing, damaged or foreign file: not JSON, nested too deeply, a value of the wrong type or
+    not finite, a line over :data:`MAX_LINE_BYTES` or a file over :data:`MAX_METRICS_BYTES`, or
+    not a regular file (a FIFO would block)."""
+    shown = printable(path)
     epochs, summary = {}, None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise XpnetError(f"line {number} of {path} is not JSON; pass the file python -m xpnet.train "
-                             "--metrics wrote") from None
-        if isinstance(record, dict) and isinstance(record.get("epoch"), int) and "train_loss" in record:
-            epochs[record["epoch"]] = record  # a resumed run's file repeats no epoch, but a later one would win
-        elif isinstance(record, dict) and "test_accuracy" in record:
-            summary = record
-        else:
-            raise XpnetError(f"line {number} of {path} is neither an epoch record nor a summary; "
-                             "pass the file python -m xpnet.train --metrics wrote")
+    with open_regular(path, "metrics file", WRITTEN_BY) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size > MAX_METRICS_BYTES:
+            raise XpnetError(f"metrics file {shown} is {size / 2**20:,.0f} MiB, more than the "
+                             f"{MAX_METRICS_BYTES // 2**20} MiB plot reads; {WRITTEN_BY}")
+        total = 0
+        for number in itertools.count(1):
+            try:
+                line = stream.readline(MAX_LINE_BYTES + 2)
+            except OSError as error:
+                raise XpnetError(f"cannot read metrics file {shown} ({printable(error.strerror or error)}); "
+                                 f"{WRITTEN_BY}") from None
+            total += len(line)
+            if not line:
+                break
+            if len(line.rstrip(b"\r\n")) > MAX_LINE_BYTES or total > MAX_METRICS_BYTES:
+                what = f"line {number} is longer than {MAX_LINE_BYTES // 2**20} MiB" if total <= MAX_METRICS_BYTES \
+                    else f"it grew past {MAX_METRICS_BYTES // 2**20} MiB"
+                raise XpnetError(f"cannot read metrics file {shown}: {what}; {WRITTEN_BY}")
+            record = _parse_line(line, number, shown)
+            if record is None:
+                continue
+            if "epoch" in record and "train_loss" in record:
+                epochs[record["epoch"]] = record  # a resumed run's file repeats no epoch, but a later one would win
+            else:
+                summary = record
     if not epochs:
-        raise XpnetError(f"{path} holds no epoch records; pass the metrics of a run that finished an epoch")
+        raise XpnetError(f"{shown} holds no epoch records; pass the metrics of a run that finished an epoch")
     return [epochs[epoch] for epoch in sorted(epochs)], summary
+
+
+def _parse_line(line: bytes, number: int, shown: str) -> dict | None:
+    """The checked epoch record or summary on ``line`` (None for a blank line)."""
+    where = f"line {number} of {shown}"
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise XpnetError(f"{where} is not UTF-8 text; {WRITTEN_BY}") from None
+    if not text.strip():
+        return None
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        raise XpnetError(f"{where} is JSON nested too deeply; {WRITTEN_BY}") from None
+    except ValueError:  # JSONDecodeError, or an integer of thousands of digits
+        raise XpnetError(f"{where} is not JSON; {WRITTEN_BY}") from None
+    if isinstance(record, dict) and "epoch" in record and "train_loss" in record:
+        _check_fields(record, where, EPOCH_FIELDS)
+    elif isinstance(record, dict) and "test_accuracy" in record:
+        _check_fields(record, where, SUMMARY_FIELDS)
+    else:
+        raise XpnetError(f"{where} is neither an epoch record nor a summary; {WRITTEN_BY}")
+    return record
+
+
+def _epoch_number(value) -> bool:
+    return type(value) is int and 1 <= value <= 10**9
+
+
+def _fraction(value) -> bool:
+    return _number(value) and 0.0 <= value <= 1.0
+
+
+def _number(value) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _layer_sizes(value) -> bool:
+    return (isinstance(value, list) and 2 <= len(value) <= 1000
+            and all(type(size) is int and 1 <= size <= 10**9 for size in value))
+
+
+def _short_text(value) -> bool:
+    return isinstance(value, str) and len(value) <= 200
+
+
+# What each field the pictures use must be: a test, and its description for the message.
+EPOCH_FIELDS = {"epoch": (_epoch_number, "a whole number from 1"), "train_loss": (_number, "a finite number"),
+                "train_accuracy": (_fraction, "a number from 0 to 1"), "dev_loss": (_number, "a finite number"),
+                "dev_accuracy": (_fraction, "a number from 0 to 1")}
+SUMMARY_FIELDS = {"test_accuracy": (_fraction, "a number from 0 to 1"), "test_loss": (_number, "a finite number"),
+                  "layer_sizes": (_layer_sizes, "a list of layer sizes"), "dataset": (_short_text, "a name"),
+                  "backend": (_short_text, "a name"), "dtype": (_short_text, "a name")}
+
+
+def _check_fields(record: dict, where: str, fields: dict) -> None:
+    for name, (test, expected) in fields.items():
+        if name in record and not test(record[name]):
+            shown = repr(record[name])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise XpnetError(f"{where}: {name} must be {expected}, got {printable(shown)}; {WRITTEN_BY}")
 
 
 def plot_metrics(path: str | os.PathLike, out_dir: str | os.PathLike = ".") -> list[Path]:
     """Write ``<out_dir>/<stem>-curves.png`` from the metrics file ``path``; return its path."""
     epochs, summary = read_metrics(path)
     stem = Path(path).stem
-    title = stem
+    title = _title(stem)
     if summary is not None and "layer_sizes" in summary:
-        title += (f": {describe(summary['layer_sizes'])} on {summary.get('dataset', '?')}, "
-                  f"{summary.get('backend', '?')} {summary.get('dtype', '')}")
+        title += _title(f": {describe(summary['layer_sizes'])} on {summary.get('dataset', '?')}, "
+                        f"{summary.get('backend', '?')} {summary.get('dtype', '')}")
     return [_write(Path(out_dir) / f"{stem}-curves.png", curves_png(epochs, summary, title))]
 
 
@@ -80,20 +164,21 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
     report, predicted = evaluate_model(model, split)
     images, labels = model.split(split)
     stem = Path(model.source).stem
+    name = _title(stem)
     accuracy = 100 * report[f"{split}_accuracy"]
     W = model.checkpoint.params[0][0]
     if len(model.params) == 1:
-        weights_title = (f"{stem}: the {W.shape[1]} class templates of softmax regression\n"
+        weights_title = (f"{name}: the {W.shape[1]} class templates of softmax regression\n"
                          "(red raises the class's score, blue lowers it)")
     else:
-        weights_title = (f"{stem}: input weights of the first {min(W.shape[1], MAX_UNITS)} of "
+        weights_title = (f"{name}: input weights of the first {min(W.shape[1], MAX_UNITS)} of "
                          f"{W.shape[1]} hidden units\n(red excites, blue inhibits)")
     out = Path(out_dir)
     return [
         _write(out / f"{stem}-confusion.png", confusion_png(np.array(report["confusion_matrix"]),
-                                                           f"{stem}, {split} split: {accuracy:.2f}% correct")),
+                                                           f"{name}, {split} split: {accuracy:.2f}% correct")),
         _write(out / f"{stem}-misclassified.png", misclassified_png(images, labels, predicted,
-                                                                    f"{stem}, misclassified {split} images")),
+                                                                    f"{name}, misclassified {split} images")),
         _write(out / f"{stem}-weights.png", weights_png(W, model.checkpoint.image_shape, len(model.params) == 1,
                                                         weights_title)),
     ]
@@ -130,7 +215,13 @@ def _run(args: argparse.Namespace) -> None:
     if args.checkpoint is not None:
         written += plot_checkpoint(args.checkpoint, args.out_dir, split=args.split, **model_options(args))
     for path in written:
-        print(f"wrote {path}")
+        echo(f"wrote {printable(path)}")
+
+
+def _title(text: str) -> str:
+    """``text`` from a file (its name, a summary's fields) as matplotlib shows it literally: escaped,
+    and with no ``$`` to start mathematical notation (which fails to draw on a stray backslash)."""
+    return printable(text).replace("$", r"\$")
 
 
 def _write(path: Path, png: bytes) -> Path:
@@ -138,7 +229,7 @@ def _write(path: Path, png: bytes) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), _run, argv)
+    return run_command(build_parser(), escaped_errors(_run), argv)
 
 
 if __name__ == "__main__":

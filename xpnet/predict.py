@@ -3,8 +3,10 @@
 ``--index I`` takes image I of the test set (``--split train`` for the training set), as
 seed notebook 004's ``test_prediction`` did; ``--image FILE`` takes any picture and
 prepares it the MNIST way (:func:`xpnet.inference.images.mnist_style`). Prints the digit in shades
-of ' ░▒▓█', the predicted class, the top-3 probabilities and, for ``--index``, the label;
-``--out FILE.png`` also saves the 28x28 input with the prediction as its caption.
+of ' ░▒▓█' (' .:+#' where stdout's encoding lacks those), the predicted class, the top-3
+probabilities and, for ``--index``, the label; ``--out FILE.png`` also saves the 28x28 input
+with the prediction as its caption. Names that come from files are printed escaped
+(:func:`xpnet.inference.terminal.printable`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from .cli import CommandParser, add_backend_arguments, add_data_arguments, model
 from .data import DATASETS
 from .errors import UsageError, XpnetError
 from .files import check_output_file
-from .inference.images import draw, mnist_style, pillow, read_grey, save_png
+from .inference.images import ASCII_SHADES, SHADES, draw, mnist_style, pillow, read_grey, save_png
+from .inference.terminal import can_show, echo, escaped_errors, printable
 from .inference import load_model
 
 TOP = 3
@@ -52,7 +55,7 @@ def _class_namer(model):
     names = model.dataset.class_names if model.dataset is not None else known and known.class_names
     if not names or len(names) != model.num_classes:
         return str
-    return lambda k: f"{names[k]} ({k})"
+    return lambda k: f"{printable(names[k])} ({k})"
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -60,6 +63,8 @@ def _run(args: argparse.Namespace) -> None:
         check_output_file(args.out, "--out", (".png",))
     if args.image is not None or args.out is not None:
         pillow()  # before loading anything: without Pillow the answer is the same one line
+    # A picture too large, blank, damaged or not a file is refused before the model is loaded.
+    picture = mnist_style(read_grey(args.image)) if args.image is not None else None
     model = load_model(args.checkpoint, with_data=args.index is not None, **model_options(args))
     named = _class_namer(model)
     if args.index is not None:
@@ -68,32 +73,32 @@ def _run(args: argparse.Namespace) -> None:
             raise UsageError(f"--index {args.index} is out of range: the {args.split} split of "
                              f"{model.dataset.name} has {images.shape[0]:,} images (0..{images.shape[0] - 1})")
         image, label = images[args.index], int(labels[args.index])
-        what = f"{args.split} image {args.index} of {model.dataset.name} (label {named(label)})"
+        what = f"{args.split} image {args.index} of {printable(model.dataset.name)} (label {named(label)})"
     else:
         if tuple(model.checkpoint.image_shape) != (28, 28):
             raise XpnetError(f"--image makes 28x28 digits but this model takes "
                              f"{'x'.join(map(str, model.checkpoint.image_shape))} images; use --index")
-        image, label = mnist_style(read_grey(args.image)), None
-        what = f"{args.image}, as the model sees it (28x28, MNIST-style)"
+        image, label = picture, None
+        what = f"{printable(args.image)}, as the model sees it (28x28, MNIST-style)"
     probabilities = model.class_probabilities(image[None])[0]
     ranked = np.argsort(-probabilities, kind="stable")
     predicted = int(ranked[0])
     verdict = "" if label is None else f" (label {named(label)}: {'correct' if predicted == label else 'wrong'})"
-    print(f"checkpoint {model.source}: {model.describe()}; backend {model.backend.name} on "
-          f"{model.backend.device_name}")
-    print(f"{what}:")
-    print(draw(image))
-    print(f"predicted {named(predicted)}{verdict}")
-    print(f"top {TOP}: " + "  ".join(f"{named(int(k))} {100 * probabilities[k]:.2f}%" for k in ranked[:TOP]))
+    echo(f"checkpoint {printable(model.source)}: {model.describe()}; backend {model.backend.name} on "
+         f"{model.backend.device_name}")
+    echo(f"{what}:")
+    echo(draw(image, SHADES if can_show(SHADES) else ASCII_SHADES))
+    echo(f"predicted {named(predicted)}{verdict}")
+    echo(f"top {TOP}: " + "  ".join(f"{named(int(k))} {100 * probabilities[k]:.2f}%" for k in ranked[:TOP]))
     if args.out is not None:
         caption = f"predicted {named(predicted)} ({100 * probabilities[predicted]:.1f}%)" + (
             "" if label is None else f", label {named(label)}")
         save_png(args.out, image, caption)
-        print(f"picture written to {args.out}")
+        echo(f"picture written to {printable(args.out)}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), _run, argv)
+    return run_command(build_parser(), escaped_errors(_run), argv)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 import numpy as np
 
 from ..errors import XpnetError
 from ..files import write_output
+from .inputs import open_regular
+from .terminal import printable
 
 SHADES = " ░▒▓█"
+ASCII_SHADES = " .:+#"
+MAX_PIXELS = 50_000_000  # a 50-megapixel phone photo; a bomb of 12000x12000 pixels is refused unread
+WORK_SIDE = 2048  # larger pictures are reduced to this many pixels a side before they are prepared
+FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP")
 SIDE = 28
 INK_BOX = 20
 INK_THRESHOLD = 0.1
@@ -33,22 +40,68 @@ def pillow():
 
 
 def read_grey(path: str | os.PathLike) -> np.ndarray:
-    """The picture at ``path`` (PNG, JPEG... any size, greyscale or colour) as greyscale (h, w) uint8.
+    """The picture at ``path`` (PNG, JPEG... greyscale or colour) as greyscale (h, w) uint8.
 
-    Transparent pixels count as white paper, where a drawing program leaves them.
+    Transparent pixels count as white paper, where a drawing program leaves them. The size is
+    read from the file's header first: a picture over :data:`MAX_PIXELS` is refused in one line
+    before it is decoded, and one larger than :data:`WORK_SIDE` on a side is reduced (a box
+    filter) to that, so memory stays bounded whatever the file declares. What is not a regular
+    file (a FIFO, a device, a folder) is refused before it is opened for reading.
     """
     Image = pillow()
-    try:
-        with Image.open(path) as picture:
-            picture.load()
-            if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-                paper = Image.new("RGBA", picture.size, "white")
-                picture = Image.alpha_composite(paper, picture.convert("RGBA"))
-            return np.asarray(picture.convert("L"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise XpnetError(f"image {path} not found; pass the path of a PNG or JPEG file") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise XpnetError(f"cannot read image {path} ({error}); pass a PNG or JPEG file") from None
+    shown = printable(path)
+    with open_regular(path, "image", "pass the path of a PNG or JPEG file") as stream:
+        try:
+            with warnings.catch_warnings():
+                # Pillow's own guard against decompression bombs warns from 89 megapixels; ours refuses earlier.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                picture = Image.open(stream, formats=FORMATS)
+        except Image.DecompressionBombError:
+            raise XpnetError(_too_large(shown, f"over {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:,.0f} megapixels")) \
+                from None
+        except Image.UnidentifiedImageError:
+            raise XpnetError(f"cannot read image {shown} (not a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} "
+                             "picture); pass a PNG or JPEG file") from None
+        except Exception as error:  # a damaged header: each image plugin fails its own way
+            raise XpnetError(f"cannot read image {shown} ({_reason(error)}); pass a PNG or JPEG file") from None
+        with picture:
+            width, height = picture.size
+            if width * height > MAX_PIXELS:
+                raise XpnetError(_too_large(shown, f"{width:,}x{height:,} pixels ({width * height / 1e6:,.0f} "
+                                                   "megapixels)"))
+            try:
+                return _grey(picture, Image)
+            except Exception as error:  # damaged image data, whatever the plugin raises
+                raise XpnetError(f"cannot read image {shown} ({_reason(error)}); pass a PNG or JPEG file") \
+                    from None
+
+
+def _grey(picture, Image) -> np.ndarray:
+    """An opened picture decoded, reduced to at most WORK_SIDE a side and made greyscale on white paper."""
+    picture.draft(picture.mode, _reduced(picture.size))  # a JPEG decodes straight at a reduced scale
+    picture.load()
+    transparent = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
+    if picture.mode != ("RGBA" if transparent else "L"):  # (convert copies even to the same mode)
+        picture = picture.convert("RGBA" if transparent else "L")
+    if max(picture.size) > WORK_SIDE:
+        picture = picture.resize(_reduced(picture.size), Image.Resampling.BOX)  # RGBA: premultiplied by Pillow
+    if transparent:
+        picture = Image.alpha_composite(Image.new("RGBA", picture.size, "white"), picture).convert("L")
+    return np.asarray(picture, dtype=np.uint8)
+
+
+def _reduced(size: tuple[int, int]) -> tuple[int, int]:
+    factor = max(1, -(-max(size) // WORK_SIDE))
+    return tuple(max(1, -(-side // factor)) for side in size)
+
+
+def _too_large(shown: str, size: str) -> str:
+    return (f"image {shown} is too large to read: {size}, more than the {MAX_PIXELS / 1e6:g} megapixels xpnet "
+            "reads; pass a smaller picture (a digit needs a few hundred pixels a side)")
+
+
+def _reason(error: Exception) -> str:
+    return printable((str(error).splitlines() or [type(error).__name__])[0][:200] or type(error).__name__)
 
 
 def mnist_style(grey: np.ndarray) -> np.ndarray:
@@ -99,10 +152,11 @@ def _centred(digit: np.ndarray) -> np.ndarray:
     return frame
 
 
-def draw(image: np.ndarray) -> str:
-    """A uint8 image (rows, cols) as text: one line per row, one shade of ' ░▒▓█' per pixel."""
-    levels = (image.astype(np.int64) * len(SHADES)) // 256
-    return "\n".join("".join(SHADES[level] for level in row) for row in levels)
+def draw(image: np.ndarray, shades: str = SHADES) -> str:
+    """A uint8 image (rows, cols) as text: one line per row, one of the five ``shades`` per pixel
+    (' ░▒▓█', or :data:`ASCII_SHADES` ' .:+#' for a terminal that cannot show those)."""
+    levels = (image.astype(np.int64) * len(shades)) // 256
+    return "\n".join("".join(shades[level] for level in row) for row in levels)
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray, caption: str) -> None:

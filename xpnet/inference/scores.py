@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .terminal import printable
+
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """(k, k) int64 counts: entry [i, j] is how many examples of class i were predicted as j.
@@ -36,8 +38,10 @@ def class_scores(confusion: np.ndarray, class_names=None) -> dict:
 
 
 def scores_table(scores: dict) -> str:
-    """The scores of :func:`class_scores` as an aligned text table, macro averages last."""
-    labels = [f"{row['class']} {row['name']}" if "name" in row else str(row["class"]) for row in scores["classes"]]
+    """The scores of :func:`class_scores` as an aligned text table, macro averages last (class names
+    escaped by :func:`printable`: they may come from a file)."""
+    labels = [f"{row['class']} {printable(row['name'])}" if "name" in row else str(row["class"])
+              for row in scores["classes"]]
     width = max([5, *map(len, labels)])
     align = "<" if any("name" in row for row in scores["classes"]) else ">"  # names read best left-aligned
     lines = [f"{'class':{align}{width}}  {'precision':>9}  {'recall':>6}  {'f1':>6}  {'support':>7}"]

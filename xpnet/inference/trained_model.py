@@ -25,6 +25,7 @@ from ..errors import UsageError
 from ..nn.model import describe, predict_logits
 from ..nn.ops import softmax
 from ..training.loop import images_to_device
+from .terminal import echo, printable
 
 SPLITS = ("test", "train")
 
@@ -50,8 +51,10 @@ class Model:
         return self.config.eval_batch_size
 
     def describe(self) -> str:
-        """``MLP 784-128-10, float32, 8 epoch(s)``: what the checkpoint holds."""
-        return f"{describe(self.checkpoint.layer_sizes)}, {self.checkpoint.dtype}, {self.checkpoint.epoch} epoch(s)"
+        """``MLP 784-128-10, float32, 8 epoch(s)``: what the checkpoint holds (escaped: the epoch comes
+        from the file)."""
+        return printable(f"{describe(self.checkpoint.layer_sizes)}, {self.checkpoint.dtype}, "
+                         f"{self.checkpoint.epoch} epoch(s)")
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Host images (n, rows, cols) uint8 and labels (n,) int64 of split ``name``.
@@ -153,4 +156,4 @@ def _check_fits(model: Model) -> None:
 
 
 def _skipped(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr, flush=True)
+    echo(f"warning: {printable(line)}", sys.stderr)
