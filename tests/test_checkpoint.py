@@ -224,3 +224,22 @@ def test_a_divergence_from_a_huge_weight_decay_names_it(tiny_dataset):
     with pytest.raises(xpnet.XpnetError, match=r"lower the weight decay \(now --weight-decay 1e\+300\) or the "
                                                r"learning rate"):
         xpnet.fit(dataset=tiny_dataset, backend="numpy", epochs=2, weight_decay=1e300, log=None)
+
+
+def test_npz_members_in_fortran_order_or_with_a_version_2_header_still_load(tmp_path):
+    """The reader checks each .npy header itself before reading; what NumPy's own writers produce still loads."""
+    import io
+
+    path = save_checkpoint(tmp_path / "model.npz", _checkpoint())
+    with zipfile.ZipFile(path) as archive:
+        contents = {info.filename: archive.read(info) for info in archive.infolist()}
+    for name, version, order in (("params.0.W.npy", (2, 0), "F"), ("params.1.W.npy", (1, 0), "F")):
+        array = np.load(io.BytesIO(contents[name]))
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.asarray(array, order=order), version=version)
+        contents[name] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+    loaded = load_checkpoint(path)
+    assert _same_params(loaded.params, _checkpoint().params) and loaded.params[0][0].flags.f_contiguous

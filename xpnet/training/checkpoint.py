@@ -11,27 +11,49 @@ Both hold host NumPy arrays, so a model trained on a GPU loads on a laptop and b
   stopped inside an epoch, where in that epoch it stopped.
 
 Files are written atomically, so a crash at any moment leaves the previous one intact.
+
+Reading trusts nothing in the file: the metadata is read first (at most
+:data:`METADATA_LIMIT` bytes) and every field type-checked (the config through
+:class:`xpnet.Config`); then each tensor's name, shape, dtype and size as the file
+declares them (zip member sizes and ``.npy`` headers; the safetensors header) are checked
+against what the metadata implies, and their total against the memory available, before
+any array is allocated. A file that fails is refused with one :class:`CheckpointError`
+line, and so is one whose weights are not finite (the run that wrote it diverged).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
-from ..errors import XpnetError
+from ..errors import UsageError, XpnetError
 from ..files import write_output
+from .config import Config
 
 FORMAT = "xpnet-checkpoint"
 FORMAT_VERSION = 1
 EXTENSIONS = (".npz", ".safetensors")
+METADATA_LIMIT = 32 * 2 ** 20  # bytes of metadata (or safetensors header) read: ~150,000 epochs of history
+# JSON values parsed at most (commas; braces and brackets): parsing a hostile 32 MiB stays under ~200 MB.
+_JSON_VALUES, _JSON_CONTAINERS = 2_000_000, 1_000_000
 _METADATA_KEY = "__xpnet_metadata__"
+_CHUNK = 2 ** 20  # bytes read (and checked for NaN) at a time
+_SLOT = re.compile(r"[A-Za-z_]{1,16}\.(\d{1,6})\.([Wb])")  # an optimiser buffer: m.0.W, v.1.b...
+_SAFETENSORS_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "|i1", "I16": "<i2", "I32": "<i4",
+                       "I64": "<i8", "U8": "|u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "|b1"}
+# What reading a file may raise for damage the checks before it cannot see (a bad CRC, a truncated stream...).
+_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError,
+           NotImplementedError, OverflowError, KeyError, TypeError)
 
 
 class CheckpointError(XpnetError):
@@ -49,6 +71,8 @@ class Checkpoint:
     stopped (its generator state at that epoch's start, the steps done, partial totals);
     ``outputs`` where the run writes (``checkpoint_dir``, ``save_path``, ``metrics_path``,
     ``checkpoint_every``), so that resuming it keeps writing there (empty in older files).
+    ``num_classes`` defaults to the size of the last layer, ``image_shape`` to 28x28 for
+    784 inputs and 1 x inputs otherwise.
     """
 
     params: list
@@ -58,10 +82,17 @@ class Checkpoint:
     rng_state: dict | None = None
     optimizer_state: dict = field(default_factory=dict)
     in_progress: dict | None = None
-    num_classes: int = 10
-    image_shape: tuple = (28, 28)
+    num_classes: int | None = None
+    image_shape: tuple | None = None
     xpnet_version: str = __version__
     outputs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.params and self.num_classes is None:
+            self.num_classes = int(self.params[-1][0].shape[1])
+        if self.params and self.image_shape is None:
+            inputs = int(self.params[0][0].shape[0])
+            self.image_shape = (28, 28) if inputs == 784 else (1, inputs)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -70,6 +101,15 @@ class Checkpoint:
     @property
     def dtype(self) -> str:
         return str(self.params[0][0].dtype)
+
+    def non_finite(self) -> str | None:
+        """The name of the first parameter holding NaN or infinity (``'params.0.W'``), or None."""
+        for i, (W, b) in enumerate(self.params):
+            for name, array in (("W", W), ("b", b)):
+                flat = np.asarray(array).reshape(-1)
+                if not all(np.isfinite(flat[start:start + _CHUNK]).all() for start in range(0, flat.size, _CHUNK)):
+                    return f"params.{i}.{name}"
+        return None
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
@@ -105,37 +145,28 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and validate a checkpoint written by :func:`save_checkpoint`.
 
     Raises :class:`CheckpointError` (one line) for a missing, truncated or foreign file,
-    an unknown format version, or missing tensors or wrong shapes or dtypes.
+    an unknown format version, metadata of the wrong types, missing, unexpected or
+    oversized tensors, wrong shapes or dtypes, tensors larger than the memory available,
+    and weights that are not finite (use :meth:`Checkpoint.non_finite` on a checkpoint
+    built in memory).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found; pass the path of a .npz or .safetensors file "
                               "written by --save or --checkpoint-dir")
-    tensors, metadata = _read(path, _suffix(path))
-    meta = _parse_metadata(path, metadata)
-    sizes = meta["layer_sizes"]
-    params = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        W = _tensor(path, tensors, f"params.{i}.W", (fan_in, fan_out), meta["dtype"])
-        b = _tensor(path, tensors, f"params.{i}.b", (fan_out,), meta["dtype"])
-        params.append((W, b))
-    expected = {f"params.{i}.{p}" for i in range(len(sizes) - 1) for p in "Wb"}
-    expected |= {f"optimizer.{name}" for name in meta["optimizer_tensors"]}
-    unexpected = sorted(set(tensors) - expected)
-    if unexpected:
-        raise CheckpointError(f"checkpoint {path} holds unexpected tensors ({', '.join(unexpected[:3])}) "
-                              "for its layer sizes; it was not written by this xpnet, or was edited")
-    optimizer_state = {}
-    for name in meta["optimizer_tensors"]:
-        if f"optimizer.{name}" not in tensors:
-            raise CheckpointError(f"checkpoint {path} lacks the optimiser tensor {name!r}; "
-                                  "the file is damaged: use an earlier checkpoint")
-        optimizer_state[name] = tensors[f"optimizer.{name}"]
-    return Checkpoint(params=params, config=meta["config"], epoch=meta["epoch"], history=meta["history"],
-                      rng_state=meta["rng_state"], optimizer_state=optimizer_state,
-                      in_progress=meta["in_progress"], num_classes=meta["num_classes"],
-                      image_shape=tuple(meta["image_shape"]), xpnet_version=meta["xpnet_version"],
-                      outputs=_outputs(path, meta.get("outputs", {})))
+    meta, tensors = _read(path, _suffix(path))
+    params = [(tensors[f"params.{i}.W"], tensors[f"params.{i}.b"]) for i in range(len(meta["layer_sizes"]) - 1)]
+    optimizer_state = {name: tensors[f"optimizer.{name}"] for name in meta["optimizer_tensors"]}
+    checkpoint = Checkpoint(params=params, config=meta["config"], epoch=meta["epoch"], history=meta["history"],
+                            rng_state=meta["rng_state"], optimizer_state=optimizer_state,
+                            in_progress=meta["in_progress"], num_classes=meta["num_classes"],
+                            image_shape=tuple(meta["image_shape"]), xpnet_version=meta["xpnet_version"],
+                            outputs=_outputs(path, meta.get("outputs", {})))
+    bad = checkpoint.non_finite()
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} holds non-finite weights (NaN/inf in {bad}): the run that wrote "
+                              "it diverged; use an earlier checkpoint of that run")
+    return checkpoint
 
 
 def _outputs(path: Path, outputs) -> dict:
@@ -165,70 +196,376 @@ def _safetensors():
     return safetensors.numpy
 
 
-def _read(path: Path, suffix: str) -> tuple[dict, str | None]:
-    """Tensors and the metadata string of ``path``; CheckpointError for anything unreadable."""
-    damaged = f"checkpoint {path} is damaged or not a checkpoint"
-    if suffix == ".npz":
-        if not zipfile.is_zipfile(path):
-            raise CheckpointError(f"{damaged} (not an .npz archive: no zip structure); use an earlier checkpoint")
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                tensors = {name: archive[name] for name in archive.files}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as error:
-            reason = ("it holds pickled objects, which xpnet never loads" if "pickle" in str(error)
-                      else _first_line(error))
-            raise CheckpointError(f"{damaged} ({reason}); use an earlier checkpoint") from None
-        raw = tensors.pop(_METADATA_KEY, None)
-        return tensors, None if raw is None else raw.tobytes().decode("utf-8", "replace")
-    module = _safetensors()
-    try:
-        data = path.read_bytes()
-        tensors = module.load(data)
-        header_size = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + header_size])
-    except Exception as error:  # safetensors raises its own SafetensorError for every kind of damage
-        raise CheckpointError(f"{damaged} ({_first_line(error)}); use an earlier checkpoint") from None
-    return tensors, header.get("__metadata__", {}).get(_METADATA_KEY)
+# Reading: the metadata first, then every tensor's declared shape, dtype and size, then the arrays.
 
+def _read(path: Path, suffix: str) -> tuple[dict, dict]:
+    """The checked metadata and the tensors of ``path``; CheckpointError for anything unreadable."""
+    try:
+        return _read_npz(path) if suffix == ".npz" else _read_safetensors(path)
+    except CheckpointError:
+        raise
+    except MemoryError:
+        raise CheckpointError(f"checkpoint {path} does not fit in the memory available; "
+                              "load it on a machine with more memory") from None
+    except _DAMAGE as error:
+        raise CheckpointError(f"{_damaged(path)} ({_first_line(error)}); use an earlier checkpoint") from None
+
+
+def _damaged(path: Path) -> str:
+    return f"checkpoint {path} is damaged or not a checkpoint"
+
+
+def _read_npz(path: Path) -> tuple[dict, dict]:
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{_damaged(path)} (not an .npz archive: no zip structure); use an earlier checkpoint")
+    with zipfile.ZipFile(path) as archive:
+        members = {}
+        for info in archive.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if name in members:
+                raise CheckpointError(f"{_damaged(path)} (it holds {_show(name)} twice); use an earlier checkpoint")
+            members[name] = info
+        if _METADATA_KEY not in members:
+            _refuse_pickles(path, archive, list(members.values())[:64])
+            _parse_metadata(path, None)  # raises: no metadata
+        meta = _parse_metadata(path, _npz_metadata(path, archive, members.pop(_METADATA_KEY)))
+        wanted = _wanted(meta)
+        _check_names(path, members, wanted)
+        headers = {}
+        for name, want in wanted.items():
+            with archive.open(members[name]) as stream:
+                shape, fortran, dtype, offset = headers[name] = _npy_header(stream)
+            _check_declared(path, name, shape, dtype, want)
+            if members[name].file_size != offset + math.prod(shape) * dtype.itemsize:
+                raise CheckpointError(f"{_damaged(path)} (the member of tensor {name!r} declares "
+                                      f"{members[name].file_size:,} bytes, its header "
+                                      f"{offset + math.prod(shape) * dtype.itemsize:,}); use an earlier checkpoint")
+        _check_memory(path, wanted, {name: header[2] for name, header in headers.items()})
+        tensors = {}
+        for name, (shape, fortran, dtype, _) in headers.items():
+            with archive.open(members[name]) as stream:
+                _npy_header(stream)
+                tensors[name] = _read_array(path, name, stream, shape, dtype, fortran)
+    return meta, tensors
+
+
+def _npy_header(stream) -> tuple[tuple, bool, np.dtype, int]:
+    """(shape, Fortran order, dtype, header length) of the .npy file ``stream`` is at the start of."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"a .npy member of version {version}, which xpnet does not write")
+    return tuple(shape), bool(fortran), dtype, stream.tell()
+
+
+def _refuse_pickles(path: Path, archive: zipfile.ZipFile, infos: list) -> None:
+    """Say so when a file without xpnet's metadata holds pickled objects (which are never loaded)."""
+    for info in infos:
+        try:
+            with archive.open(info) as stream:
+                dtype = _npy_header(stream)[2]
+        except _DAMAGE:
+            continue
+        if dtype.hasobject:
+            raise CheckpointError(f"{_damaged(path)} (it holds pickled objects, which xpnet never loads); "
+                                  "use an earlier checkpoint")
+
+
+def _npz_metadata(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    unreadable = f"checkpoint {path} has unreadable metadata"
+    if info.file_size > METADATA_LIMIT + 4096:
+        raise CheckpointError(f"{unreadable} ({info.file_size:,} bytes, more than the {METADATA_LIMIT:,} xpnet "
+                              "reads); the file is damaged or was edited: use an earlier checkpoint")
+    with archive.open(info) as stream:
+        shape, _, dtype, _ = _npy_header(stream)
+        if dtype != np.uint8 or len(shape) != 1:
+            raise CheckpointError(f"{unreadable} ({_clean(f'{dtype}{list(shape)}', 60)}, not UTF-8 text); "
+                                  "use an earlier checkpoint")
+        if shape[0] > METADATA_LIMIT:
+            raise CheckpointError(f"{unreadable} ({shape[0]:,} bytes, more than the {METADATA_LIMIT:,} xpnet reads); "
+                                  "the file is damaged or was edited: use an earlier checkpoint")
+        data = stream.read(shape[0])
+    if len(data) != shape[0]:
+        raise CheckpointError(f"{_damaged(path)} (its metadata ends early); use an earlier checkpoint")
+    return data.decode("utf-8", "replace")
+
+
+def _read_safetensors(path: Path) -> tuple[dict, dict]:
+    _safetensors()
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        prefix = file.read(8)
+        length = int.from_bytes(prefix, "little")
+        if len(prefix) < 8 or 8 + length > size:
+            raise CheckpointError(f"{_damaged(path)} (its header runs past the end of the file); "
+                                  "use an earlier checkpoint")
+        if length > METADATA_LIMIT:
+            raise CheckpointError(f"{_damaged(path)} (its header claims {length:,} bytes, more than the "
+                                  f"{METADATA_LIMIT:,} xpnet reads); use an earlier checkpoint")
+        header = _json(file.read(length).decode("utf-8", "replace"))
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{_damaged(path)} (its header is not a JSON table, or holds more values than "
+                                  "xpnet writes); use an earlier checkpoint")
+        table = header.pop("__metadata__", {})
+        if not isinstance(table, dict) or not isinstance(table.get(_METADATA_KEY, ""), str):
+            raise CheckpointError(f"checkpoint {path} has unreadable metadata (__metadata__ is {_show(table)}, "
+                                  "not a table of strings); the file is damaged or was edited")
+        meta = _parse_metadata(path, table.get(_METADATA_KEY))
+        wanted = _wanted(meta)
+        _check_names(path, header, wanted)
+        spans, dtypes = [], {}
+        for name, want in wanted.items():
+            shape, dtypes[name], start, end = _safetensors_entry(path, name, header[name])
+            _check_declared(path, name, shape, dtypes[name], want)
+            nbytes = math.prod(shape) * dtypes[name].itemsize
+            if end - start != nbytes:
+                raise CheckpointError(f"{_damaged(path)} (the data of tensor {name!r} is {end - start:,} bytes, its "
+                                      f"shape and dtype take {nbytes:,}); use an earlier checkpoint")
+            if 8 + length + end > size:
+                raise CheckpointError(f"{_damaged(path)} (the data of tensor {name!r} ends at byte {end:,} of "
+                                      f"{size - 8 - length:,}); use an earlier checkpoint")
+            spans.append((start, end, name, shape))
+        spans.sort()
+        if any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])):
+            raise CheckpointError(f"{_damaged(path)} (the data of two tensors overlap); use an earlier checkpoint")
+        _check_memory(path, wanted, dtypes)
+        tensors = {}
+        for start, _, name, shape in spans:
+            file.seek(8 + length + start)
+            tensors[name] = _read_array(path, name, file, shape, dtypes[name], False)
+    return meta, tensors
+
+
+def _safetensors_entry(path: Path, name: str, entry) -> tuple[tuple, np.dtype, int, int]:
+    """(shape, dtype, start, end) of a safetensors header entry, checked for types."""
+    shape = entry.get("shape") if isinstance(entry, dict) else None
+    offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+    if not (isinstance(entry, dict) and entry.get("dtype") in _SAFETENSORS_DTYPES and isinstance(shape, list)
+            and all(_whole(d, 0) for d in shape) and isinstance(offsets, list) and len(offsets) == 2
+            and all(_whole(o, 0) for o in offsets) and offsets[0] <= offsets[1]):
+        raise CheckpointError(f"{_damaged(path)} (the header's entry of tensor {name!r} is {_show(entry)}); "
+                              "use an earlier checkpoint")
+    return tuple(shape), np.dtype(_SAFETENSORS_DTYPES[entry["dtype"]]), offsets[0], offsets[1]
+
+
+def _wanted(meta: dict) -> dict[str, tuple]:
+    """Tensor name -> (shape, dtype) the metadata implies; (None, None) for the optimiser's step count."""
+    sizes, dtype = meta["layer_sizes"], meta["dtype"]
+    shapes = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"{i}.W"], shapes[f"{i}.b"] = (fan_in, fan_out), (fan_out,)
+    wanted = {f"params.{key}": (shape, dtype) for key, shape in shapes.items()}
+    for name in meta["optimizer_tensors"]:
+        wanted[f"optimizer.{name}"] = (None, None) if name == "step" else (shapes[name.split(".", 1)[1]], dtype)
+    return wanted
+
+
+def _check_names(path: Path, present, wanted: dict) -> None:
+    unexpected = sorted(set(present) - set(wanted))
+    if unexpected:
+        more = f" and {len(unexpected) - 3} more" if len(unexpected) > 3 else ""
+        raise CheckpointError(f"checkpoint {path} holds unexpected tensors ({', '.join(map(_show, unexpected[:3]))}"
+                              f"{more}) for its layer sizes; it was not written by this xpnet, or was edited")
+    for name in wanted:
+        if name not in present:
+            if name.startswith("optimizer."):
+                raise CheckpointError(f"checkpoint {path} lacks the optimiser tensor {name[len('optimizer.'):]!r}; "
+                                      "the file is damaged: use an earlier checkpoint")
+            raise CheckpointError(f"checkpoint {path} lacks tensor {name!r}; the file is damaged or was edited: "
+                                  "use an earlier checkpoint")
+
+
+def _check_declared(path: Path, name: str, shape: tuple, dtype: np.dtype, want: tuple) -> None:
+    """The shape and dtype a file declares for tensor ``name``, against what the metadata implies."""
+    if dtype.hasobject:
+        raise CheckpointError(f"{_damaged(path)} (it holds pickled objects, which xpnet never loads); "
+                              "use an earlier checkpoint")
+    expected_shape, expected_dtype = want
+    if expected_shape is None:  # the optimiser's step count: 0-d (or one element), an integer
+        fits, expected = shape in ((), (1,)) and dtype.kind in "iu", "a 0-d integer count"
+    else:
+        fits, expected = shape == expected_shape and dtype == np.dtype(expected_dtype), \
+            f"{expected_dtype}{list(expected_shape)}"
+    if not fits:
+        raise CheckpointError(f"checkpoint {path}: tensor {name!r} is {_clean(f'{dtype}{list(shape)}', 60)}, "
+                              f"expected {expected}; the file is damaged or was edited")
+
+
+def _check_memory(path: Path, wanted: dict, dtypes: dict) -> None:
+    """Refuse tensors larger in all than the memory available, before allocating any."""
+    needed = sum(math.prod(shape or (1,)) * dtypes[name].itemsize for name, (shape, _) in wanted.items())
+    available = _available_bytes()
+    if available is not None and needed > available:
+        raise CheckpointError(f"checkpoint {path} holds {_size(needed)} of weights and optimiser state, more than "
+                              f"the {_size(available)} of memory available; load it on a machine with more memory")
+
+
+def _read_array(path: Path, name: str, stream, shape: tuple, dtype: np.dtype, fortran: bool) -> np.ndarray:
+    """The array of ``shape`` read from ``stream`` in chunks (no second copy of it in memory)."""
+    flat = np.empty(math.prod(shape), dtype=dtype)
+    view = memoryview(flat.view(np.uint8))
+    filled = 0
+    while filled < len(view):
+        chunk = stream.read(min(_CHUNK, len(view) - filled))
+        if not chunk:
+            raise CheckpointError(f"{_damaged(path)} (tensor {name!r} ends early); use an earlier checkpoint")
+        view[filled:filled + len(chunk)] = chunk
+        filled += len(chunk)
+    return flat.reshape(shape, order="F" if fortran else "C")
+
+
+def _available_bytes() -> int | None:
+    """The host memory available to a new allocation (Linux's MemAvailable; total memory elsewhere)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+# The metadata: every field's type and range.
 
 def _parse_metadata(path: Path, metadata: str | None) -> dict:
     if metadata is None:
         raise CheckpointError(f"{path} has no xpnet metadata: it was not written by xpnet; "
                               "pass a file written by --save or --checkpoint-dir")
-    try:
-        meta = json.loads(metadata)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"checkpoint {path} has unreadable metadata; use an earlier checkpoint") from None
+    meta = _json(metadata)
+    if meta is None:
+        raise CheckpointError(f"checkpoint {path} has unreadable metadata (not JSON, or more values than xpnet "
+                              "writes); use an earlier checkpoint")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an xpnet checkpoint; pass a file written by --save")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {version}, this xpnet "
+        raise CheckpointError(f"checkpoint {path} has format version {_show(version)}, this xpnet "
                               f"({__version__}) reads version {FORMAT_VERSION}; use the xpnet that wrote it")
     required = ("layer_sizes", "dtype", "config", "epoch", "history", "rng_state", "optimizer_tensors",
                 "in_progress", "num_classes", "image_shape", "xpnet_version")
     missing = [key for key in required if key not in meta]
     sizes = meta.get("layer_sizes")
-    if missing or not (isinstance(sizes, list) and len(sizes) >= 2 and all(isinstance(s, int) and s > 0
-                                                                            for s in sizes)):
+    if missing or not (isinstance(sizes, list) and len(sizes) >= 2 and all(_whole(s, 1) for s in sizes)):
         raise CheckpointError(f"checkpoint {path} has incomplete metadata "
                               f"({', '.join(missing) or 'layer_sizes'}); use an earlier checkpoint")
     if meta["dtype"] not in ("float32", "float64"):
-        raise CheckpointError(f"checkpoint {path} has unsupported dtype {meta['dtype']!r}; "
+        raise CheckpointError(f"checkpoint {path} has unsupported dtype {_show(meta['dtype'])}; "
                               "xpnet writes float32 or float64")
+    for key, fits, expected in _field_checks(meta):
+        if not fits(meta[key]):
+            raise CheckpointError(f"checkpoint {path} has a bad {key} in its metadata ({_show(meta[key])}, "
+                                  f"expected {expected}); the file is damaged or was edited: use an earlier checkpoint")
+    bad = next((record for record in meta["history"] if not _record_fits(record)), None)
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} has a bad history in its metadata (record {_show(bad)}, expected "
+                              "{'epoch': whole number, 'train_loss': number, ...} with numbers only); "
+                              "the file is damaged or was edited: use an earlier checkpoint")
+    _check_config(path, meta["config"])
     return meta
 
 
-def _tensor(path: Path, tensors: dict, name: str, shape: tuple, dtype: str) -> np.ndarray:
-    if name not in tensors:
-        raise CheckpointError(f"checkpoint {path} lacks tensor {name!r}; the file is damaged or was edited: "
-                              "use an earlier checkpoint")
-    array = tensors[name]
-    if array.shape != shape or str(array.dtype) != dtype:
-        raise CheckpointError(f"checkpoint {path}: tensor {name!r} is {array.dtype}{list(array.shape)}, "
-                              f"expected {dtype}{list(shape)}; the file is damaged or was edited")
-    return array
+def _json(text: str):
+    """``text`` parsed, or None for text that is not JSON or holds more values than a checkpoint's
+    (parsing a hostile file's thousands of nested or millions of tiny values costs time and memory)."""
+    if text.count(",") > _JSON_VALUES or text.count("{") + text.count("[") > _JSON_CONTAINERS:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _field_checks(meta: dict) -> list[tuple]:
+    """(key, check, what is expected) for each metadata field but ``layer_sizes`` and ``dtype``."""
+    sizes = meta["layer_sizes"]
+    layers = len(sizes) - 1
+    return [
+        ("xpnet_version", lambda v: isinstance(v, str) and len(v) <= 64, "a version such as '0.1.0'"),
+        ("epoch", lambda v: _whole(v, 0), "a whole number of epochs, 0 or more"),
+        ("num_classes", lambda v: _whole(v, 1) and v == sizes[-1], f"{sizes[-1]}, the size of the last layer"),
+        ("image_shape", lambda v: isinstance(v, list) and len(v) == 2 and all(_whole(d, 1) for d in v)
+         and v[0] * v[1] == sizes[0], f"[rows, columns] of {sizes[0]} pixels, the size of the first layer"),
+        ("config", lambda v: isinstance(v, dict), "a table of settings"),
+        ("history", lambda v: isinstance(v, list), "a list of per-epoch records"),
+        ("rng_state", lambda v: v is None or _generator_state(v), "the state of a NumPy PCG64 generator"),
+        ("in_progress", lambda v: v is None or _in_progress_fits(v),
+         "null, or where a run stopped inside an epoch: {'steps': whole number, 'seen': ..., "
+         "'epoch_rng_state': ...}"),
+        ("optimizer_tensors", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)
+         and len(set(v)) == len(v) and all(_optimizer_name(n, layers) for n in v),
+         f"a list of names such as 'step' and 'm.0.W' for its {layers} layer(s)"),
+    ]
+
+
+def _optimizer_name(name: str, layers: int) -> bool:
+    match = _SLOT.fullmatch(name)
+    return name == "step" or (match is not None and int(match.group(1)) < layers)
+
+
+def _record_fits(record) -> bool:
+    """One epoch's metrics: an epoch number, a training loss, and numbers (``best``: True or False)."""
+    return (isinstance(record, dict) and _whole(record.get("epoch"), 1) and _number(record.get("train_loss"))
+            and all(isinstance(value, bool) if key == "best" else _number(value) for key, value in record.items()))
+
+
+def _in_progress_fits(state) -> bool:
+    """Where a run stopped inside an epoch, as the trainer writes it: each key it uses, of its type."""
+    checks = {"steps": lambda v: _whole(v, 0), "seen": lambda v: _whole(v, 0), "correct": lambda v: _whole(v, 0),
+              "loss_sum": _number, "seconds": lambda v: _number(v) and v >= 0, "epoch_rng_state": _generator_state}
+    return isinstance(state, dict) and "steps" in state and all(
+        check(state[key]) for key, check in checks.items() if key in state)
+
+
+def _generator_state(state) -> bool:
+    """Whether NumPy's default generator (PCG64) accepts ``state``."""
+    if not isinstance(state, dict):
+        return False
+    try:
+        np.random.default_rng(0).bit_generator.state = state
+    except Exception:  # NumPy raises TypeError, ValueError, KeyError or OverflowError, depending on the damage
+        return False
+    return True
+
+
+def _check_config(path: Path, config: dict) -> None:
+    """The run's settings, through :class:`xpnet.Config` (settings this xpnet does not know are left out)."""
+    known = set(Config.__dataclass_fields__)
+    try:
+        Config().replace(**{key: value for key, value in config.items() if key in known}).validate()
+    except (UsageError, TypeError, ValueError, ArithmeticError) as error:
+        raise CheckpointError(f"checkpoint {path} has an unusable setting in its config ({_first_line(error)}); "
+                              "the file is damaged or was edited: use an earlier checkpoint") from None
+
+
+def _whole(value, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _show(value, limit: int = 60) -> str:
+    """``value`` for a message: its repr (control characters escaped), cut to ``limit`` characters."""
+    return _clean(repr(value), limit)
+
+
+def _clean(text: str, limit: int = 120) -> str:
+    """``text`` for a message: control characters escaped, cut to ``limit`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _size(count: int) -> str:
+    return f"{count / 2 ** 30:,.1f} GiB" if count >= 2 ** 30 else f"{count / 2 ** 20:,.1f} MiB"
 
 
 def _first_line(error: Exception) -> str:
-    return (str(error).splitlines() or [type(error).__name__])[0][:120]
+    return _clean((str(error).splitlines() or [type(error).__name__])[0][:120])
