@@ -244,3 +244,22 @@ def test_the_metrics_file_is_appended_to_not_rewritten_and_a_resumed_run_keeps_i
     assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
     MetricsLog(str(path), [{"epoch": 3}])  # resumed from a checkpoint that carries epochs from 3 on
     assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_checkpoint_stays_the_same_size_however_long_the_run(tmp_path, monkeypatch):
+    from xpnet.data import make_synthetic
+
+    monkeypatch.setattr(run_module, "HISTORY_KEPT", 5)
+    data = make_synthetic(60, 20, seed=1)
+    run = dict(backend="numpy", hidden=(4,), batch_size=None, dev_size=20, early_stopping=50, seed=0, log=None)
+    whole = xpnet.fit(dataset=data, epochs=30, **run)
+    folder = str(tmp_path / "run")
+    xpnet.fit(dataset=data, epochs=12, checkpoint_dir=folder, **run)
+    sizes = [os.path.getsize(tmp_path / "run" / name) for name in ("epoch-0010.npz", "epoch-0012.npz")]
+    assert len(load_checkpoint(tmp_path / "run" / "epoch-0012.npz").history) == 5
+    again = xpnet.fit(resume=folder, dataset=data, epochs=30, log=None)
+    last = os.path.getsize(tmp_path / "run" / "epoch-0030.npz")
+    assert abs(sizes[1] - sizes[0]) < 100 and abs(last - sizes[1]) < 100  # a few digits more or less
+    assert _same(again.host_params(), whole.host_params())
+    assert again.summary["epochs"] == 30 and again.summary["best_epoch"] == whole.summary["best_epoch"]
+    assert again.summary["train_seconds"] > sum(r["seconds"] for r in again.history)

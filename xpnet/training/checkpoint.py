@@ -86,6 +86,7 @@ class Checkpoint:
     image_shape: tuple | None = None
     xpnet_version: str = __version__
     outputs: dict = field(default_factory=dict)
+    progress: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.params and self.num_classes is None:
@@ -128,7 +129,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "image_shape": list(checkpoint.image_shape), "config": checkpoint.config, "epoch": checkpoint.epoch,
         "history": checkpoint.history, "rng_state": checkpoint.rng_state,
         "optimizer_tensors": sorted(checkpoint.optimizer_state), "in_progress": checkpoint.in_progress,
-        "outputs": checkpoint.outputs,
+        "outputs": checkpoint.outputs, "progress": checkpoint.progress,
     })
     suffix = _suffix(path)
     if suffix == ".npz":
@@ -161,12 +162,29 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                             rng_state=meta["rng_state"], optimizer_state=optimizer_state,
                             in_progress=meta["in_progress"], num_classes=meta["num_classes"],
                             image_shape=tuple(meta["image_shape"]), xpnet_version=meta["xpnet_version"],
-                            outputs=_outputs(path, meta.get("outputs", {})))
+                            outputs=_outputs(path, meta.get("outputs", {})), progress=_progress(path, meta))
     bad = checkpoint.non_finite()
     if bad is not None:
         raise CheckpointError(f"checkpoint {path} holds non-finite weights (NaN/inf in {bad}): the run that wrote "
                               "it diverged; use an earlier checkpoint of that run")
     return checkpoint
+
+
+def _progress(path: Path, meta: dict) -> dict:
+    """What a run carries beside its recent history: its total seconds of training and, when it
+    watches the dev split, where the watch stands (empty in older files)."""
+    progress = meta.get("progress", {})
+    watch = progress.get("watch") if isinstance(progress, dict) else None
+    fits = isinstance(progress, dict) and set(progress) <= {"train_seconds", "watch"} and (
+        "train_seconds" not in progress or (_number(progress["train_seconds"]) and progress["train_seconds"] >= 0))
+    fits = fits and (watch is None or (
+        isinstance(watch, dict) and set(watch) == {"monitor", "best_value", "best_epoch", "waited"}
+        and isinstance(watch["monitor"], str) and (watch["best_value"] is None or _number(watch["best_value"]))
+        and (watch["best_epoch"] is None or _whole(watch["best_epoch"], 1)) and _whole(watch["waited"], 0)))
+    if not fits:
+        raise CheckpointError(f"checkpoint {path} has unreadable progress ({_show(progress)}); "
+                              "use an earlier checkpoint")
+    return progress
 
 
 def _outputs(path: Path, outputs) -> dict:

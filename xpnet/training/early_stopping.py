@@ -45,6 +45,19 @@ class DevWatch:
         self.best_value, self.best_epoch, self.waited = value, record["epoch"], 0
         return True
 
+    def state(self) -> dict:
+        """Where the watch stands, for a checkpoint (whose history may not reach back to the best epoch)."""
+        return {"monitor": self.monitor, "best_value": self.best_value, "best_epoch": self.best_epoch,
+                "waited": self.waited}
+
+    @classmethod
+    def resumed(cls, monitor: str, patience: int, state: dict | None, history: list[dict]) -> "DevWatch":
+        """The watch a checkpoint's ``state`` describes; or, for older checkpoints and another
+        monitor, its ``history`` replayed."""
+        if state is None or state.get("monitor") != monitor:
+            return cls.replay(monitor, patience, history)
+        return cls(monitor, patience, state["best_value"], state["best_epoch"], state["waited"])
+
     @property
     def should_stop(self) -> bool:
         return self.patience > 0 and self.waited >= self.patience

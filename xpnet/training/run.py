@@ -52,6 +52,9 @@ from .metrics_log import MetricsLog
 from .starting import Outputs, Start, plan
 
 KEEP_CHECKPOINTS = 3
+# A checkpoint carries the last HISTORY_KEPT epochs' records (the metrics file has them all), so
+# writing one costs the same in epoch 10 and in epoch 10,000.
+HISTORY_KEPT = 100
 
 
 class TrainingInterrupted(Interrupted):
@@ -207,14 +210,24 @@ class _Run:
     last_saved: Path | None = None
     watch: DevWatch | None = None
     best: Checkpoint | None = None
+    seconds_dropped: float = 0.0  # training seconds of the epochs before those in ``history``
+
+    def train_seconds(self) -> float:
+        return self.seconds_dropped + sum(record["seconds"] for record in self.history)
+
+    @property
+    def epochs_done(self) -> int:
+        return self.history[-1]["epoch"] if self.history else 0
 
     def snapshot(self, epoch: int, in_progress: dict | None = None) -> Checkpoint:
         """The run after ``epoch`` epochs (and ``in_progress``: the steps of the next), on the host."""
+        progress = {"train_seconds": self.train_seconds(), **({"watch": self.watch.state()} if self.watch else {})}
+        history = copy.deepcopy(self.history[-HISTORY_KEPT:])
         return Checkpoint(params=[(to_numpy(W), to_numpy(b)) for W, b in self.params],
-                          config=self.config.to_dict(), epoch=epoch, history=copy.deepcopy(self.history),
+                          config=self.config.to_dict(), epoch=epoch, history=history,
                           rng_state=self.rng.bit_generator.state, optimizer_state=self.optimizer.state_dict(),
                           in_progress=in_progress, num_classes=self.dataset.num_classes,
-                          image_shape=self.dataset.image_shape, outputs=self.outputs.to_dict())
+                          image_shape=self.dataset.image_shape, outputs=self.outputs.to_dict(), progress=progress)
 
 
 def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt: InterruptRequest) -> FitResult:
@@ -255,7 +268,8 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
         run.resumed_from = start.path
     run.params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
     if config.early_stopping or config.keep_best:
-        run.watch = DevWatch.replay(config.monitor, config.early_stopping, run.history)
+        kept = start.checkpoint.progress.get("watch") if start.checkpoint is not None else None
+        run.watch = DevWatch.resumed(config.monitor, config.early_stopping, kept, run.history)
         run.best = _kept_best(run)
     return run
 
@@ -297,6 +311,7 @@ def _restore(run: _Run, checkpoint: Checkpoint, say) -> list:
                               f"({error}); resume with the optimiser it was trained with") from None
     run.rng.bit_generator.state = checkpoint.rng_state
     run.history, run.first_epoch = list(checkpoint.history), checkpoint.epoch + 1
+    run.seconds_dropped = checkpoint.progress.get("train_seconds", run.train_seconds()) - run.train_seconds()
     run.in_progress = checkpoint.in_progress
     planned = checkpoint.config.get("epochs")
     if planned != run.config.epochs and (run.config.schedule != "constant" or run.config.warmup_epochs):
@@ -436,7 +451,7 @@ def _save_or_rescue(path: Path, checkpoint: Checkpoint, run: _Run) -> Path:
 def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     """Evaluate on the test split (with the best epoch's weights when the dev split is watched),
     write the summary and the model, and return the result."""
-    params, final = run.params, run.snapshot(len(run.history))
+    params, final = run.params, run.snapshot(run.epochs_done)
     if run.best is not None:
         params, final = [(run.backend.asarray(W), run.backend.asarray(b)) for W, b in run.best.params], run.best
     test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes, run.config.eval_batch_size)
@@ -450,8 +465,8 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
         "dataset": run.dataset.name,
         "data_source": run.dataset.source,
         "layer_sizes": run.layer_sizes,
-        "epochs": len(history),
-        "train_seconds": sum(r["seconds"] for r in history),
+        "epochs": run.epochs_done,
+        "train_seconds": run.train_seconds(),
         "xpnet_version": __version__,
         "config": run.config.to_dict(),
     }
@@ -467,7 +482,7 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     if metrics is not None:
         _append_metrics(metrics, summary)
     say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}){with_best} "
-        f"after {len(history)} epoch(s), {summary['train_seconds']:.1f} s of training")
+        f"after {run.epochs_done} epoch(s), {summary['train_seconds']:.1f} s of training")
     if run.outputs.save_path:
         say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), final, run)}")
         if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
