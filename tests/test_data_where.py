@@ -34,14 +34,15 @@ def test_files_in_the_data_dir_itself_are_still_checked(tiny_mnist, sandbox):
 
 @pytest.fixture
 def offline(monkeypatch):
-    """urlopen fails every name lookup, as on a machine without network; returns the list of URLs tried."""
+    """Every name lookup fails (in urllib's opener, which the downloader uses), as on a machine
+    without network; returns the list of URLs tried."""
     tried = []
 
-    def no_dns(request, *args, **kwargs):
+    def no_dns(opener, request, *args, **kwargs):
         tried.append(request.full_url)
         raise urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
 
-    monkeypatch.setattr(urllib.request, "urlopen", no_dns)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", no_dns)
     return tried
 
 

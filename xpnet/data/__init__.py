@@ -7,7 +7,7 @@ from xpnet.data.dataset import DataError, Dataset
 from xpnet.data.folder import read_mnist_folder, write_mnist_folder
 from xpnet.data.idx import read_idx, uncompressed_sha256, write_idx
 from xpnet.data.known import DATASETS, KnownDataset
-from xpnet.data.load import load_dataset
+from xpnet.data.load import UnknownDataset, load_dataset
 from xpnet.data.synthetic import make_synthetic
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "KnownDataset",
+    "UnknownDataset",
     "load_dataset",
     "make_synthetic",
     "read_idx",

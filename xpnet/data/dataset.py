@@ -58,6 +58,11 @@ class Dataset:
                     f"{where}: {images.shape[0]} {split} images but {labels.shape[0]} "
                     f"{split} labels; use the image and label files of the same split"
                 )
+            if 0 in images.shape[1:]:
+                raise DataError(
+                    f"{where}: {split} images are {images.shape[1]}x{images.shape[2]} pixels; an image "
+                    f"needs at least one row and one column, check the image files"
+                )
             if images.shape[0] == 0:
                 raise DataError(f"{where}: the {split} split is empty; provide at least one example")
             low, high = int(labels.min()), int(labels.max())

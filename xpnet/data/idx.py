@@ -7,13 +7,18 @@ MNIST uses 0x00000801 (uint8 labels, 1-D) and 0x00000803 (uint8 images, 3-D).
 
 import gzip
 import hashlib
+import math
+import os
+import stat
 import struct
 import zlib
 from contextlib import contextmanager, nullcontext
+from typing import NamedTuple
 
 import numpy as np
 
 from xpnet.data.dataset import DataError
+from xpnet.data.limits import MAX_FILE_BYTES, MAX_GZIP_RATIO, human_bytes
 from xpnet.files import atomic_open
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -55,12 +60,28 @@ def open_uncompressed(path):
                         f"exists and is readable") from None
 
 
+class IdxHeader(NamedTuple):
+    """What an IDX file's header declares: the element type and the shape."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def header_bytes(self) -> int:
+        return 4 + 4 * len(self.shape)
+
+    @property
+    def data_bytes(self) -> int:
+        """The size of the body the header declares (Python ints: no overflow for absurd shapes)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
 def _read_exactly(file, size: int) -> bytes:
     data = file.read(size)
     return data if len(data) == size else b""
 
 
-def _read_header(file, path) -> tuple[np.dtype, tuple[int, ...]]:
+def _read_header(file, path) -> IdxHeader:
     magic = _read_exactly(file, 4)
     if not magic:
         raise DataError(f"{path}: file is shorter than an IDX header; replace it with a complete copy")
@@ -73,7 +94,54 @@ def _read_header(file, path) -> tuple[np.dtype, tuple[int, ...]]:
     dims_bytes = _read_exactly(file, 4 * ndim)
     if not dims_bytes:
         raise DataError(f"{path}: IDX header is truncated; replace the file with a complete copy")
-    return _DTYPE_BY_CODE[code], struct.unpack(f">{ndim}I", dims_bytes)
+    return IdxHeader(_DTYPE_BY_CODE[code], struct.unpack(f">{ndim}I", dims_bytes))
+
+
+def read_idx_header(path) -> IdxHeader:
+    """The file's header alone (dtype and shape), without reading the body: cheap for any file."""
+    with open_uncompressed(path) as file:
+        return _read_header(file, path)
+
+
+def check_declared_size(path, header: IdxHeader, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Refuse, before the body is read, a header whose body is over max_bytes or cannot fit the file.
+
+    A raw file's size must be the header's plus the body's exactly; a gzip file cannot hold more
+    than MAX_GZIP_RATIO times its own size (deflate's limit). So a corrupt or hostile header is
+    refused without allocating or decompressing what it claims.
+    """
+    shape, data_bytes = header.shape, header.data_bytes
+    if data_bytes > max_bytes:
+        raise DataError(
+            f"{path}: IDX header claims shape {shape}, {data_bytes:,} bytes ({human_bytes(data_bytes)}) of data, "
+            f"more than the {max_bytes:,} expected for this file; the file is corrupt or not the one meant, "
+            f"replace it with a valid copy"
+        )
+    try:
+        status = os.stat(path)
+        compressed = stat.S_ISREG(status.st_mode) and is_gzip(path)
+    except OSError:
+        return  # reading the file will say what is wrong with it
+    if not stat.S_ISREG(status.st_mode):
+        return
+    if compressed:
+        if header.header_bytes + data_bytes > MAX_GZIP_RATIO * status.st_size + (1 << 16):
+            raise DataError(
+                f"{path}: file is truncated: shape {shape} needs {data_bytes} data bytes, more than "
+                f"{status.st_size} bytes of gzip data can hold; replace it with a complete copy"
+            )
+        return
+    found = status.st_size - header.header_bytes
+    if found < data_bytes:
+        raise DataError(
+            f"{path}: file is truncated: shape {shape} needs {data_bytes} data bytes, found "
+            f"{found}; replace it with a complete copy"
+        )
+    if found > data_bytes:
+        raise DataError(
+            f"{path}: file is longer than its header says (shape {shape}, {data_bytes} data "
+            f"bytes, then {found - data_bytes} more); replace it with a valid copy"
+        )
 
 
 def _allocate(shape: tuple[int, ...], dtype: np.dtype, path) -> np.ndarray:
@@ -87,15 +155,19 @@ def _allocate(shape: tuple[int, ...], dtype: np.dtype, path) -> np.ndarray:
         ) from None
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path, max_bytes: int = MAX_FILE_BYTES) -> np.ndarray:
     """The array stored in an IDX file, gzipped or raw (detected from the content).
 
     Returns the header's shape, in native byte order (uint8 for MNIST files).
-    Raises DataError for a bad magic number or a payload that is shorter or longer than the
-    header's dimensions say.
+    Raises DataError for a bad magic number, a body the header says is over max_bytes (checked
+    before anything is allocated), or a payload that is shorter or longer than the header's
+    dimensions say. At most the declared body and one byte more are ever decompressed, so a
+    gzip bomb costs no more than its header admits to.
     """
     with open_uncompressed(path) as file:
-        dtype, shape = _read_header(file, path)
+        header = _read_header(file, path)
+        check_declared_size(path, header, max_bytes)
+        dtype, shape = header
         array = _allocate(shape, dtype, path)
         buffer = memoryview(array.reshape(-1).view(np.uint8))
         filled = 0

@@ -1,5 +1,6 @@
 """The datasets xpnet knows by name: checksums, download mirrors and system copies."""
 
+import math
 from dataclasses import dataclass
 
 
@@ -20,6 +21,18 @@ class KnownDataset:
     num_classes: int = 10
     image_shape: tuple[int, int] = (28, 28)
     class_names: tuple[str, ...] | None = None
+
+    def published_shape(self, name: str) -> tuple[int, ...] | None:
+        """The shape of file name's array as published, or None where the table's checksum for it
+        is not one of the published files' (a table replaced by tests, say): then only
+        image_shape and the general limits of xpnet.data.limits hold the file in check."""
+        return PUBLISHED_SHAPES.get(self.sha256.get(name, ""))
+
+    def content_bytes(self, name: str) -> int | None:
+        """The size in bytes of file name's uncompressed content as published, or None when unknown."""
+        shape = self.published_shape(name)
+        # The magic number, the dimensions, then one byte per element.
+        return None if shape is None else 4 + 4 * len(shape) + math.prod(shape)
 
 
 # Tests replace entries (checksums of tiny files, local mirrors), so code looks them up at call time.
@@ -56,4 +69,15 @@ DATASETS: dict[str, KnownDataset] = {
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                      "Ankle boot"),
     ),
+}
+
+
+# The shape of each published file, by the SHA-256 of its content. Keyed by checksum, so a header
+# can be checked against what the file must hold before its body is read, and a table whose
+# checksums are replaced (tests' tiny copies) has no shapes rather than wrong ones.
+PUBLISHED_SHAPES: dict[str, tuple[int, ...]] = {
+    **{DATASETS[name].sha256["train-images-idx3-ubyte"]: (60000, 28, 28) for name in DATASETS},
+    **{DATASETS[name].sha256["train-labels-idx1-ubyte"]: (60000,) for name in DATASETS},
+    **{DATASETS[name].sha256["t10k-images-idx3-ubyte"]: (10000, 28, 28) for name in DATASETS},
+    **{DATASETS[name].sha256["t10k-labels-idx1-ubyte"]: (10000,) for name in DATASETS},
 }

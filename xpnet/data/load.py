@@ -1,5 +1,6 @@
 """load_dataset: from a name to a verified Dataset, looking in the usual places before downloading."""
 
+import difflib
 import os
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from xpnet.data.folder import (FILE_LIST, MNIST_FILES, dataset_from_arrays, find
 from xpnet.data.idx import idx_sha256
 from xpnet.data.known import DATASETS, KnownDataset
 from xpnet.data.synthetic import synthetic_from_name
+from xpnet.errors import UsageError
+
+
+class UnknownDataset(UsageError, DataError):
+    """--dataset names neither a known dataset nor synthetic nor an existing folder: a usage
+    error (exit status 2), and still a DataError for callers that catch the data layer's errors."""
 
 
 def cache_root() -> Path:
@@ -33,7 +40,7 @@ def search_folders(known: KnownDataset, data_dir=None) -> list[Path]:
 
 
 def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path]) -> Dataset:
-    arrays = read_mnist_arrays(files)
+    arrays = read_mnist_arrays(files, known)
     for name in MNIST_FILES:
         # Hashing the array's IDX encoding equals hashing the file's content, without a second read.
         got, expected = idx_sha256(arrays[name]), known.sha256[name]
@@ -94,7 +101,8 @@ def load_dataset(name: str, data_dir=None, *, download: bool = True, mirrors=Non
       the dataset's own list); its files must match the published checksums;
     - 'synthetic' or 'synthetic:N', generated (see make_synthetic);
     - any other existing folder holding the four MNIST-format files (e.g. KMNIST), read as is.
-    Raises DataError, with the problem and the fix in one line, when that fails.
+    Raises DataError, with the problem and the fix in one line, when that fails; a name that is
+    none of these is an UnknownDataset (a UsageError too), suggesting the closest known name.
     """
     if name == "synthetic" or name.startswith("synthetic:"):
         return synthetic_from_name(name)
@@ -102,7 +110,13 @@ def load_dataset(name: str, data_dir=None, *, download: bool = True, mirrors=Non
         return _load_known(DATASETS[name], data_dir, download, mirrors)
     if os.path.isdir(name):
         return read_mnist_folder(name)
-    raise DataError(
-        f"unknown dataset {name!r} (and no such folder); use one of {', '.join(DATASETS)}, "
-        f"synthetic, synthetic:N, or the path of a folder holding {FILE_LIST}"
-    )
+    choices = f"{', '.join(DATASETS)}, synthetic, synthetic:N, or the path of a folder holding {FILE_LIST}"
+    if os.sep in name or (os.altsep and os.altsep in name):
+        raise UnknownDataset(f"dataset {name!r}: no such folder; check the path, or use one of {choices}")
+    raise UnknownDataset(f"unknown dataset {name!r} (and no such folder); {_suggestion(name)}use one of {choices}")
+
+
+def _suggestion(name: str) -> str:
+    """'did you mean mnist? ' for a near miss of a known name, else ''."""
+    close = difflib.get_close_matches(name.lower(), [*DATASETS, "synthetic"], n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""

@@ -9,6 +9,7 @@ test accuracy and an MLP with 128 hidden units about 93-96% (98-99% with 60000 i
 import numpy as np
 
 from xpnet.data.dataset import DataError, Dataset
+from xpnet.data.limits import available_memory, human_bytes
 
 SIDE = 28
 VARIANTS = 3
@@ -17,6 +18,9 @@ MAX_BLEND = 0.15
 NOISE = 0.2
 DEFAULT_TRAIN, DEFAULT_TEST = 12000, 2000
 _CHUNK = 4096
+# Peak memory of generation per example: the uint8 image and about 30 int64/float32 values of
+# bookkeeping (labels, choices, blends) alive at once; measured ~960 bytes.
+BYTES_PER_EXAMPLE = SIDE * SIDE + 240
 
 
 def _prototypes(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -85,6 +89,7 @@ def make_synthetic(n_train: int, n_test: int, num_classes: int = 10, seed: int =
             f"synthetic data needs at least 1 train and 1 test example and 2 classes, got "
             f"n_train={n_train}, n_test={n_test}, num_classes={num_classes}; raise them"
         )
+    _check_memory(n_train + n_test, f"make_synthetic(n_train={n_train}, n_test={n_test})", "fewer examples")
     prototype_seed, train_seed, test_seed = np.random.SeedSequence(seed).spawn(3)
     crops = _shifted_crops(_prototypes(np.random.default_rng(prototype_seed), num_classes * VARIANTS))
     train_images, train_labels = _examples(np.random.default_rng(train_seed), crops, num_classes, n_train)
@@ -100,6 +105,22 @@ def make_synthetic(n_train: int, n_test: int, num_classes: int = 10, seed: int =
     )
 
 
+def synthetic_bytes(examples: int) -> int:
+    """About the peak memory make_synthetic takes for this many examples (train and test)."""
+    return examples * BYTES_PER_EXAMPLE
+
+
+def _check_memory(examples: int, what: str, fix: str) -> None:
+    """Refuse, before allocating, a dataset that cannot be held in the memory available."""
+    needed, available = synthetic_bytes(examples), available_memory()
+    if available is not None and needed > available:
+        raise DataError(
+            f"{what}: {examples:,} generated examples need about {human_bytes(needed)} of memory but "
+            f"{human_bytes(available)} is available (the data alone fits about {available // BYTES_PER_EXAMPLE:,} "
+            f"examples; training needs more on top); use {fix}"
+        )
+
+
 def synthetic_from_name(name: str) -> Dataset:
     """'synthetic' is 12000 train / 2000 test; 'synthetic:N' is N train, max(N // 6, 1) test."""
     if name == "synthetic":
@@ -110,4 +131,9 @@ def synthetic_from_name(name: str) -> Dataset:
             f"dataset {name!r}: N in synthetic:N must be a positive integer; use e.g. synthetic:6000"
         )
     n_train = int(count)
-    return make_synthetic(n_train, max(n_train // 6, 1))
+    n_test = max(n_train // 6, 1)
+    # With synthetic:N's own advice: the largest N whose N + N // 6 examples fit.
+    available = available_memory()
+    fitting = max(available // BYTES_PER_EXAMPLE * 6 // 7 // 1000 * 1000, 1) if available else 1
+    _check_memory(n_train + n_test, f"dataset {name!r}", f"at most synthetic:{fitting}")
+    return make_synthetic(n_train, n_test)
