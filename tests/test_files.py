@@ -25,8 +25,11 @@ def test_a_failed_write_is_one_line_naming_the_path_the_reason_and_the_fix(tmp_p
 
 def test_the_metrics_log_names_its_flag_when_it_cannot_write(tmp_path):
     (tmp_path / "file").write_text("")
+    log = MetricsLog(tmp_path / "file" / "metrics.jsonl", [{"epoch": 1}])  # training goes on: a warning
+    assert isinstance(log.start_error, XpnetError)
+    assert str(log.start_error).endswith("; choose a writable path with --metrics")
     with pytest.raises(XpnetError, match=r"cannot write .*metrics.jsonl: .*; choose a writable path with --metrics$"):
-        MetricsLog(tmp_path / "file" / "metrics.jsonl", [{"epoch": 1}])
+        log.append({"epoch": 2})
 
 
 @pytest.mark.parametrize("command, flags", [

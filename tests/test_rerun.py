@@ -263,3 +263,113 @@ def test_a_checkpoint_stays_the_same_size_however_long_the_run(tmp_path, monkeyp
     assert _same(again.host_params(), whole.host_params())
     assert again.summary["epochs"] == 30 and again.summary["best_epoch"] == whole.summary["best_epoch"]
     assert again.summary["train_seconds"] > sum(r["seconds"] for r in again.history)
+
+
+def test_a_copy_of_a_runs_folder_resumed_never_writes_the_originals_files(tiny_dataset, tmp_path):
+    import shutil
+
+    original = dict(checkpoint_dir=str(tmp_path / "orig"), save_path=str(tmp_path / "orig.npz"),
+                    metrics_path=str(tmp_path / "orig.jsonl"))
+    xpnet.fit(dataset=tiny_dataset, **original, **{**RUN, "epochs": 2})
+    before = {name: (tmp_path / name).read_bytes() for name in ("orig.npz", "orig.jsonl")}
+    shutil.copytree(tmp_path / "orig", tmp_path / "branch")
+    lines = []
+    xpnet.fit(resume=tmp_path / "branch", dataset=tiny_dataset, epochs=3, log=lines.append)
+    assert any("is not in its run's folder" in line for line in lines)
+    xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path / "branch"), **{**RUN, "epochs": 4})
+    assert all((tmp_path / name).read_bytes() == data for name, data in before.items())
+    assert not (tmp_path / "orig" / "epoch-0003.npz").exists()
+
+
+def test_resume_accepts_agreeing_watch_and_warmup_flags_and_a_preset_keeps_the_runs_epochs(tiny_dataset, tmp_path):
+    run = {**RUN, "epochs": 3, "dev_size": 100, "early_stopping": 5, "schedule": "cosine", "warmup_epochs": 2}
+    xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path / "a"), **run)
+    again = xpnet.fit(resume=tmp_path / "a", dataset=tiny_dataset, early_stopping=5, warmup_epochs=2, dev_size=100,
+                      log=None)
+    assert again.summary["epochs"] == 3
+    from xpnet.train import main
+
+    folder = tmp_path / "p"
+    common = ["--dataset", "synthetic:600", "--backend", "numpy", "--quiet"]
+    assert main(["--preset", "seed000", *common, "--epochs", "2", "--checkpoint-dir", str(folder)]) == 0
+    assert main(["--preset", "seed000", *common, "--resume", str(folder), "--save", str(tmp_path / "m.npz")]) == 0
+    assert load_checkpoint(tmp_path / "m.npz").epoch == 2  # not the preset's 8
+
+
+def test_a_watched_run_without_a_folder_interrupted_and_resumed_keeps_its_best_epoch(tmp_path, monkeypatch):
+    from xpnet.data import make_synthetic
+
+    data = make_synthetic(600, 200, seed=3)
+    run = dict(backend="numpy", hidden=(64,), lr=0.5, batch_size=50, epochs=40, dev_size=200, early_stopping=3, seed=2,
+               log=None)
+    whole = xpnet.fit(dataset=data, **run)
+    monkeypatch.chdir(tmp_path)
+    stop_after(monkeypatch, 4 * (whole.summary["best_epoch"] + 1) + 2)  # after the best epoch, before the stop
+    with pytest.raises(xpnet.TrainingInterrupted):
+        xpnet.fit(dataset=data, **run)
+    monkeypatch.setattr(run_module, "InterruptRequest", InterruptRequest)
+    again = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=data, log=None)
+    assert again.summary["best_epoch"] == whole.summary["best_epoch"]
+    assert again.summary["test_accuracy"] == whole.summary["test_accuracy"]
+    assert _same(again.host_params(), whole.host_params())
+
+
+def test_a_checkpoint_that_cannot_be_deleted_is_a_warning_and_training_goes_on(tiny_dataset, tmp_path, monkeypatch,
+                                                                             capsys):
+    from pathlib import Path
+
+    original = Path.unlink
+
+    def stuck(self, missing_ok=False):
+        if self.name == "epoch-0001.npz":
+            raise PermissionError(1, "Operation not permitted")
+        return original(self, missing_ok=missing_ok)
+    monkeypatch.setattr(Path, "unlink", stuck)
+    result = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path), **RUN)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert warnings and all(line.startswith("warning: cannot delete an old checkpoint") for line in warnings)
+
+
+@pytest.mark.parametrize("make", ["folder", "link"])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused_and_nothing_is_written_through_it(tiny_dataset, tmp_path,
+                                                                                             make):
+    from xpnet.training.checkpoint_folder import FolderInUse
+
+    folder, notes = tmp_path / "run", tmp_path / "notes.txt"
+    folder.mkdir()
+    notes.write_text("precious")
+    if make == "folder":
+        (folder / ".xpnet-lock").mkdir()
+    else:
+        (folder / ".xpnet-lock").symlink_to(notes)
+    with pytest.raises(FolderInUse, match=r"\.xpnet-lock.*remove it"):
+        xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(folder), **RUN)
+    assert notes.read_text() == "precious"
+
+
+def test_a_usage_error_leaves_no_checkpoint_folder_behind(tmp_path):
+    from xpnet.train import main
+
+    assert main(["--dataset", "synthetic:200", "--checkpoint-dir", str(tmp_path / "new" / "run"),
+                 "--save", "model.pt"]) == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_metrics_file_that_cannot_be_started_is_a_warning(tiny_dataset, tmp_path, monkeypatch, capsys):
+    from xpnet.training import metrics_log
+
+    def full(path, data, **kwargs):
+        raise XpnetError(f"cannot write {path}: No space left on device; {kwargs['fix']}")
+    monkeypatch.setattr(metrics_log, "write_output", full)
+    result = xpnet.fit(dataset=tiny_dataset, metrics_path=str(tmp_path / "m.jsonl"), **RUN)
+    assert len(result.history) == 4
+    assert capsys.readouterr().err.count("warning: cannot write") >= 1
+
+
+def test_fewer_epochs_than_done_says_so(tiny_dataset, tmp_path):
+    xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path), **RUN)
+    lines = []
+    xpnet.fit(resume=tmp_path, dataset=tiny_dataset, epochs=2, log=lines.append)
+    assert "note: the run has done 4 epochs, more than --epochs 2: nothing to train; it is tested and saved as it " \
+           "is" in lines

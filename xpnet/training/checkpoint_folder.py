@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -20,6 +22,7 @@ from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint
 
 INTERRUPTED_NAME = "xpnet-interrupted.npz"
 BEST_NAME = "best.npz"
+INTERRUPTED_BEST_NAME = "xpnet-interrupted-best.npz"  # the best epoch beside an interrupted run with no folder
 LOCK_NAME = ".xpnet-lock"
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})(\.npz|\.safetensors)")
 _TEMPORARY = re.compile(r"\.(epoch-\d{4,}(?:\.npz|\.safetensors)|xpnet-interrupted\.npz|best\.npz)\.[0-9a-f]{8}\.tmp")
@@ -80,7 +83,7 @@ def prune(folder: str | os.PathLike, keep: int) -> None:
     """Delete all but the ``keep`` newest epoch checkpoints in ``folder`` (xpnet's names only)."""
     found = epoch_checkpoints(folder)
     for _, old in found[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+        _delete(old, "an old checkpoint")
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
@@ -88,8 +91,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     in ``folder``; call it while holding the folder's lock, so no live save owns them."""
     removed = []
     for path in Path(folder).iterdir():
-        if _TEMPORARY.fullmatch(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
+        if _TEMPORARY.fullmatch(path.name) and path.is_file() and _delete(path, "the temporary file of a killed save"):
             removed.append(path)
     return removed
 
@@ -111,10 +113,18 @@ def locked(folder: str | os.PathLike):
     try:
         import fcntl
     except ImportError:
-        yield
+        yield folder.absolute()
         return
     path = folder / LOCK_NAME
-    handle = open(path, "a+")
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as error:
+        raise FolderInUse(f"cannot use {path} as the folder's lock ({error.strerror or error}); it should be a "
+                          "file xpnet made: remove it") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise FolderInUse(f"{path} is not a regular file, so it cannot be the folder's lock; remove it")
+    handle = os.fdopen(descriptor, "r+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -127,7 +137,7 @@ def locked(folder: str | os.PathLike):
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        yield
+        yield folder.absolute()
     finally:
         handle.close()
 
@@ -138,5 +148,20 @@ def forget_run(folder: str | os.PathLike) -> list[Path]:
     doomed = [path for _, path in epoch_checkpoints(folder)]
     doomed += [path for path in (Path(folder) / INTERRUPTED_NAME, Path(folder) / BEST_NAME) if path.is_file()]
     for path in doomed:
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            raise XpnetError(f"--restart cannot delete {path} ({error.strerror or error}); delete it yourself, "
+                             "or choose another --checkpoint-dir") from None
     return doomed
+
+
+def _delete(path: Path, what: str) -> bool:
+    """Delete ``path``; a failure (an immutable file, another user's) is a warning, never the end of a run."""
+    try:
+        path.unlink(missing_ok=True)
+        return True
+    except OSError as error:
+        print(f"warning: cannot delete {what}, {path} ({error.strerror or error}); it stays", file=sys.stderr,
+              flush=True)
+        return False

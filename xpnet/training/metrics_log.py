@@ -29,10 +29,23 @@ class MetricsLog:
         self.path = path
         self.pending: list[bytes] = []
         earlier = _earlier_lines(Path(path), records[0]["epoch"]) if records else []
-        write_output(path, "".join(earlier + [json.dumps(record) + "\n" for record in records]), fix=FIX)
+        self.unwritten_start: str | None = "".join(earlier + [json.dumps(record) + "\n" for record in records])
+        self.start_error: XpnetError | None = None
+        try:
+            self._write_start()
+        except XpnetError as error:  # a full disk: tried again with each append
+            self.start_error = error
+
+    def _write_start(self) -> None:
+        write_output(self.path, self.unwritten_start + b"".join(self.pending).decode(), fix=FIX)
+        self.unwritten_start = None
+        self.pending.clear()
 
     def append(self, record: dict) -> None:
         self.pending.append((json.dumps(record) + "\n").encode())
+        if self.unwritten_start is not None:
+            self._write_start()
+            return
         try:
             size = os.path.getsize(self.path)
             with open(self.path, "ab") as file:

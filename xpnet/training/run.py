@@ -33,7 +33,8 @@ from ..nn.dropout import EpochDropout
 from ..nn.init import init_params
 from ..nn.model import describe, sizes_text
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from .checkpoint_folder import BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune, remove_stale_temporaries
+from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune,
+                                remove_stale_temporaries)
 from .config import Config
 from .early_stopping import DevWatch
 from .memory import check_fits, run_bytes
@@ -107,12 +108,14 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     given = dict(metrics_path=metrics_path, save_path=save_path, checkpoint_dir=checkpoint_dir,
                  checkpoint_every=checkpoint_every)
     with ExitStack() as stack:
-        if checkpoint_dir is not None:  # held before the folder is read, so no other run changes it meanwhile
+        locked_now = None
+        if checkpoint_dir is not None:
             check_output_folder(checkpoint_dir, "--checkpoint-dir")
-            stack.enter_context(locked(checkpoint_dir))
+            if Path(checkpoint_dir).is_dir():  # held before it is read, so no other run changes it meanwhile
+                locked_now = stack.enter_context(locked(checkpoint_dir))
         start = plan(config, preset, overrides, resume, given, restart=restart,
                      dataset_in_memory=dataset is not None, skipped=_warn)
-        _claim_outputs(start.outputs, stack, already_locked=checkpoint_dir)
+        _claim_outputs(start.outputs, stack, already_locked=locked_now)
         backend = _backend_for(start, overrides)
         for note in start.notes:
             say(note)
@@ -128,7 +131,7 @@ def _claim_outputs(outputs: Outputs, stack: ExitStack, already_locked) -> None:
     _check_outputs(outputs)
     folder = outputs.checkpoint_dir
     if folder is not None:
-        if folder != already_locked:
+        if already_locked is None or Path(folder).absolute() != already_locked:
             stack.enter_context(locked(folder))
         remove_stale_temporaries(folder)
     for output in (outputs.save_path, outputs.metrics_path):
@@ -240,7 +243,12 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
     if checkpoint is not None:
         say(f"resuming from {start.path}: epoch {checkpoint.epoch} of {run.epochs} done"
             + (f", {run.in_progress['steps']} step(s) into epoch {run.first_epoch}" if run.in_progress else ""))
+        if checkpoint.epoch > run.epochs:
+            say(f"note: the run has done {checkpoint.epoch} epochs, more than --epochs {run.epochs}: nothing to "
+                "train; it is tested and saved as it is")
     metrics = MetricsLog(run.outputs.metrics_path, run.history) if run.outputs.metrics_path else None
+    if metrics is not None and metrics.start_error is not None:
+        _warn(f"{metrics.start_error}; training goes on, and the metrics are kept in every checkpoint")
     interrupt.arm()
     for epoch in range(run.first_epoch, run.epochs + 1):
         if run.watch is not None and run.watch.should_stop:
@@ -289,14 +297,19 @@ def _kept_best(run: _Run) -> Checkpoint | None:
     epoch = run.watch.best_epoch
     if epoch is None:
         return None
-    path = Path(run.outputs.checkpoint_dir or ".") / BEST_NAME
+    if run.outputs.checkpoint_dir:
+        path = Path(run.outputs.checkpoint_dir) / BEST_NAME
+    elif run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
+        path = run.resumed_from.parent / INTERRUPTED_BEST_NAME
+    else:
+        path = None
     try:
-        best = load_checkpoint(path) if run.outputs.checkpoint_dir else None
+        best = load_checkpoint(path) if path is not None and path.is_file() else None
     except CheckpointError:
         best = None
     if best is None or best.epoch != epoch:
-        _warn(f"the weights of the best epoch so far ({epoch}) were not kept (no {path} of that epoch); "
-              "the best epoch from here on will be")
+        _warn(f"the weights of the best epoch so far ({epoch}) were not kept (no {path or BEST_NAME} of that "
+              "epoch); the best epoch from here on will be")
         return None
     return best
 
@@ -378,6 +391,8 @@ def _continued_totals(run: _Run) -> tuple[EpochTotals | None, float]:
 def _stop_interrupted(run: _Run, epoch: int, signum: int, in_progress: dict):
     folder = run.outputs.checkpoint_dir
     path = _save_or_rescue(Path(folder or ".") / INTERRUPTED_NAME, run.snapshot(epoch - 1, in_progress), run)
+    if run.best is not None and folder is None:  # with a folder, best.npz already holds it
+        _save_or_warn(path.parent / INTERRUPTED_BEST_NAME, run.best, run)
     how = ("rerun the same command, or: python -m xpnet.train --resume " + folder if folder is not None
            else f"python -m xpnet.train --resume {path}")
     raise TrainingInterrupted(f"stopped by {signal_name(signum)} in epoch {epoch} after {in_progress['steps']} "
@@ -430,7 +445,11 @@ def _append_metrics(metrics: MetricsLog, record: dict) -> None:
 def _forget_interrupted(run: _Run, path: Path) -> None:
     """Delete an interrupted checkpoint once a newer checkpoint of the run holds all it held."""
     if path.is_file() and (path == run.resumed_from or path.parent == Path(run.outputs.checkpoint_dir or "")):
-        path.unlink(missing_ok=True)
+        for done in (path, path.parent / INTERRUPTED_BEST_NAME):
+            try:
+                done.unlink(missing_ok=True)
+            except OSError as error:
+                _warn(f"cannot delete {done}, which a newer checkpoint replaces ({error.strerror or error})")
 
 
 def _save_or_rescue(path: Path, checkpoint: Checkpoint, run: _Run) -> Path:

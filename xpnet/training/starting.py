@@ -70,8 +70,11 @@ def plan(config: Config | None, preset: str | None, overrides: dict, resume, out
         if conflicts:
             raise UsageError(f"{path} continues a run that was trained with other settings: {'; '.join(conflicts)}; "
                              "leave these out to resume it, or start a new run")
-        kept = _config(checkpoint.config).replace(**{k: v for k, v in explicit.items() if k in MAY_CHANGE})
-        return Start(kept.validate(), _merged(checkpoint.outputs, given), checkpoint, path)
+        # Only flags given change the run: a preset's epoch count does not stretch it.
+        kept = _config(checkpoint.config).replace(**{k: v for k, v in overrides.items() if k in MAY_CHANGE})
+        start = Start(kept.validate(), _merged({}, given), checkpoint, path)
+        _adopt_outputs(start, checkpoint, path, given)
+        return start
     if config is None:
         config = from_preset(preset, **overrides)
     elif preset is not None or overrides:
@@ -90,9 +93,26 @@ def plan(config: Config | None, preset: str | None, overrides: dict, resume, out
     if difference:
         raise UsageError(f"{folder} holds checkpoints of another run ({difference[0]}); add --restart to start "
                          "over there, or choose another --checkpoint-dir")
-    start.checkpoint, start.path = checkpoint, path
-    start.outputs = _merged(checkpoint.outputs, given)
+    start.checkpoint, start.path = checkpoint, path  # the same command: its own outputs, nothing adopted
     return start
+
+
+def _adopt_outputs(start: Start, checkpoint: Checkpoint, path: Path, given: dict) -> None:
+    """Resuming writes where the run wrote, unless told otherwise: when the checkpoint is in its
+    run's folder, or is the interrupted checkpoint of a run without one. A checkpoint found
+    elsewhere (a copy, or a model saved with --save) adopts nothing, so it never writes over
+    the files of the run it came from."""
+    stored = checkpoint.outputs
+    folder = stored.get("checkpoint_dir")
+    if folder is not None:
+        at_home = os.path.abspath(folder) == os.path.abspath(path.parent)
+    else:
+        at_home = path.name == INTERRUPTED_NAME
+    if at_home:
+        start.outputs = _merged(stored, given)
+    elif any(stored.get(key) for key in ("checkpoint_dir", "save_path", "metrics_path")):
+        start.notes.append(f"note: {path} is not in its run's folder, so this run writes none of that run's files "
+                           "(give --checkpoint-dir, --save or --metrics to write some)")
 
 
 def _load(resume, skipped) -> tuple[Path, Checkpoint]:
@@ -122,8 +142,8 @@ def _config(settings: dict) -> Config:
 
 def _differences(trained: dict, asked: dict, dataset_in_memory: bool, first_only: bool = False) -> list[str]:
     """``'--lr 0.05 (the checkpoint's run has 0.1)'`` for each setting in ``asked`` that differs from ``trained``."""
-    checked = Config().replace(**{k: v for k, v in asked.items()}).validate().to_dict()
     before = _config(trained).to_dict()
+    checked = _config(trained).replace(**asked).validate().to_dict()
     found = []
     for key in asked:
         if key in MAY_CHANGE or (key == "dataset" and dataset_in_memory):
@@ -136,6 +156,9 @@ def _differences(trained: dict, asked: dict, dataset_in_memory: bool, first_only
 
 
 def _flag(key: str, value) -> str:
+    if isinstance(value, bool):  # switches: --no-normalize, --dry-run...
+        return {("normalize", False): "--no-normalize", ("download", False): "--no-download"}.get(
+            (key, value), f"--{key.replace('_', '-')}" if value else f"no --{key.replace('_', '-')}")
     return f"--{key.replace('_', '-')} {_value(key, value)}"
 
 
