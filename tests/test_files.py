@@ -66,3 +66,29 @@ def test_the_temporaries_a_killed_write_left_are_removed_and_only_those(tmp_path
     assert sorted(remove_temporaries_of(target)) == sorted(left)
     assert all(path.exists() for path in others) and not any(path.exists() for path in left)
     assert remove_temporaries_of(tmp_path / "missing-folder" / "m.npz") == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "folder"])
+def test_an_output_that_is_not_a_regular_file_is_never_replaced(tmp_path, kind):
+    import os
+    import socket
+    import stat
+
+    target = tmp_path / kind
+    listener = None
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "socket":
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(target))
+    else:
+        target.mkdir()
+    before = target.stat().st_mode
+    try:
+        with pytest.raises(XpnetError, match=rf"cannot write {target}: it is a .*, not a regular file; choose"):
+            write_output(target, "x", fix="choose another")
+        assert target.stat().st_mode == before and not stat.S_ISREG(target.stat().st_mode)
+        assert [p.name for p in tmp_path.iterdir()] == [kind]  # no temporary file left either
+    finally:
+        if listener is not None:
+            listener.close()

@@ -22,6 +22,8 @@ from xpnet.training import checkpoint as checkpoint_module
 from xpnet.training.checkpoint import METADATA_LIMIT, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from saved_models import DATASET, one_line_error
 
+pytestmark = pytest.mark.hostile
+
 REPO = Path(__file__).resolve().parent.parent
 GiB = 2 ** 30
 

@@ -31,6 +31,8 @@ from xpnet.data.download import DownloadFailed, download_dataset
 from xpnet.errors import UsageError
 from xpnet.train import main as train_main
 
+pytestmark = pytest.mark.hostile
+
 REPO = Path(__file__).resolve().parent.parent
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 MB = 1 << 20

@@ -26,6 +26,8 @@ from xpnet.predict import main as predict_main
 from xpnet.training.checkpoint import Checkpoint, save_checkpoint
 from xpnet.training.config import Config
 
+pytestmark = pytest.mark.hostile
+
 EVIL = "\x1b[2J\x1b]0;pwned\x07"
 MIB = 2**20
 needs_pillow = pytest.mark.skipif(importlib.util.find_spec("PIL") is None,

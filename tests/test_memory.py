@@ -9,6 +9,8 @@ import pytest
 from xpnet.errors import UsageError
 from xpnet.training.memory import check_fits, run_bytes
 
+pytestmark = pytest.mark.hostile
+
 
 def test_the_estimate_counts_data_weights_optimiser_state_and_activations():
     parts = run_bytes([784, 128, 10], examples=70000, batch=128, eval_batch=10000, itemsize=4, optimizer_slots=2)
