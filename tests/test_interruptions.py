@@ -92,3 +92,14 @@ def test_a_second_run_into_the_same_folder_stops_at_once_and_the_first_is_unharm
     finally:
         first.communicate(timeout=300)
     assert first.returncode == 0 and _same(final, uninterrupted)
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.5])
+def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(delay):
+    run = subprocess.Popen([sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:600", "--backend", "numpy",
+                            "--epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)  # while Python imports xpnet and its libraries, or loads the data
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1].startswith(("interrupted", "stopped by Ctrl-C")), stderr

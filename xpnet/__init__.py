@@ -3,6 +3,24 @@ against the Python Array API so the same lines run on NumPy, CuPy, PyTorch and a
 
 __version__ = "0.1.0"
 
+
+def _quiet_ctrl_c_while_a_command_starts() -> None:
+    """``python -m xpnet.COMMAND`` imports for a second before its first line runs; Ctrl-C then
+    ends it with ``interrupted`` and status 130, as later, not a traceback of some import.
+    (While ``-m`` locates its module, ``sys.argv[0]`` is ``-m``; library users are untouched.)"""
+    import os
+    import signal
+    import sys
+
+    if sys.argv[:1] == ["-m"] and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        def stop(signum, frame):
+            sys.stderr.write("interrupted\n")
+            os._exit(130)
+        signal.signal(signal.SIGINT, stop)
+
+
+_quiet_ctrl_c_while_a_command_starts()
+
 from .backend import Backend, available_backends, resolve, to_numpy  # noqa: E402
 from .training.config import PRESETS, Config, from_preset  # noqa: E402
 from .errors import UsageError, XpnetError  # noqa: E402

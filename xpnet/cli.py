@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -222,6 +224,9 @@ def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namesp
     """Parse ``argv``, run ``body(args)`` with ``--threads`` applied, and turn errors into an exit status."""
     from .training.interrupt import Interrupted
 
+    if (threading.current_thread() is threading.main_thread()  # started: Ctrl-C is KeyboardInterrupt again
+            and signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = parser.parse_args(argv)
     try:
         with limit_threads(getattr(args, "threads", None)):
