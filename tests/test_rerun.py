@@ -373,3 +373,16 @@ def test_fewer_epochs_than_done_says_so(tiny_dataset, tmp_path):
     xpnet.fit(resume=tmp_path, dataset=tiny_dataset, epochs=2, log=lines.append)
     assert "note: the run has done 4 epochs, more than --epochs 2: nothing to train; it is tested and saved as it " \
            "is" in lines
+
+
+@pytest.mark.parametrize("change", [dict(rng_state=None), dict(in_progress={"steps": 3})])
+def test_a_checkpoint_without_what_resuming_needs_is_refused_in_one_line(tiny_dataset, tmp_path, change):
+    import dataclasses
+
+    from xpnet.training.checkpoint import save_checkpoint
+
+    xpnet.fit(dataset=tiny_dataset, save_path=str(tmp_path / "m.npz"), **{**RUN, "epochs": 1})
+    damaged = dataclasses.replace(load_checkpoint(tmp_path / "m.npz"), **change)
+    save_checkpoint(tmp_path / "d.npz", damaged)
+    with pytest.raises(CheckpointError, match=r"d\.npz cannot be resumed: it lacks (rng_state|in_progress\.)"):
+        xpnet.fit(resume=tmp_path / "d.npz", dataset=tiny_dataset, log=None)

@@ -272,8 +272,8 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     if start.checkpoint is None:
         host_params = init_params(layer_sizes, rng, config.init, config.bias_init, config.dtype)
     else:
-        host_params = _restore(run, start.checkpoint, say)
         run.resumed_from = start.path
+        host_params = _restore(run, start.checkpoint, say)
     run.params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
     if config.early_stopping or config.keep_best:
         kept = start.checkpoint.progress.get("watch") if start.checkpoint is not None else None
@@ -317,6 +317,7 @@ def _kept_best(run: _Run) -> Checkpoint | None:
 def _restore(run: _Run, checkpoint: Checkpoint, say) -> list:
     """Put ``checkpoint``'s optimiser state, generator, history and position into ``run``; its parameters."""
     _check_compatible(checkpoint, run.layer_sizes, run.config)
+    _check_resumable(checkpoint, run.resumed_from)
     try:
         run.optimizer.load_state_dict(checkpoint.optimizer_state, run.backend.asarray)
     except ValueError as error:
@@ -507,6 +508,19 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
         if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
             _forget_interrupted(run, run.resumed_from)
     return FitResult(params, history, summary, run.backend)
+
+
+IN_PROGRESS_KEYS = ("epoch_rng_state", "steps", "seen", "loss_sum", "correct", "seconds")
+
+
+def _check_resumable(checkpoint: Checkpoint, path) -> None:
+    """CheckpointError unless ``checkpoint`` holds what continuing its run needs."""
+    missing = ["rng_state"] if checkpoint.rng_state is None else []
+    if checkpoint.in_progress is not None:
+        missing += [f"in_progress.{key}" for key in IN_PROGRESS_KEYS if key not in checkpoint.in_progress]
+    if missing:
+        raise CheckpointError(f"{path} cannot be resumed: it lacks {', '.join(missing)}; resume from a checkpoint "
+                              "written by --checkpoint-dir or Ctrl-C")
 
 
 def _check_compatible(checkpoint: Checkpoint, layer_sizes: list[int], config: Config) -> None:
