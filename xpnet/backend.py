@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -88,18 +87,10 @@ class Backend:
 
 
 def host_available_bytes() -> int | None:
-    """The host memory available to a new allocation (Linux's MemAvailable; total memory elsewhere)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    """The host memory a new allocation can use (MemAvailable, within any cgroup limit); None if unknown."""
+    from .data.limits import available_memory
+
+    return available_memory()
 
 
 def resolve(backend: str = "auto", device: str = "auto") -> Backend:

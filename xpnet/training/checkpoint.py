@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UsageError, XpnetError
+from ..data.limits import available_memory
 from ..files import write_output
 from .config import Config
 
@@ -436,21 +437,9 @@ def _read_array(path: Path, name: str, stream, shape: tuple, dtype: np.dtype, fo
 
 
 def _available_bytes() -> int | None:
-    """The host memory available to a new allocation (Linux's MemAvailable; total memory elsewhere)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    """The host memory a new allocation can use (None if unknown)."""
+    return available_memory()
 
-
-# The metadata: every field's type and range.
 
 def _parse_metadata(path: Path, metadata: str | None) -> dict:
     if metadata is None:
