@@ -31,7 +31,7 @@ from ..errors import UsageError, XpnetError
 from ..files import check_output_file, check_output_folder, remove_temporaries_of
 from ..nn.dropout import EpochDropout
 from ..nn.init import init_params
-from ..nn.model import describe, sizes_text
+from ..nn.model import sizes_text
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune,
                                 remove_stale_temporaries)
@@ -50,6 +50,7 @@ from .loop import (
     train_epoch,
 )
 from .metrics_log import MetricsLog
+from .report import epoch_line, progress_bar, report_header
 from .starting import Outputs, Start, plan
 
 KEEP_CHECKPOINTS = 3
@@ -239,7 +240,7 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
     if dataset is None:
         dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
     run = _start(start, backend, dataset, say)
-    _report_header(say, run)
+    report_header(say, run)
     if checkpoint is not None:
         say(f"resuming from {start.path}: epoch {checkpoint.epoch} of {run.epochs} done"
             + (f", {run.in_progress['steps']} step(s) into epoch {run.first_epoch}" if run.in_progress else ""))
@@ -351,7 +352,7 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
     order = None if run.batch_size is None else run.backend.asarray(run.rng.permutation(run.train.size))
     dropout = (EpochDropout(run.rng, run.train.size, run.config.hidden, run.config.dropout, run.backend.asarray)
                if run.config.dropout and run.config.hidden else None)
-    bar = _progress_bar(progress, batch_count(run.train.size, run.batch_size), epoch, run.epochs)
+    bar = progress_bar(progress, batch_count(run.train.size, run.batch_size), epoch, run.epochs)
     hooks = EpochHooks(stop=interrupt, on_step=bar.update if bar is not None else None,
                        max_steps=1 if run.config.dry_run else None)
     run.params, totals, finished = train_epoch(
@@ -415,7 +416,7 @@ def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, say) -> Non
     if metrics is not None:
         _append_metrics(metrics, record)
     if epoch % config.log_interval == 0 or epoch == run.epochs or stopping:
-        say(_epoch_line(record, run.epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
+        say(epoch_line(record, run.epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
     if stopping:
         say(run.watch.stop_line())
     if outputs.checkpoint_dir and (epoch % outputs.checkpoint_every == 0 or epoch == run.epochs or stopping):
@@ -570,49 +571,3 @@ def _device_splits(dataset: Dataset, config: Config, backend: Backend, rng: np.r
     test = DeviceSplit(images_to_device(dataset.test_images, backend, config.dtype, config.normalize),
                        labels_to_device(dataset.test_labels, backend))
     return train, dev, test
-
-
-def _report_header(say, run: _Run) -> None:
-    config, backend, dataset, dev = run.config, run.backend, run.dataset, run.dev
-    count = sum(a * b + b for a, b in zip(run.layer_sizes[:-1], run.layer_sizes[1:]))
-    say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype} ({backend.reason})")
-    say(f"data: {dataset.name} from {dataset.source}: {run.train.size:,} train"
-        + (f", {dev.size:,} dev" if dev is not None else "")
-        + f", {run.test.size:,} test, {dataset.num_classes} classes")
-    say(f"model: {describe(run.layer_sizes)} ({count:,} parameters), init {config.init}"
-        + (", biases drawn too" if config.bias_init == "same" else "")
-        + f"; {_optimizer_text(config)}, batch {'full' if run.batch_size is None else run.batch_size}, "
-        + f"{run.epochs} epoch(s), seed {config.seed}")
-
-
-def _optimizer_text(config: Config) -> str:
-    text = {"sgd": "SGD", "momentum": f"SGD momentum {config.momentum}", "nesterov": f"Nesterov {config.momentum}",
-            "adam": "Adam", "adamw": "AdamW", "rmsprop": f"RMSprop rho {config.rho}",
-            "adagrad": "Adagrad"}[config.optimizer] + f" lr {config.lr}"
-    if config.weight_decay:
-        text += f" weight decay {config.weight_decay}"
-    if config.dropout:
-        text += f" dropout {config.dropout}"
-    if config.schedule != "constant" or config.warmup_epochs:
-        text += f" ({config.schedule} schedule" + (f", {config.warmup_epochs} warmup epoch(s))"
-                                                   if config.warmup_epochs else ")")
-    return text
-
-
-def _epoch_line(record: dict, epochs: int, show_lr: bool = False) -> str:
-    width = len(str(epochs))
-    line = (f"epoch {record['epoch']:>{width}}/{epochs}  " + (f"lr {record['lr']:.4g}  " if show_lr else "")
-            + f"train loss {record['train_loss']:.4f}  "
-            f"train acc {100 * record['train_accuracy']:6.2f}%")
-    if "dev_accuracy" in record:
-        line += f"  dev acc {100 * record['dev_accuracy']:6.2f}%"
-    line += f"  {record['seconds']:.2f} s  {record['examples_per_second']:,.0f} ex/s"
-    return line + ("  (best)" if record.get("best") else "")
-
-
-def _progress_bar(enabled: bool, steps: int, epoch: int, epochs: int):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False, file=sys.stderr)
