@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from xpnet.training.checkpoint import load_checkpoint
 
+REPO = Path(__file__).resolve().parent.parent
 TRAIN = [sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:30000", "--backend", "numpy", "--hidden", "256",
          "--batch-size", "16", "--epochs", "3", "--dtype", "float32", "--seed", "5", "--threads", "1"]
 
@@ -95,9 +97,10 @@ def test_a_second_run_into_the_same_folder_stops_at_once_and_the_first_is_unharm
 
 
 @pytest.mark.parametrize("delay", [0.15, 0.3, 0.5])
-def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(delay):
+def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(delay, tmp_path):
     run = subprocess.Popen([sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:600", "--backend", "numpy",
-                            "--epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            "--epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})  # a late Ctrl-C writes here
     time.sleep(delay)  # while Python imports xpnet and its libraries, or loads the data
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=120)
