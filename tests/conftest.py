@@ -1,8 +1,9 @@
 """The backend fixture: every test that takes ``backend`` runs once per installed backend.
 
 NumPy, array-api-strict on its CPU device and on its fake second device
-``device1`` (which catches arrays created without ``device=``), PyTorch on the
-CPU, and CuPy (marked ``gpu``, skipped with the reason where CUDA is absent).
+``device1`` (which catches arrays created without ``device=``), PyTorch and JAX
+on the CPU (each skipped with the reason where not installed), and CuPy (marked
+``gpu``, skipped with the reason where CUDA is absent).
 """
 
 import importlib.util
@@ -22,12 +23,14 @@ def _backend_params():
     missing = {
         "array-api-strict": not _installed("array_api_strict"),
         "torch": not _installed("torch"),
+        "jax": not _installed("jax"),
     }
     cases = [
         ("numpy", "cpu", "numpy", []),
         ("array-api-strict", "cpu", "strict-cpu", []),
         ("array-api-strict", "device1", "strict-device1", []),
         ("torch", "cpu", "torch-cpu", []),
+        ("jax", "cpu", "jax-cpu", []),
         ("cupy", "cuda", "cupy-cuda", [pytest.mark.gpu]),
     ]
     params = []

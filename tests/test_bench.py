@@ -73,7 +73,7 @@ def test_quick_run_prints_a_table_and_writes_json(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--epochs", "0"], ["--models", "784-x-10"], ["--models", "100-10"],
-                                  ["--backends", "jax"], ["--batch-sizes", "64,-1"], ["--frobnicate"]])
+                                  ["--backends", "mxnet"], ["--batch-sizes", "64,-1"], ["--frobnicate"]])
 def test_bad_flags_exit_2(args):
     result = run_bench(*args)
     assert result.returncode == 2, result.stderr

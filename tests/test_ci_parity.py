@@ -27,6 +27,8 @@ def installed(module: str) -> bool:
 PAIRS = [
     pytest.param("numpy,torch", id="numpy-torch",
                  marks=pytest.mark.skipif(not installed("torch"), reason="torch is not installed")),
+    pytest.param("numpy,jax", id="numpy-jax",
+                 marks=pytest.mark.skipif(not installed("jax"), reason="jax is not installed")),
     pytest.param("numpy,array-api-strict@device1", id="numpy-strict-device1",
                  marks=pytest.mark.skipif(not installed("array_api_strict"),
                                           reason="array-api-strict is not installed")),

@@ -60,7 +60,7 @@ def test_full_batch_and_softmax_regression_flags():
 
 
 @pytest.mark.parametrize("args", [
-    ["--epochs", "0"], ["--lr", "abc"], ["--hidden", "12,x"], ["--batch-size", "-3"], ["--backend", "jax"],
+    ["--epochs", "0"], ["--lr", "abc"], ["--hidden", "12,x"], ["--batch-size", "-3"], ["--backend", "mxnet"],
     ["--dtype", "int8"], ["--init", "gauss:1"], ["--device", "tpu"], ["--preset", "seed999"], ["--frobnicate"],
     ["--dev-size", "300"], ["--optimizer", "lbfgs"], ["--schedule", "linear"], ["--warmup-epochs", "20"],
     ["--momentum", "1.5", "--optimizer", "momentum"], ["--weight-decay", "-1"],

@@ -128,7 +128,7 @@ def test_bad_checkpoint_is_one_line_and_exit_1(tmp_path, capsys, make):
     assert str(target) in line
 
 
-@pytest.mark.parametrize("args", [["--frobnicate"], ["--split", "dev"], ["--threads", "0"], ["--backend", "jax"], []])
+@pytest.mark.parametrize("args", [["--frobnicate"], ["--split", "dev"], ["--threads", "0"], ["--backend", "mxnet"], []])
 def test_bad_usage_exits_2(trained, capsys, args):
     path, _ = trained
     with pytest.raises(SystemExit) as exit_info:

@@ -22,7 +22,7 @@ pytestmark = [
 ]
 
 PUBLISHED = {"seed000": 0.9158, "seed001": 0.9633}
-CPU_BACKENDS = [name for name in ("numpy", "torch", "array-api-strict") if name in available_backends()]
+CPU_BACKENDS = [name for name in ("numpy", "torch", "jax", "array-api-strict") if name in available_backends()]
 
 
 @pytest.fixture(scope="module")

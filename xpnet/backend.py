@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import (array_namespace, is_array_api_strict_namespace, is_cupy_array, is_numpy_array,
-                              is_torch_array)
+from array_api_compat import (array_namespace, is_array_api_strict_namespace, is_cupy_array, is_jax_array,
+                              is_numpy_array, is_torch_array)
 from array_api_compat import device as device_of
 
 from .errors import UsageError, XpnetError
 
-BACKENDS = ("numpy", "cupy", "torch", "array-api-strict")
+BACKENDS = ("numpy", "cupy", "torch", "jax", "array-api-strict")
 BACKEND_CHOICES = ("auto",) + BACKENDS
 
 _INSTALL_HINT = {
     "cupy": "install it with: pip install -e '.[cuda12]' (or '.[cuda13]' for CUDA 13 drivers)",
     "torch": "install it with: pip install -e '.[torch]'",
+    "jax": "install it with: pip install -e '.[jax]' (or '.[jax-cuda12]' for NVIDIA GPUs)",
     "array-api-strict": "install it with: pip install -e '.[test]'",
 }
 
@@ -81,6 +82,11 @@ class Backend:
                 import torch
 
                 return int(torch.cuda.mem_get_info(self.device)[0])
+            if self.name == "jax" and self.device.platform != "cpu":
+                stats = self.device.memory_stats() or {}
+                if "bytes_limit" not in stats:
+                    return None
+                return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
         except Exception:  # a driver that cannot say: no estimate rather than a failure
             return None
         return host_available_bytes()
@@ -138,7 +144,8 @@ def cuda_problem() -> str | None:
 
 
 def cpu_flags(backend: str) -> str:
-    """The command-line flags that move a run asked for on ``backend`` onto the CPU."""
+    """The command-line flags that move a run asked for on ``backend`` onto the CPU (PyTorch and
+    JAX run there themselves; CuPy cannot)."""
     return "--backend numpy --device cpu" if backend == "cupy" else "--device cpu"
 
 
@@ -166,6 +173,7 @@ def to_numpy(array) -> np.ndarray:
         return tensor.numpy().copy() if tensor.device.type == "cpu" else tensor.cpu().numpy()
     if library == "array-api-strict":
         array = array.to_device(array_namespace(array).Device("CPU_DEVICE"))
+    # JAX: np.array copies a device buffer to the host (never a view, since copy=True).
     return np.array(array, copy=True)
 
 
@@ -177,6 +185,8 @@ def library_of(array) -> str | None:
         return "cupy"
     if is_torch_array(array):
         return "torch"
+    if is_jax_array(array):
+        return "jax"
     if hasattr(array, "__array_namespace__") and is_array_api_strict_namespace(array_namespace(array)):
         return "array-api-strict"
     return None
@@ -191,6 +201,8 @@ def synchronize(array) -> None:
         import torch
 
         torch.cuda.synchronize(array.device)
+    elif library == "jax":
+        array.block_until_ready()
 
 
 @contextlib.contextmanager
@@ -273,6 +285,13 @@ def library_versions(backend: Backend) -> dict[str, str]:
         versions["torch_cuda"] = str(module.version.cuda)
         versions["torch_allow_tf32"] = str(module.backends.cuda.matmul.allow_tf32)
         versions["gpu"] = module.cuda.get_device_name(backend.device)
+    elif backend.name == "jax":
+        import jaxlib
+
+        versions["jaxlib"] = getattr(jaxlib, "__version__", "?")
+        versions["jax_enable_x64"] = str(bool(module.config.jax_enable_x64))
+        if backend.device.platform != "cpu":
+            versions["gpu"] = str(backend.device.device_kind)
     return versions
 
 
@@ -318,6 +337,8 @@ def _make(name: str, device: str, reason: str) -> Backend:
                 )
             return Backend(name, xp, torch.device("cuda", index), reason)
         raise _cpu_only(name, device)
+    if name == "jax":
+        return Backend(name, _jax_namespace(module), _jax_device(module, device), reason)
     if name == "array-api-strict":
         xp = module
         if device in ("auto", "cpu"):
@@ -343,9 +364,52 @@ def _torch_scope(device) -> contextlib.AbstractContextManager:
     return torch.cuda.device(device)
 
 
+def _jax_scope(device) -> contextlib.AbstractContextManager:
+    import jax
+
+    return jax.default_device(device)
+
+
 # The libraries with a "current device" that creation functions fall back on; a
 # cupy.cuda.Device is itself the context manager that makes it current.
-_DEVICE_SCOPES = {"cupy": lambda device: device, "torch": _torch_scope}
+_DEVICE_SCOPES = {"cupy": lambda device: device, "torch": _torch_scope, "jax": _jax_scope}
+
+
+def _jax_namespace(jax):
+    """``jax.numpy``, the Array API namespace array-api-compat hands out for JAX arrays, with 64-bit
+    types switched on.
+
+    JAX makes float64 arrays only with ``jax_enable_x64``; without it a float64 request silently
+    becomes float32 and the float64 finite-difference checks mean nothing. The switch is
+    process-wide and has one side effect: JAX's *default* dtypes become 64-bit (``jnp.zeros(3)``
+    is float64, Python scalars and ``arange`` int64). xpnet never relies on a default dtype: it
+    moves host arrays of a stated dtype and passes ``dtype=`` wherever it creates one, so float32
+    runs stay float32 (tested by the parity and dtype tests on the jax fixture).
+    """
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    return array_namespace(jnp.zeros((), dtype=jnp.float32))
+
+
+def _jax_device(jax, device: str):
+    """The ``jax.Device`` for ``cpu``/``auto`` or ``cuda[:N]``, with one-line reasons when absent."""
+    if device in ("auto", "cpu"):
+        return jax.devices("cpu")[0]
+    if not device.startswith("cuda"):
+        raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+    index = _parse_cuda_index(device)
+    try:
+        gpus = jax.devices("cuda")
+    except RuntimeError:
+        raise XpnetError(
+            f"--backend jax --device {device} is not usable: this JAX install sees no CUDA GPU; use --device cpu, "
+            "or install it with pip install -e '.[jax-cuda12]' on a machine with an NVIDIA driver"
+        ) from None
+    if index >= len(gpus):
+        raise XpnetError(f"--backend jax --device {device} is not usable: only {len(gpus)} CUDA device(s) found; "
+                         f"use --device cuda:0..cuda:{len(gpus) - 1}")
+    return gpus[index]
 
 
 def _cpu_only(name: str, device: str) -> Exception:
@@ -428,6 +492,8 @@ def _device_name(name: str, device: Any) -> str:
         return f"cuda:{device.id}"
     if name == "torch":
         return str(device)
+    if name == "jax":
+        return "cpu" if device.platform == "cpu" else f"cuda:{device.id}"
     if name == "array-api-strict":
         label = _strict_device_label(device)
         return "cpu" if label == "CPU_DEVICE" else label
