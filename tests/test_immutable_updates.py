@@ -6,6 +6,8 @@ give, bit for bit, what NumPy gives with its in-place updates: every optimiser, 
 dropout, a schedule, and a resume from inside an epoch.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -60,4 +62,38 @@ def test_resuming_on_immutable_arrays_keeps_the_optimiser_state(immutable_arrays
         xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
     stop_after(monkeypatch, 10 ** 9)
     resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
+    assert _same(resumed.host_params(), whole.host_params())
+
+
+# The same promises on JAX itself, whose arrays really are immutable.
+jax_installed = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+
+
+@jax_installed
+@pytest.mark.parametrize("training", sorted(TRAINING))
+def test_training_on_jax_follows_numpy_in_float64(tiny_dataset, training):
+    """Every optimiser, weight decay, dropout and schedule: JAX's new arrays carry the same run as NumPy's
+    in-place updates (float64; XLA's matrix products sum in another order, so not bit for bit)."""
+    settings = dict(dataset=tiny_dataset, hidden=(16, 8), batch_size=50, epochs=2, dtype="float64", log=None,
+                    **TRAINING[training])
+    in_place = xpnet.fit(backend="numpy", **settings)
+    on_jax = xpnet.fit(backend="jax", **settings)
+    for (W, b), (W_ref, b_ref) in zip(on_jax.host_params(), in_place.host_params()):
+        assert W.dtype == np.float64
+        np.testing.assert_allclose(W, W_ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b, b_ref, rtol=1e-9, atol=1e-12)
+    assert on_jax.test_accuracy == in_place.test_accuracy
+
+
+@jax_installed
+@pytest.mark.parametrize("training", ["adamw", "momentum"])
+def test_resuming_on_jax_inside_an_epoch_is_bit_identical(tiny_dataset, tmp_path, monkeypatch, training):
+    settings = dict(dataset=tiny_dataset, backend="jax", hidden=(16,), batch_size=50, log=None, **TRAINING[training])
+    whole = xpnet.fit(epochs=2, **settings)
+    stop_after(monkeypatch, 12 + 5)  # 12 steps per epoch: stop 5 steps into epoch 2
+    with pytest.raises(xpnet.TrainingInterrupted):
+        xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
+    stop_after(monkeypatch, 10 ** 9)
+    resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
+    assert resumed.backend.name == "jax"
     assert _same(resumed.host_params(), whole.host_params())
