@@ -65,7 +65,8 @@ class Backend:
         Every computation on the backend's arrays runs inside it. CuPy, through
         array-api-compat, ignores ``device=`` in ``zeros``, ``zeros_like``, ``arange``,
         ``astype``... and allocates on its *current* device; only this context makes
-        ``cuda:1`` mean GPU 1 for them. Elsewhere it changes nothing. Re-entrant.
+        ``cuda:1`` mean GPU 1 for them. For JAX it is ``jax.default_device``, where arrays made
+        without ``device=`` land. Elsewhere it changes nothing. Re-entrant.
         """
         return _DEVICE_SCOPES.get(self.name, _no_scope)(self.device)
 
