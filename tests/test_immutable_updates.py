@@ -51,17 +51,21 @@ def test_training_on_immutable_arrays_equals_numpy_in_place(immutable_arrays, ti
     assert immutable.test_accuracy == in_place.test_accuracy
 
 
-
-def test_resuming_on_immutable_arrays_keeps_the_optimiser_state(immutable_arrays, tiny_dataset, tmp_path,
-                                                                monkeypatch):
-    settings = dict(dataset=tiny_dataset, backend="array-api-strict", hidden=(16,), batch_size=50, log=None,
-                    **TRAINING["adamw"])
+def _stopped_and_resumed(backend: str, training: str, dataset, folder, monkeypatch):
+    """(uninterrupted, resumed) runs of ``training`` on ``backend``, stopped 5 steps into epoch 2."""
+    settings = dict(dataset=dataset, backend=backend, hidden=(16,), batch_size=50, log=None, **TRAINING[training])
     whole = xpnet.fit(epochs=2, **settings)
     stop_after(monkeypatch, 12 + 5)  # 12 steps per epoch: stop 5 steps into epoch 2
     with pytest.raises(xpnet.TrainingInterrupted):
-        xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
+        xpnet.fit(epochs=2, checkpoint_dir=str(folder), **settings)
     stop_after(monkeypatch, 10 ** 9)
-    resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
+    resumed = xpnet.fit(resume=folder / "xpnet-interrupted.npz", dataset=dataset, log=None)
+    return whole, resumed
+
+
+def test_resuming_on_immutable_arrays_keeps_the_optimiser_state(immutable_arrays, tiny_dataset, tmp_path,
+                                                                monkeypatch):
+    whole, resumed = _stopped_and_resumed("array-api-strict", "adamw", tiny_dataset, tmp_path, monkeypatch)
     assert _same(resumed.host_params(), whole.host_params())
 
 
@@ -88,12 +92,6 @@ def test_training_on_jax_follows_numpy_in_float64(tiny_dataset, training):
 @jax_installed
 @pytest.mark.parametrize("training", ["adamw", "momentum"])
 def test_resuming_on_jax_inside_an_epoch_is_bit_identical(tiny_dataset, tmp_path, monkeypatch, training):
-    settings = dict(dataset=tiny_dataset, backend="jax", hidden=(16,), batch_size=50, log=None, **TRAINING[training])
-    whole = xpnet.fit(epochs=2, **settings)
-    stop_after(monkeypatch, 12 + 5)  # 12 steps per epoch: stop 5 steps into epoch 2
-    with pytest.raises(xpnet.TrainingInterrupted):
-        xpnet.fit(epochs=2, checkpoint_dir=str(tmp_path), **settings)
-    stop_after(monkeypatch, 10 ** 9)
-    resumed = xpnet.fit(resume=tmp_path / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
+    whole, resumed = _stopped_and_resumed("jax", training, tiny_dataset, tmp_path, monkeypatch)
     assert resumed.backend.name == "jax"
     assert _same(resumed.host_params(), whole.host_params())
