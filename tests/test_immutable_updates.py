@@ -51,11 +51,14 @@ def test_training_on_immutable_arrays_equals_numpy_in_place(immutable_arrays, ti
     assert immutable.test_accuracy == in_place.test_accuracy
 
 
-def _stopped_and_resumed(backend: str, training: str, dataset, folder, monkeypatch):
-    """(uninterrupted, resumed) runs of ``training`` on ``backend``, stopped 5 steps into epoch 2."""
-    settings = dict(dataset=dataset, backend=backend, hidden=(16,), batch_size=50, log=None, **TRAINING[training])
+def _stopped_and_resumed(backend: str, training: str, dataset, folder, monkeypatch, questions: int = 12 + 5,
+                         **extra):
+    """(uninterrupted, resumed) runs of ``training`` on ``backend``, stopped at the ``questions + 1``-th
+    "stop?" (an eager run asks before each step, 12 per epoch here: by default 5 steps into epoch 2)."""
+    settings = dict(dataset=dataset, backend=backend, hidden=(16,), batch_size=50, log=None, **TRAINING[training],
+                    **extra)
     whole = xpnet.fit(epochs=2, **settings)
-    stop_after(monkeypatch, 12 + 5)  # 12 steps per epoch: stop 5 steps into epoch 2
+    stop_after(monkeypatch, questions)
     with pytest.raises(xpnet.TrainingInterrupted):
         xpnet.fit(epochs=2, checkpoint_dir=str(folder), **settings)
     stop_after(monkeypatch, 10 ** 9)
@@ -92,6 +95,16 @@ def test_training_on_jax_follows_numpy_in_float64(tiny_dataset, training):
 @jax_installed
 @pytest.mark.parametrize("training", ["adamw", "momentum"])
 def test_resuming_on_jax_inside_an_epoch_is_bit_identical(tiny_dataset, tmp_path, monkeypatch, training):
-    whole, resumed = _stopped_and_resumed("jax", training, tiny_dataset, tmp_path, monkeypatch)
+    whole, resumed = _stopped_and_resumed("jax", training, tiny_dataset, tmp_path, monkeypatch, compile=False)
     assert resumed.backend.name == "jax"
+    assert _same(resumed.host_params(), whole.host_params())
+
+
+@jax_installed
+@pytest.mark.parametrize("training", ["adamw", "momentum"])
+def test_resuming_a_compiled_jax_run_is_bit_identical(tiny_dataset, tmp_path, monkeypatch, training):
+    """A compiled epoch is one call, asked "stop?" once: Ctrl-C lands between epochs."""
+    whole, resumed = _stopped_and_resumed("jax", training, tiny_dataset, tmp_path, monkeypatch, questions=1)
+    assert len(resumed.history) == 2
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
     assert _same(resumed.host_params(), whole.host_params())

@@ -70,6 +70,21 @@ class Backend:
         """
         return _DEVICE_SCOPES.get(self.name, _no_scope)(self.device)
 
+    @property
+    def compiles_by_default(self) -> bool:
+        """Whether training compiles its step unless told otherwise: JAX only (PyTorch opts in)."""
+        return self.name == "jax"
+
+    def compiler(self) -> "Compiler":
+        """How this backend compiles a training step (:class:`Compiler`); :class:`UsageError` for
+        a library that runs each operation as it is called (NumPy, CuPy, array-api-strict)."""
+        if self.name == "jax":
+            return _jax_compiler()
+        if self.name == "torch":
+            return _torch_compiler()
+        raise UsageError(f"--compile needs --backend jax or --backend torch; {self.name} runs each operation "
+                         "as it is called: leave --compile out")
+
     def available_bytes(self) -> int | None:
         """Memory free for new arrays on this backend's device (None when unknown): the GPU's
         free memory for CuPy and PyTorch on CUDA, the host's available memory elsewhere."""
@@ -91,6 +106,67 @@ class Backend:
         except Exception:  # a driver that cannot say: no estimate rather than a failure
             return None
         return host_available_bytes()
+
+
+@dataclass
+class Compiler:
+    """A library's compiler of pure array functions, as compiled training uses it.
+
+    ``compile(fn, donate)`` returns ``fn`` compiled for the shapes it is called with, reusing
+    its inputs' buffers at the argument positions ``donate`` where the library can (JAX).
+    ``scan(body, carry, xs) -> (carry, ys)`` loops ``body`` over the leading axis of ``xs``
+    inside a compiled function (``jax.lax.scan``); None where the library has none, and then a
+    compiled step is called once per batch. ``compilations`` counts the traces compiled so far.
+    """
+
+    name: str
+    compile: Any
+    scan: Any
+    counter: list
+
+    @property
+    def compilations(self) -> int:
+        return self.counter[0]
+
+
+def _jax_compiler() -> Compiler:
+    import jax
+
+    counter = [0]
+
+    def compile(fn, donate=()):
+        def traced(*args):
+            counter[0] += 1  # Python runs only while JAX traces: once per compilation
+            return fn(*args)
+        return jax.jit(traced, donate_argnums=donate)
+
+    return Compiler("jax.jit (XLA)", compile, jax.lax.scan, counter)
+
+
+def _torch_compiler() -> Compiler:
+    import warnings
+
+    import torch
+    from torch._dynamo.utils import counters
+
+    # Dynamo traces through array-api-compat's cached namespace look-up and says so once per
+    # call site; the look-up's answer never changes within a run, so the notes are noise.
+    warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`", category=UserWarning)
+    counter = [0]
+
+    def compile(fn, donate=()):
+        # One graph per input shape (no dynamic shapes): a full batch and the last, partial one.
+        compiled = torch.compile(fn, dynamic=False, fullgraph=True)
+
+        def call(*args):
+            # Dynamo's count of graphs it kept: a first trace that a cold cache makes it redo counts once.
+            before = counters["stats"]["unique_graphs"]
+            result = compiled(*args)
+            counter[0] += counters["stats"]["unique_graphs"] - before
+            return result
+        return call
+
+    return Compiler("torch.compile (Inductor)", compile, None, counter)
 
 
 def host_available_bytes() -> int | None:
@@ -157,6 +233,11 @@ def to_device(host_array: np.ndarray, backend: Backend, dtype=None):
     """
     if dtype is not None:
         host_array = np.asarray(host_array, dtype=np.dtype(_dtype_name(dtype)))
+    if backend.name == "jax":
+        import jax
+
+        # An explicit transfer, which jax.transfer_guard("disallow") still lets through.
+        return jax.device_put(np.asarray(host_array), backend.device, may_alias=False)
     return backend.xp.asarray(host_array, device=backend.device, copy=True)
 
 

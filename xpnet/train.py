@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--epochs", type=positive_int, help=f"number of epochs (default: {d.epochs})")
     add_shared(training, "--seed", shown=d.seed)
     training.add_argument("--dry-run", action="store_true", help="quickly check a single step (default: off)")
+    training.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                          help="compile the whole training step (jax: jax.jit, an epoch per call; torch: "
+                               "torch.compile); --no-compile runs it operation by operation, for debugging "
+                               "(default: on for jax, off for torch; numpy, cupy and array-api-strict never "
+                               "compile)")
     output = parser.add_argument_group("output")
     output.add_argument("--log-interval", type=positive_int, metavar="N",
                         help=f"print every N epochs (default: {d.log_interval})")

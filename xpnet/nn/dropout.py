@@ -38,4 +38,9 @@ class EpochDropout:
 
     def keep(self, start: int, stop: int, dtype, xp):
         """Per hidden layer, the (stop - start, h) factors for rows ``start:stop``: 0 or 1 / (1 - p)."""
-        return [xp.astype(codes[start:stop, :] >= self.threshold, dtype) * self.scale for codes in self.codes]
+        return self.factors([codes[start:stop, :] for codes in self.codes], dtype, xp)
+
+    def factors(self, codes, dtype, xp):
+        """Per hidden layer, the factors 0 or 1 / (1 - p) of the codes ``codes`` (m, h) uint8: the
+        arithmetic alone, which a compiled step traces with the batch's codes gathered for it."""
+        return [xp.astype(layer_codes >= self.threshold, dtype) * self.scale for layer_codes in codes]

@@ -35,6 +35,8 @@ _ZEROS: list = []
 
 
 def _zero(xp, dtype, device):
+    if device is None:  # inside a compiler's trace (JAX's tracers have no device): a constant, never kept
+        return xp.zeros((), dtype=dtype)
     for namespace, zero_dtype, zero_device, zero in _ZEROS:
         if namespace is xp and zero_dtype == dtype and zero_device == device:
             return zero

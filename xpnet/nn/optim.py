@@ -32,6 +32,16 @@ parameter group does. The interface every optimiser shares:
   ``xp.zeros_like`` on the first step.
   The step count is a Python int and bias corrections are Python floats: a step never
   reads anything back from the device.
+- ``coefficients(lr, step) -> dict[str, float]`` and ``update(params, grads, state, c, *, xp)``:
+  the same step split in two, for compiled training. ``coefficients`` computes on the host,
+  in Python floats, the scalars of step number ``step`` (from 1) at learning rate ``lr``
+  (bias corrections, the decay factor, SGD's ``scale``); ``update`` is the arithmetic alone,
+  a pure function of arrays returning ``(params, state)``, with ``state`` the slots' buffers
+  (``{slot: [buffer of W0, b0, W1, ...]}``) and ``c`` the coefficients as Python floats or as
+  0-d arrays. :meth:`step` is ``update`` with ``coefficients(self.lr, self.steps)``; a
+  compiler traces ``update`` with the coefficients of a whole epoch stacked into arrays, so
+  neither a schedule nor the step count retraces anything. ``state_for(params)`` and
+  ``adopt(state, steps)`` hand the state out and take it back.
 - ``state_dict() -> dict[str, numpy.ndarray]``: the state as host arrays, named
   ``{slot}.{layer}.{W|b}`` (``m.0.W``, ``v.1.b``...) plus ``step``, a 0-d int64 array.
   The slots: ``v`` (Momentum, Nesterov), ``m`` and ``v`` (Adam, AdamW), ``s`` (RMSprop's
@@ -77,28 +87,47 @@ class SGD:
     parameter; weight decay, when asked for, adds one in-place multiplication.
     """
 
+    slots: tuple[str, ...] = ()
+
     def __init__(self, lr: float, weight_decay: float = 0.0):
         self.lr = positive("learning rate (--lr)", lr)
         self.weight_decay = non_negative("weight decay (--weight-decay)", weight_decay)
+        self.steps = 0
 
     @property
     def gradient_scale(self) -> float:
         """The factor the gradients passed to :meth:`step` must already carry: ``lr``."""
         return self.lr
 
+    def coefficients(self, lr: float, step: int) -> dict[str, float]:
+        """``scale``, the gradients' factor (``lr``), and ``keep``, the decay factor ``1 - lr * wd``."""
+        return {"scale": lr, "keep": 1.0 - lr * self.weight_decay}
+
     def step(self, params, grads):
         """The new ``params`` ``[(W, b), ...]`` after a step by ``grads`` scaled by ``gradient_scale``."""
-        keep = 1.0 - self.lr * self.weight_decay
+        self.steps += 1
+        return self.update(params, grads, {}, self.coefficients(self.lr, self.steps), xp=None)[0]
+
+    def update(self, params, grads, state, c, *, xp):
+        """``(params, state)`` after a step by ``grads``, which already carry ``c["scale"]``."""
         stepped = []
         for (W, b), (dW, db) in zip(params, grads, strict=True):
             if self.weight_decay:
                 # W - lr * (g + wd * W) = (1 - lr * wd) * W - dW, with dW = lr * g.
-                W *= keep
-                b *= keep
+                W *= c["keep"]
+                b *= c["keep"]
             W -= dW
             b -= db
             stepped.append((W, b))
-        return stepped
+        return stepped, state
+
+    def state_for(self, params) -> dict:
+        """The state :meth:`update` takes: none."""
+        return {}
+
+    def adopt(self, state: dict, steps: int) -> None:
+        """Take back the state after ``steps`` steps in all (a compiled epoch's)."""
+        self.steps = steps
 
     def state_dict(self) -> dict:
         """The optimiser's state as host arrays, for a checkpoint (plain SGD has none)."""
@@ -134,28 +163,49 @@ class _Stateful:
         """1.0: the state must see the raw gradients."""
         return 1.0
 
+    def coefficients(self, lr: float, step: int) -> dict[str, float]:
+        """The learning rate; Adam adds its bias corrections."""
+        return {"lr": lr}
+
     def step(self, params, grads):
         """The new ``params`` ``[(W, b), ...]`` after a step by the raw ``grads``."""
+        state = self.state_for(params)
+        self.steps += 1
+        xp = array_namespace(params[0][0])
+        params, self._state = self.update(params, grads, state, self.coefficients(self.lr, self.steps), xp=xp)
+        return params
+
+    def update(self, params, grads, state, c, *, xp):
+        """``(params, state)`` after a step by the raw ``grads``, with coefficients ``c``."""
         flat = [p for pair in params for p in pair]
         flat_grads = [g for pair in grads for g in pair]
         if len(flat_grads) != len(flat):
             raise ValueError(f"{len(grads)} gradient pairs for {len(params)} layers")
+        state = {slot: list(buffers) for slot, buffers in state.items()}
+        stepped = []
+        for index, (p, g) in enumerate(zip(flat, flat_grads)):
+            p, *buffers = self._update(p, g, *(state[slot][index] for slot in self.slots), c=c, xp=xp)
+            for slot, buffer in zip(self.slots, buffers):
+                state[slot][index] = buffer
+            stepped.append(p)
+        return list(zip(stepped[0::2], stepped[1::2])), state
+
+    def state_for(self, params) -> dict[str, list]:
+        """The state :meth:`update` takes, on the parameters' device: zeros before the first step,
+        or the restored state, checked against ``params`` once after a load."""
+        flat = [p for pair in params for p in pair]
         if self._state is None or self._unchecked:
             if self._state is None:
                 self._state = self._fresh_state(flat)
             self._check_state(flat)
             self._unchecked = False
-        self.steps += 1
-        xp = array_namespace(flat[0])
-        stepped = []
-        for index, (p, g) in enumerate(zip(flat, flat_grads)):
-            p, *buffers = self._update(p, g, *(self._state[slot][index] for slot in self.slots), xp=xp)
-            for slot, buffer in zip(self.slots, buffers):
-                self._state[slot][index] = buffer
-            stepped.append(p)
-        return list(zip(stepped[0::2], stepped[1::2]))
+        return self._state
 
-    def _update(self, p, g, *buffers, xp):
+    def adopt(self, state: dict[str, list], steps: int) -> None:
+        """Take back the state :meth:`update` returned, after ``steps`` steps in all."""
+        self._state, self.steps = state, steps
+
+    def _update(self, p, g, *buffers, c, xp):
         """One parameter's step: ``(p, *buffers)`` after it, one buffer per slot."""
         raise NotImplementedError
 
@@ -240,12 +290,12 @@ class Momentum(_Stateful):
         super().__init__(lr, weight_decay)
         self.momentum = fraction("momentum (--momentum)", momentum)
 
-    def _update(self, p, g, v, *, xp):
+    def _update(self, p, g, v, *, c, xp):
         if self.weight_decay:
             g = g + self.weight_decay * p
         v *= self.momentum
         v += g
-        p -= self.lr * v
+        p -= c["lr"] * v
         return p, v
 
 
@@ -253,7 +303,7 @@ class Nesterov(Momentum):
     """Nesterov momentum as ``torch.optim.SGD(momentum=mu, nesterov=True)``:
     ``v = mu * v + g``; ``W -= lr * (g + mu * v)``."""
 
-    def _update(self, p, g, v, *, xp):
+    def _update(self, p, g, v, *, c, xp):
         if self.weight_decay:
             g = g + self.weight_decay * p
         v *= self.momentum
@@ -261,7 +311,7 @@ class Nesterov(Momentum):
         # lr * (g + mu * v), in one temporary.
         direction = self.momentum * v
         direction += g
-        direction *= self.lr
+        direction *= c["lr"]
         p -= direction
         return p, v
 
@@ -283,10 +333,16 @@ class Adam(_Stateful):
         self.beta2 = fraction("beta2 (--beta2)", beta2)
         self.eps = positive("epsilon (--eps)", eps)
 
-    def _update(self, p, g, m, v, *, xp):
+    def coefficients(self, lr: float, step: int) -> dict[str, float]:
+        """``lr_corrected`` = lr / (1 - beta1**t), ``bias2_root`` = sqrt(1 - beta2**t), and
+        ``decay`` = 1 - lr * wd (AdamW's)."""
+        return {"lr_corrected": lr / (1.0 - self.beta1 ** step), "bias2_root": math.sqrt(1.0 - self.beta2 ** step),
+                "decay": 1.0 - lr * self.weight_decay}
+
+    def _update(self, p, g, m, v, *, c, xp):
         if self.weight_decay:
             if self.decoupled:
-                p *= 1.0 - self.lr * self.weight_decay
+                p *= c["decay"]
             else:
                 g = g + self.weight_decay * p
         # In place wherever the standard allows: four temporaries per parameter instead of seven.
@@ -297,10 +353,10 @@ class Adam(_Stateful):
         v *= self.beta2
         v += g_squared
         update = xp.sqrt(v)
-        update /= math.sqrt(1.0 - self.beta2 ** self.steps)
+        update /= c["bias2_root"]
         update += self.eps
         update = m / update
-        update *= self.lr / (1.0 - self.beta1 ** self.steps)
+        update *= c["lr_corrected"]
         p -= update
         return p, m, v
 
@@ -327,7 +383,7 @@ class RMSprop(_Stateful):
         self.rho = fraction("rho (--rho)", rho)
         self.eps = positive("epsilon (--eps)", eps)
 
-    def _update(self, p, g, s, *, xp):
+    def _update(self, p, g, s, *, c, xp):
         if self.weight_decay:
             g = g + self.weight_decay * p
         g_squared = g * g
@@ -337,7 +393,7 @@ class RMSprop(_Stateful):
         update = xp.sqrt(s)
         update += self.eps
         update = g / update
-        update *= self.lr
+        update *= c["lr"]
         p -= update
         return p, s
 
@@ -355,14 +411,14 @@ class Adagrad(_Stateful):
         super().__init__(lr, weight_decay)
         self.eps = positive("epsilon (--eps)", eps)
 
-    def _update(self, p, g, G, *, xp):
+    def _update(self, p, g, G, *, c, xp):
         if self.weight_decay:
             g = g + self.weight_decay * p
         G += g * g
         update = xp.sqrt(G)
         update += self.eps
         update = g / update
-        update *= self.lr
+        update *= c["lr"]
         p -= update
         return p, G
 

@@ -71,6 +71,7 @@ class Config:
     eval_batch_size: int = 10000
     dry_run: bool = False
     threads: int | None = None
+    compile: bool | None = None
 
     def validate(self) -> "Config":
         """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
@@ -111,6 +112,8 @@ class Config:
         for name in ("download", "normalize", "dry_run", "keep_best"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.compile is not None and not isinstance(self.compile, bool):
+            raise UsageError(f"compile must be True, False or None (the backend's default), got {self.compile!r}")
 
     def make_optimizer(self):
         """The optimiser these settings describe (UsageError for impossible values)."""

@@ -13,7 +13,9 @@ def report_header(say, run) -> None:
     """The three lines a run starts with: the backend, the data, the model and its training."""
     config, backend, dataset, dev = run.config, run.backend, run.dataset, run.dev
     count = sum(a * b + b for a, b in zip(run.layer_sizes[:-1], run.layer_sizes[1:]))
-    say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype} ({backend.reason})")
+    compiled = f", compiled by {run.compiled.compiler.name}" if run.compiled is not None else ""
+    say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype}{compiled} "
+        f"({backend.reason})")
     say(f"data: {dataset.name} from {dataset.source}: {run.train.size:,} train"
         + (f", {dev.size:,} dev" if dev is not None else "")
         + f", {run.test.size:,} test, {dataset.num_classes} classes")

@@ -32,6 +32,7 @@ from ..files import check_output_file, check_output_folder, remove_temporaries_o
 from ..nn.dropout import EpochDropout
 from ..nn.init import init_params
 from ..nn.model import sizes_text
+from .compiled import CompiledTraining
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune,
                                 remove_stale_temporaries)
@@ -118,6 +119,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
                      dataset_in_memory=dataset is not None, skipped=_warn)
         _claim_outputs(start.outputs, stack, already_locked=locked_now)
         backend = _backend_for(start, overrides)
+        if start.config.compile:
+            backend.compiler()  # refuses a library that cannot compile before any data is read
         for note in start.notes:
             say(note)
         interrupt = stack.enter_context(InterruptRequest())
@@ -215,6 +218,12 @@ class _Run:
     watch: DevWatch | None = None
     best: Checkpoint | None = None
     seconds_dropped: float = 0.0  # training seconds of the epochs before those in ``history``
+    compiled: CompiledTraining | None = None  # None: the step runs eagerly, operation by operation
+
+    @property
+    def train_epoch(self):
+        """The epoch function this run trains with: compiled, or :func:`~xpnet.training.loop.train_epoch`."""
+        return train_epoch if self.compiled is None else self.compiled.train_epoch
 
     def train_seconds(self) -> float:
         return self.seconds_dropped + sum(record["seconds"] for record in self.history)
@@ -270,6 +279,8 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     run = _Run(config, backend, dataset, start.outputs, rng, train, dev, test, layer_sizes, batch_size,
                config.make_optimizer(), config.make_schedule(batch_count(train.size, batch_size)),
                1 if config.dry_run else config.epochs)
+    if config.compile or (config.compile is None and backend.compiles_by_default):
+        run.compiled = CompiledTraining(backend)
     if start.checkpoint is None:
         host_params = init_params(layer_sizes, rng, config.init, config.bias_init, config.dtype)
     else:
@@ -355,7 +366,7 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
     bar = progress_bar(progress, batch_count(run.train.size, run.batch_size), epoch, run.epochs)
     hooks = EpochHooks(stop=interrupt, on_step=bar.update if bar is not None else None,
                        max_steps=1 if run.config.dry_run else None)
-    run.params, totals, finished = train_epoch(
+    run.params, totals, finished = run.train_epoch(
         run.params, run.optimizer, run.train, run.batch_size, order, totals=totals, dropout=dropout,
         lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks)
     loss_sum, correct, params_sum = totals.read(_params_sum(run.params))

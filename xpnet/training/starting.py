@@ -20,7 +20,7 @@ from .checkpoint_folder import INTERRUPTED_NAME, epoch_checkpoints, forget_run, 
 from .config import PRESETS, Config, from_preset
 
 MAY_CHANGE = frozenset({"epochs", "log_interval", "threads", "eval_batch_size", "data_dir", "download",
-                        "backend", "device", "dry_run"})
+                        "backend", "device", "dry_run", "compile"})
 
 
 @dataclass

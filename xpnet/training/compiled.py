@@ -1,0 +1,177 @@
+"""Compiled training: the same step as :func:`xpnet.training.loop.train_epoch`, traced once by
+the library's compiler (``jax.jit``, ``torch.compile``) instead of run operation by operation.
+
+The step is the one a reader checks by hand, unchanged: gather the batch with ``xp.take``,
+:func:`xpnet.nn.model.loss_and_grads` (forward, loss, hand-written backward, dropout) and the
+optimiser's :meth:`update`. What changes is how it is called:
+
+- Everything that varies from step to step enters as arrays: the batch's rows of the epoch's
+  permutation, its dropout codes, and the optimiser's coefficients (learning rate from the
+  schedule, bias corrections from the step count), computed on the host in Python floats for
+  the whole epoch and moved in one transfer. Nothing retraces when the learning rate changes.
+- With JAX the epoch is one call: a ``lax.scan`` over its full batches, then the last,
+  partial batch, in one compiled function whose parameter, optimiser-state and totals
+  buffers are donated. With PyTorch, one compiled call per batch.
+- Compilations are counted (:attr:`CompiledTraining.compilations`): one per epoch shape with
+  JAX (one more when a run resumes inside an epoch or a dry run stops after a step), one per
+  batch shape with PyTorch (a full batch and the last, partial one).
+
+A compiled epoch cannot stop between its steps: Ctrl-C is answered at the end of the epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from ..backend import Backend
+from ..nn.model import loss_and_grads, predict_logits
+from ..nn.ops import count_correct
+from .loop import DeviceSplit, EpochHooks, EpochTotals, batch_count
+
+
+class CompiledTraining:
+    """``train_epoch`` with the step compiled by ``backend``'s compiler; one per run.
+
+    :meth:`train_epoch` takes and returns what :func:`xpnet.training.loop.train_epoch` does,
+    and trains the same steps in the same order. The ``params`` passed in must not be used
+    again (JAX reuses their buffers): keep the ones returned.
+    """
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.compiler = backend.compiler()
+        self._compiled: dict = {}
+        self.calls = 0
+
+    @property
+    def compilations(self) -> int:
+        """Traces compiled so far by this run."""
+        return self.compiler.compilations
+
+    def train_epoch(self, params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
+                    lr_at: Callable[[int], float] | None = None, dropout=None, totals: EpochTotals | None = None,
+                    hooks: EpochHooks | None = None):
+        """One pass over ``data``, compiled; returns ``(params, totals, finished)`` as the eager
+        :func:`~xpnet.training.loop.train_epoch` does, and takes the same arguments."""
+        if data.Y is None:
+            raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+        hooks = hooks if hooks is not None else EpochHooks()
+        n = data.size
+        step_size = n if batch_size is None else min(batch_size, n)
+        steps = batch_count(n, step_size)
+        if totals is None:  # made on the host and moved explicitly: no implicit transfer
+            totals = EpochTotals(self.backend.asarray(np.zeros((), dtype=np.float64), dtype=data.X.dtype),
+                                 self.backend.asarray(np.zeros((), dtype=np.int64)))
+        first = totals.steps
+        stop = steps if hooks.max_steps is None else min(steps, max(first, hooks.max_steps))
+        if first >= stop:
+            return params, totals, True
+        if hooks.stop is not None and hooks.stop():
+            return params, totals, False
+        rates = [optimizer.lr if lr_at is None else lr_at(step) for step in range(first, stop)]
+        names, coefficients = self._coefficients(optimizer, rates, data.X.dtype)
+        key = (first, stop, step_size, n, order is None, names, _dropout_key(dropout), type(optimizer),
+               _hyperparameters(optimizer))
+        if key not in self._compiled:
+            self._compiled[key] = self._build(optimizer, dropout, names, first, stop, step_size, n,
+                                              order is None, params, data)
+        carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
+        codes = () if dropout is None else tuple(dropout.codes)
+        carry = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients)
+        params, state, totals.loss_sum, totals.correct = carry
+        optimizer.adopt(state, optimizer.steps + stop - first)
+        optimizer.lr = rates[-1]
+        totals.seen += min(stop * step_size, n) - first * step_size
+        totals.steps = stop
+        if hooks.on_step is not None:
+            for _ in range(stop - first):
+                hooks.on_step()
+        return params, totals, True
+
+    def _coefficients(self, optimizer, rates: list[float], dtype):
+        """The optimiser's coefficients of the coming steps, (names, (len(names), steps) array on the device)."""
+        rows = [optimizer.coefficients(rate, optimizer.steps + 1 + offset) for offset, rate in enumerate(rates)]
+        names = tuple(sorted(rows[0]))
+        table = np.array([[row[name] for row in rows] for name in names], dtype=np.float64)
+        return names, self.backend.asarray(table.reshape(len(names), len(rates)), dtype=dtype)
+
+    def _build(self, optimizer, dropout, names, first, stop, step_size, n, whole_data, params, data):
+        """The compiled function that runs steps ``first`` to ``stop`` of an epoch."""
+        xp = array_namespace(data.X)
+        # One eager forward pass first, so that constants the operations keep (ReLU's zero) exist
+        # before a trace, which must not create them.
+        predict_logits(params, data.X[:1, :], xp=xp)
+
+        def step(carry, data_arrays, rows, codes, c):
+            params, state, loss_sum, correct = carry
+            X_all, Y_all, y_all = data_arrays
+            if rows is None:
+                X, Y, y = X_all, Y_all, y_all
+            else:
+                X, Y, y = (xp.take(array, rows, axis=0) for array in (X_all, Y_all, y_all))
+            keep = None if dropout is None else dropout.factors(codes, X.dtype, xp)
+            coefficients = dict(zip(names, c))
+            loss, logits, grads = loss_and_grads(params, X, Y, scale=coefficients.get("scale", 1.0), keep=keep,
+                                                 xp=xp)
+            params, state = optimizer.update(params, grads, state, coefficients, xp=xp)
+            return params, state, loss_sum + loss, correct + count_correct(logits, y, xp=xp)
+
+        full = (min(stop * step_size, n) - first * step_size) // step_size
+        partial = stop * step_size > n
+        if self.compiler.scan is None:
+            return self._step_by_step(step, first, stop, step_size, n, whole_data)
+        scan = self.compiler.scan
+
+        def epoch(carry, data_arrays, order, codes, coefficients):
+            start, end = first * step_size, (first + full) * step_size
+
+            def batches(array, begin, finish, count):
+                part = array[begin:finish, ...]
+                return xp.reshape(part, (count, step_size, *part.shape[1:]))
+
+            if full:
+                rows = None if whole_data else batches(order, start, end, full)
+                xs = (rows, tuple(batches(layer, start, end, full) for layer in codes),
+                      tuple(xp.reshape(coefficients[i, :full], (full,)) for i in range(len(names))))
+                carry, _ = scan(lambda carry, x: (step(carry, data_arrays, *x), None), carry, xs)
+            if partial:
+                rows = None if whole_data else order[end:n]
+                carry = step(carry, data_arrays, rows, tuple(layer[end:n, :] for layer in codes),
+                             tuple(coefficients[i, full] for i in range(len(names))))
+            return carry
+
+        compiled = self.compiler.compile(epoch, donate=(0,))
+
+        def call(*args):
+            self.calls += 1
+            return compiled(*args)
+
+        return call
+
+    def _step_by_step(self, step, first, stop, step_size, n, whole_data):
+        """An epoch as one compiled call per batch (a library without ``scan``)."""
+        compiled = self.compiler.compile(step)
+
+        def epoch(carry, data_arrays, order, codes, coefficients):
+            for offset, index in enumerate(range(first, stop)):
+                start, end = index * step_size, min((index + 1) * step_size, n)
+                rows = None if whole_data else order[start:end]
+                self.calls += 1
+                carry = compiled(carry, data_arrays, rows, tuple(layer[start:end, :] for layer in codes),
+                                 tuple(coefficients[:, offset]))
+            return carry
+
+        return epoch
+
+
+def _dropout_key(dropout):
+    return None if dropout is None else (dropout.threshold, dropout.scale, len(dropout.codes))
+
+
+def _hyperparameters(optimizer) -> tuple:
+    """The optimiser's constant settings, which a trace bakes in (the learning rate is not one)."""
+    return tuple(sorted((name, value) for name, value in vars(optimizer).items()
+                        if isinstance(value, float) and name != "lr"))
