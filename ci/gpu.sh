@@ -6,13 +6,17 @@
 # Makes a venv (.venv-gpu, or $XPNET_GPU_VENV), installs xpnet with the CuPy build for the
 # driver's CUDA major version (XPNET_CUDA_EXTRA=cuda12 or cuda13 overrides) and the test extra,
 # then runs ci/gpu_report.py: GPUs and versions, the gpu tests, numpy-vs-cupy parity in float64
-# and float32, the seed presets beside NumPy (with XPNET_DATA_DIR) and the bench.
+# and float32, the seed presets beside NumPy (with XPNET_DATA_DIR) and the bench. With a CUDA 12
+# driver it then installs .[jax-cuda12] and runs the same report for JAX, compiled by XLA, into
+# gpu-report-jax.md (XPNET_GPU_JAX=0 skips it).
 set -euo pipefail
 
 # The float32 parity tolerances assume IEEE float32 matrix products. CuPy uses TF32 only when
 # CUPY_TF32=1; NVIDIA_TF32_OVERRIDE=0 turns TF32 off in cuBLAS and cuDNN for every library in
-# the process, a CUDA build of PyTorch included. Exported before any test or parity run.
-export CUPY_TF32=0 NVIDIA_TF32_OVERRIDE=0
+# the process, a CUDA build of PyTorch included. XLA also fuses matrix products into kernels of
+# its own, which take JAX's matmul precision instead: "highest" is IEEE float32 there too.
+# Exported before any test or parity run.
+export CUPY_TF32=0 NVIDIA_TF32_OVERRIDE=0 JAX_DEFAULT_MATMUL_PRECISION=highest
 
 # The CuPy extra for this machine's driver: nvidia-smi's banner names the newest CUDA the driver
 # supports ("CUDA Version: 12.4"), and a CuPy built for that major version, or an older one, runs.
@@ -59,7 +63,19 @@ main() {
     python3 -m venv "$venv"
   fi
   "$venv/bin/python" -m pip install -e ".[$extra,test]"
-  exec "$venv/bin/python" ci/gpu_report.py --out "${XPNET_GPU_REPORT:-gpu-report.md}" "$@"
+  local status=0
+  "$venv/bin/python" ci/gpu_report.py --out "${XPNET_GPU_REPORT:-gpu-report.md}" "$@" || status=$?
+  # JAX on CUDA, compiled by XLA: the same checks, in a report of its own (XPNET_GPU_JAX=0 skips it).
+  if [ "${XPNET_GPU_JAX:-1}" != 0 ] && [ "$status" -lt 128 ]; then
+    if [ "$extra" = cuda12 ]; then
+      "$venv/bin/python" -m pip install -e ".[jax-cuda12]" || status=1
+      "$venv/bin/python" ci/gpu_report.py --backend jax --device cuda \
+        --out "${XPNET_GPU_JAX_REPORT:-gpu-report-jax.md}" "$@" || status=$?
+    else
+      echo "JAX report skipped: xpnet's .[jax-cuda12] extra needs a CUDA 12 driver, and this one is $extra"
+    fi
+  fi
+  return "$status"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

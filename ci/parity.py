@@ -62,7 +62,7 @@ import numpy as np
 
 import xpnet
 from xpnet.cli import (CommandParser, add_shared, backend_entries, positive_int, resolve_entries, run_command,
-                       split_entry)
+                       entry_compile, split_entry)
 from xpnet.data import Dataset, load_dataset
 
 DTYPES = ("float64", "float32")
@@ -213,7 +213,8 @@ def run_parity(args: argparse.Namespace) -> list[str]:
                 name, device = split_entry(entry)
                 try:
                     # One folder per run: a folder holding a run is where the same run continues.
-                    result = xpnet.fit(backend=name, device=device, dataset=dataset, hidden=args.hidden,
+                    result = xpnet.fit(backend=name, device=device, compile=entry_compile(entry), dataset=dataset,
+                                       hidden=args.hidden,
                                        epochs=args.epochs, dtype=dtype, seed=args.seed, log=None,
                                        checkpoint_dir=os.path.join(scratch, f"{dtype}-{len(outcomes)}"),
                                        checkpoint_every=args.epochs)

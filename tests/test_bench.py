@@ -118,6 +118,10 @@ def test_a_backend_runs_on_the_device_named_after_it(monkeypatch, capsys):
     ("numpy@cuda:1", 2, "numpy@cuda:1 cannot run here"),
     ("numpy,numpy@cpu", 2, "numpy and numpy@cpu are the same backend"),
     ("numpy@", 2, "NAME@DEVICE"),
+    ("numpy+compile", 2, "numpy+compile cannot run here: --compile needs --backend jax or --backend torch"),
+    ("numpy+fast", 2, "NAME+compile or NAME+eager"),
+    pytest.param("jax,jax+compile", 2, "jax and jax+compile are the same backend", marks=pytest.mark.skipif(
+        importlib.util.find_spec("jax") is None, reason="jax is not installed")),
     pytest.param("torch@cuda", 1, "torch@cuda cannot run here", marks=pytest.mark.skipif(
         importlib.util.find_spec("torch") is None or importlib.import_module("torch").cuda.is_available(),
         reason="needs a PyTorch that sees no CUDA GPU")),
@@ -132,3 +136,22 @@ def test_a_bad_entry_is_one_line_naming_it(backends, status, fragment, capsys):
     assert "Traceback" not in err
     error_lines = [line for line in err.splitlines() if "error:" in line]
     assert len(error_lines) == 1 and fragment in error_lines[0], err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_compiled_and_eager_rows_say_which_and_count_their_dispatches(tmp_path, capsys):
+    """A compiled JAX epoch is one call into compiled code; an eager epoch dispatches every
+    operation (counted by PyTorch's dispatcher where PyTorch is installed: about 37 a step)."""
+    out = tmp_path / "bench.json"
+    status = bench.main(["--quick", "--models", "784-10", "--n-train", "256", "--backends", "numpy,jax,jax+eager",
+                         "--json", str(out)])
+    assert status == 0, capsys.readouterr().err
+    rows = {row["implementation"]: row for row in json.loads(out.read_text())["results"]}
+    assert rows["xpnet/jax compiled"]["compiled"] and not rows["xpnet/jax eager"]["compiled"]
+    assert rows["xpnet/jax compiled"]["dispatches_per_epoch"] == 1
+    assert "numpy-loop" in rows["xpnet/jax compiled"]["ratios"]
+    eager = rows["xpnet/numpy"]["dispatches_per_epoch"]
+    if importlib.util.find_spec("torch") is not None:
+        steps = 256 // 64
+        assert eager == rows["xpnet/jax eager"]["dispatches_per_epoch"] and 20 * steps < eager < 60 * steps
+    assert rows["numpy-loop"]["dispatches_per_epoch"] is None

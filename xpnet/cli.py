@@ -145,13 +145,21 @@ def add_shared(group, flag: str, default=_UNSET, *, shown=_UNSET, **changes) -> 
     return group.add_argument(flag, help=f"{definition.help} (default: {text.replace('%', '%%')})", **options)
 
 
+ENTRY_MODES = ("compile", "eager")
+
+
 def backend_entries(text: str) -> list[str]:
-    """``'numpy,cupy@cuda:1'`` -> ['numpy', 'cupy@cuda:1']: the NAME[@DEVICE] entries of ``--backends``
-    (the bench, ci/parity.py). Names are checked here, devices by :func:`resolve_entries`."""
+    """``'numpy,cupy@cuda:1,torch+compile'`` -> ['numpy', 'cupy@cuda:1', 'torch+compile']: the
+    NAME[@DEVICE][+compile|+eager] entries of ``--backends`` (the bench, ci/parity.py); ``+compile``
+    and ``+eager`` choose compiled or eager training (default: the backend's, compiled for jax).
+    Names are checked here, devices by :func:`resolve_entries`."""
     entries = []
     for part in text.split(","):
         entry = part.strip().lower()
-        name, at, device = entry.partition("@")
+        base, plus, mode = entry.partition("+")
+        if plus and mode not in ENTRY_MODES:
+            raise argparse.ArgumentTypeError(f"expected NAME+compile or NAME+eager, got {part.strip()!r}")
+        name, at, device = base.partition("@")
         if name not in BACKEND_CHOICES:
             raise argparse.ArgumentTypeError(f"unknown backend {name!r}; choose from {', '.join(BACKEND_CHOICES)}")
         if at and not device:
@@ -161,9 +169,15 @@ def backend_entries(text: str) -> list[str]:
 
 
 def split_entry(entry: str) -> tuple[str, str]:
-    """``'cupy@cuda:1'`` -> ('cupy', 'cuda:1'); ``'numpy'`` -> ('numpy', 'auto')."""
-    name, _, device = entry.partition("@")
+    """``'cupy@cuda:1'`` -> ('cupy', 'cuda:1'); ``'numpy'`` -> ('numpy', 'auto'); a ``+MODE`` is left out."""
+    name, _, device = entry.partition("+")[0].partition("@")
     return name, device or "auto"
+
+
+def entry_compile(entry: str) -> bool | None:
+    """``'torch+compile'`` -> True, ``'jax+eager'`` -> False, ``'jax'`` -> None (the backend's default)."""
+    mode = entry.partition("+")[2]
+    return None if not mode else mode == "compile"
 
 
 def resolve_entries(entries: list[str]) -> dict[str, Backend]:
@@ -174,12 +188,16 @@ def resolve_entries(entries: list[str]) -> dict[str, Backend]:
     for entry in entries:
         try:
             backend = resolve(*split_entry(entry))
+            compiled = entry_compile(entry)
+            if compiled:
+                backend.compiler()
         except XpnetError as error:
             raise type(error)(f"{entry} cannot run here: {error}") from None
-        where = (backend.name, backend.device_name)
+        compiled = backend.compiles_by_default if compiled is None else compiled
+        where = (backend.name, backend.device_name, compiled)
         if where in seen:
             raise UsageError(f"{seen[where]} and {entry} are the same backend ({backend.name} on "
-                             f"{backend.device_name}); list each backend once")
+                             f"{backend.device_name}{', compiled' if compiled else ''}); list each backend once")
         seen[where], chosen[entry] = entry, backend
     return chosen
 

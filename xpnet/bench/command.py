@@ -5,6 +5,10 @@ xpnet on each backend (``--backends numpy,cupy@cuda:1``: NAME or NAME@DEVICE), t
 NumPy loop, hand-written PyTorch eager (with the torch backend on the CPU) and the
 matrix-products-only floor (:mod:`xpnet.bench.references`). A turn is one
 warm-up epoch then one timed epoch, from the seed's initial weights and permutations.
+An entry ``NAME+compile`` (or ``+eager``) trains with the step compiled (or not); JAX compiles by
+default. Each xpnet row also gives its host dispatches per epoch: for a compiled run the calls
+into the compiled code (JAX: one per epoch), for an eager run the operations one epoch of the
+same lines dispatches, counted once per case by PyTorch's dispatcher (:mod:`.dispatches`).
 For xpnet a turn is ``fit(epochs=2)``, keeping the second epoch's ``seconds``: ``fit`` runs its
 epochs back to back, so one call per turn is what lets the peers run between xpnet's epochs,
 and it times exactly what users run. Ratios pair the turns of one round, so load that comes
@@ -27,14 +31,15 @@ from typing import Callable
 import numpy as np
 
 from . import references as refs
+from .dispatches import eager_dispatches_per_epoch
 from ..backend import (BACKENDS, Backend, available_backends, host_available_bytes, limit_threads, memory_pool_bytes,
                        release_memory_pool)
 from .references import FLOOR
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
 from ..data import make_synthetic
-from ..cli import (CommandParser, add_shared, backend_entries, positive_int, positive_ints, resolve_entries,
-                   run_command, split_entry)
+from ..cli import (CommandParser, add_shared, backend_entries, entry_compile, positive_int, positive_ints,
+                   resolve_entries, run_command, split_entry)
 from ..files import check_output_file, write_output
 from ..nn.model import sizes_text
 from ..training.memory import check_fits, run_bytes
@@ -56,6 +61,7 @@ class Target:
     implementation: str
     peer: str
     at_most: float
+    compiled: bool = False
 
 
 TARGETS = (
@@ -63,6 +69,10 @@ TARGETS = (
     Target((784, 128, 10), 128, "xpnet/torch", "torch-eager", 1.0),
     Target((784, 10), 256, "xpnet/numpy", "numpy-loop", 0.9),
     Target((784, 1024, 10), 1024, "xpnet/numpy", FLOOR, 1.25),
+    Target((784, 128, 10), 128, "xpnet/jax", "numpy-loop", 0.75, compiled=True),
+    Target((784, 10), 256, "xpnet/jax", "numpy-loop", 1.0, compiled=True),
+    Target((784, 1024, 10), 1024, "xpnet/jax", FLOOR, 1.2, compiled=True),
+    Target((784, 128, 10), 128, "xpnet/torch", "torch-eager", 1.0, compiled=True),
 )
 
 
@@ -80,27 +90,38 @@ class Runner:
     peer: str | None = None
     floor: bool = True
     backend: str | None = None
+    compiled: bool = False
+    dispatches: dict | None = None  # xpnet's: {"per_epoch": count}, filled in by a run
 
 
 def xpnet_runner(dataset, entry: str, backend: Backend, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
-    """``xpnet.fit`` for two epochs on the NAME[@DEVICE] ``entry`` (resolved as ``backend``);
+    """``xpnet.fit`` for two epochs on the NAME[@DEVICE][+MODE] ``entry`` (resolved as ``backend``);
     records CuPy's pool peak into ``gpu``."""
     name, device = split_entry(entry)
+    compiled = entry_compile(entry)
+    compiled = backend.compiles_by_default if compiled is None else compiled
+    dispatches: dict = {}
 
     def run() -> float:
-        result = fit(dataset=dataset, backend=name, device=device, hidden=tuple(sizes[1:-1]),
+        result = fit(dataset=dataset, backend=name, device=device, compile=compiled, hidden=tuple(sizes[1:-1]),
                      batch_size=batch_size, epochs=2, lr=LR, dtype=dtype, seed=SEED, log=None, progress=False)
         held = memory_pool_bytes(result.params[0][0])
         if held is not None:
             gpu["pool_peak_bytes"] = max(gpu.get("pool_peak_bytes", 0), held)
+        if compiled:
+            dispatches["per_epoch"] = result.summary["compiled"]["calls"] / 2
         return result.history[1]["seconds"]
 
     # array-api-strict wraps NumPy, so its ratio to the NumPy loop is the price of the strict wrapper.
     # The peers and the floor run on the CPU: against a GPU run their ratios would mean nothing.
     host = not backend.device_name.startswith("cuda")
-    peer = ({"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "torch": "torch-eager"}.get(backend.name)
+    peer = ({"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "jax": "numpy-loop",
+             "torch": "torch-eager"}.get(backend.name)
             if host else None)
-    return Runner(f"xpnet/{entry}", run, peer=peer, floor=host, backend=backend.name)
+    mode = " compiled" if compiled else " eager" if backend.compiles_by_default else ""
+    label = entry.partition("+")[0] + mode
+    return Runner(f"xpnet/{label}", run, peer=peer, floor=host, backend=backend.name, compiled=compiled,
+                  dispatches=dispatches)
 
 
 def reference_runner(name: str, epoch, convert, X, y, sizes, batch_size: int, dtype: str) -> Runner:
@@ -159,6 +180,8 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
                                         batch_size, dtype))
     runners.append(floor_runner(X, sizes, batch_size))
     times = measure(runners, rounds)
+    eager = eager_dispatches_per_epoch(list(sizes), batch_size, X, y, LR) if any(
+        runner.backend is not None and not runner.compiled for runner in runners) else None
 
     n = X.shape[0]
     flops = refs.gemm_flops(list(sizes), n)
@@ -169,7 +192,10 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
         peers = [p for p in (runner.peer, FLOOR if runner.floor else None) if p in times]
         rows.append({
             "model": sizes_text(sizes), "layer_sizes": list(sizes), "batch_size": batch_size,
-            "implementation": runner.name, "backend": runner.backend, "seconds": seconds,
+            "implementation": runner.name, "backend": runner.backend, "compiled": runner.compiled,
+            "dispatches_per_epoch": (None if runner.backend is None else runner.dispatches.get("per_epoch")
+                                     if runner.compiled else eager),
+            "seconds": seconds,
             "min_seconds": min(seconds),
             "median_seconds": median, "examples_per_second": n / median,
             "gflop_per_epoch": flops / 1e9, "gflop_per_second": flops / median / 1e9,
@@ -193,7 +219,8 @@ def check_targets(rows: list[dict], dtype: str) -> list[dict]:
         for row in rows:
             if (dtype == "float32" and tuple(row["layer_sizes"]) == target.sizes
                     and row["batch_size"] == target.batch_size and row["backend"] is not None
-                    and f"xpnet/{row['backend']}" == target.implementation and target.peer in row["ratios"]):
+                    and f"xpnet/{row['backend']}" == target.implementation and target.peer in row["ratios"]
+                    and row["compiled"] == target.compiled):
                 ratio = row["ratios"][target.peer]
                 found.append({"model": row["model"], "batch_size": target.batch_size,
                               "implementation": row["implementation"], "peer": target.peer,
@@ -267,8 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "data.")
     parser.add_argument("--backends", type=backend_entries, metavar="NAME[@DEVICE],...",
                         help=f"comma-separated, from {', '.join(BACKENDS)}, each on its default device or on "
-                             "@DEVICE (e.g. numpy,cupy@cuda:1 or torch@cuda); a row reads xpnet/NAME, or "
-                             "xpnet/NAME@DEVICE when a device is given (default: every installed one)")
+                             "@DEVICE (e.g. numpy,cupy@cuda:1 or torch@cuda), eager or compiled with +eager or "
+                             "+compile (jax compiles by default: jax+eager; torch+compile); a row reads xpnet/NAME, "
+                             "xpnet/NAME@DEVICE when a device is given, and 'compiled' after it when compiled "
+                             "(default: every installed one, and torch+compile when torch is installed, but not "
+                             "with --quick)")
     parser.add_argument("--models", type=_models, help="layer sizes, e.g. 784-128-10,784-10 "
                         "(default: 784-128-10,784-10,784-1024-10)")
     parser.add_argument("--batch-sizes", type=positive_ints, metavar="N[,N...]",
@@ -290,7 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> dict:
     """Resolved settings; checks up front that each backend can run here (XpnetError if not)."""
     quick = QUICK if args.quick else {}
-    backends = list(resolve_entries(args.backends or available_backends()))
+    default = available_backends()
+    # torch.compile takes tens of seconds per shape on a cold cache: not in a --quick smoke test.
+    compiled_torch = ["torch+compile"] if "torch" in default and not args.quick else []
+    backends = list(resolve_entries(args.backends or default + compiled_torch))
     models = args.models or quick.get("models") or tuple(DEFAULT_BATCH)
     sweep = args.batch_sizes or quick.get("batch_sizes")
     return {

@@ -39,17 +39,20 @@ def render(report: dict) -> str:
     lines = [f"# xpnet bench: synthetic data, {s['n_train']:,} training examples, {s['dtype']}, SGD lr {s['lr']}; "
              f"{s['epochs']} timed epoch(s) per implementation, each after a warm-up epoch, round-robin", "",
              "| model | batch | implementation | min s/epoch | median s/epoch | examples/s | GFLOP/s "
-             "| vs hand-written | vs GEMM floor |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| host dispatches/epoch | vs hand-written | vs GEMM floor |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in report["results"]:
         ratios = row["ratios"]
         cells = [f"{ratios[p]['median_paired']:.2f}× {p}" if p in ratios else "" for p in (
             next((p for p in ratios if p != FLOOR), None), FLOOR)]
         lines.append(f"| {row['model']} | {row['batch_size']} | {row['implementation']} | "
                      f"{row['min_seconds']:.4g} | {row['median_seconds']:.4g} | {row['examples_per_second']:,.0f} | "
-                     f"{row['gflop_per_second']:.1f} | {cells[0]} | {cells[1]} |")
+                     f"{row['gflop_per_second']:.1f} | {_count(row.get('dispatches_per_epoch'))} | "
+                     f"{cells[0]} | {cells[1]} |")
     lines += ["", "GFLOP/s counts the 3L-1 matrix products of each step (forward, weight gradients, and input "
-                  "gradients of every layer but the first); ratios are medians of per-round pairs."]
+                  "gradients of every layer but the first); ratios are medians of per-round pairs. Host "
+                  "dispatches per epoch: a compiled row's calls into its compiled code; an eager row's operations, "
+                  "counted by PyTorch's dispatcher on the same lines (each one a kernel launch on a GPU)."]
     if report["targets"]:
         lines += ["", "Speed targets (xpnet against its hand-written peers), judged on the median of per-round ratios:"]
         lines += [f"- {t['model']}, batch {t['batch_size']}: {t['implementation']} ≤ {t['at_most']}× {t['peer']}: "
@@ -151,6 +154,10 @@ def usable_cores() -> int:
 def looks_busy(load: float | None, cores: int) -> bool:
     """One busy core elsewhere is enough to disturb a small-batch run."""
     return load is not None and load > max(0.5, 0.1 * cores)
+
+
+def _count(count: float | None) -> str:
+    return "" if count is None else f"{count:,.0f}"
 
 
 def _size(count: int | None) -> str:

@@ -504,6 +504,9 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     }
     if history and "dev_accuracy" in history[-1]:
         summary["dev_accuracy"] = history[-1]["dev_accuracy"]
+    if run.compiled is not None:
+        summary["compiled"] = {"compiler": run.compiled.compiler.name, "compilations": run.compiled.compilations,
+                               "calls": run.compiled.calls}
     with_best = ""
     if run.watch is not None:
         summary.update(monitor=run.watch.monitor, best_epoch=run.best.epoch if run.best else None,
