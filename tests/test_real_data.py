@@ -23,6 +23,9 @@ pytestmark = [
 
 PUBLISHED = {"seed000": 0.9158, "seed001": 0.9633}
 CPU_BACKENDS = [name for name in ("numpy", "torch", "jax", "array-api-strict") if name in available_backends()]
+# JAX compiles by default; its eager run, and PyTorch compiled, are entries of their own.
+CPU_BACKENDS += [entry for entry, name in (("jax+eager", "jax"), ("torch+compile", "torch"))
+                 if name in available_backends()]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,10 @@ def mnist():
 @pytest.mark.parametrize("backend_name", CPU_BACKENDS)
 @pytest.mark.parametrize("preset", sorted(PUBLISHED))
 def test_seed_presets_reach_the_notebooks_accuracy(mnist, preset, backend_name):
-    result = xpnet.fit(preset=preset, dataset=mnist, backend=backend_name, log=None)
+    name, _, mode = backend_name.partition("+")
+    result = xpnet.fit(preset=preset, dataset=mnist, backend=name, compile=None if not mode else mode == "compile",
+                       log=None)
+    assert ("compiled" in result.summary) == (mode == "compile" or backend_name == "jax")
     tolerance = 0.0005 if backend_name == "numpy" else 0.003
     assert abs(result.test_accuracy - PUBLISHED[preset]) <= tolerance, (
         f"{preset} on {backend_name}: {100 * result.test_accuracy:.2f}% vs the notebook's "

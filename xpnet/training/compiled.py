@@ -113,7 +113,7 @@ class CompiledTraining:
             else:
                 X, Y, y = (xp.take(array, rows, axis=0) for array in (X_all, Y_all, y_all))
             keep = None if dropout is None else dropout.factors(codes, X.dtype, xp)
-            coefficients = dict(zip(names, c))
+            coefficients = {name: c[index] for index, name in enumerate(names)}  # c: (len(names),)
             loss, logits, grads = loss_and_grads(params, X, Y, scale=coefficients.get("scale", 1.0), keep=keep,
                                                  xp=xp)
             params, state = optimizer.update(params, grads, state, coefficients, xp=xp)
@@ -135,12 +135,12 @@ class CompiledTraining:
             if full:
                 rows = None if whole_data else batches(order, start, end, full)
                 xs = (rows, tuple(batches(layer, start, end, full) for layer in codes),
-                      tuple(xp.reshape(coefficients[i, :full], (full,)) for i in range(len(names))))
+                      xp.permute_dims(coefficients[:, :full], (1, 0)))
                 carry, _ = scan(lambda carry, x: (step(carry, data_arrays, *x), None), carry, xs)
             if partial:
                 rows = None if whole_data else order[end:n]
                 carry = step(carry, data_arrays, rows, tuple(layer[end:n, :] for layer in codes),
-                             tuple(coefficients[i, full] for i in range(len(names))))
+                             coefficients[:, full])
             return carry
 
         compiled = self.compiler.compile(epoch, donate=(0,))
@@ -161,7 +161,7 @@ class CompiledTraining:
                 rows = None if whole_data else order[start:end]
                 self.calls += 1
                 carry = compiled(carry, data_arrays, rows, tuple(layer[start:end, :] for layer in codes),
-                                 tuple(coefficients[:, offset]))
+                                 coefficients[:, offset])
             return carry
 
         return epoch
