@@ -170,3 +170,16 @@ def test_fit_compiles_on_jax_by_default_and_says_so(tiny_dataset):
     for (W, b), (W_ref, b_ref) in zip(compiled.host_params(), eager.host_params()):
         np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
     assert compiled.test_accuracy == eager.test_accuracy
+
+
+@jax_installed
+def test_a_compiled_run_resumed_on_a_library_without_a_compiler_goes_on_eagerly(tiny_dataset, tmp_path):
+    saved = tmp_path / "run.npz"
+    xpnet.fit(dataset=tiny_dataset, backend="jax", compile=True, hidden=(8,), epochs=1, save_path=str(saved),
+              log=None)
+    lines = []
+    result = xpnet.fit(resume=saved, dataset=tiny_dataset, backend="numpy", epochs=2, log=lines.append)
+    assert any("was trained compiled" in line and "goes on eagerly" in line for line in lines)
+    assert len(result.history) == 2 and "compiled" not in result.summary
+    with pytest.raises(UsageError, match="--compile needs"):
+        xpnet.fit(resume=saved, dataset=tiny_dataset, backend="numpy", compile=True, epochs=2, log=None)

@@ -119,8 +119,7 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
                      dataset_in_memory=dataset is not None, skipped=_warn)
         _claim_outputs(start.outputs, stack, already_locked=locked_now)
         backend = _backend_for(start, overrides)
-        if start.config.compile:
-            backend.compiler()  # refuses a library that cannot compile before any data is read
+        _check_compiler(start, backend, overrides)
         for note in start.notes:
             say(note)
         interrupt = stack.enter_context(InterruptRequest())
@@ -185,6 +184,21 @@ def _backend_for(start: Start, overrides: dict) -> Backend:
                    else f"which resuming keeps unless overridden, and {asked} is")
         raise type(error)(f"{start.path} was trained with {trained}, {problem} not usable here ({error}); "
                           f"to resume on this machine add {cpu_flags(config.backend)}") from None
+
+
+def _check_compiler(start: Start, backend: Backend, overrides: dict) -> None:
+    """Refuse ``--compile`` on a library that cannot compile, before any data is read; a resumed
+    compiled run moved to such a library (without asking for --compile) goes on eagerly."""
+    if not start.config.compile:
+        return
+    try:
+        backend.compiler()
+    except UsageError:
+        if start.checkpoint is None or "compile" in overrides:
+            raise
+        start.config.compile = None
+        start.notes.append(f"note: {start.path} was trained compiled; {backend.name} runs each operation as it is "
+                           "called, so the run goes on eagerly")
 
 
 def _warn(line: str) -> None:
