@@ -119,19 +119,22 @@ class CompiledTraining:
             params, state = optimizer.update(params, grads, state, coefficients, xp=xp)
             return params, state, loss_sum + loss, correct + count_correct(logits, y, xp=xp)
 
-        full = (min(stop * step_size, n) - first * step_size) // step_size
-        partial = stop * step_size > n
         if self.compiler.scan is None:
             return self._step_by_step(step, first, stop, step_size, n, whole_data)
+        return self._one_call(step, first, stop, step_size, n, whole_data, xp)
+
+    def _one_call(self, step, first, stop, step_size, n, whole_data, xp):
+        """An epoch as one compiled call: its full batches scanned, then the last, partial one."""
+        full = (min(stop * step_size, n) - first * step_size) // step_size
+        partial = stop * step_size > n
         scan = self.compiler.scan
+
+        def batches(array, begin, finish, count):
+            part = array[begin:finish, ...]
+            return xp.reshape(part, (count, step_size, *part.shape[1:]))
 
         def epoch(carry, data_arrays, order, codes, coefficients):
             start, end = first * step_size, (first + full) * step_size
-
-            def batches(array, begin, finish, count):
-                part = array[begin:finish, ...]
-                return xp.reshape(part, (count, step_size, *part.shape[1:]))
-
             if full:
                 rows = None if whole_data else batches(order, start, end, full)
                 xs = (rows, tuple(batches(layer, start, end, full) for layer in codes),
