@@ -1,0 +1,155 @@
+"""Convolution and pooling layers, each backward pass beside its forward pass, written against
+the Array API alone: no scatter-add and no ``pad`` (the standard has neither).
+
+Layout: images are (n, height, width, channels), NHWC. With the channels last, gathering the
+k x k patches of every output position (im2col) gives rows whose entries run over
+(row in patch, column in patch, channel), the order of a (k, k, c_in, c_out) kernel reshaped
+to a (k*k*c_in, c_out) matrix: one matrix product then yields the output already in NHWC,
+and flattening it for a Dense layer is a reshape. No transpose anywhere in a convolution.
+
+- :class:`Conv2d` (stride 1, square kernels, ``valid`` or ``same`` padding, a bias): the
+  forward pass is a gather of patches with ``xp.take``, indices computed once on the host,
+  then a matrix product. The kernel's gradient is ``patches.T @ d_output``; the input's is a
+  *full* correlation of the padded output gradient with the flipped kernel: again a gather
+  of patches and a matrix product, so no gradient is ever scattered and added.
+- :class:`MaxPool2d`: 2 x 2 windows, stride 2, by reshaping; the gradient goes to the window's
+  maximum, and where several entries tie for it, to the first in row-major order (PyTorch's
+  rule), through the one-hot of ``argmax``.
+- :class:`Flatten`: (n, h, w, c) -> (n, h*w*c).
+
+Each layer takes its input shape when built, so the first one also accepts flat images
+(n, h*w*c), which it reshapes; each gives back its input gradient in its input's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from array_api_compat import device as device_of
+
+PADDINGS = ("valid", "same")
+
+
+class Conv2d:
+    """``Z = conv(H, W) + b``: H (n, h, w, c_in) (or flat), W (k, k, c_in, c_out), b (c_out,)
+    -> Z (n, h', w', c_out), with h' = h - k + 1 (``valid``) or h (``same``, odd k)."""
+
+    has_params = True
+
+    def __init__(self, in_shape: tuple[int, int, int], out_channels: int, kernel: int, padding: str = "valid"):
+        height, width, channels = in_shape
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
+        if padding == "same" and kernel % 2 == 0:
+            raise ValueError(f"'same' padding needs an odd kernel, got {kernel}")
+        self.in_shape, self.out_channels, self.kernel = (height, width, channels), out_channels, kernel
+        self.pad = (kernel - 1) // 2 if padding == "same" else 0
+        self.out_shape = (height + 2 * self.pad - kernel + 1, width + 2 * self.pad - kernel + 1, out_channels)
+        if min(self.out_shape[:2]) < 1:
+            raise ValueError(f"a {kernel}x{kernel} kernel does not fit a {height}x{width} input without padding")
+
+    def forward(self, params, H, *, keep, xp):
+        W, b = params
+        X = xp.reshape(H, (H.shape[0], *self.in_shape))
+        patches = _patches(_padded(X, self.pad, xp), self.kernel, self.out_shape[:2], xp)
+        Z = patches @ xp.reshape(W, (-1, self.out_channels))
+        Z += b
+        return xp.reshape(Z, (H.shape[0], *self.out_shape)), (patches, H.shape)
+
+    def backward(self, params, saved, dZ, *, input_grad, xp):
+        """``dW = patches.T @ dZ``, ``db`` = sums of ``dZ`` over examples and positions, and ``dH``
+        the full correlation of ``dZ`` (padded by k - 1 - pad) with the kernel flipped in space."""
+        W, _ = params
+        patches, input_shape = saved
+        k = self.kernel
+        dZ_rows = xp.reshape(dZ, (-1, self.out_channels))
+        grads = (xp.reshape(patches.T @ dZ_rows, W.shape), xp.sum(dZ_rows, axis=0))
+        if not input_grad:
+            return None, grads
+        flipped = xp.permute_dims(xp.flip(W, axis=(0, 1)), (0, 1, 3, 2))  # (k, k, c_out, c_in)
+        d_patches = _patches(_padded(dZ, k - 1 - self.pad, xp), k, self.in_shape[:2], xp)
+        dX = d_patches @ xp.reshape(flipped, (-1, self.in_shape[2]))
+        return xp.reshape(dX, input_shape), grads
+
+
+class MaxPool2d:
+    """``A`` = the maximum of each 2 x 2 window: H (n, h, w, c) with h, w even -> (n, h/2, w/2, c)."""
+
+    has_params = False
+
+    def __init__(self, in_shape: tuple[int, int, int]):
+        height, width, channels = in_shape
+        if height % 2 or width % 2:
+            raise ValueError(f"2x2 max-pooling needs an even height and width, got {height}x{width}")
+        self.in_shape = in_shape
+        self.out_shape = (height // 2, width // 2, channels)
+
+    def forward(self, params, H, *, keep, xp):
+        n, (h, w, c) = H.shape[0], self.out_shape
+        X = xp.reshape(H, (n, h, 2, w, 2, c))
+        windows = xp.reshape(xp.permute_dims(X, (0, 1, 3, 5, 2, 4)), (n, h, w, c, 4))
+        return xp.max(windows, axis=-1), (xp.argmax(windows, axis=-1), H.shape)
+
+    def backward(self, params, saved, dA, *, input_grad, xp):
+        """Each window's gradient to its maximum, the first one where entries tie."""
+        winners, input_shape = saved
+        n, (h, w, c) = dA.shape[0], self.out_shape
+        positions = xp.arange(4, dtype=winners.dtype, device=device_of(winners))
+        routed = xp.astype(winners[..., None] == positions, dA.dtype) * dA[..., None]  # (n, h, w, c, 4)
+        dX = xp.permute_dims(xp.reshape(routed, (n, h, w, c, 2, 2)), (0, 1, 4, 2, 5, 3))
+        return xp.reshape(dX, input_shape), ()
+
+
+class Flatten:
+    """(n, h, w, c) -> (n, h*w*c), and back for the gradient."""
+
+    has_params = False
+
+    def forward(self, params, H, *, keep, xp):
+        return xp.reshape(H, (H.shape[0], -1)), H.shape
+
+    def backward(self, params, input_shape, dA, *, input_grad, xp):
+        return xp.reshape(dA, input_shape), ()
+
+
+def _padded(X, pad: int, xp):
+    """``X`` (n, h, w, c) with ``pad`` zero rows and columns on every side, by concatenation."""
+    if pad == 0:
+        return X
+    n, h, w, c = X.shape
+    rows = xp.zeros((n, pad, w, c), dtype=X.dtype, device=device_of(X))
+    X = xp.concat([rows, X, rows], axis=1)
+    columns = xp.zeros((n, h + 2 * pad, pad, c), dtype=X.dtype, device=device_of(X))
+    return xp.concat([columns, X, columns], axis=2)
+
+
+def _patches(X, k: int, out_hw: tuple[int, int], xp):
+    """The k x k patches of ``X`` (n, hp, wp, c) at each of the ``out_hw`` positions, as rows:
+    (n * oh * ow, k * k * c), entries ordered (row in patch, column in patch, channel)."""
+    n, hp, wp, c = X.shape
+    indices = _patch_indices(xp, device_of(X), hp, wp, k, out_hw)
+    gathered = xp.take(xp.reshape(X, (n, hp * wp, c)), indices, axis=1)  # (n, oh*ow*k*k, c)
+    return xp.reshape(gathered, (n * out_hw[0] * out_hw[1], k * k * c))
+
+
+# Patch indices per namespace, device and geometry, computed on the host once and moved once.
+# A list, not a dict: not every library's device objects are hashable. Inside a compiler's trace
+# (JAX's tracers have no device) they are a constant of the trace, never kept.
+_INDICES: list = []
+
+
+def _patch_indices(xp, device, hp: int, wp: int, k: int, out_hw: tuple[int, int]):
+    """Flat positions in an (hp, wp) grid of every patch element, in (oh, ow, row, column) order."""
+    key = (hp, wp, k, out_hw)
+    if device is not None:
+        for namespace, where, geometry, indices in _INDICES:
+            if namespace is xp and where == device and geometry == key:
+                return indices
+    oh, ow = out_hw
+    rows = np.arange(oh)[:, None, None, None] + np.arange(k)[None, None, :, None]
+    columns = np.arange(ow)[None, :, None, None] + np.arange(k)[None, None, None, :]
+    host = (rows * wp + columns).reshape(-1).astype(np.int64)
+    if device is None:
+        return xp.asarray(host)
+    indices = xp.asarray(host, device=device)
+    _INDICES.append((xp, device, key, indices))
+    return indices
