@@ -66,13 +66,22 @@ def init_params(
     (layer_sizes[i+1],), both NumPy arrays of ``dtype``. ``bias='same'`` draws
     biases with the weights' scheme (seed 004 does), ``'zeros'`` sets them to 0.
     """
+    fans = list(zip(layer_sizes[:-1], layer_sizes[1:]))
+    return init_shaped(fans, [((fan_in, fan_out), (fan_out,)) for fan_in, fan_out in fans], rng, scheme, bias, dtype)
+
+
+def init_shaped(fans, shapes, rng: np.random.Generator, scheme: str = "he", bias: str = "zeros",
+                dtype: str = "float32") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Host parameters ``[(W, b), ...]`` of the given ``shapes`` [(W shape, b shape), ...], each
+    layer drawn for its (fan_in, fan_out) in ``fans``: an :class:`xpnet.nn.architecture.Architecture`'s
+    ``fans()`` and ``param_shapes()``. Same draws, in the same order, as :func:`init_params`."""
     check_schemes(scheme, bias)
     params = []
-    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
-        W = draw_weights(rng, scheme, fan_in, fan_out, (fan_in, fan_out)).astype(dtype)
+    for (fan_in, fan_out), (W_shape, b_shape) in zip(fans, shapes, strict=True):
+        W = draw_weights(rng, scheme, fan_in, fan_out, W_shape).astype(dtype)
         if bias == "same":
-            b = draw_weights(rng, scheme, fan_in, fan_out, (fan_out,)).astype(dtype)
+            b = draw_weights(rng, scheme, fan_in, fan_out, b_shape).astype(dtype)
         else:
-            b = np.zeros((fan_out,), dtype=dtype)
+            b = np.zeros(b_shape, dtype=dtype)
         params.append((W, b))
     return params

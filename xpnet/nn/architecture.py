@@ -1,0 +1,149 @@
+"""A network in one line: ``--arch conv32k5,pool,conv64k5,pool,fc256``.
+
+Tokens, left to right from the image to the classes:
+
+- ``convFkK``: a :class:`~xpnet.nn.conv.Conv2d` of ``F`` filters, ``K`` x ``K``, ``same``
+  padding (the image keeps its size; ``K`` odd), then ReLU; ``convFkKv``: ``valid`` padding
+  (the image shrinks by ``K - 1``).
+- ``pool``: 2 x 2 max-pooling (:class:`~xpnet.nn.conv.MaxPool2d`).
+- ``fcN``: a :class:`~xpnet.nn.layers.Dense` layer of ``N`` units, then ReLU (and dropout,
+  when the run has it). The first ``fc`` after convolutions flattens the image first.
+
+The last Dense layer, to the classes, is always there and never written. An MLP is its
+``fc`` tokens alone: ``--hidden 512,256`` is ``--arch fc512,fc256``, and softmax regression
+is the empty architecture (``--hidden ''``). Parameters stay the plain list ``[(W, b), ...]``,
+one pair per Conv2d or Dense layer: a Conv2d's ``W`` is (k, k, c_in, c_out), a Dense
+layer's (fan_in, fan_out); an MLP's are exactly those of :func:`xpnet.nn.init.init_params`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ..errors import UsageError
+from .conv import Conv2d, Flatten, MaxPool2d
+from .layers import Dense, Dropout, ReLU
+
+_TOKEN = re.compile(r"conv(\d+)k(\d+)(v?)|pool|fc(\d+)")
+EXAMPLE = "conv32k5,pool,conv64k5,pool,fc256"
+
+
+def parse_arch(text) -> tuple[str, ...]:
+    """``'conv32k5, pool,fc256'`` -> ``('conv32k5', 'pool', 'fc256')``; UsageError naming a bad token."""
+    if isinstance(text, (tuple, list)):
+        tokens = [str(token) for token in text]
+    elif isinstance(text, str):
+        tokens = [token for token in re.split(r"[,\s]+", text.strip().lower()) if token]
+    else:
+        raise UsageError(f"an architecture (--arch) is text such as {EXAMPLE!r}, got {text!r}")
+    for token in tokens:
+        match = _TOKEN.fullmatch(token)
+        if match is None:
+            raise UsageError(f"unknown layer {token!r} in --arch; use convFkK (F filters, KxK, same padding; "
+                             f"convFkKv: valid), pool (2x2 max) or fcN (N units), e.g. {EXAMPLE}")
+        numbers = [int(number) for number in match.groups() if number and number.isdigit()]
+        if any(number < 1 for number in numbers):
+            raise UsageError(f"layer {token!r} in --arch needs sizes of at least 1")
+    return tuple(tokens)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The layers from an image of ``image_shape`` (height, width, channels) to ``classes`` scores."""
+
+    tokens: tuple[str, ...]
+    image_shape: tuple[int, int, int]
+    classes: int
+
+    @classmethod
+    def of(cls, text, image_shape, classes: int) -> "Architecture":
+        """The architecture ``text`` describes (see :func:`parse_arch`), checked against the image size."""
+        height, width = image_shape[0], image_shape[1]
+        channels = image_shape[2] if len(image_shape) > 2 else 1
+        arch = cls(parse_arch(text), (int(height), int(width), int(channels)), int(classes))
+        arch.layers()  # refuses a geometry that cannot work: a kernel larger than its image, an odd size to pool
+        return arch
+
+    @classmethod
+    def mlp(cls, hidden, image_shape, classes: int) -> "Architecture":
+        """The MLP with ``hidden`` layer widths (``--hidden``)."""
+        return cls.of([f"fc{units}" for units in hidden], image_shape, classes)
+
+    @property
+    def text(self) -> str:
+        """``'conv32k5-pool-fc256'``; an MLP's is its hidden widths, ``'128'``."""
+        return "-".join(self.tokens)
+
+    @property
+    def is_convolutional(self) -> bool:
+        return any(not token.startswith("fc") for token in self.tokens)
+
+    @property
+    def hidden_units(self) -> tuple[int, ...]:
+        """The widths of the ``fc`` layers: the layers dropout masks."""
+        return tuple(int(token[2:]) for token in self.tokens if token.startswith("fc"))
+
+    def layers(self, dropout: bool = False) -> tuple:
+        """The layer objects, in order, the last one the Dense layer to the classes."""
+        built, shape, fc_index = [], self.image_shape, 0
+        for token in self.tokens:
+            match = _TOKEN.fullmatch(token)
+            if token == "pool":
+                if shape is None:
+                    raise UsageError(f"--arch {','.join(self.tokens)}: pool must come before the fc layers")
+                try:
+                    built.append(MaxPool2d(shape))
+                except ValueError as error:
+                    raise UsageError(f"--arch {','.join(self.tokens)}: {error} (the image is {shape[0]}x{shape[1]} "
+                                     "there)") from None
+                shape = built[-1].out_shape
+            elif token.startswith("conv"):
+                if shape is None:
+                    raise UsageError(f"--arch {','.join(self.tokens)}: conv layers must come before the fc layers")
+                filters, kernel, valid = int(match.group(1)), int(match.group(2)), bool(match.group(3))
+                try:
+                    built += [Conv2d(shape, filters, kernel, "valid" if valid else "same"), ReLU()]
+                except ValueError as error:
+                    raise UsageError(f"--arch {','.join(self.tokens)}: {token}: {error}") from None
+                shape = built[-2].out_shape
+            else:
+                if shape is not None and self.is_convolutional:
+                    built.append(Flatten())
+                shape = None
+                built += [Dense(), ReLU()] + ([Dropout(fc_index)] if dropout else [])
+                fc_index += 1
+        if shape is not None and self.is_convolutional:
+            built.append(Flatten())
+        return tuple(built + [Dense()])
+
+    def param_shapes(self) -> list[tuple[tuple[int, ...], tuple[int]]]:
+        """``[(W shape, b shape), ...]``, one pair per Conv2d or Dense layer."""
+        shapes, width = [], math.prod(self.image_shape)
+        for layer in self.layers():
+            if isinstance(layer, Conv2d):
+                k, (_, _, c_in) = layer.kernel, layer.in_shape
+                shapes.append(((k, k, c_in, layer.out_channels), (layer.out_channels,)))
+                width = math.prod(layer.out_shape)
+            elif isinstance(layer, MaxPool2d):
+                width = math.prod(layer.out_shape)
+        units = list(self.hidden_units) + [self.classes]
+        for fan_out in units:
+            shapes.append(((width, fan_out), (fan_out,)))
+            width = fan_out
+        return shapes
+
+    def fans(self) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) of each parameter layer, as PyTorch counts them (a kernel's: k*k*c_in, k*k*c_out)."""
+        found = []
+        for W_shape, _ in self.param_shapes():
+            if len(W_shape) == 4:
+                k, _, c_in, c_out = W_shape
+                found.append((k * k * c_in, k * k * c_out))
+            else:
+                found.append(W_shape)
+        return found
+
+    def parameter_count(self) -> int:
+        return sum(math.prod(W) + math.prod(b) for W, b in self.param_shapes())
