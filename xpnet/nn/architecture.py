@@ -96,8 +96,7 @@ class Architecture:
                 try:
                     built.append(MaxPool2d(shape))
                 except ValueError as error:
-                    raise UsageError(f"--arch {','.join(self.tokens)}: {error} (the image is {shape[0]}x{shape[1]} "
-                                     "there)") from None
+                    raise UsageError(f"--arch {','.join(self.tokens)}: {error} there") from None
                 shape = built[-1].out_shape
             elif token.startswith("conv"):
                 if shape is None:
