@@ -76,24 +76,23 @@ def test_a_convolutional_network_s_gradients_match_finite_differences(backend, d
     X = rng.normal(size=(n, 72))
     y = rng.integers(0, 4, n)
     Y = one_hot(backend.asarray(y), 4, backend.dtype("float64"))
-    layers = arch.layers(dropout)
     keep = [backend.asarray(np.where(rng.random((n, 5)) < 0.3, 0.0, 1 / 0.7))] if dropout else None
     xp = backend.xp
 
     def mean_loss(arrays):
         params = [(backend.asarray(W), backend.asarray(b)) for W, b in zip(arrays[0::2], arrays[1::2])]
-        loss_sum, _, _ = loss_and_grads(params, backend.asarray(X), Y, keep=keep, xp=xp, layers=layers)
+        loss_sum, _, _ = loss_and_grads(params, backend.asarray(X), Y, keep=keep, xp=xp, arch=arch)
         return float(to_numpy(loss_sum)) / n
 
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host]
-    _, logits, grads = loss_and_grads(params, backend.asarray(X), Y, keep=keep, xp=xp, layers=layers)
+    _, logits, grads = loss_and_grads(params, backend.asarray(X), Y, keep=keep, xp=xp, arch=arch)
     assert tuple(logits.shape) == (n, 4)
     flat_host = [array for pair in host for array in pair]
     numeric = reference.numeric_gradients(mean_loss, flat_host)
     analytic = [to_numpy(g) for pair in grads for g in pair]
     for which, (got, estimate) in enumerate(zip(analytic, numeric, strict=True)):
         np.testing.assert_allclose(got, estimate, rtol=1e-6, atol=1e-8, err_msg=f"parameter {which}")
-    assert any(isinstance(layer, ReLU) for layer in layers)
+    assert any(isinstance(layer, ReLU) for layer in arch.layers(dropout))
 
 
 def test_twenty_sgd_steps_of_a_conv_net_follow_an_independent_numpy_oracle(backend):
@@ -120,7 +119,7 @@ def test_twenty_sgd_steps_of_a_conv_net_follow_an_independent_numpy_oracle(backe
         expected = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(expected, grads_ref)]
         Y = one_hot(backend.asarray(y), 3, backend.dtype("float64"))
         loss, _, grads = loss_and_grads(params, backend.asarray(X.reshape(8, -1)), Y, scale=lr, xp=xp,
-                                        layers=arch.layers())
+                                        arch=arch)
         params = optimizer.step(params, grads)
         assert abs(float(to_numpy(loss)) - loss_ref) <= 1e-10 * abs(loss_ref)
     for (W, b), (W_ref, b_ref) in zip(params, expected, strict=True):

@@ -14,8 +14,8 @@ from xpnet.evaluate import evaluate_checkpoint, evaluate_model, main
 from xpnet.inference import load_model
 
 REPORT_KEYS = {"checkpoint", "split", "examples", "test_accuracy", "test_loss", "classes", "macro_avg",
-               "confusion_matrix", "dataset", "data_source", "backend", "device", "dtype", "layer_sizes", "epoch",
-               "eval_batch_size", "xpnet_version"}
+               "confusion_matrix", "dataset", "data_source", "backend", "device", "dtype", "layer_sizes", "model",
+               "epoch", "eval_batch_size", "xpnet_version"}
 
 
 @pytest.fixture(scope="module")

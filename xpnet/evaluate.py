@@ -36,7 +36,7 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
     with model.backend.activate():
         data = DeviceSplit(model.images_to_device(images), labels_to_device(labels, model.backend))
         loss, accuracy, predicted = evaluate_with_predictions(model.params, data, model.num_classes,
-                                                              model.eval_batch_size)
+                                                              model.eval_batch_size, arch=model.arch)
     confusion = confusion_matrix(labels, predicted, model.num_classes)
     report = {
         "checkpoint": model.source,
@@ -52,6 +52,7 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
         "device": model.backend.device_name,
         "dtype": model.checkpoint.dtype,
         "layer_sizes": model.checkpoint.layer_sizes,
+        "model": model.arch.describe(),
         "epoch": model.checkpoint.epoch,
         "eval_batch_size": model.eval_batch_size,
         "xpnet_version": __version__,

@@ -166,8 +166,14 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
     stem = Path(model.source).stem
     name = _title(stem)
     accuracy = 100 * report[f"{split}_accuracy"]
-    W = model.checkpoint.params[0][0]
-    if len(model.params) == 1:
+    W, shape = model.checkpoint.params[0][0], model.checkpoint.image_shape
+    if W.ndim == 4:  # a convolution's kernels (k, k, c_in, filters): the first input channel of each
+        k, _, channels, filters = W.shape
+        W, shape = W[:, :, 0, :].reshape(k * k, filters), (k, k)
+        weights_title = (f"{name}: the first layer's {min(filters, MAX_UNITS)} of {filters} {k}x{k} filters"
+                         + (f" (input channel 0 of {channels})" if channels > 1 else "")
+                         + "\n(red excites, blue inhibits)")
+    elif len(model.params) == 1:
         weights_title = (f"{name}: the {W.shape[1]} class templates of softmax regression\n"
                          "(red raises the class's score, blue lowers it)")
     else:
@@ -179,8 +185,7 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
                                                            f"{name}, {split} split: {accuracy:.2f}% correct")),
         _write(out / f"{stem}-misclassified.png", misclassified_png(images, labels, predicted,
                                                                     f"{name}, misclassified {split} images")),
-        _write(out / f"{stem}-weights.png", weights_png(W, model.checkpoint.image_shape, len(model.params) == 1,
-                                                        weights_title)),
+        _write(out / f"{stem}-weights.png", weights_png(W, shape, len(model.params) == 1, weights_title)),
     ]
 
 

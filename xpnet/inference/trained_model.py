@@ -22,7 +22,7 @@ from ..training.checkpoint_folder import newest_usable
 from ..training.config import Config
 from ..data import DataError, Dataset, load_dataset
 from ..errors import UsageError
-from ..nn.model import describe, predict_logits
+from ..nn.model import predict_logits
 from ..nn.ops import softmax
 from ..training.loop import images_to_device
 from .terminal import echo, printable
@@ -47,13 +47,18 @@ class Model:
         return self.checkpoint.num_classes
 
     @property
+    def arch(self):
+        """The network (:class:`xpnet.nn.architecture.Architecture`) the parameters belong to."""
+        return self.checkpoint.architecture()
+
+    @property
     def eval_batch_size(self) -> int:
         return self.config.eval_batch_size
 
     def describe(self) -> str:
         """``MLP 784-128-10, float32, 8 epoch(s)``: what the checkpoint holds (escaped: the epoch comes
         from the file)."""
-        return printable(f"{describe(self.checkpoint.layer_sizes)}, {self.checkpoint.dtype}, "
+        return printable(f"{self.arch.describe()}, {self.checkpoint.dtype}, "
                          f"{self.checkpoint.epoch} epoch(s)")
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +109,7 @@ class Model:
         with self.backend.activate():
             X = self.images_to_device(images)
             xp = array_namespace(X)
-            return to_numpy(softmax(predict_logits(self.params, X, xp=xp), xp=xp))
+            return to_numpy(softmax(predict_logits(self.params, X, xp=xp, arch=self.arch), xp=xp))
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """The predicted class (n,) int64 on the host of a few uint8 images (n, rows, cols)."""

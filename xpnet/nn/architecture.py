@@ -21,10 +21,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import UsageError
 from .conv import Conv2d, Flatten, MaxPool2d
 from .layers import Dense, Dropout, ReLU
+from .model import describe
 
 _TOKEN = re.compile(r"conv(\d+)k(\d+)(v?)|pool|fc(\d+)")
 EXAMPLE = "conv32k5,pool,conv64k5,pool,fc256"
@@ -86,7 +88,11 @@ class Architecture:
         return tuple(int(token[2:]) for token in self.tokens if token.startswith("fc"))
 
     def layers(self, dropout: bool = False) -> tuple:
-        """The layer objects, in order, the last one the Dense layer to the classes."""
+        """The layer objects, in order, the last one the Dense layer to the classes (built once per
+        architecture, so that a compiler sees the same objects at every call)."""
+        return _layers(self, dropout)
+
+    def _build(self, dropout: bool) -> tuple:
         built, shape, fc_index = [], self.image_shape, 0
         for token in self.tokens:
             match = _TOKEN.fullmatch(token)
@@ -117,6 +123,13 @@ class Architecture:
             built.append(Flatten())
         return tuple(built + [Dense()])
 
+    def describe(self) -> str:
+        """``'CNN conv32k5-pool-fc256 (28x28x1 -> 10)'``, or ``'MLP 784-128-10'`` as for any MLP."""
+        if not self.is_convolutional:
+            return describe([math.prod(self.image_shape), *self.hidden_units, self.classes])
+        height, width, channels = self.image_shape
+        return f"CNN {self.text} ({height}x{width}x{channels} -> {self.classes})"
+
     def param_shapes(self) -> list[tuple[tuple[int, ...], tuple[int]]]:
         """``[(W shape, b shape), ...]``, one pair per Conv2d or Dense layer."""
         shapes, width = [], math.prod(self.image_shape)
@@ -144,5 +157,22 @@ class Architecture:
                 found.append(W_shape)
         return found
 
+    def activation_values(self) -> int:
+        """Values one example keeps through a training step: each layer's output and its gradient,
+        and each convolution's patches, forward (oh*ow*k*k*c_in) and backward (h*w*k*k*c_out)."""
+        total = 0
+        for layer in self.layers():
+            if isinstance(layer, Conv2d):
+                (h, w, c_in), (oh, ow, c_out), k = layer.in_shape, layer.out_shape, layer.kernel
+                total += oh * ow * k * k * c_in + h * w * k * k * c_out + 2 * oh * ow * c_out
+            elif isinstance(layer, MaxPool2d):
+                total += 2 * math.prod(layer.out_shape) + math.prod(layer.in_shape)
+        return total + 4 * (max(self.hidden_units, default=0) + self.classes)
+
     def parameter_count(self) -> int:
         return sum(math.prod(W) + math.prod(b) for W, b in self.param_shapes())
+
+
+@lru_cache(maxsize=64)
+def _layers(arch: Architecture, dropout: bool) -> tuple:
+    return arch._build(dropout)

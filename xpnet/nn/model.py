@@ -42,19 +42,20 @@ def mlp_layers(depth: int, dropout: bool = False) -> tuple:
     return tuple(layers)
 
 
-def forward(params, X, *, keep=None, xp=None, layers=None):
+def forward(params, X, *, keep=None, xp=None, arch=None):
     """Logits (n, k) for inputs ``X`` (n, d), and the cache the backward pass needs.
 
     ``keep`` (dropout while training) holds per hidden layer a (n, fan_out) factor, 0 or
     1 / (1 - p), that multiplies its activation. The cache holds, per layer, what its
-    backward pass needs. ``layers``: the network's layers (an
-    :class:`~xpnet.nn.architecture.Architecture`'s), by default the MLP of ``params``.
+    backward pass needs. ``arch``: the network (an :class:`~xpnet.nn.architecture.Architecture`),
+    by default the MLP of ``params``.
     """
     xp = xp or array_namespace(X)
     H = X
     cache = []
     remaining = iter(params)
-    for layer in layers if layers is not None else mlp_layers(len(params), keep is not None):
+    layers = mlp_layers(len(params), keep is not None) if arch is None else arch.layers(keep is not None)
+    for layer in layers:
         layer_params = next(remaining) if layer.has_params else ()
         H, saved = layer.forward(layer_params, H, keep=keep, xp=xp)
         cache.append((layer, layer_params, saved))
@@ -75,19 +76,19 @@ def backward(cache, dlogits, *, xp=None):
     return grads[::-1]
 
 
-def loss_and_grads(params, X, Y, scale: float = 1.0, *, keep=None, xp=None, layers=None):
+def loss_and_grads(params, X, Y, scale: float = 1.0, *, keep=None, xp=None, arch=None):
     """Summed cross-entropy (0-d), logits (n, k), and the gradients of ``scale`` x the mean loss.
 
     ``X`` (n, d), one-hot ``Y`` (n, k). ``scale`` multiplies dLoss/dlogits once instead of
     every gradient later (SGD passes its learning rate). ``keep``: dropout factors, as in
-    :func:`forward`, and ``layers``.
+    :func:`forward`, and ``arch``.
     """
     xp = xp or array_namespace(X, Y)
-    logits, cache = forward(params, X, keep=keep, xp=xp, layers=layers)
+    logits, cache = forward(params, X, keep=keep, xp=xp, arch=arch)
     loss_sum, probs = LOSS.forward(logits, Y, xp=xp)
     return loss_sum, logits, backward(cache, LOSS.backward(probs, Y, scale), xp=xp)
 
 
-def predict_logits(params, X, *, xp=None, layers=None):
+def predict_logits(params, X, *, xp=None, arch=None):
     """Logits (n, k) for ``X`` (n, d), without keeping a cache."""
-    return forward(params, X, xp=xp, layers=layers)[0]
+    return forward(params, X, xp=xp, arch=arch)[0]

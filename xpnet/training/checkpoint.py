@@ -39,6 +39,7 @@ from .. import __version__
 from ..errors import UsageError, XpnetError
 from ..data.limits import available_memory
 from ..files import write_output
+from ..nn.architecture import Architecture
 from .config import Config
 
 FORMAT = "xpnet-checkpoint"
@@ -98,7 +99,18 @@ class Checkpoint:
 
     @property
     def layer_sizes(self) -> list[int]:
+        """[inputs, hidden widths..., classes]: an MLP's layer sizes; for a CNN, its pixels, fc widths and classes."""
+        if _arch_text(self.config):
+            arch = self.architecture()
+            return [math.prod(arch.image_shape), *arch.hidden_units, arch.classes]
         return [self.params[0][0].shape[0]] + [W.shape[1] for W, _ in self.params]
+
+    def architecture(self) -> Architecture:
+        """The network the parameters belong to: the config's ``arch``, else the MLP of the layer sizes."""
+        arch = _arch_text(self.config)
+        if arch:
+            return Architecture.of(arch, self.image_shape, self.num_classes)
+        return Architecture.mlp(self.layer_sizes[1:-1], self.image_shape, self.num_classes)
 
     @property
     def dtype(self) -> str:
@@ -157,7 +169,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path} not found; pass the path of a .npz or .safetensors file "
                               "written by --save or --checkpoint-dir")
     meta, tensors = _read(path, _suffix(path))
-    params = [(tensors[f"params.{i}.W"], tensors[f"params.{i}.b"]) for i in range(len(meta["layer_sizes"]) - 1)]
+    params = [(tensors[f"params.{i}.W"], tensors[f"params.{i}.b"]) for i in range(len(_param_shapes(meta)))]
     optimizer_state = {name: tensors[f"optimizer.{name}"] for name in meta["optimizer_tensors"]}
     checkpoint = Checkpoint(params=params, config=meta["config"], epoch=meta["epoch"], history=meta["history"],
                             rng_state=meta["rng_state"], optimizer_state=optimizer_state,
@@ -372,10 +384,10 @@ def _safetensors_entry(path: Path, name: str, entry) -> tuple[tuple, np.dtype, i
 
 def _wanted(meta: dict) -> dict[str, tuple]:
     """Tensor name -> (shape, dtype) the metadata implies; (None, None) for the optimiser's step count."""
-    sizes, dtype = meta["layer_sizes"], meta["dtype"]
+    dtype = meta["dtype"]
     shapes = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes[f"{i}.W"], shapes[f"{i}.b"] = (fan_in, fan_out), (fan_out,)
+    for i, (W_shape, b_shape) in enumerate(_param_shapes(meta)):
+        shapes[f"{i}.W"], shapes[f"{i}.b"] = tuple(W_shape), tuple(b_shape)
     wanted = {f"params.{key}": (shape, dtype) for key, shape in shapes.items()}
     for name in meta["optimizer_tensors"]:
         wanted[f"optimizer.{name}"] = (None, None) if name == "step" else (shapes[name.split(".", 1)[1]], dtype)
@@ -475,7 +487,42 @@ def _parse_metadata(path: Path, metadata: str | None) -> dict:
                               "{'epoch': whole number, 'train_loss': number, ...} with numbers only); "
                               "the file is damaged or was edited: use an earlier checkpoint")
     _check_config(path, meta["config"])
+    _check_arch(path, meta)
     return meta
+
+
+def _arch_text(config) -> str:
+    """The ``arch`` setting of a run's config ('' for an MLP, and for anything that is not text)."""
+    arch = config.get("arch", "") if isinstance(config, dict) else ""
+    return arch if isinstance(arch, str) else ""
+
+
+def _param_shapes(meta: dict) -> list:
+    """[(W shape, b shape), ...] the metadata implies: the config's architecture, else the MLP of layer_sizes."""
+    arch = _arch_text(meta.get("config"))
+    if arch:
+        try:
+            return Architecture.of(arch, meta["image_shape"], meta["num_classes"]).param_shapes()
+        except (UsageError, TypeError, ValueError, IndexError, KeyError):
+            pass  # _check_arch reports it; until then, the layer sizes bound the names
+    sizes = meta["layer_sizes"]
+    return [((fan_in, fan_out), (fan_out,)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+
+
+def _check_arch(path: Path, meta: dict) -> None:
+    """A convolutional network's config must build on the checkpoint's image shape and agree with its layer sizes."""
+    arch = _arch_text(meta["config"])
+    if not arch:
+        return
+    try:
+        built = Architecture.of(arch, meta["image_shape"], meta["num_classes"])
+    except UsageError as error:
+        raise CheckpointError(f"checkpoint {path} has an unusable network in its config ({_first_line(error)}); "
+                              "the file is damaged or was edited: use an earlier checkpoint") from None
+    sizes = [math.prod(built.image_shape), *built.hidden_units, built.classes]
+    if meta["layer_sizes"] != sizes:
+        raise CheckpointError(f"checkpoint {path} has layer sizes {_show(meta['layer_sizes'])} that do not match its "
+                              f"network {arch} ({sizes}); the file is damaged or was edited: use an earlier checkpoint")
 
 
 def _json(text: str):
@@ -492,7 +539,7 @@ def _json(text: str):
 def _field_checks(meta: dict) -> list[tuple]:
     """(key, check, what is expected) for each metadata field but ``layer_sizes`` and ``dtype``."""
     sizes = meta["layer_sizes"]
-    layers = len(sizes) - 1
+    layers = len(_param_shapes(meta))
     return [
         ("xpnet_version", lambda v: isinstance(v, str) and len(v) <= 64, "a version such as '0.1.0'"),
         ("epoch", lambda v: _whole(v, 0), "a whole number of epochs, 0 or more"),

@@ -27,7 +27,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..backend import Backend
-from ..nn.model import loss_and_grads, predict_logits
+from ..nn.model import loss_and_grads
 from ..nn.ops import count_correct
 from .loop import DeviceSplit, EpochHooks, EpochTotals, batch_count
 
@@ -53,7 +53,7 @@ class CompiledTraining:
 
     def train_epoch(self, params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
                     lr_at: Callable[[int], float] | None = None, dropout=None, totals: EpochTotals | None = None,
-                    hooks: EpochHooks | None = None):
+                    hooks: EpochHooks | None = None, arch=None):
         """One pass over ``data``, compiled; returns ``(params, totals, finished)`` as the eager
         :func:`~xpnet.training.loop.train_epoch` does, and takes the same arguments."""
         if data.Y is None:
@@ -74,10 +74,10 @@ class CompiledTraining:
         rates = [optimizer.lr if lr_at is None else lr_at(step) for step in range(first, stop)]
         names, coefficients = self._coefficients(optimizer, rates, data.X.dtype)
         key = (first, stop, step_size, n, order is None, names, _dropout_key(dropout), type(optimizer),
-               _hyperparameters(optimizer))
+               _hyperparameters(optimizer), arch)
         if key not in self._compiled:
             self._compiled[key] = self._build(optimizer, dropout, names, first, stop, step_size, n,
-                                              order is None, params, data)
+                                              order is None, params, data, arch)
         carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
         codes = () if dropout is None else tuple(dropout.codes)
         carry = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients)
@@ -98,12 +98,12 @@ class CompiledTraining:
         table = np.array([[row[name] for row in rows] for name in names], dtype=np.float64)
         return names, self.backend.asarray(table.reshape(len(names), len(rates)), dtype=dtype)
 
-    def _build(self, optimizer, dropout, names, first, stop, step_size, n, whole_data, params, data):
+    def _build(self, optimizer, dropout, names, first, stop, step_size, n, whole_data, params, data, arch):
         """The compiled function that runs steps ``first`` to ``stop`` of an epoch."""
         xp = array_namespace(data.X)
-        # One eager forward pass first, so that constants the operations keep (ReLU's zero) exist
-        # before a trace, which must not create them.
-        predict_logits(params, data.X[:1, :], xp=xp)
+        # One eager step's gradients first (no update), so that the constants the operations keep
+        # (ReLU's zero, a convolution's patch indices) exist before a trace, which must not create them.
+        loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, arch=arch)
 
         def step(carry, data_arrays, rows, codes, c):
             params, state, loss_sum, correct = carry
@@ -115,7 +115,7 @@ class CompiledTraining:
             keep = None if dropout is None else dropout.factors(codes, X.dtype, xp)
             coefficients = {name: c[index] for index, name in enumerate(names)}  # c: (len(names),)
             loss, logits, grads = loss_and_grads(params, X, Y, scale=coefficients.get("scale", 1.0), keep=keep,
-                                                 xp=xp)
+                                                 xp=xp, arch=arch)
             params, state = optimizer.update(params, grads, state, coefficients, xp=xp)
             return params, state, loss_sum + loss, correct + count_correct(logits, y, xp=xp)
 

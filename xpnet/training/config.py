@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..nn.architecture import Architecture, parse_arch
 from ..nn.checks import whole
 from .early_stopping import MONITORS
 from ..nn.dropout import dropout_rate
@@ -46,6 +47,7 @@ class Config:
     device: str = "auto"
     dtype: str = "float32"
     hidden: tuple[int, ...] = (128,)
+    arch: str = ""  # a network in one line (xpnet.nn.architecture); "" is the MLP of ``hidden``
     init: str = "he"
     bias_init: str = "zeros"
     lr: float = 0.1
@@ -77,6 +79,14 @@ class Config:
         """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
         self._check_types()
         self.hidden = _layer_sizes(self.hidden)
+        tokens = parse_arch(self.arch)
+        if all(token.startswith("fc") for token in tokens):  # an MLP, however it was written
+            if tokens:
+                self.hidden = tuple(int(token[2:]) for token in tokens)
+            self.arch = ""
+        else:
+            self.arch = ",".join(tokens)
+            self.hidden = tuple(int(token[2:]) for token in tokens if token.startswith("fc"))
         if self.dtype not in DTYPES:
             raise UsageError(f"bad dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         check_schemes(self.init, self.bias_init)
@@ -103,7 +113,7 @@ class Config:
         """Names are strings, switches are bools: what a Python caller might get wrong before any value."""
         defaults = Config.__dataclass_fields__
         for name in ("dataset", "data_dir", "backend", "device", "dtype", "init", "bias_init", "optimizer",
-                     "schedule", "monitor"):
+                     "schedule", "monitor", "arch"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike) and name in ("dataset", "data_dir"):
                 setattr(self, name, os.fspath(value))
@@ -114,6 +124,12 @@ class Config:
                 raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.compile is not None and not isinstance(self.compile, bool):
             raise UsageError(f"compile must be True, False or None (the backend's default), got {self.compile!r}")
+
+    def architecture(self, image_shape, num_classes: int) -> Architecture:
+        """The network these settings describe for images of ``image_shape`` and ``num_classes`` classes."""
+        if self.arch:
+            return Architecture.of(self.arch, image_shape, num_classes)
+        return Architecture.mlp(self.hidden, image_shape, num_classes)
 
     def make_optimizer(self):
         """The optimiser these settings describe (UsageError for impossible values)."""
@@ -193,6 +209,8 @@ PRESETS: dict[str, Preset] = {
 
 def from_preset(name: str | None, **overrides) -> Config:
     """``Config()`` with preset ``name``'s settings, then ``overrides``, validated."""
+    if "arch" in overrides and "hidden" in overrides:
+        raise UsageError("give the hidden layers either with --arch (fcN tokens) or with --hidden, not both")
     config = Config()
     if name is not None:
         if name not in PRESETS:

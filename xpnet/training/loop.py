@@ -102,7 +102,7 @@ class EpochHooks:
 
 def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
                 lr_at: Callable[[int], float] | None = None, dropout=None, totals: EpochTotals | None = None,
-                hooks: EpochHooks | None = None):
+                hooks: EpochHooks | None = None, arch=None):
     """One pass over ``data``; returns ``(params, totals, finished)``, ``params`` as the optimiser left them.
 
     ``data`` needs its one-hot ``Y`` (:meth:`DeviceSplit.with_one_hot`). ``order`` (n,)
@@ -111,7 +111,8 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
     ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule);
     ``dropout`` (an :class:`xpnet.nn.dropout.EpochDropout`) gives each step's dropout factors.
     ``totals`` from an epoch stopped part-way continue it at its next step; ``finished`` is
-    False when ``hooks.stop()`` ended the epoch early.
+    False when ``hooks.stop()`` ended the epoch early. ``arch``: the network
+    (:class:`xpnet.nn.architecture.Architecture`; None: the MLP of ``params``).
     """
     xp = array_namespace(data.X)
     if data.Y is None:
@@ -134,7 +135,8 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
             batch = order[start:stop_row]
             X, Y, y = (xp.take(array, batch, axis=0) for array in (data.X, data.Y, data.y))
         keep = None if dropout is None else dropout.keep(start, stop_row, X.dtype, xp)
-        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, keep=keep, xp=xp)
+        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, keep=keep, xp=xp,
+                                                     arch=arch)
         params = optimizer.step(params, grads)
         totals.loss_sum += batch_loss
         totals.correct += count_correct(logits, y, xp=xp)
@@ -145,27 +147,28 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
     return params, totals, True
 
 
-def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000) -> tuple[float, float]:
-    """Mean loss and accuracy (a fraction) of ``params`` on ``data``, read back to the host once."""
-    loss, accuracy, _ = _evaluate(params, data, num_classes, batch_size, keep_predictions=False)
+def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000, arch=None) -> tuple[float, float]:
+    """Mean loss and accuracy (a fraction) of ``params`` (of network ``arch``; None: an MLP) on
+    ``data``, read back to the host once."""
+    loss, accuracy, _ = _evaluate(params, data, num_classes, batch_size, keep_predictions=False, arch=arch)
     return loss, accuracy
 
 
-def evaluate_with_predictions(params, data: DeviceSplit, num_classes: int,
-                              batch_size: int = 10000) -> tuple[float, float, np.ndarray]:
+def evaluate_with_predictions(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000,
+                              arch=None) -> tuple[float, float, np.ndarray]:
     """As :func:`evaluate`, plus the predicted class of every row, (n,) int64 on the host,
     from the same forward pass."""
-    return _evaluate(params, data, num_classes, batch_size, keep_predictions=True)
+    return _evaluate(params, data, num_classes, batch_size, keep_predictions=True, arch=arch)
 
 
-def _evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int, keep_predictions: bool):
+def _evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int, keep_predictions: bool, arch=None):
     xp = array_namespace(data.X)
     totals = EpochTotals.zeros(data.X)
     kept = []
     for start in range(0, data.size, batch_size):
         stop = min(start + batch_size, data.size)
         X, y = data.X[start:stop, :], data.y[start:stop]
-        logits = predict_logits(params, X, xp=xp)
+        logits = predict_logits(params, X, xp=xp, arch=arch)
         totals.loss_sum += cross_entropy(logits, one_hot(y, num_classes, X.dtype, xp=xp), xp=xp) * X.shape[0]
         predicted = predictions(logits, xp=xp)
         totals.correct += xp.count_nonzero(predicted == y)

@@ -13,15 +13,21 @@ TRAINING_COPIES, EVALUATION_COPIES = 4, 2
 
 
 def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: int, itemsize: int,
-              optimizer_slots: int) -> dict[str, int]:
+              optimizer_slots: int, arch=None) -> dict[str, int]:
     """Bytes by part: the data (uint8 as moved, float as trained on, and the one-hot targets),
-    the parameters with their gradients and optimiser state, and one step's activations."""
-    weights = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-    widest = max(layer_sizes)
+    the parameters with their gradients and optimiser state, and one step's activations.
+    ``arch`` (an :class:`xpnet.nn.architecture.Architecture`) counts a convolutional network's
+    parameters and its patches instead of the MLP of ``layer_sizes``."""
+    if arch is not None and arch.is_convolutional:
+        weights, per_example = arch.parameter_count(), arch.activation_values()
+        activations = max(batch, eval_batch // EVALUATION_COPIES) * per_example * itemsize
+    else:
+        weights = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+        activations = max(batch * TRAINING_COPIES, eval_batch * EVALUATION_COPIES) * max(layer_sizes) * itemsize
     return {
         "the data": examples * (layer_sizes[0] * (1 + itemsize) + layer_sizes[-1] * itemsize + 8),
         "the weights, their gradients and the optimiser's state": weights * itemsize * (2 + optimizer_slots),
-        "the activations of a batch": max(batch * TRAINING_COPIES, eval_batch * EVALUATION_COPIES) * widest * itemsize,
+        "the activations of a batch": activations,
     }
 
 

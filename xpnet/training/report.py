@@ -5,21 +5,20 @@ from __future__ import annotations
 import sys
 
 from .. import __version__
-from ..nn.model import describe
 from .config import Config
 
 
 def report_header(say, run) -> None:
     """The three lines a run starts with: the backend, the data, the model and its training."""
     config, backend, dataset, dev = run.config, run.backend, run.dataset, run.dev
-    count = sum(a * b + b for a, b in zip(run.layer_sizes[:-1], run.layer_sizes[1:]))
+    count = run.arch.parameter_count()
     compiled = f", compiled by {run.compiled.compiler.name}" if run.compiled is not None else ""
     say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype}{compiled} "
         f"({backend.reason})")
     say(f"data: {dataset.name} from {dataset.source}: {run.train.size:,} train"
         + (f", {dev.size:,} dev" if dev is not None else "")
         + f", {run.test.size:,} test, {dataset.num_classes} classes")
-    say(f"model: {describe(run.layer_sizes)} ({count:,} parameters), init {config.init}"
+    say(f"model: {run.arch.describe()} ({count:,} parameters), init {config.init}"
         + (", biases drawn too" if config.bias_init == "same" else "")
         + f"; {optimizer_text(config)}, batch {'full' if run.batch_size is None else run.batch_size}, "
         + f"{run.epochs} epoch(s), seed {config.seed}")

@@ -29,9 +29,9 @@ from ..backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
 from ..files import check_output_file, check_output_folder, remove_temporaries_of
+from ..nn.architecture import Architecture
 from ..nn.dropout import EpochDropout
-from ..nn.init import init_params
-from ..nn.model import sizes_text
+from ..nn.init import init_shaped
 from .compiled import CompiledTraining
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune,
@@ -232,6 +232,7 @@ class _Run:
     watch: DevWatch | None = None
     best: Checkpoint | None = None
     seconds_dropped: float = 0.0  # training seconds of the epochs before those in ``history``
+    arch: Architecture | None = None  # the network (an MLP's too)
     compiled: CompiledTraining | None = None  # None: the step runs eagerly, operation by operation
 
     @property
@@ -288,15 +289,16 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     _check_memory(config, backend, dataset)
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
-    layer_sizes = [train.X.shape[1], *config.hidden, dataset.num_classes]
+    arch = config.architecture(dataset.image_shape, dataset.num_classes)
+    layer_sizes = [train.X.shape[1], *arch.hidden_units, dataset.num_classes]
     batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
     run = _Run(config, backend, dataset, start.outputs, rng, train, dev, test, layer_sizes, batch_size,
                config.make_optimizer(), config.make_schedule(batch_count(train.size, batch_size)),
-               1 if config.dry_run else config.epochs)
+               1 if config.dry_run else config.epochs, arch=arch)
     if config.compile or (config.compile is None and backend.compiles_by_default):
         run.compiled = CompiledTraining(backend)
     if start.checkpoint is None:
-        host_params = init_params(layer_sizes, rng, config.init, config.bias_init, config.dtype)
+        host_params = init_shaped(arch.fans(), arch.param_shapes(), rng, config.init, config.bias_init, config.dtype)
     else:
         run.resumed_from = start.path
         host_params = _restore(run, start.checkpoint, say)
@@ -311,10 +313,11 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
 def _check_memory(config: Config, backend: Backend, dataset: Dataset) -> None:
     """UsageError, before anything is moved, when the run cannot fit in the device's free memory."""
     examples = dataset.train_images.shape[0] + dataset.test_images.shape[0]
-    sizes = [int(np.prod(dataset.image_shape)), *config.hidden, dataset.num_classes]
+    arch = config.architecture(dataset.image_shape, dataset.num_classes)
+    sizes = [int(np.prod(dataset.image_shape)), *arch.hidden_units, dataset.num_classes]
     parts = run_bytes(sizes, examples=examples, batch=config.batch_size or dataset.train_images.shape[0],
                       eval_batch=config.eval_batch_size, itemsize=np.dtype(config.dtype).itemsize,
-                      optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())))
+                      optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())), arch=arch)
     check_fits(parts, backend.available_bytes(), f"{backend.name} {backend.device_name}")
 
 
@@ -342,7 +345,7 @@ def _kept_best(run: _Run) -> Checkpoint | None:
 
 def _restore(run: _Run, checkpoint: Checkpoint, say) -> list:
     """Put ``checkpoint``'s optimiser state, generator, history and position into ``run``; its parameters."""
-    _check_compatible(checkpoint, run.layer_sizes, run.config)
+    _check_compatible(checkpoint, run.arch, run.config)
     _check_resumable(checkpoint, run.resumed_from)
     try:
         run.optimizer.load_state_dict(checkpoint.optimizer_state, run.backend.asarray)
@@ -375,14 +378,15 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
     # The epoch's time counts all of its work: its permutation and dropout masks, drawn and moved, too.
     started = time.perf_counter()
     order = None if run.batch_size is None else run.backend.asarray(run.rng.permutation(run.train.size))
-    dropout = (EpochDropout(run.rng, run.train.size, run.config.hidden, run.config.dropout, run.backend.asarray)
-               if run.config.dropout and run.config.hidden else None)
+    hidden = run.arch.hidden_units
+    dropout = (EpochDropout(run.rng, run.train.size, hidden, run.config.dropout, run.backend.asarray)
+               if run.config.dropout and hidden else None)
     bar = progress_bar(progress, batch_count(run.train.size, run.batch_size), epoch, run.epochs)
     hooks = EpochHooks(stop=interrupt, on_step=bar.update if bar is not None else None,
                        max_steps=1 if run.config.dry_run else None)
     run.params, totals, finished = run.train_epoch(
         run.params, run.optimizer, run.train, run.batch_size, order, totals=totals, dropout=dropout,
-        lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks)
+        lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks, arch=run.arch)
     loss_sum, correct, params_sum = totals.read(_params_sum(run.params))
     seconds = seconds_before + time.perf_counter() - started
     if bar is not None:
@@ -398,7 +402,7 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
         _diverged(epoch, record, run.history, run.config, run.last_saved)
     if run.dev is not None:
         record["dev_loss"], record["dev_accuracy"] = evaluate(run.params, run.dev, run.dataset.num_classes,
-                                                              run.config.eval_batch_size)
+                                                              run.config.eval_batch_size, arch=run.arch)
     return record
 
 
@@ -500,7 +504,8 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     params, final = run.params, run.snapshot(run.epochs_done)
     if run.best is not None:
         params, final = [(run.backend.asarray(W), run.backend.asarray(b)) for W, b in run.best.params], run.best
-    test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes, run.config.eval_batch_size)
+    test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes, run.config.eval_batch_size,
+                                        arch=run.arch)
     history = run.history
     summary = {
         "test_accuracy": test_accuracy,
@@ -511,6 +516,7 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
         "dataset": run.dataset.name,
         "data_source": run.dataset.source,
         "layer_sizes": run.layer_sizes,
+        "model": run.arch.describe(),
         "epochs": run.epochs_done,
         "train_seconds": run.train_seconds(),
         "xpnet_version": __version__,
@@ -552,12 +558,13 @@ def _check_resumable(checkpoint: Checkpoint, path) -> None:
                               "written by --checkpoint-dir or Ctrl-C")
 
 
-def _check_compatible(checkpoint: Checkpoint, layer_sizes: list[int], config: Config) -> None:
-    if checkpoint.layer_sizes != layer_sizes or checkpoint.dtype != config.dtype:
+def _check_compatible(checkpoint: Checkpoint, arch: Architecture, config: Config) -> None:
+    held = checkpoint.architecture()
+    if held.param_shapes() != arch.param_shapes() or checkpoint.dtype != config.dtype:
         raise CheckpointError(
-            f"the checkpoint holds a {sizes_text(checkpoint.layer_sizes)} {checkpoint.dtype} model "
-            f"but this run asks for {sizes_text(layer_sizes)} {config.dtype}; "
-            "resume without changing --hidden, --dtype or --dataset"
+            f"the checkpoint holds a {held.describe()} {checkpoint.dtype} model "
+            f"but this run asks for {arch.describe()} {config.dtype}; "
+            "resume without changing --hidden, --arch, --dtype or --dataset"
         )
 
 

@@ -1,0 +1,116 @@
+"""Convolutional networks through the whole program: ``fit(arch=...)`` and ``--arch`` on every
+backend, checkpoints that resume bit for bit, evaluate, predict and plot on a CNN checkpoint,
+compiled JAX against eager JAX, and one-line errors for architectures that cannot work."""
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xpnet
+from stopping import stop_after
+from xpnet.errors import UsageError
+from xpnet.training.checkpoint import load_checkpoint
+
+ARCH = "conv4k3,pool,conv6k3v,pool,fc16"  # 28 -> 28 -> 14 -> 12 -> 6: 6*6*6 = 216 -> 16 -> 10
+SMALL = dict(arch=ARCH, hidden=None, batch_size=64, epochs=2, lr=0.05, log=None)
+jax_installed = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+
+
+@pytest.fixture(scope="module")
+def small_dataset():
+    from xpnet.data import make_synthetic
+
+    return make_synthetic(320, 100, seed=4)
+
+
+def _settings(**changes):
+    settings = {key: value for key, value in SMALL.items() if key != "hidden"}
+    return {**settings, **changes}
+
+
+def test_a_cnn_trains_on_every_backend_like_numpy_in_float64(backend, small_dataset):
+    if backend.name == "cupy":
+        pytest.skip("the gpu lane runs the CuPy case")
+    settings = _settings(dataset=small_dataset, dtype="float64", dropout=0.2, optimizer="adam", lr=0.002)
+    reference = xpnet.fit(backend="numpy", **settings)
+    result = xpnet.fit(backend=backend.name, device=backend.device_name, **settings)
+    assert result.summary["model"].startswith("CNN conv4k3-pool-conv6k3v-pool-fc16")
+    for (W, b), (W_ref, b_ref) in zip(result.host_params(), reference.host_params(), strict=True):
+        np.testing.assert_allclose(W, W_ref, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b, b_ref, rtol=1e-9, atol=1e-12)
+    assert result.test_accuracy == reference.test_accuracy
+    assert reference.history[-1]["train_loss"] < reference.history[0]["train_loss"]
+
+
+def test_a_cnn_checkpoint_resumes_bit_for_bit(small_dataset, tmp_path, monkeypatch):
+    settings = _settings(dataset=small_dataset, backend="numpy", optimizer="momentum", dropout=0.1)
+    whole = xpnet.fit(**settings)
+    stop_after(monkeypatch, 5 + 3)  # 5 steps per epoch: stop 3 steps into epoch 2
+    with pytest.raises(xpnet.TrainingInterrupted):
+        xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
+    stop_after(monkeypatch, 10 ** 9)
+    held = load_checkpoint(tmp_path / "xpnet-interrupted.npz")
+    assert held.params[0][0].shape == (3, 3, 1, 4) and held.architecture().text == ARCH.replace(",", "-")
+    resumed = xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
+    for (W, b), (W_ref, b_ref) in zip(resumed.host_params(), whole.host_params(), strict=True):
+        assert np.array_equal(W, W_ref) and np.array_equal(b, b_ref)
+
+
+def test_resuming_with_another_network_is_refused_naming_both(small_dataset, tmp_path):
+    xpnet.fit(checkpoint_dir=str(tmp_path), **_settings(dataset=small_dataset, backend="numpy", epochs=1))
+    with pytest.raises(UsageError, match="--arch"):
+        xpnet.fit(checkpoint_dir=str(tmp_path), **_settings(dataset=small_dataset, backend="numpy", epochs=1,
+                                                            arch="conv8k3,pool,fc16"))
+
+
+@jax_installed
+def test_compiled_jax_trains_a_cnn_as_eager_jax_does_in_float64(small_dataset):
+    settings = _settings(dataset=small_dataset, backend="jax", dtype="float64", dropout=0.2)
+    compiled = xpnet.fit(**settings)
+    eager = xpnet.fit(compile=False, **settings)
+    assert compiled.summary["compiled"]["compilations"] == 1
+    for (W, b), (W_ref, b_ref) in zip(compiled.host_params(), eager.host_params(), strict=True):
+        np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b, b_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_evaluate_predict_and_plot_read_a_cnn_checkpoint(small_dataset, tmp_path):
+    saved = tmp_path / "cnn.npz"
+    result = xpnet.fit(save_path=str(saved), **_settings(dataset=small_dataset, backend="numpy"))
+    model = xpnet.load_model(saved, dataset=small_dataset)
+    assert model.describe().startswith("CNN conv4k3-pool-conv6k3v-pool-fc16 (28x28x1 -> 10), float32")
+    from xpnet.evaluate import evaluate_model
+
+    report, _ = evaluate_model(model)
+    assert report["test_accuracy"] == result.test_accuracy and report["model"].startswith("CNN")
+    images, _ = model.split("test")
+    assert model.predict(images[:5]).shape == (5,)
+    pytest.importorskip("matplotlib")
+    from xpnet.plot import plot_checkpoint
+
+    written = plot_checkpoint(saved, tmp_path / "pictures", dataset=small_dataset)
+    assert any(str(path).endswith("cnn-weights.png") for path in written)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--arch", "conv8k4"], "odd kernel"),
+    (["--arch", "conv8"], "unknown layer 'conv8'"),
+    (["--arch", "pool,pool,pool,pool,pool"], "even height and width"),
+    (["--arch", "conv8k3", "--hidden", "64"], "either with --arch"),
+])
+def test_a_bad_architecture_on_the_command_line_is_one_line(args, fragment):
+    done = subprocess.run([sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:200", "--epochs", "1", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and fragment in done.stderr.splitlines()[0]
+
+
+def test_an_mlp_written_as_fc_tokens_is_the_same_run_as_hidden(small_dataset):
+    by_arch = xpnet.fit(dataset=small_dataset, backend="numpy", arch="fc32", epochs=1, log=None)
+    by_hidden = xpnet.fit(dataset=small_dataset, backend="numpy", hidden=(32,), epochs=1, log=None)
+    assert by_arch.summary["config"]["arch"] == "" and by_arch.summary["config"]["hidden"] == [32]
+    for (W, _), (W_ref, _) in zip(by_arch.host_params(), by_hidden.host_params()):
+        assert np.array_equal(W, W_ref)
