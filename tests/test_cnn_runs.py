@@ -114,3 +114,18 @@ def test_an_mlp_written_as_fc_tokens_is_the_same_run_as_hidden(small_dataset):
     assert by_arch.summary["config"]["arch"] == "" and by_arch.summary["config"]["hidden"] == [32]
     for (W, _), (W_ref, _) in zip(by_arch.host_params(), by_hidden.host_params()):
         assert np.array_equal(W, W_ref)
+
+
+def test_a_cnn_too_big_for_memory_is_refused_before_training(small_dataset):
+    """Patches dominate a CNN's memory: conv4096k15 twice on 28x28 needs terabytes, counted up front."""
+    with pytest.raises(UsageError, match=r"this run needs about [0-9.]+ TiB .*\(the activations of a batch"):
+        xpnet.fit(dataset=small_dataset, backend="numpy", arch="conv4096k15,conv4096k15", log=None)
+
+
+def test_a_cnn_evaluates_a_few_hundred_images_at_a_time():
+    from xpnet.nn.architecture import Architecture
+    from xpnet.training.config import CNN_EVAL_BATCH, Config
+
+    cnn, mlp = Architecture.of(ARCH, (28, 28), 10), Architecture.mlp((128,), (28, 28), 10)
+    assert Config().evaluation_batch(cnn) == CNN_EVAL_BATCH < Config().evaluation_batch(mlp) == 10000
+    assert Config(eval_batch_size=64).evaluation_batch(cnn) == 64

@@ -53,7 +53,7 @@ class Model:
 
     @property
     def eval_batch_size(self) -> int:
-        return self.config.eval_batch_size
+        return self.config.evaluation_batch(self.arch)
 
     def describe(self) -> str:
         """``MLP 784-128-10, float32, 8 epoch(s)``: what the checkpoint holds (escaped: the epoch comes

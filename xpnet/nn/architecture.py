@@ -157,14 +157,15 @@ class Architecture:
                 found.append(W_shape)
         return found
 
-    def activation_values(self) -> int:
-        """Values one example keeps through a training step: each layer's output and its gradient,
-        and each convolution's patches, forward (oh*ow*k*k*c_in) and backward (h*w*k*k*c_out)."""
+    def activation_values(self, training: bool = True) -> int:
+        """Values one example keeps through a training step (or, not ``training``, a forward pass):
+        each layer's output and its gradient, and each convolution's patches, forward
+        (oh*ow*k*k*c_in) and, training, backward (h*w*k*k*c_out)."""
         total = 0
         for layer in self.layers():
             if isinstance(layer, Conv2d):
                 (h, w, c_in), (oh, ow, c_out), k = layer.in_shape, layer.out_shape, layer.kernel
-                total += oh * ow * k * k * c_in + h * w * k * k * c_out + 2 * oh * ow * c_out
+                total += oh * ow * k * k * c_in + 2 * oh * ow * c_out + (h * w * k * k * c_out if training else 0)
             elif isinstance(layer, MaxPool2d):
                 total += 2 * math.prod(layer.out_shape) + math.prod(layer.in_shape)
         return total + 4 * (max(self.hidden_units, default=0) + self.classes)

@@ -16,6 +16,8 @@ from ..nn.optim import make_optimizer
 from ..nn.schedules import make_schedule
 
 DTYPES = ("float32", "float64")
+# A CNN's patches take some 600 KB an image (conv32k5 then conv64k5): it evaluates this many at a time at most.
+CNN_EVAL_BATCH = 500
 MAX_THREADS = 4096
 
 
@@ -130,6 +132,10 @@ class Config:
         if self.arch:
             return Architecture.of(self.arch, image_shape, num_classes)
         return Architecture.mlp(self.hidden, image_shape, num_classes)
+
+    def evaluation_batch(self, arch: Architecture) -> int:
+        """Images evaluated at a time: ``eval_batch_size``, at most :data:`CNN_EVAL_BATCH` for a CNN."""
+        return min(self.eval_batch_size, CNN_EVAL_BATCH) if arch.is_convolutional else self.eval_batch_size
 
     def make_optimizer(self):
         """The optimiser these settings describe (UsageError for impossible values)."""

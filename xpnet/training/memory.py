@@ -19,8 +19,9 @@ def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: 
     ``arch`` (an :class:`xpnet.nn.architecture.Architecture`) counts a convolutional network's
     parameters and its patches instead of the MLP of ``layer_sizes``."""
     if arch is not None and arch.is_convolutional:
-        weights, per_example = arch.parameter_count(), arch.activation_values()
-        activations = max(batch, eval_batch // EVALUATION_COPIES) * per_example * itemsize
+        weights = arch.parameter_count()
+        activations = max(batch * arch.activation_values(training=True),
+                          eval_batch * arch.activation_values(training=False)) * itemsize
     else:
         weights = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
         activations = max(batch * TRAINING_COPIES, eval_batch * EVALUATION_COPIES) * max(layer_sizes) * itemsize

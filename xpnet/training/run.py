@@ -316,7 +316,7 @@ def _check_memory(config: Config, backend: Backend, dataset: Dataset) -> None:
     arch = config.architecture(dataset.image_shape, dataset.num_classes)
     sizes = [int(np.prod(dataset.image_shape)), *arch.hidden_units, dataset.num_classes]
     parts = run_bytes(sizes, examples=examples, batch=config.batch_size or dataset.train_images.shape[0],
-                      eval_batch=config.eval_batch_size, itemsize=np.dtype(config.dtype).itemsize,
+                      eval_batch=config.evaluation_batch(arch), itemsize=np.dtype(config.dtype).itemsize,
                       optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())), arch=arch)
     check_fits(parts, backend.available_bytes(), f"{backend.name} {backend.device_name}")
 
@@ -402,7 +402,7 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
         _diverged(epoch, record, run.history, run.config, run.last_saved)
     if run.dev is not None:
         record["dev_loss"], record["dev_accuracy"] = evaluate(run.params, run.dev, run.dataset.num_classes,
-                                                              run.config.eval_batch_size, arch=run.arch)
+                                                              run.config.evaluation_batch(run.arch), arch=run.arch)
     return record
 
 
@@ -504,8 +504,8 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     params, final = run.params, run.snapshot(run.epochs_done)
     if run.best is not None:
         params, final = [(run.backend.asarray(W), run.backend.asarray(b)) for W, b in run.best.params], run.best
-    test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes, run.config.eval_batch_size,
-                                        arch=run.arch)
+    test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes,
+                                        run.config.evaluation_batch(run.arch), arch=run.arch)
     history = run.history
     summary = {
         "test_accuracy": test_accuracy,
