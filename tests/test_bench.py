@@ -118,8 +118,10 @@ def test_a_backend_runs_on_the_device_named_after_it(monkeypatch, capsys):
     ("numpy@cuda:1", 2, "numpy@cuda:1 cannot run here"),
     ("numpy,numpy@cpu", 2, "numpy and numpy@cpu are the same backend"),
     ("numpy@", 2, "NAME@DEVICE"),
-    ("numpy+compile", 2, "numpy+compile cannot run here: --compile needs --backend jax or --backend torch"),
+    ("numpy+compile", 2, "numpy+compile cannot run here: compiled training (--compile, +compile"),
     ("numpy+fast", 2, "NAME+compile or NAME+eager"),
+    pytest.param("numpy,jax+compile@cpu,jax@cpu+compile", 2, "jax@cpu+compile and jax@cpu+compile are the same",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")),
     pytest.param("jax,jax+compile", 2, "jax and jax+compile are the same backend", marks=pytest.mark.skipif(
         importlib.util.find_spec("jax") is None, reason="jax is not installed")),
     pytest.param("torch@cuda", 1, "torch@cuda cannot run here", marks=pytest.mark.skipif(

@@ -151,7 +151,7 @@ def test_torch_compile_follows_eager_torch_in_float64_with_two_graphs():
 def test_compile_on_a_library_without_a_compiler_is_one_line(backend, tiny_dataset):
     if backend == "array-api-strict":
         pytest.importorskip("array_api_strict")
-    with pytest.raises(UsageError, match="--compile needs --backend jax or --backend torch"):
+    with pytest.raises(UsageError, match="compiled training .* needs the jax or torch backend"):
         xpnet.fit(dataset=tiny_dataset, backend=backend, compile=True, log=None)
 
 
@@ -181,5 +181,57 @@ def test_a_compiled_run_resumed_on_a_library_without_a_compiler_goes_on_eagerly(
     result = xpnet.fit(resume=saved, dataset=tiny_dataset, backend="numpy", epochs=2, log=lines.append)
     assert any("was trained compiled" in line and "goes on eagerly" in line for line in lines)
     assert len(result.history) == 2 and "compiled" not in result.summary
-    with pytest.raises(UsageError, match="--compile needs"):
+    with pytest.raises(UsageError, match="compiled training .* needs the jax or torch backend"):
         xpnet.fit(resume=saved, dataset=tiny_dataset, backend="numpy", compile=True, epochs=2, log=None)
+
+
+class SignalDuring(__import__("xpnet.training.run", fromlist=["InterruptRequest"]).InterruptRequest):
+    """A signal that arrives while the ``arrives_at``-th "stop?" question's epoch (or step) runs:
+    the answer is still "go on", but the request is raised, as a real SIGINT would raise it."""
+
+    arrives_at = 1
+
+    def __call__(self):
+        type(self).arrives_at -= 1
+        if type(self).arrives_at == 0:
+            self.signum = __import__("signal").SIGINT
+            return False
+        return self.signum is not None
+
+
+@jax_installed
+def test_a_signal_during_the_last_compiled_epoch_stops_after_it_and_the_rerun_finishes(tiny_dataset, tmp_path,
+                                                                                       monkeypatch):
+    """A compiled JAX epoch is asked "stop?" once, before it runs; a signal during the last one used
+    to be ignored (exit 0). Now the run keeps that epoch, stops with its checkpoint, and the same
+    command run again tests and saves the same model."""
+    from xpnet.training import run as run_module
+
+    settings = dict(dataset=tiny_dataset, backend="jax", hidden=(16,), epochs=2, log=None)
+    whole = xpnet.fit(**settings)
+    SignalDuring.arrives_at = 2  # during epoch 2, the last
+    monkeypatch.setattr(run_module, "InterruptRequest", SignalDuring)
+    with pytest.raises(xpnet.TrainingInterrupted, match="after epoch 2 of 2; checkpoint written to .*epoch-0002"):
+        xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
+    monkeypatch.undo()
+    rerun = xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
+    assert len(rerun.history) == 2
+    for (W, b), (W_ref, b_ref) in zip(rerun.host_params(), whole.host_params()):
+        assert np.array_equal(W, W_ref) and np.array_equal(b, b_ref)
+
+
+@torch_installed
+def test_torch_compiled_stops_between_steps_and_resumes_bit_for_bit(tiny_dataset, tmp_path, monkeypatch):
+    """torch.compile's step is called once per batch, so Ctrl-C stops between steps, as eagerly."""
+    from stopping import stop_after
+
+    settings = dict(dataset=tiny_dataset, backend="torch", compile=True, hidden=(16,), batch_size=100, epochs=2,
+                    optimizer="adam", lr=0.01, log=None)
+    whole = xpnet.fit(**settings)
+    stop_after(monkeypatch, 6 + 2)  # 6 steps per epoch: stop 2 steps into epoch 2
+    with pytest.raises(xpnet.TrainingInterrupted, match="in epoch 2 after 2 step"):
+        xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
+    stop_after(monkeypatch, 10 ** 9)
+    resumed = xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
+    for (W, b), (W_ref, b_ref) in zip(resumed.host_params(), whole.host_params()):
+        assert np.array_equal(W, W_ref) and np.array_equal(b, b_ref)

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import re
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +83,8 @@ class Backend:
             return _jax_compiler()
         if self.name == "torch":
             return _torch_compiler()
-        raise UsageError(f"--compile needs --backend jax or --backend torch; {self.name} runs each operation "
-                         "as it is called: leave --compile out")
+        raise UsageError(f"compiled training (--compile, +compile, compile=True) needs the jax or torch backend; "
+                         f"{self.name} runs each operation as it is called: train it without compiling")
 
     def available_bytes(self) -> int | None:
         """Memory free for new arrays on this backend's device (None when unknown): the GPU's
@@ -117,12 +118,15 @@ class Compiler:
     ``scan(body, carry, xs) -> (carry, ys)`` loops ``body`` over the leading axis of ``xs``
     inside a compiled function (``jax.lax.scan``); None where the library has none, and then a
     compiled step is called once per batch. ``compilations`` counts the traces compiled so far.
+    ``wait(array)`` returns once ``array`` is computed, waiting in Python (JAX computes
+    asynchronously: waiting inside the library would hold back signal handlers for an epoch).
     """
 
     name: str
     compile: Any
     scan: Any
     counter: list
+    wait: Any = lambda array: None
 
     @property
     def compilations(self) -> int:
@@ -140,7 +144,13 @@ def _jax_compiler() -> Compiler:
             return fn(*args)
         return jax.jit(traced, donate_argnums=donate)
 
-    return Compiler("jax.jit (XLA)", compile, jax.lax.scan, counter)
+    def wait(array):
+        pause = 0.0005
+        while not array.is_ready():
+            time.sleep(pause)
+            pause = min(2 * pause, 0.02)
+
+    return Compiler("jax.jit (XLA)", compile, jax.lax.scan, counter, wait)
 
 
 def _torch_compiler() -> Compiler:

@@ -157,6 +157,9 @@ def backend_entries(text: str) -> list[str]:
     for part in text.split(","):
         entry = part.strip().lower()
         base, plus, mode = entry.partition("+")
+        if "@" in mode:  # jax+compile@cpu, written the other way round: jax@cpu+compile
+            mode, _, device = mode.partition("@")
+            base, entry = f"{base}@{device}", f"{base}@{device}+{mode}"
         if plus and mode not in ENTRY_MODES:
             raise argparse.ArgumentTypeError(f"expected NAME+compile or NAME+eager, got {part.strip()!r}")
         name, at, device = base.partition("@")

@@ -16,7 +16,8 @@ optimiser's :meth:`update`. What changes is how it is called:
   JAX (one more when a run resumes inside an epoch or a dry run stops after a step), one per
   batch shape with PyTorch (a full batch and the last, partial one).
 
-A compiled epoch cannot stop between its steps: Ctrl-C is answered at the end of the epoch.
+With JAX a compiled epoch cannot stop between its steps: Ctrl-C is answered at the end of the
+epoch (a second Ctrl-C at once); with PyTorch between steps, as eagerly.
 """
 
 from __future__ import annotations
@@ -80,16 +81,17 @@ class CompiledTraining:
                                               order is None, params, data, arch)
         carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
         codes = () if dropout is None else tuple(dropout.codes)
-        carry = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients)
+        carry, done = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients, hooks.stop)
         params, state, totals.loss_sum, totals.correct = carry
-        optimizer.adopt(state, optimizer.steps + stop - first)
-        optimizer.lr = rates[-1]
-        totals.seen += min(stop * step_size, n) - first * step_size
-        totals.steps = stop
+        self.compiler.wait(totals.loss_sum)  # in Python, so that a second Ctrl-C acts at once
+        optimizer.adopt(state, optimizer.steps + done)
+        optimizer.lr = rates[done - 1] if done else optimizer.lr
+        totals.seen += min((first + done) * step_size, n) - first * step_size
+        totals.steps = first + done
         if hooks.on_step is not None:
-            for _ in range(stop - first):
+            for _ in range(done):
                 hooks.on_step()
-        return params, totals, True
+        return params, totals, first + done == stop
 
     def _coefficients(self, optimizer, rates: list[float], dtype):
         """The optimiser's coefficients of the coming steps, (names, (len(names), steps) array on the device)."""
@@ -148,24 +150,27 @@ class CompiledTraining:
 
         compiled = self.compiler.compile(epoch, donate=(0,))
 
-        def call(*args):
+        def call(*args, stop_requested=None):
             self.calls += 1
-            return compiled(*args)
+            return compiled(*args), stop - first  # one call: it cannot stop part-way
 
-        return call
+        return lambda carry, data_arrays, order, codes, coefficients, stop_requested: call(
+            carry, data_arrays, order, codes, coefficients)
 
     def _step_by_step(self, step, first, stop, step_size, n, whole_data):
         """An epoch as one compiled call per batch (a library without ``scan``)."""
         compiled = self.compiler.compile(step)
 
-        def epoch(carry, data_arrays, order, codes, coefficients):
+        def epoch(carry, data_arrays, order, codes, coefficients, stop_requested):
             for offset, index in enumerate(range(first, stop)):
+                if offset and stop_requested is not None and stop_requested():  # between steps, as eagerly
+                    return carry, offset
                 start, end = index * step_size, min((index + 1) * step_size, n)
                 rows = None if whole_data else order[start:end]
                 self.calls += 1
                 carry = compiled(carry, data_arrays, rows, tuple(layer[start:end, :] for layer in codes),
                                  coefficients[:, offset])
-            return carry
+            return carry, stop - first
 
         return epoch
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 
 from ..errors import XpnetError
@@ -48,6 +49,7 @@ class InterruptRequest:
     def __init__(self):
         self.signum: int | None = None
         self.armed = False
+        self.note: str | None = None  # printed when the first signal arrives (a compiled epoch: it takes a while)
         self._previous: dict[int, object] = {}
 
     def __call__(self) -> bool:
@@ -80,6 +82,8 @@ class InterruptRequest:
             raise Interrupted(f"stopped by {signal_name(signum)} before training started; nothing to save",
                               signum)
         self.signum = signum
+        if self.note:
+            print(f"{signal_name(signum)}: {self.note}", file=sys.stderr, flush=True)
 
     def _restore_defaults(self) -> None:
         for signum in self._previous:

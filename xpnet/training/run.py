@@ -275,11 +275,16 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
     if metrics is not None and metrics.start_error is not None:
         _warn(f"{metrics.start_error}; training goes on, and the metrics are kept in every checkpoint")
     interrupt.arm()
+    if run.compiled is not None and run.compiled.compiler.scan is not None:
+        interrupt.note = ("the run stops at the end of this compiled epoch, with a checkpoint; "
+                          "a second signal (Ctrl-C again) stops it at once, without one")
     for epoch in range(run.first_epoch, run.epochs + 1):
         if run.watch is not None and run.watch.should_stop:
             break
         record = _train_one_epoch(run, epoch, interrupt, progress)
         _keep_epoch(run, record, metrics, say)
+        if interrupt.signum is not None:  # it came while the epoch's last step, or a compiled epoch, ran
+            _stop_after_epoch(run, epoch, interrupt.signum)
     return _finish(run, metrics, say)
 
 
@@ -428,6 +433,21 @@ def _stop_interrupted(run: _Run, epoch: int, signum: int, in_progress: dict):
            else f"python -m xpnet.train --resume {path}")
     raise TrainingInterrupted(f"stopped by {signal_name(signum)} in epoch {epoch} after {in_progress['steps']} "
                               f"step(s); checkpoint written to {path}; to resume, {how}", signum)
+
+
+def _stop_after_epoch(run: _Run, epoch: int, signum: int):
+    """Stop with epoch ``epoch`` kept: in its own checkpoint if it just got one, else in the interrupted one."""
+    folder = run.outputs.checkpoint_dir
+    if folder and run.last_saved is not None and run.last_saved.name == checkpoint_name(epoch):
+        path = run.last_saved
+    else:
+        path = _save_or_rescue(Path(folder or ".") / INTERRUPTED_NAME, run.snapshot(epoch), run)
+        if run.best is not None and folder is None:
+            _save_or_warn(path.parent / INTERRUPTED_BEST_NAME, run.best, run)
+    how = ("rerun the same command, or: python -m xpnet.train --resume " + folder if folder is not None
+           else f"python -m xpnet.train --resume {path}")
+    raise TrainingInterrupted(f"stopped by {signal_name(signum)} after epoch {epoch} of {run.epochs}; checkpoint "
+                              f"written to {path}; to resume, {how}", signum)
 
 
 def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, say) -> None:
