@@ -107,6 +107,16 @@ def test_more_epochs_under_a_schedule_say_what_happens_to_it(tiny_dataset, tmp_p
     assert note and "planned for 2 epochs and now spans 4: the learning rate at epoch 3 is 0.05" in note[0]
 
 
+def test_fewer_epochs_than_done_say_nothing_of_the_schedule(tiny_dataset, tmp_path):
+    """Resumed with --epochs at or below the epochs done, nothing is trained: no learning rate to speak of."""
+    run = {**RUN, "schedule": "cosine", "epochs": 2}
+    xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path), **run)
+    lines = []
+    xpnet.fit(resume=tmp_path, dataset=tiny_dataset, epochs=1, log=lines.append)
+    assert not [line for line in lines if line.startswith("note: the cosine schedule")]
+    assert any("nothing to train" in line for line in lines)
+
+
 @pytest.mark.parametrize("outputs, words", [
     (dict(save_path="model.pt"), "--save model.pt: use a name ending in .npz or .safetensors"),
     (dict(save_path="{tmp}"), "--save {tmp}: use a name ending in"),

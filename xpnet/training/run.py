@@ -362,7 +362,8 @@ def _restore(run: _Run, checkpoint: Checkpoint, say) -> list:
     run.seconds_dropped = checkpoint.progress.get("train_seconds", run.train_seconds()) - run.train_seconds()
     run.in_progress = checkpoint.in_progress
     planned = checkpoint.config.get("epochs")
-    if planned != run.config.epochs and (run.config.schedule != "constant" or run.config.warmup_epochs):
+    if (planned != run.config.epochs and checkpoint.epoch < run.config.epochs
+            and (run.config.schedule != "constant" or run.config.warmup_epochs)):
         was = replace(run.config, epochs=planned).make_schedule(run.schedule.steps_per_epoch)
         step = (run.in_progress or {}).get("steps", 0)
         if checkpoint.epoch < planned:
