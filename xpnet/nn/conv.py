@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import device as device_of
 
+from .ops import device_constant
+
 PADDINGS = ("valid", "same")
 
 
@@ -131,25 +133,13 @@ def _patches(X, k: int, out_hw: tuple[int, int], xp):
     return xp.reshape(gathered, (n * out_hw[0] * out_hw[1], k * k * c))
 
 
-# Patch indices per namespace, device and geometry, computed on the host once and moved once.
-# A list, not a dict: not every library's device objects are hashable. Inside a compiler's trace
-# (JAX's tracers have no device) they are a constant of the trace, never kept.
-_INDICES: list = []
-
-
 def _patch_indices(xp, device, hp: int, wp: int, k: int, out_hw: tuple[int, int]):
-    """Flat positions in an (hp, wp) grid of every patch element, in (oh, ow, row, column) order."""
-    key = (hp, wp, k, out_hw)
-    if device is not None:
-        for namespace, where, geometry, indices in _INDICES:
-            if namespace is xp and where == device and geometry == key:
-                return indices
-    oh, ow = out_hw
-    rows = np.arange(oh)[:, None, None, None] + np.arange(k)[None, None, :, None]
-    columns = np.arange(ow)[None, :, None, None] + np.arange(k)[None, None, None, :]
-    host = (rows * wp + columns).reshape(-1).astype(np.int64)
-    if device is None:
-        return xp.asarray(host)
-    indices = xp.asarray(host, device=device)
-    _INDICES.append((xp, device, key, indices))
-    return indices
+    """Flat positions in an (hp, wp) grid of every patch element, in (oh, ow, row, column) order:
+    computed on the host once per namespace, device and geometry, and moved once."""
+    def make(where):
+        oh, ow = out_hw
+        rows = np.arange(oh)[:, None, None, None] + np.arange(k)[None, None, :, None]
+        columns = np.arange(ow)[None, :, None, None] + np.arange(k)[None, None, None, :]
+        return xp.asarray((rows * wp + columns).reshape(-1).astype(np.int64), device=where)
+
+    return device_constant(xp, device, ("patches", hp, wp, k, out_hw), make)

@@ -22,27 +22,31 @@ def one_hot(y, num_classes: int, dtype, *, xp=None):
 def relu(Z, *, xp=None):
     """max(Z, 0) elementwise; same shape and dtype as ``Z``."""
     xp = xp or array_namespace(Z)
-    return xp.maximum(Z, _zero(xp, Z.dtype, device_of(Z)))
+    # One 0-d zero per namespace, dtype and device: a Python 0.0 would be turned into a tensor on
+    # every call by array-api-compat's PyTorch wrapper, and a fresh zero per call costs an
+    # allocation (a kernel launch on a GPU) per layer per step.
+    zero = device_constant(xp, device_of(Z), ("zero", Z.dtype), lambda where: xp.zeros((), dtype=Z.dtype, device=where))
+    return xp.maximum(Z, zero)
 
 
-# One 0-d zero per namespace, dtype and device, made on first use: a Python 0.0 would be
-# turned into a tensor on every call by array-api-compat's PyTorch wrapper, and a fresh
-# zero per call costs an allocation (a kernel launch on a GPU) per layer per step.
-# A list, not a dict: not every library's device objects are hashable. Filed under the
-# device it landed on, so a zero made outside the backend's device context is never
-# handed to another device's arrays.
-_ZEROS: list = []
+# Constants made once per namespace, device and key (a list, not a dict: not every library's
+# device objects are hashable), each filed under the device it landed on, so that one made
+# outside the backend's device context is never handed to another device's arrays.
+_CONSTANTS: list = []
 
 
-def _zero(xp, dtype, device):
-    if device is None:  # inside a compiler's trace (JAX's tracers have no device): a constant, never kept
-        return xp.zeros((), dtype=dtype)
-    for namespace, zero_dtype, zero_device, zero in _ZEROS:
-        if namespace is xp and zero_dtype == dtype and zero_device == device:
-            return zero
-    zero = xp.zeros((), dtype=dtype, device=device)
-    _ZEROS.append((xp, dtype, device_of(zero), zero))
-    return zero
+def device_constant(xp, device, key, make):
+    """The array ``make(device)`` returns, made on first use for ``xp``, ``device`` and ``key`` and
+    kept. Inside a compiler's trace (JAX's tracers have no device: ``device`` is None) it is made
+    afresh, a constant of the trace, and never kept."""
+    if device is None:
+        return make(None)
+    for namespace, where, known, constant in _CONSTANTS:
+        if namespace is xp and where == device and known == key:
+            return constant
+    constant = make(device)
+    _CONSTANTS.append((xp, device_of(constant), key, constant))
+    return constant
 
 
 def relu_backward(dH, H, *, xp=None):

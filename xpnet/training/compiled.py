@@ -98,7 +98,7 @@ class CompiledTraining:
         rows = [optimizer.coefficients(rate, optimizer.steps + 1 + offset) for offset, rate in enumerate(rates)]
         names = tuple(sorted(rows[0]))
         table = np.array([[row[name] for row in rows] for name in names], dtype=np.float64)
-        return names, self.backend.asarray(table.reshape(len(names), len(rates)), dtype=dtype)
+        return names, self.backend.asarray(table, dtype=dtype)
 
     def _build(self, optimizer, dropout, names, first, stop, step_size, n, whole_data, params, data, arch):
         """The compiled function that runs steps ``first`` to ``stop`` of an epoch."""
@@ -150,12 +150,11 @@ class CompiledTraining:
 
         compiled = self.compiler.compile(epoch, donate=(0,))
 
-        def call(*args, stop_requested=None):
+        def call(carry, data_arrays, order, codes, coefficients, stop_requested):
             self.calls += 1
-            return compiled(*args), stop - first  # one call: it cannot stop part-way
+            return compiled(carry, data_arrays, order, codes, coefficients), stop - first  # one call: no stop part-way
 
-        return lambda carry, data_arrays, order, codes, coefficients, stop_requested: call(
-            carry, data_arrays, order, codes, coefficients)
+        return call
 
     def _step_by_step(self, step, first, stop, step_size, n, whole_data):
         """An epoch as one compiled call per batch (a library without ``scan``)."""

@@ -82,13 +82,9 @@ class Config:
         self._check_types()
         self.hidden = _layer_sizes(self.hidden)
         tokens = parse_arch(self.arch)
-        if all(token.startswith("fc") for token in tokens):  # an MLP, however it was written
-            if tokens:
-                self.hidden = tuple(int(token[2:]) for token in tokens)
-            self.arch = ""
-        else:
-            self.arch = ",".join(tokens)
+        if tokens:  # the fc widths are the hidden layers; an all-fc network is the MLP of --hidden
             self.hidden = tuple(int(token[2:]) for token in tokens if token.startswith("fc"))
+        self.arch = ",".join(tokens) if any(not token.startswith("fc") for token in tokens) else ""
         if self.dtype not in DTYPES:
             raise UsageError(f"bad dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         check_schemes(self.init, self.bias_init)

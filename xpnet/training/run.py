@@ -426,14 +426,9 @@ def _continued_totals(run: _Run) -> tuple[EpochTotals | None, float]:
 
 
 def _stop_interrupted(run: _Run, epoch: int, signum: int, in_progress: dict):
-    folder = run.outputs.checkpoint_dir
-    path = _save_or_rescue(Path(folder or ".") / INTERRUPTED_NAME, run.snapshot(epoch - 1, in_progress), run)
-    if run.best is not None and folder is None:  # with a folder, best.npz already holds it
-        _save_or_warn(path.parent / INTERRUPTED_BEST_NAME, run.best, run)
-    how = ("rerun the same command, or: python -m xpnet.train --resume " + folder if folder is not None
-           else f"python -m xpnet.train --resume {path}")
+    path = _write_interrupted(run, run.snapshot(epoch - 1, in_progress))
     raise TrainingInterrupted(f"stopped by {signal_name(signum)} in epoch {epoch} after {in_progress['steps']} "
-                              f"step(s); checkpoint written to {path}; to resume, {how}", signum)
+                              f"step(s); checkpoint written to {path}; to resume, {_resume_hint(run, path)}", signum)
 
 
 def _stop_after_epoch(run: _Run, epoch: int, signum: int):
@@ -442,13 +437,25 @@ def _stop_after_epoch(run: _Run, epoch: int, signum: int):
     if folder and run.last_saved is not None and run.last_saved.name == checkpoint_name(epoch):
         path = run.last_saved
     else:
-        path = _save_or_rescue(Path(folder or ".") / INTERRUPTED_NAME, run.snapshot(epoch), run)
-        if run.best is not None and folder is None:
-            _save_or_warn(path.parent / INTERRUPTED_BEST_NAME, run.best, run)
-    how = ("rerun the same command, or: python -m xpnet.train --resume " + folder if folder is not None
-           else f"python -m xpnet.train --resume {path}")
+        path = _write_interrupted(run, run.snapshot(epoch))
     raise TrainingInterrupted(f"stopped by {signal_name(signum)} after epoch {epoch} of {run.epochs}; checkpoint "
-                              f"written to {path}; to resume, {how}", signum)
+                              f"written to {path}; to resume, {_resume_hint(run, path)}", signum)
+
+
+def _write_interrupted(run: _Run, checkpoint: Checkpoint) -> Path:
+    """The interrupted checkpoint written (rescued if it cannot be), with the best epoch's beside it
+    when there is no checkpoint folder (with one, best.npz already holds it); its path."""
+    folder = run.outputs.checkpoint_dir
+    path = _save_or_rescue(Path(folder or ".") / INTERRUPTED_NAME, checkpoint, run)
+    if run.best is not None and folder is None:
+        _save_or_warn(path.parent / INTERRUPTED_BEST_NAME, run.best, run)
+    return path
+
+
+def _resume_hint(run: _Run, path: Path) -> str:
+    folder = run.outputs.checkpoint_dir
+    return ("rerun the same command, or: python -m xpnet.train --resume " + folder if folder is not None
+            else f"python -m xpnet.train --resume {path}")
 
 
 def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, say) -> None:
