@@ -98,3 +98,39 @@ def test_fit_reads_the_device_a_constant_number_of_times_per_epoch(tiny_dataset,
     # One read of the epoch's loss, accuracy and divergence check, one of the dev metrics.
     per_epoch = conversions(10, 3) - many_steps
     assert per_epoch == 2, per_epoch
+
+
+def test_a_conv_net_with_shifts_and_dropout_makes_no_host_conversion(tiny_dataset, host_conversions):
+    from xpnet.nn.architecture import Architecture
+    from xpnet.nn.augment import EpochShifts
+    from xpnet.nn.dropout import EpochDropout
+    from xpnet.nn.init import init_shaped
+    from xpnet.nn.optim import AdamW
+
+    backend, data = _device1_split(tiny_dataset)
+    arch = Architecture.of("conv4k3,pool,conv6k3v,pool,fc16", (28, 28, 1), 10)
+    rng = np.random.default_rng(0)
+    params = [(backend.asarray(W), backend.asarray(b))
+              for W, b in init_shaped(arch.fans(), arch.param_shapes(), rng, "he", "zeros", "float32")]
+    order = backend.asarray(rng.permutation(data.size))
+    dropout = EpochDropout(rng, data.size, arch.hidden_units, 0.3, backend.asarray)
+    shifts = EpochShifts(rng, data.size, 2, arch.image_shape, backend.asarray)
+    host_conversions.clear()
+    params, totals, finished = train_epoch(params, AdamW(0.001, weight_decay=0.01), data, 64, order,
+                                           dropout=dropout, shifts=shifts, arch=arch)
+    assert finished and totals.steps == 10
+    assert sum(host_conversions.values()) == 0, dict(host_conversions)
+    assert params[0][0].device == backend.device
+
+
+def test_fit_of_a_conv_net_reads_the_device_a_constant_number_of_times_per_epoch(tiny_dataset, host_conversions):
+    def conversions(batch_size, epochs):
+        host_conversions.clear()
+        xpnet.fit(dataset=tiny_dataset, backend="array-api-strict", device="device1",
+                  arch="conv4k3,pool,fc16", shift=1, dropout=0.1, batch_size=batch_size, epochs=epochs,
+                  dev_size=100, log=None)
+        return sum(host_conversions.values())
+
+    few_steps, many_steps = conversions(250, 1), conversions(25, 1)
+    assert few_steps == many_steps, (few_steps, many_steps)
+    assert conversions(25, 2) - many_steps == 2

@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                                f"(default: {d.warmup_epochs})")
     training.add_argument("--dropout", type=float, metavar="P",
                           help=f"drop each hidden unit with probability P while training (default: {d.dropout})")
+    training.add_argument("--shift", type=non_negative_int, metavar="S",
+                          help="move each training image by a random whole number of pixels, up to S down or up "
+                               "and S left or right, drawn anew each epoch; new pixels are 0 "
+                               f"(torchvision's RandomCrop(28, padding=S)) (default: {d.shift}, none)")
     training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
                           help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
     training.add_argument("--epochs", type=positive_int, help=f"number of epochs (default: {d.epochs})")

@@ -6,7 +6,7 @@ The step is the one a reader checks by hand, unchanged: gather the batch with ``
 optimiser's :meth:`update`. What changes is how it is called:
 
 - Everything that varies from step to step enters as arrays: the batch's rows of the epoch's
-  permutation, its dropout codes, and the optimiser's coefficients (learning rate from the
+  permutation, its dropout codes and image shifts, and the optimiser's coefficients (learning rate from the
   schedule, bias corrections from the step count), computed on the host in Python floats for
   the whole epoch and moved in one transfer. Nothing retraces when the learning rate changes.
 - With JAX the epoch is one call: a ``lax.scan`` over its full batches, then the last,
@@ -53,8 +53,8 @@ class CompiledTraining:
         return self.compiler.compilations
 
     def train_epoch(self, params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
-                    lr_at: Callable[[int], float] | None = None, dropout=None, totals: EpochTotals | None = None,
-                    hooks: EpochHooks | None = None, arch=None):
+                    lr_at: Callable[[int], float] | None = None, dropout=None, shifts=None,
+                    totals: EpochTotals | None = None, hooks: EpochHooks | None = None, arch=None):
         """One pass over ``data``, compiled; returns ``(params, totals, finished)`` as the eager
         :func:`~xpnet.training.loop.train_epoch` does, and takes the same arguments."""
         if data.Y is None:
@@ -74,13 +74,14 @@ class CompiledTraining:
             return params, totals, False
         rates = [optimizer.lr if lr_at is None else lr_at(step) for step in range(first, stop)]
         names, coefficients = self._coefficients(optimizer, rates, data.X.dtype)
-        key = (first, stop, step_size, n, order is None, names, _dropout_key(dropout), type(optimizer),
-               _hyperparameters(optimizer), arch)
+        key = (first, stop, step_size, n, order is None, names, _dropout_key(dropout), _shifts_key(shifts),
+               type(optimizer), _hyperparameters(optimizer), arch)
         if key not in self._compiled:
-            self._compiled[key] = self._build(optimizer, dropout, names, first, stop, step_size, n,
+            self._compiled[key] = self._build(optimizer, dropout, shifts, names, first, stop, step_size, n,
                                               order is None, params, data, arch)
         carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
-        codes = () if dropout is None else tuple(dropout.codes)
+        # Per-row arrays the steps slice like the permutation: the dropout codes, then the shifts.
+        codes = (() if dropout is None else tuple(dropout.codes)) + (() if shifts is None else (shifts.codes,))
         carry, done = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients, hooks.stop)
         params, state, totals.loss_sum, totals.correct = carry
         self.compiler.wait(totals.loss_sum)  # in Python, so that a second Ctrl-C acts at once
@@ -100,12 +101,16 @@ class CompiledTraining:
         table = np.array([[row[name] for row in rows] for name in names], dtype=np.float64)
         return names, self.backend.asarray(table, dtype=dtype)
 
-    def _build(self, optimizer, dropout, names, first, stop, step_size, n, whole_data, params, data, arch):
+    def _build(self, optimizer, dropout, shifts, names, first, stop, step_size, n, whole_data, params, data,
+               arch):
         """The compiled function that runs steps ``first`` to ``stop`` of an epoch."""
         xp = array_namespace(data.X)
         # One eager step's gradients first (no update), so that the constants the operations keep
         # (ReLU's zero, a convolution's patch indices) exist before a trace, which must not create them.
         loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, arch=arch)
+        if shifts is not None:
+            shifts.apply(data.X[:1, :], shifts.rows(0, 1), xp=xp)
+        layers = 0 if dropout is None else len(dropout.codes)
 
         def step(carry, data_arrays, rows, codes, c):
             params, state, loss_sum, correct = carry
@@ -114,7 +119,9 @@ class CompiledTraining:
                 X, Y, y = X_all, Y_all, y_all
             else:
                 X, Y, y = (xp.take(array, rows, axis=0) for array in (X_all, Y_all, y_all))
-            keep = None if dropout is None else dropout.factors(codes, X.dtype, xp)
+            if shifts is not None:
+                X = shifts.apply(X, codes[layers], xp=xp)
+            keep = None if dropout is None else dropout.factors(codes[:layers], X.dtype, xp)
             coefficients = {name: c[index] for index, name in enumerate(names)}  # c: (len(names),)
             loss, logits, grads = loss_and_grads(params, X, Y, scale=coefficients.get("scale", 1.0), keep=keep,
                                                  xp=xp, arch=arch)
@@ -176,6 +183,10 @@ class CompiledTraining:
 
 def _dropout_key(dropout):
     return None if dropout is None else (dropout.threshold, dropout.scale, len(dropout.codes))
+
+
+def _shifts_key(shifts):
+    return None if shifts is None else (shifts.shift, shifts.image_shape)
 
 
 def _hyperparameters(optimizer) -> tuple:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from ..nn.augment import shift_size
 from ..errors import UsageError
 from ..nn.architecture import Architecture, parse_arch
 from ..nn.checks import whole
@@ -63,6 +64,7 @@ class Config:
     schedule: str = "constant"
     warmup_epochs: int = 0
     dropout: float = 0.0
+    shift: int = 0  # random shifts of up to this many pixels, drawn per image and epoch (xpnet.nn.augment)
     batch_size: int | None = 128
     epochs: int = 10
     seed: int = 1
@@ -92,6 +94,7 @@ class Config:
         self.make_optimizer()  # checks the learning rate and the optimiser's settings
         self.make_schedule(1)  # checks the epochs and the warmup
         dropout_rate(self.dropout)
+        self.shift = shift_size(self.shift)
         if self.batch_size is not None:
             whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
         for name, minimum in (("seed", 0), ("log_interval", 1), ("eval_batch_size", 1), ("dev_size", 0)):

@@ -101,15 +101,16 @@ class EpochHooks:
 
 
 def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
-                lr_at: Callable[[int], float] | None = None, dropout=None, totals: EpochTotals | None = None,
-                hooks: EpochHooks | None = None, arch=None):
+                lr_at: Callable[[int], float] | None = None, dropout=None, shifts=None,
+                totals: EpochTotals | None = None, hooks: EpochHooks | None = None, arch=None):
     """One pass over ``data``; returns ``(params, totals, finished)``, ``params`` as the optimiser left them.
 
     ``data`` needs its one-hot ``Y`` (:meth:`DeviceSplit.with_one_hot`). ``order`` (n,)
     int64 on the device is the epoch's permutation; each batch is gathered from it with
     ``xp.take``. ``batch_size=None`` (full batch) uses the data as they are.
     ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule);
-    ``dropout`` (an :class:`xpnet.nn.dropout.EpochDropout`) gives each step's dropout factors.
+    ``dropout`` (an :class:`xpnet.nn.dropout.EpochDropout`) gives each step's dropout factors;
+    ``shifts`` (an :class:`xpnet.nn.augment.EpochShifts`) moves each batch's images.
     ``totals`` from an epoch stopped part-way continue it at its next step; ``finished`` is
     False when ``hooks.stop()`` ended the epoch early. ``arch``: the network
     (:class:`xpnet.nn.architecture.Architecture`; None: the MLP of ``params``).
@@ -134,6 +135,8 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
         else:
             batch = order[start:stop_row]
             X, Y, y = (xp.take(array, batch, axis=0) for array in (data.X, data.Y, data.y))
+        if shifts is not None:
+            X = shifts.apply(X, shifts.rows(start, stop_row), xp=xp)
         keep = None if dropout is None else dropout.keep(start, stop_row, X.dtype, xp)
         batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, keep=keep, xp=xp,
                                                      arch=arch)

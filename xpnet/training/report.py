@@ -33,6 +33,8 @@ def optimizer_text(config: Config) -> str:
         text += f" weight decay {config.weight_decay}"
     if config.dropout:
         text += f" dropout {config.dropout}"
+    if config.shift:
+        text += f" shifts up to {config.shift} px"
     if config.schedule != "constant" or config.warmup_epochs:
         text += f" ({config.schedule} schedule" + (f", {config.warmup_epochs} warmup epoch(s))"
                                                    if config.warmup_epochs else ")")

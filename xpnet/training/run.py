@@ -30,6 +30,7 @@ from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
 from ..files import check_output_file, check_output_folder, remove_temporaries_of
 from ..nn.architecture import Architecture
+from ..nn.augment import EpochShifts, shift_size
 from ..nn.dropout import EpochDropout
 from ..nn.init import init_shaped
 from .compiled import CompiledTraining
@@ -291,6 +292,7 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
 def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     """The data on the device and the model: drawn afresh, or as the checkpoint left it."""
     config = start.config
+    shift_size(config.shift, dataset.image_shape)  # a shift as large as the image leaves nothing
     _check_memory(config, backend, dataset)
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
@@ -381,17 +383,19 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
     write the interrupted checkpoint and raise :class:`TrainingInterrupted`."""
     totals, seconds_before = _continued_totals(run)
     epoch_rng_state = run.rng.bit_generator.state
-    # The epoch's time counts all of its work: its permutation and dropout masks, drawn and moved, too.
+    # The epoch's time counts all of its work: its permutation, dropout masks and shifts, drawn and moved, too.
     started = time.perf_counter()
     order = None if run.batch_size is None else run.backend.asarray(run.rng.permutation(run.train.size))
     hidden = run.arch.hidden_units
     dropout = (EpochDropout(run.rng, run.train.size, hidden, run.config.dropout, run.backend.asarray)
                if run.config.dropout and hidden else None)
+    shifts = (EpochShifts(run.rng, run.train.size, run.config.shift, run.arch.image_shape, run.backend.asarray)
+              if run.config.shift else None)
     bar = progress_bar(progress, batch_count(run.train.size, run.batch_size), epoch, run.epochs)
     hooks = EpochHooks(stop=interrupt, on_step=bar.update if bar is not None else None,
                        max_steps=1 if run.config.dry_run else None)
     run.params, totals, finished = run.train_epoch(
-        run.params, run.optimizer, run.train, run.batch_size, order, totals=totals, dropout=dropout,
+        run.params, run.optimizer, run.train, run.batch_size, order, totals=totals, dropout=dropout, shifts=shifts,
         lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks, arch=run.arch)
     loss_sum, correct, params_sum = totals.read(_params_sum(run.params))
     seconds = seconds_before + time.perf_counter() - started
