@@ -12,9 +12,10 @@ and flattening it for a Dense layer is a reshape. No transpose anywhere in a con
   then a matrix product. The kernel's gradient is ``patches.T @ d_output``; the input's is a
   *full* correlation of the padded output gradient with the flipped kernel: again a gather
   of patches and a matrix product, so no gradient is ever scattered and added.
-- :class:`MaxPool2d`: 2 x 2 windows, stride 2, by reshaping; the gradient goes to the window's
-  maximum, and where several entries tie for it, to the first in row-major order (PyTorch's
-  rule), through the one-hot of ``argmax``.
+- :class:`MaxPool2d`: 2 x 2 windows, stride 2, by reshaping: the maximum of a window's four
+  corners, each a strided view. The gradient goes to the window's maximum, and where several
+  entries tie for it, to the first in row-major order (PyTorch's rule), through equality
+  masks of the corners against the maximum, each masking out the ones before it.
 - :class:`Flatten`: (n, h, w, c) -> (n, h*w*c).
 
 Each layer takes its input shape when built, so the first one also accepts flat images
@@ -86,19 +87,28 @@ class MaxPool2d:
         self.out_shape = (height // 2, width // 2, channels)
 
     def forward(self, params, H, *, keep, xp):
-        n, (h, w, c) = H.shape[0], self.out_shape
-        X = xp.reshape(H, (n, h, 2, w, 2, c))
-        windows = xp.reshape(xp.permute_dims(X, (0, 1, 3, 5, 2, 4)), (n, h, w, c, 4))
-        return xp.max(windows, axis=-1), (xp.argmax(windows, axis=-1), H.shape)
+        corners = _window_corners(H, self.out_shape, xp)
+        A = xp.maximum(xp.maximum(corners[0], corners[1]), xp.maximum(corners[2], corners[3]))
+        return A, (H, A)
 
     def backward(self, params, saved, dA, *, input_grad, xp):
         """Each window's gradient to its maximum, the first one where entries tie."""
-        winners, input_shape = saved
-        n, (h, w, c) = dA.shape[0], self.out_shape
-        positions = xp.arange(4, dtype=winners.dtype, device=device_of(winners))
-        routed = xp.astype(winners[..., None] == positions, dA.dtype) * dA[..., None]  # (n, h, w, c, 4)
-        dX = xp.permute_dims(xp.reshape(routed, (n, h, w, c, 2, 2)), (0, 1, 4, 2, 5, 3))
-        return xp.reshape(dX, input_shape), ()
+        H, A = saved
+        routed, taken = [], None
+        for corner in _window_corners(H, self.out_shape, xp):  # row-major: the first maximum wins
+            wins = corner == A if taken is None else (corner == A) & ~taken
+            taken = wins if taken is None else taken | wins
+            routed.append(xp.astype(wins, dA.dtype) * dA)
+        rows = [xp.stack(routed[:2], axis=3), xp.stack(routed[2:], axis=3)]  # (n, h, w, 2, c) each
+        return xp.reshape(xp.stack(rows, axis=2), H.shape), ()
+
+
+def _window_corners(H, out_shape, xp) -> list:
+    """The four entries of each 2 x 2 window of ``H`` (n, 2h, 2w, c) (or flat), as (n, h, w, c)
+    views in row-major order: top left, top right, bottom left, bottom right."""
+    h, w, c = out_shape
+    X = xp.reshape(H, (H.shape[0], h, 2, w, 2, c))
+    return [X[:, :, row, :, column, :] for row in (0, 1) for column in (0, 1)]
 
 
 class Flatten:
