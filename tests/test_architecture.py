@@ -8,7 +8,7 @@ import reference
 from xpnet.backend import to_numpy
 from xpnet.errors import UsageError
 from xpnet.nn.architecture import Architecture, parse_arch
-from xpnet.nn.conv import Conv2d, Flatten, MaxPool2d
+from xpnet.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from xpnet.nn.init import init_params, init_shaped
 from xpnet.nn.layers import Dense, Dropout, ReLU
 from xpnet.nn.model import loss_and_grads, mlp_layers
@@ -24,6 +24,8 @@ def test_tokens_are_read_with_commas_or_spaces_in_any_case():
     ("conv32", "unknown layer 'conv32'"),
     ("fc0", "at least 1"),
     ("conv32k5,avg", "unknown layer 'avg'"),
+    ("fc16,avgpool", "avgpool must come before the fc layers"),
+    ("conv8k4v,avgpool", "2x2 average pooling needs an even height and width"),
     ("fc128,conv8k3", "conv layers must come before the fc layers"),
     ("fc128,pool", "pool must come before the fc layers"),
     ("conv8k4", "odd kernel"),
@@ -54,22 +56,25 @@ def test_an_mlp_is_its_fc_layers_with_the_same_parameters_and_draws():
     ("conv6k5,pool,conv16k5v,pool,fc120,fc84",  # LeNet-5: 28 -> 28 -> 14 -> 10 -> 5
      [(5, 5, 1, 6), (6,), (5, 5, 6, 16), (16,), (400, 120), (120,), (120, 84), (84,), (84, 10), (10,)]),
     ("conv4k3v,pool", [(3, 3, 1, 4), (4,), (13 * 13 * 4, 10), (10,)]),
+    ("conv4k3,avgpool,fc8", [(3, 3, 1, 4), (4,), (14 * 14 * 4, 8), (8,), (8, 10), (10,)]),
 ])
 def test_convolutional_shapes(text, shapes):
     arch = Architecture.of(text, (28, 28), 10)
     assert [shape for pair in arch.param_shapes() for shape in pair] == shapes
     assert arch.parameter_count() == sum(int(np.prod(shape)) for shape in shapes)
     kinds = [type(layer) for layer in arch.layers()]
-    assert kinds[0] is Conv2d and kinds[-1] is Dense and Flatten in kinds and MaxPool2d in kinds
+    assert kinds[0] is Conv2d and kinds[-1] is Dense and Flatten in kinds
+    assert (AvgPool2d if "avgpool" in text else MaxPool2d) in kinds
     with_dropout = [type(layer) for layer in arch.layers(dropout=True)]
     assert Dropout not in kinds and with_dropout.count(Dropout) == len(arch.hidden_units)
 
 
-@pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
-def test_a_convolutional_network_s_gradients_match_finite_differences(backend, dropout):
+@pytest.mark.parametrize("pool, dropout", [("pool", False), ("pool", True), ("avgpool", False)],
+                         ids=["plain", "dropout", "average-pool"])
+def test_a_convolutional_network_s_gradients_match_finite_differences(backend, pool, dropout):
     """conv(3 filters, 3x3, same) -> ReLU -> pool -> conv(2, 3x3, valid) -> ReLU -> fc5 -> ReLU -> 4 classes,
     on 6x6 images with 2 channels, given flat: every parameter's gradient of the mean loss."""
-    arch = Architecture.of("conv3k3,pool,conv2k3v,fc5", (6, 6, 2), 4)
+    arch = Architecture.of(f"conv3k3,{pool},conv2k3v,fc5", (6, 6, 2), 4)
     rng = np.random.default_rng(8)
     n = 5
     host = init_shaped(arch.fans(), arch.param_shapes(), rng, "he", "same", "float64")

@@ -11,7 +11,7 @@ import pytest
 import reference
 
 from xpnet.backend import to_numpy
-from xpnet.nn.conv import Conv2d, Flatten, MaxPool2d
+from xpnet.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 
 N = 2
 
@@ -39,6 +39,7 @@ CASES = {
     "conv same 5x5, 1->2 channels, 5x5": (lambda: Conv2d((5, 5, 1), 2, 5, "same"), (5, 5, 1), [(5, 5, 1, 2), (2,)]),
     "conv 1x1, 3->2 channels": (lambda: Conv2d((3, 3, 3), 2, 1), (3, 3, 3), [(1, 1, 3, 2), (2,)]),
     "max-pool 2x2, 3 channels, 6x4": (lambda: MaxPool2d((6, 4, 3)), (6, 4, 3), []),
+    "average pool 2x2, 3 channels, 4x6": (lambda: AvgPool2d((4, 6, 3)), (4, 6, 3), []),
     "flatten": (lambda: Flatten(), (3, 2, 2), []),
 }
 
@@ -109,6 +110,12 @@ def test_pooling_ties_send_the_gradient_to_the_first_maximum(backend):
     expected[0, 0] = 5.0  # all four zeros tie: the first takes it
     expected[0, 3] = 7.0  # 3 at (0, 3) comes before 3 at (1, 2)
     np.testing.assert_array_equal(to_numpy(dH)[0, :, :, 0], expected)
+
+
+def test_average_pooling_is_the_mean_of_each_window(backend):
+    H = np.random.default_rng(2).normal(size=(2, 4, 6, 3))
+    A, _ = AvgPool2d((4, 6, 3)).forward((), backend.asarray(H), keep=None, xp=backend.xp)
+    np.testing.assert_allclose(to_numpy(A), H.reshape(2, 2, 2, 3, 2, 3).mean(axis=(2, 4)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("make, message", [

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shared(model, "--hidden", shown=d.hidden)
     model.add_argument("--arch", metavar="LAYERS",
                        help="the network, left to right: convFkK (F filters, KxK, same padding; convFkKv: valid), "
-                            "pool (2x2 max) and fcN (N units), each followed by ReLU, e.g. "
+                            "pool (2x2 max), avgpool (2x2 mean) and fcN (N units), each followed by ReLU, e.g. "
                             "conv32k5,pool,conv64k5,pool,fc256; the layer to the classes is added; instead of "
                             "--hidden (default: the MLP of --hidden)")
     model.add_argument("--init", metavar="SCHEME", help=f"weight init: normal:STD, uniform:A (on [-A, A)), "

@@ -5,7 +5,8 @@ Tokens, left to right from the image to the classes:
 - ``convFkK``: a :class:`~xpnet.nn.conv.Conv2d` of ``F`` filters, ``K`` x ``K``, ``same``
   padding (the image keeps its size; ``K`` odd), then ReLU; ``convFkKv``: ``valid`` padding
   (the image shrinks by ``K - 1``).
-- ``pool``: 2 x 2 max-pooling (:class:`~xpnet.nn.conv.MaxPool2d`).
+- ``pool``: 2 x 2 max-pooling (:class:`~xpnet.nn.conv.MaxPool2d`); ``avgpool``: 2 x 2
+  average pooling (:class:`~xpnet.nn.conv.AvgPool2d`).
 - ``fcN``: a :class:`~xpnet.nn.layers.Dense` layer of ``N`` units, then ReLU (and dropout,
   when the run has it). The first ``fc`` after convolutions flattens the image first.
 
@@ -24,11 +25,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import UsageError
-from .conv import Conv2d, Flatten, MaxPool2d
+from .conv import POOLS, AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .layers import Dense, Dropout, ReLU
 from .model import describe
 
-_TOKEN = re.compile(r"conv(\d+)k(\d+)(v?)|pool|fc(\d+)")
+_TOKEN = re.compile(r"conv(\d+)k(\d+)(v?)|pool|avgpool|fc(\d+)")
 EXAMPLE = "conv32k5,pool,conv64k5,pool,fc256"
 
 
@@ -44,7 +45,7 @@ def parse_arch(text) -> tuple[str, ...]:
         match = _TOKEN.fullmatch(token)
         if match is None:
             raise UsageError(f"unknown layer {token!r} in --arch; use convFkK (F filters, KxK, same padding; "
-                             f"convFkKv: valid), pool (2x2 max) or fcN (N units), e.g. {EXAMPLE}")
+                             f"convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN (N units), e.g. {EXAMPLE}")
         numbers = [int(number) for number in match.groups() if number and number.isdigit()]
         if any(number < 1 for number in numbers):
             raise UsageError(f"layer {token!r} in --arch needs sizes of at least 1")
@@ -96,11 +97,11 @@ class Architecture:
         built, shape, fc_index = [], self.image_shape, 0
         for token in self.tokens:
             match = _TOKEN.fullmatch(token)
-            if token == "pool":
+            if token in ("pool", "avgpool"):
                 if shape is None:
-                    raise UsageError(f"--arch {','.join(self.tokens)}: pool must come before the fc layers")
+                    raise UsageError(f"--arch {','.join(self.tokens)}: {token} must come before the fc layers")
                 try:
-                    built.append(MaxPool2d(shape))
+                    built.append((MaxPool2d if token == "pool" else AvgPool2d)(shape))
                 except ValueError as error:
                     raise UsageError(f"--arch {','.join(self.tokens)}: {error} there") from None
                 shape = built[-1].out_shape
@@ -138,7 +139,7 @@ class Architecture:
                 k, (_, _, c_in) = layer.kernel, layer.in_shape
                 shapes.append(((k, k, c_in, layer.out_channels), (layer.out_channels,)))
                 width = math.prod(layer.out_shape)
-            elif isinstance(layer, MaxPool2d):
+            elif isinstance(layer, POOLS):
                 width = math.prod(layer.out_shape)
         units = list(self.hidden_units) + [self.classes]
         for fan_out in units:
@@ -166,7 +167,7 @@ class Architecture:
             if isinstance(layer, Conv2d):
                 (h, w, c_in), (oh, ow, c_out), k = layer.in_shape, layer.out_shape, layer.kernel
                 total += oh * ow * k * k * c_in + 2 * oh * ow * c_out + (h * w * k * k * c_out if training else 0)
-            elif isinstance(layer, MaxPool2d):
+            elif isinstance(layer, POOLS):
                 total += 2 * math.prod(layer.out_shape) + math.prod(layer.in_shape)
         return total + 4 * (max(self.hidden_units, default=0) + self.classes)
 

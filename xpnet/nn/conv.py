@@ -16,6 +16,7 @@ and flattening it for a Dense layer is a reshape. No transpose anywhere in a con
   corners, each a strided view. The gradient goes to the window's maximum, and where several
   entries tie for it, to the first in row-major order (PyTorch's rule), through equality
   masks of the corners against the maximum, each masking out the ones before it.
+- :class:`AvgPool2d`: the mean of the same four corners; a quarter of the gradient to each.
 - :class:`Flatten`: (n, h, w, c) -> (n, h*w*c).
 
 Each layer takes its input shape when built, so the first one also accepts flat images
@@ -74,17 +75,24 @@ class Conv2d:
         return xp.reshape(dX, input_shape), grads
 
 
-class MaxPool2d:
-    """``A`` = the maximum of each 2 x 2 window: H (n, h, w, c) with h, w even -> (n, h/2, w/2, c)."""
+class _Pool2x2:
+    """2 x 2 windows, stride 2: H (n, h, w, c) with h, w even -> (n, h/2, w/2, c)."""
 
     has_params = False
+    kind = "pooling"
 
     def __init__(self, in_shape: tuple[int, int, int]):
         height, width, channels = in_shape
         if height % 2 or width % 2:
-            raise ValueError(f"2x2 max-pooling needs an even height and width, got {height}x{width}")
+            raise ValueError(f"2x2 {self.kind} needs an even height and width, got {height}x{width}")
         self.in_shape = in_shape
         self.out_shape = (height // 2, width // 2, channels)
+
+
+class MaxPool2d(_Pool2x2):
+    """``A`` = the maximum of each 2 x 2 window: H (n, h, w, c) with h, w even -> (n, h/2, w/2, c)."""
+
+    kind = "max-pooling"
 
     def forward(self, params, H, *, keep, xp):
         corners = _window_corners(H, self.out_shape, xp)
@@ -101,6 +109,25 @@ class MaxPool2d:
             routed.append(xp.astype(wins, dA.dtype) * dA)
         rows = [xp.stack(routed[:2], axis=3), xp.stack(routed[2:], axis=3)]  # (n, h, w, 2, c) each
         return xp.reshape(xp.stack(rows, axis=2), H.shape), ()
+
+
+class AvgPool2d(_Pool2x2):
+    """``A`` = the mean of each 2 x 2 window: H (n, h, w, c) with h, w even -> (n, h/2, w/2, c)."""
+
+    kind = "average pooling"
+
+    def forward(self, params, H, *, keep, xp):
+        top_left, top_right, bottom_left, bottom_right = _window_corners(H, self.out_shape, xp)
+        return (top_left + top_right + bottom_left + bottom_right) * 0.25, H.shape
+
+    def backward(self, params, input_shape, dA, *, input_grad, xp):
+        """A quarter of each window's gradient to each of its four entries."""
+        quarter = dA * 0.25
+        row = xp.stack([quarter, quarter], axis=3)  # (n, h, w, 2, c)
+        return xp.reshape(xp.stack([row, row], axis=2), input_shape), ()
+
+
+POOLS = (MaxPool2d, AvgPool2d)
 
 
 def _window_corners(H, out_shape, xp) -> list:
