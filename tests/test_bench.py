@@ -14,6 +14,9 @@ import xpnet
 from xpnet.bench import command as bench
 from xpnet.bench import references as refs
 from xpnet.backend import cuda_problem
+from xpnet.nn.architecture import Architecture
+
+torch_installed = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
 
 
 def run_bench(*args, cwd=None):
@@ -43,6 +46,28 @@ def test_references_train_the_same_parameters_as_the_trainer(tiny_dataset, hidde
             np.testing.assert_allclose(b, eb, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+@torch_installed
+def test_the_torch_conv2d_reference_trains_the_same_cnn_as_the_trainer(tiny_dataset):
+    """Same network (kernels and the first fc's rows moved to PyTorch's NCHW layouts), same start, same
+    batches: after one float64 epoch (ten SGD steps, the last one partial) the weights agree to rounding
+    (measured: about 1e-16 apart; allowed: rtol 1e-9, atol 1e-12). Valid and same padding both occur."""
+    text, batch, lr, seed = "conv4k3,pool,conv6k3v,pool,fc16", 64, 0.05, 7
+    arch = Architecture.of(text, (28, 28, 1), 10)
+    expected = xpnet.fit(dataset=tiny_dataset, backend="numpy", arch=text, batch_size=batch, epochs=1, lr=lr,
+                         dtype="float64", seed=seed, log=None).host_params()
+    X, y = refs.host_data(tiny_dataset.train_images, tiny_dataset.train_labels, "float64")
+    params, (order,) = refs.fit_draws(arch, X.shape[0], seed, "float64", epochs=1)
+    net, *arrays = refs.to_torch_conv(arch, params, X, y, order)
+    for (W, b), (W_back, b_back) in zip(params, refs.from_torch_conv(arch, net), strict=True):
+        assert np.array_equal(W, W_back) and np.array_equal(b, b_back)  # the layouts convert both ways
+    refs.torch_conv2d_epoch(net, *arrays, batch, lr)
+    trained = refs.from_torch_conv(arch, net)
+    assert not np.allclose(params[0][0], expected[0][0])  # the epoch moved the weights
+    for (W, b), (eW, eb) in zip(trained, expected, strict=True):
+        np.testing.assert_allclose(W, eW, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b, eb, rtol=1e-9, atol=1e-12)
+
+
 def test_gemm_floor_counts_and_runs_the_products():
     X = np.random.default_rng(0).random((100, 784), dtype=np.float32)
     floor = refs.GemmFloor([784, 16, 8, 10], 32, X)
@@ -70,10 +95,27 @@ def test_quick_run_prints_a_table_and_writes_json(tmp_path):
         assert ratios["numpy-loop"]["median_paired"] > 0 and ratios["gemm-floor"]["median_paired"] > 0
     assert report["memory"][0]["data_bytes"] == 512 * 784 * 4
     assert report["environment"]["cores"] >= 1
+    # The conv case: xpnet on every backend against torch-conv2d, and no MLP peers.
+    conv = [row for row in report["results"] if row["model"] == "conv4k3-pool-fc16"]
+    peer = ["torch-conv2d"] if importlib.util.find_spec("torch") is not None else []
+    xpnet_rows = [row for row in conv if row["backend"] is not None]
+    assert [row["implementation"] for row in conv] == [row["implementation"] for row in xpnet_rows] + peer
+    assert {row["backend"] for row in xpnet_rows} == set(report["settings"]["backends"]) >= {"numpy"}
+    for row in conv:
+        assert row["arch"] == "conv4k3,pool,fc16" and row["layer_sizes"] is None and row["batch_size"] == 64
+        assert row["median_seconds"] > 0 and row["examples_per_second"] == 256 / row["median_seconds"]
+        assert sorted(row["ratios"]) in ([], peer) if row["backend"] is not None else row["ratios"] == {}
+    assert sorted(rows["conv4k3-pool-fc16", "xpnet/numpy"]["ratios"]) == peer  # a CPU row: against torch-conv2d
+    assert "| conv4k3-pool-fc16 | 64 | xpnet/numpy |" in result.stdout
+    memory = {m["model"]: m for m in report["memory"]}["conv4k3-pool-fc16"]
+    arch = Architecture.of("conv4k3,pool,fc16", (28, 28, 1), 10)
+    assert memory["data_bytes"] == 256 * 784 * 4 and memory["params_bytes"] == arch.parameter_count() * 4
 
 
 @pytest.mark.parametrize("args", [["--epochs", "0"], ["--models", "784-x-10"], ["--models", "100-10"],
-                                  ["--backends", "mxnet"], ["--batch-sizes", "64,-1"], ["--frobnicate"]])
+                                  ["--backends", "mxnet"], ["--batch-sizes", "64,-1"], ["--frobnicate"],
+                                  ["--cnn", "conv4k3,pool,frob"], ["--cnn", "conv4k29v"], ["--cnn", "fc16"],
+                                  ["--cnn-images", "0"]])
 def test_bad_flags_exit_2(args):
     result = run_bench(*args)
     assert result.returncode == 2, result.stderr
@@ -157,3 +199,37 @@ def test_compiled_and_eager_rows_say_which_and_count_their_dispatches(tmp_path, 
         steps = 256 // 64
         assert eager == rows["xpnet/jax eager"]["dispatches_per_epoch"] and 20 * steps < eager < 60 * steps
     assert rows["numpy-loop"]["dispatches_per_epoch"] is None
+
+
+def test_targets_match_conv_rows_by_architecture():
+    """The CNN target judges xpnet/jax compiled on its own network and batch only; MLP targets ignore conv rows."""
+    def row(model, arch, layer_sizes, backend, compiled, ratios, batch=128):
+        return {"model": model, "arch": arch, "layer_sizes": layer_sizes, "batch_size": batch, "backend": backend,
+                "implementation": f"xpnet/{backend}" + (" compiled" if compiled else " eager"), "compiled": compiled,
+                "ratios": {peer: {"median_paired": r, "of_min": r} for peer, r in ratios.items()}}
+
+    peer_cnn = bench.DEFAULT_CNN
+    rows = [row("conv32k5-pool-conv64k5-pool-fc256", peer_cnn, None, "jax", True, {"torch-conv2d": 3.0}),
+            row("conv32k5-pool-conv64k5-pool-fc256", peer_cnn, None, "jax", False, {"torch-conv2d": 1.0}),
+            row("conv32k5-pool-conv64k5-pool-fc256", peer_cnn, None, "jax", True, {"torch-conv2d": 1.0}, batch=64),
+            row("conv4k3-pool-fc16", "conv4k3,pool,fc16", None, "jax", True, {"torch-conv2d": 1.0}),
+            row("784-128-10", None, [784, 128, 10], "jax", True, {"numpy-loop": 0.5})]
+    found = bench.check_targets(rows, "float32")
+    assert [(t["model"], t["peer"], t["ratio"], t["met"]) for t in found] == [
+        ("784-128-10", "numpy-loop", 0.5, True), ("conv32k5-pool-conv64k5-pool-fc256", "torch-conv2d", 3.0, False)]
+    assert {"at_most": 2.5, "implementation": "xpnet/jax compiled"}.items() <= found[1].items()
+    assert bench.check_targets(rows, "float64") == []
+
+
+@pytest.mark.parametrize("flags, models, cnn", [
+    (["--quick"], ((784, 32, 10), (784, 10)), ("conv4k3,pool,fc16",)),
+    (["--quick", "--models", "784-10"], ((784, 10),), ()),
+    (["--quick", "--cnn", "conv2k3,pool,fc8"], (), ("conv2k3,pool,fc8",)),
+    ([], tuple(bench.DEFAULT_BATCH), (bench.DEFAULT_CNN,)),
+])
+def test_models_and_cnn_each_leave_the_other_kind_out(flags, models, cnn):
+    settings = bench.settings_from(bench.build_parser().parse_args([*flags, "--backends", "numpy"]))
+    assert settings["models"] == models
+    assert tuple(",".join(arch.tokens) for arch in settings["cnn"]) == cnn
+    assert settings["cnn_images"] == (256 if "--quick" in flags else 2560)
+    assert settings["cnn_batch_sizes"] == ((64,) if "--quick" in flags else (128,))

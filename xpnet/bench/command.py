@@ -14,6 +14,13 @@ epochs back to back, so one call per turn is what lets the peers run between xpn
 and it times exactly what users run. Ratios pair the turns of one round, so load that comes
 and goes hits both sides of a ratio alike.
 
+The convolutional case (``--cnn ARCH``, xpnet's ``--arch`` syntax; by default
+conv32k5,pool,conv64k5,pool,fc256 at batch 128 on 2,560 images) times xpnet's CNN on each
+backend against ``torch-conv2d``: the same network written the usual PyTorch way
+(:func:`~xpnet.bench.references.torch_conv2d_epoch`), from xpnet's initial weights, on the same
+batches. It has no NumPy loop and no GEMM floor: neither exists for convolutions here.
+``--models`` alone times MLPs only, ``--cnn`` alone CNNs only; with neither, both run.
+
 Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line), 130 when
 interrupted.
 """
@@ -26,6 +33,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -34,34 +42,51 @@ from . import references as refs
 from .dispatches import eager_dispatches_per_epoch
 from ..backend import (BACKENDS, Backend, available_backends, host_available_bytes, limit_threads, memory_pool_bytes,
                        release_memory_pool)
-from .references import FLOOR
+from .references import CONV_PEER, FLOOR
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
 from ..data import make_synthetic
 from ..cli import (CommandParser, add_shared, backend_entries, entry_compile, positive_int, positive_ints,
                    resolve_entries, run_command, split_entry)
+from ..errors import UsageError
 from ..files import check_output_file, write_output
+from ..nn.architecture import EXAMPLE as DEFAULT_CNN, Architecture
 from ..nn.model import sizes_text
+from ..training.config import Config
 from ..training.memory import check_fits, run_bytes
 from ..training.run import fit
 
 LR = 0.05
 SEED = 0
 INPUTS, CLASSES = 784, 10
+IMAGE_SHAPE = (28, 28, 1)
 DEFAULT_BATCH = {(784, 128, 10): 128, (784, 10): 256, (784, 1024, 10): 1024}
-QUICK = {"models": ((784, 32, 10), (784, 10)), "batch_sizes": (64,), "epochs": 1, "n_train": 512}
+# A CNN epoch on all 60,000 images would take minutes per turn on a small CPU; 2,560 (20 batches of 128) do not.
+DEFAULT_CNN_BATCH, DEFAULT_CNN_IMAGES = 128, 2560
+QUICK = {"models": ((784, 32, 10), (784, 10)), "batch_sizes": (64,), "epochs": 1, "n_train": 512,
+         "cnn": ("conv4k3,pool,fc16",), "cnn_batch_sizes": (64,), "cnn_images": 256}
+MLP_PEERS = {"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "jax": "numpy-loop", "torch": "torch-eager"}
+CONV_PEERS = {name: CONV_PEER for name in BACKENDS}
 
 
 @dataclass(frozen=True)
 class Target:
-    """``implementation`` must take at most ``at_most`` times ``peer``'s seconds per epoch."""
+    """``implementation`` must take at most ``at_most`` times ``peer``'s seconds per epoch, on the MLP
+    of layer ``sizes`` or, when ``arch`` is given (``--cnn`` syntax, comma-separated), on that CNN."""
 
-    sizes: tuple[int, ...]
+    sizes: tuple[int, ...] | None
     batch_size: int
     implementation: str
     peer: str
     at_most: float
     compiled: bool = False
+    arch: str | None = None
+
+    def network_of(self, row: dict) -> bool:
+        """Whether ``row`` timed this target's network."""
+        if self.arch is not None:
+            return row.get("arch") == self.arch
+        return row.get("layer_sizes") is not None and tuple(row["layer_sizes"]) == self.sizes
 
 
 TARGETS = (
@@ -73,6 +98,7 @@ TARGETS = (
     Target((784, 10), 256, "xpnet/jax", "numpy-loop", 1.0, compiled=True),
     Target((784, 1024, 10), 1024, "xpnet/jax", FLOOR, 1.2, compiled=True),
     Target((784, 128, 10), 128, "xpnet/torch", "torch-eager", 1.0, compiled=True),
+    Target(None, 128, "xpnet/jax", CONV_PEER, 2.5, compiled=True, arch=DEFAULT_CNN),
 )
 
 
@@ -94,16 +120,18 @@ class Runner:
     dispatches: dict | None = None  # xpnet's: {"per_epoch": count}, filled in by a run
 
 
-def xpnet_runner(dataset, entry: str, backend: Backend, sizes, batch_size: int, dtype: str, gpu: dict) -> Runner:
-    """``xpnet.fit`` for two epochs on the NAME[@DEVICE][+MODE] ``entry`` (resolved as ``backend``);
-    records CuPy's pool peak into ``gpu``."""
+def xpnet_runner(dataset, entry: str, backend: Backend, network: dict, batch_size: int, dtype: str, gpu: dict,
+                 peers: dict = MLP_PEERS, floor: bool = True) -> Runner:
+    """``xpnet.fit(**network)`` (``hidden=`` or ``arch=``) for two epochs on the NAME[@DEVICE][+MODE]
+    ``entry`` (resolved as ``backend``); records CuPy's pool peak into ``gpu``. ``peers`` maps a
+    backend name to the reference its ratio is taken against; ``floor``: whether a GEMM floor runs."""
     name, device = split_entry(entry)
     compiled = entry_compile(entry)
     compiled = backend.compiles_by_default if compiled is None else compiled
     dispatches: dict = {}
 
     def run() -> float:
-        result = fit(dataset=dataset, backend=name, device=device, compile=compiled, hidden=tuple(sizes[1:-1]),
+        result = fit(dataset=dataset, backend=name, device=device, compile=compiled, **network,
                      batch_size=batch_size, epochs=2, lr=LR, dtype=dtype, seed=SEED, log=None, progress=False)
         held = memory_pool_bytes(result.params[0][0])
         if held is not None:
@@ -112,22 +140,21 @@ def xpnet_runner(dataset, entry: str, backend: Backend, sizes, batch_size: int, 
             dispatches["per_epoch"] = result.summary["compiled"]["calls"] / 2
         return result.history[1]["seconds"]
 
-    # array-api-strict wraps NumPy, so its ratio to the NumPy loop is the price of the strict wrapper.
+    # For an MLP, array-api-strict wraps NumPy, so its ratio to the NumPy loop is the price of the strict wrapper.
     # The peers and the floor run on the CPU: against a GPU run their ratios would mean nothing.
     host = not backend.device_name.startswith("cuda")
-    peer = ({"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "jax": "numpy-loop",
-             "torch": "torch-eager"}.get(backend.name)
-            if host else None)
+    peer = peers.get(backend.name) if host else None
     mode = " compiled" if compiled else " eager" if backend.compiles_by_default else ""
     label = entry.partition("+")[0] + mode
-    return Runner(f"xpnet/{label}", run, peer=peer, floor=host, backend=backend.name, compiled=compiled,
+    return Runner(f"xpnet/{label}", run, peer=peer, floor=host and floor, backend=backend.name, compiled=compiled,
                   dispatches=dispatches)
 
 
-def reference_runner(name: str, epoch, convert, X, y, sizes, batch_size: int, dtype: str) -> Runner:
-    """``epoch(params, X, y, order, batch_size, lr)`` on what ``convert(params, X, y, *orders)`` returns."""
+def reference_runner(name: str, epoch, convert, X, y, network, batch_size: int, dtype: str) -> Runner:
+    """``epoch(params, X, y, order, batch_size, lr)`` on what ``convert(params, X, y, *orders)`` returns;
+    ``network``: the MLP's layer sizes or the CNN's :class:`Architecture`."""
     def run() -> float:
-        params, orders = refs.fit_draws(list(sizes), X.shape[0], SEED, dtype, epochs=2)
+        params, orders = refs.fit_draws(network, X.shape[0], SEED, dtype, epochs=2)
         params, Xc, yc, first, second = convert(params, X, y, *orders)
         epoch(params, Xc, yc, first, batch_size, LR)
         started = time.perf_counter()
@@ -172,7 +199,7 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
     ``backends`` maps each NAME[@DEVICE] entry to its resolved backend."""
     gpu: dict = {}
     release_memory_pool()
-    runners = [xpnet_runner(dataset, entry, backend, sizes, batch_size, dtype, gpu)
+    runners = [xpnet_runner(dataset, entry, backend, {"hidden": tuple(sizes[1:-1])}, batch_size, dtype, gpu)
                for entry, backend in backends.items()]
     runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, X, y, sizes, batch_size, dtype))
     if any(runner.peer == "torch-eager" for runner in runners):
@@ -183,15 +210,44 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
     eager = eager_dispatches_per_epoch(list(sizes), batch_size, X, y, LR) if any(
         runner.backend is not None and not runner.compiled for runner in runners) else None
 
-    n = X.shape[0]
-    flops = refs.gemm_flops(list(sizes), n)
+    network = {"model": sizes_text(sizes), "layer_sizes": list(sizes), "arch": None, "batch_size": batch_size}
+    rows = case_rows(runners, times, network, X.shape[0], refs.gemm_flops(list(sizes), X.shape[0]), eager)
+    params_values = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return {"rows": rows, "memory": case_memory(network, X, params_values, dtype, gpu)}
+
+
+def conv_case(arch: Architecture, batch_size: int, dataset, X, y, backends: dict[str, Backend], dtype: str,
+              rounds: int) -> dict:
+    """Rows and memory figures for the CNN ``arch`` at one batch size, ``X`` (n, 784) flattened NHWC:
+    xpnet on each backend and, where PyTorch is installed, :data:`CONV_PEER`."""
+    gpu: dict = {}
+    release_memory_pool()
+    tokens = ",".join(arch.tokens)
+    runners = [xpnet_runner(dataset, entry, backend, {"arch": tokens}, batch_size, dtype, gpu, CONV_PEERS, floor=False)
+               for entry, backend in backends.items()]
+    if refs.torch_installed() and any(runner.peer == CONV_PEER for runner in runners):
+        runners.append(reference_runner(CONV_PEER, refs.torch_conv2d_epoch, partial(refs.to_torch_conv, arch), X, y,
+                                        arch, batch_size, dtype))
+    times = measure(runners, rounds)
+    eager = eager_dispatches_per_epoch([X.shape[1], *arch.hidden_units, arch.classes], batch_size, X, y, LR,
+                                       arch=arch) if any(
+        runner.backend is not None and not runner.compiled for runner in runners) else None
+    network = {"model": arch.text, "layer_sizes": None, "arch": tokens, "batch_size": batch_size}
+    rows = case_rows(runners, times, network, X.shape[0], refs.network_flops(arch, X.shape[0]), eager)
+    return {"rows": rows, "memory": case_memory(network, X, arch.parameter_count(), dtype, gpu)}
+
+
+def case_rows(runners: list[Runner], times: dict[str, list[float]], network: dict, n: int, flops: int,
+              eager: int | None) -> list[dict]:
+    """One row per runner: ``network``'s fields (model, layer_sizes, arch, batch_size), its seconds per
+    epoch over ``n`` examples, its rate of ``flops`` per epoch, dispatches, and paired ratios."""
     rows = []
     for runner in runners:
         seconds = times[runner.name]
         median = statistics.median(seconds)
         peers = [p for p in (runner.peer, FLOOR if runner.floor else None) if p in times]
         rows.append({
-            "model": sizes_text(sizes), "layer_sizes": list(sizes), "batch_size": batch_size,
+            **network,
             "implementation": runner.name, "backend": runner.backend, "compiled": runner.compiled,
             "dispatches_per_epoch": (None if runner.backend is None else runner.dispatches.get("per_epoch")
                                      if runner.compiled else eager),
@@ -201,15 +257,19 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
             "gflop_per_epoch": flops / 1e9, "gflop_per_second": flops / median / 1e9,
             "ratios": {peer: paired_ratio(seconds, times[peer]) for peer in peers},
         })
+    return rows
+
+
+def case_memory(network: dict, X, params_values: int, dtype: str, gpu: dict) -> dict:
+    """The memory figures of one case: training data ``X`` (n, d) and ``params_values`` parameters."""
     itemsize = np.dtype(dtype).itemsize
-    memory = {
-        "model": sizes_text(sizes), "batch_size": batch_size,
+    return {
+        "model": network["model"], "batch_size": network["batch_size"],
         "data_bytes": X.shape[0] * X.shape[1] * itemsize,
-        "params_bytes": sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) * itemsize,
+        "params_bytes": params_values * itemsize,
         "peak_rss_bytes": peak_rss_bytes(),
         "gpu_pool_peak_bytes": gpu.get("pool_peak_bytes"),
     }
-    return {"rows": rows, "memory": memory}
 
 
 def check_targets(rows: list[dict], dtype: str) -> list[dict]:
@@ -217,7 +277,7 @@ def check_targets(rows: list[dict], dtype: str) -> list[dict]:
     found = []
     for target in TARGETS:
         for row in rows:
-            if (dtype == "float32" and tuple(row["layer_sizes"]) == target.sizes
+            if (dtype == "float32" and target.network_of(row)
                     and row["batch_size"] == target.batch_size and row["backend"] is not None
                     and f"xpnet/{row['backend']}" == target.implementation and target.peer in row["ratios"]
                     and row["compiled"] == target.compiled):
@@ -236,34 +296,63 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
         say(f"warning: 1-minute load average {load_before:.2f} before the run: the machine looks busy; "
             "absolute times will be noisy (the paired ratios less so)"
             + ("; --threads 1 keeps BLAS threads from waiting on each other" if settings["threads"] is None else ""))
-    backends, dtype, n = settings["backends"], settings["dtype"], settings["n_train"]
-    cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
-    for sizes, batch in cases:  # before any data are made: a model that cannot fit is refused at once
-        parts = run_bytes(list(sizes), examples=n + min(10000, n // 6), batch=batch, eval_batch=10000,
-                          itemsize=np.dtype(dtype).itemsize, optimizer_slots=0)
-        # Twice: the NumPy and PyTorch loops hold copies of their own beside xpnet's.
-        check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
-    dataset = make_synthetic(n, max(1, min(10000, n // 6)))
-    X, y = refs.host_data(dataset.train_images, dataset.train_labels, dtype)
+    backends, dtype, n, n_conv = settings["backends"], settings["dtype"], settings["n_train"], settings["cnn_images"]
+    mlp_cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
+    conv_cases = [(arch, batch) for arch in settings["cnn"] for batch in settings["cnn_batch_sizes"]]
+    for sizes, batch in mlp_cases:  # before any data are made: a model that cannot fit is refused at once
+        _check_fits(list(sizes), n, batch, 10000, dtype)
+    for arch, batch in conv_cases:
+        _check_fits([INPUTS, *arch.hidden_units, CLASSES], n_conv, batch, Config().evaluation_batch(arch), dtype, arch)
+    runs = []
+    if mlp_cases:
+        dataset = make_synthetic(n, _test_size(n))
+        X, y = refs.host_data(dataset.train_images, dataset.train_labels, dtype)
+        runs += [(sizes_text(sizes), batch, partial(bench_case, sizes, batch, dataset, X, y))
+                 for sizes, batch in mlp_cases]
+    if conv_cases:
+        images = make_synthetic(n_conv, _test_size(n_conv))
+        X_images, y_images = refs.host_data(images.train_images, images.train_labels, dtype)
+        runs += [(arch.text, batch, partial(conv_case, arch, batch, images, X_images, y_images))
+                 for arch, batch in conv_cases]
     rows, memory = [], []
     # Resolving loads each library before limit_threads, so that its thread pools are pinned too.
     chosen = resolve_entries(backends)
+    notes = []
+    if conv_cases and not refs.torch_installed():  # torch_installed loads PyTorch here, for the same reason
+        notes.append(f"{CONV_PEER} not run: PyTorch is not installed, so the conv rows have no ratio")
     with limit_threads(settings["threads"]):
-        for index, (sizes, batch) in enumerate(cases, 1):
+        for index, (model, batch, run_case) in enumerate(runs, 1):
             started = time.perf_counter()
-            say(f"[{index}/{len(cases)}] {sizes_text(sizes)}, batch {batch}: {settings['epochs']} round(s)")
-            case = bench_case(sizes, batch, dataset, X, y, chosen, dtype, settings["epochs"])
+            say(f"[{index}/{len(runs)}] {model}, batch {batch}: {settings['epochs']} round(s)")
+            case = run_case(chosen, dtype, settings["epochs"])
             rows += case["rows"]
             memory.append(case["memory"])
-            say(f"[{index}/{len(cases)}] done in {time.perf_counter() - started:.0f} s")
+            say(f"[{index}/{len(runs)}] done in {time.perf_counter() - started:.0f} s")
         env = environment(chosen, settings["threads"], load_before)
+    described = f"synthetic, {n} train, {INPUTS} features" + (
+        f"; the conv case: synthetic, {n_conv} train images, {'x'.join(map(str, IMAGE_SHAPE))}" if conv_cases else "")
     return {
-        "settings": {**{k: v for k, v in settings.items() if k not in ("models", "batch_sizes")},
+        "settings": {**{k: v for k, v in settings.items() if k not in ("models", "batch_sizes", "cnn")},
                      "models": [sizes_text(s) for s in settings["models"]],
                      "batch_sizes": {sizes_text(s): list(b) for s, b in settings["batch_sizes"].items()},
-                     "lr": LR, "seed": SEED, "dataset": f"synthetic, {n} train, {X.shape[1]} features"},
-        "results": rows, "memory": memory, "targets": check_targets(rows, dtype), "environment": env,
+                     "cnn": [",".join(arch.tokens) for arch in settings["cnn"]],
+                     "lr": LR, "seed": SEED, "dataset": described},
+        "results": rows, "memory": memory, "targets": check_targets(rows, dtype), "notes": notes,
+        "environment": env,
     }
+
+
+def _test_size(n: int) -> int:
+    """Test images beside ``n`` training ones: a sixth of them, at most 10,000."""
+    return max(1, min(10000, n // 6))
+
+
+def _check_fits(layer_sizes: list[int], n: int, batch: int, eval_batch: int, dtype: str, arch=None) -> None:
+    """UsageError when a case on ``n`` training examples cannot fit in this machine's memory."""
+    parts = run_bytes(layer_sizes, examples=n + _test_size(n), batch=batch, eval_batch=eval_batch,
+                      itemsize=np.dtype(dtype).itemsize, optimizer_slots=0, arch=arch)
+    # Twice: the NumPy and PyTorch references hold copies of their own beside xpnet's.
+    check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
 
 
 def _unchanged(params, *arrays):
@@ -286,12 +375,27 @@ def _models(text: str) -> tuple[tuple[int, ...], ...]:
     return tuple(models)
 
 
+def _cnn(text: str) -> Architecture:
+    """``--cnn`` text -> the CNN it describes on 28x28x1 images and 10 classes (ArgumentTypeError if bad)."""
+    try:
+        arch = Architecture.of(text, IMAGE_SHAPE, CLASSES)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not arch.is_convolutional:
+        raise argparse.ArgumentTypeError(f"{text!r} has no conv layer; time an MLP with --models")
+    try:
+        refs.torch_steps(arch)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+    return arch
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(
         prog="python -m xpnet.bench",
         description="Time xpnet's training epochs on every backend beside a plain NumPy loop, hand-written "
                     "PyTorch and the matrix-products-only floor, round-robin in one run, on synthetic MNIST-shaped "
-                    "data.")
+                    "data; and a convolutional network beside the same network in PyTorch (--cnn).")
     parser.add_argument("--backends", type=backend_entries, metavar="NAME[@DEVICE],...",
                         help=f"comma-separated, from {', '.join(BACKENDS)}, each on its default device or on "
                              "@DEVICE (e.g. numpy,cupy@cuda:1 or torch@cuda), eager or compiled with +eager or "
@@ -299,15 +403,24 @@ def build_parser() -> argparse.ArgumentParser:
                              "xpnet/NAME@DEVICE when a device is given, and 'compiled' after it when compiled "
                              "(default: every installed one, and torch+compile when torch is installed, but not "
                              "with --quick)")
-    parser.add_argument("--models", type=_models, help="layer sizes, e.g. 784-128-10,784-10 "
-                        "(default: 784-128-10,784-10,784-1024-10)")
+    parser.add_argument("--models", type=_models, help="MLP layer sizes, e.g. 784-128-10,784-10 "
+                        "(default: 784-128-10,784-10,784-1024-10, or none when only --cnn is given)")
+    parser.add_argument("--cnn", type=_cnn, action="append", metavar="ARCH",
+                        help=f"a convolutional network in --arch syntax, timed beside the same network in PyTorch "
+                             f"({CONV_PEER}); repeat for several (default: {DEFAULT_CNN}, or none when only --models "
+                             f"is given)")
+    parser.add_argument("--cnn-batch-sizes", type=positive_ints, metavar="N[,N...]",
+                        help=f"batch sizes to sweep for every --cnn network (default: {DEFAULT_CNN_BATCH})")
+    parser.add_argument("--cnn-images", type=positive_int, metavar="N",
+                        help=f"training images of a --cnn epoch (default: {DEFAULT_CNN_IMAGES:,})")
     parser.add_argument("--batch-sizes", type=positive_ints, metavar="N[,N...]",
                         help="batch sizes to sweep for every model (default: 128 for 784-128-10, 256 for "
                              "784-10, 1024 for 784-1024-10, else 128)")
     parser.add_argument("--epochs", type=positive_int, help="timed epochs (rounds) per implementation, each "
                                                              "after a warm-up epoch (default: 3)")
     add_shared(parser, "--threads")
-    parser.add_argument("--n-train", type=positive_int, metavar="N", help="training examples (default: 60000)")
+    parser.add_argument("--n-train", type=positive_int, metavar="N",
+                        help="training examples of an MLP epoch (default: 60000)")
     add_shared(parser, "--dtype", "float32")
     parser.add_argument("--json", metavar="PATH", help="write every figure as JSON (default: none)")
     parser.add_argument("--plot", metavar="PATH", help="PNG of seconds per epoch against batch size, when "
@@ -324,11 +437,16 @@ def settings_from(args: argparse.Namespace) -> dict:
     # torch.compile takes tens of seconds per shape on a cold cache: not in a --quick smoke test.
     compiled_torch = ["torch+compile"] if "torch" in default and not args.quick else []
     backends = list(resolve_entries(args.backends or default + compiled_torch))
-    models = args.models or quick.get("models") or tuple(DEFAULT_BATCH)
+    chosen = args.models is not None or args.cnn is not None  # naming one kind leaves the other out
+    models = args.models or (() if chosen else quick.get("models") or tuple(DEFAULT_BATCH))
+    cnn = tuple(args.cnn or (() if chosen else map(_cnn, quick.get("cnn", (DEFAULT_CNN,)))))
     sweep = args.batch_sizes or quick.get("batch_sizes")
     return {
         "backends": backends, "models": models, "dtype": args.dtype, "threads": args.threads,
         "batch_sizes": {sizes: tuple(sweep or (DEFAULT_BATCH.get(sizes, 128),)) for sizes in models},
+        "cnn": cnn,
+        "cnn_batch_sizes": tuple(args.cnn_batch_sizes or quick.get("cnn_batch_sizes", (DEFAULT_CNN_BATCH,))),
+        "cnn_images": args.cnn_images or quick.get("cnn_images", DEFAULT_CNN_IMAGES),
         "epochs": args.epochs or quick.get("epochs", 3),
         "n_train": args.n_train or quick.get("n_train", 60000),
     }

@@ -19,8 +19,11 @@ from .references import fit_draws
 
 
 def eager_dispatches_per_epoch(layer_sizes: list[int], batch_size: int, X: np.ndarray, y: np.ndarray,
-                               lr: float) -> int | None:
-    """Operations one eager SGD epoch of xpnet dispatches on ``X`` (n, d), ``y`` (n,); None without PyTorch."""
+                               lr: float, arch=None) -> int | None:
+    """Operations one eager SGD epoch of xpnet dispatches on ``X`` (n, d), ``y`` (n,); None without PyTorch.
+
+    ``arch`` (an :class:`xpnet.nn.architecture.Architecture`): a convolutional network's epoch
+    instead of the MLP of ``layer_sizes`` [d, ..., k]."""
     try:
         from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -35,10 +38,10 @@ def eager_dispatches_per_epoch(layer_sizes: list[int], batch_size: int, X: np.nd
             Counting.count += 1
             return func(*args, **(kwargs or {}))
 
-    params, (order,) = fit_draws(layer_sizes, X.shape[0], 0, str(X.dtype), epochs=1)
+    params, (order,) = fit_draws(layer_sizes if arch is None else arch, X.shape[0], 0, str(X.dtype), epochs=1)
     data = DeviceSplit(backend.asarray(X), backend.asarray(y)).with_one_hot(layer_sizes[-1])
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in params]
     order = backend.asarray(order)
     with Counting():
-        train_epoch(params, SGD(lr), data, batch_size, order)
+        train_epoch(params, SGD(lr), data, batch_size, order, arch=arch)
     return Counting.count

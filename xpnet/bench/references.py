@@ -3,6 +3,9 @@
 * :func:`numpy_loop_epoch`: the MLP written the obvious way in NumPy, as the seed notebooks do.
 * :func:`torch_eager_epoch`: the same hand-written math with PyTorch tensors, eagerly.
 * :class:`GemmFloor`: only the 3L-1 matrix products of each SGD step, on preallocated buffers.
+* :func:`torch_conv2d_epoch`: a convolutional network the way PyTorch users write it:
+  ``F.conv2d`` on NCHW images, ``F.max_pool2d``, ``F.linear``, ``F.cross_entropy``,
+  ``loss.backward()`` and a plain SGD update under ``torch.no_grad()``.
 
 Parameters are host lists ``[(W (fan_in, fan_out), b (fan_out,)), ...]``, updated in place;
 ``X`` (n, d) float, ``y`` (n,) int64, ``order`` (n,) the epoch's permutation.
@@ -11,14 +14,20 @@ This module, as a measurement tool comparing libraries, may name NumPy and PyTor
 
 from __future__ import annotations
 
+import math
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..nn.architecture import Architecture
+from ..nn.conv import Conv2d, Flatten, MaxPool2d
+from ..nn.layers import Dense, ReLU
 from ..training.config import Config
-from ..nn.init import init_params
+from ..nn.init import init_params, init_shaped
 
 FLOOR = "gemm-floor"
+CONV_PEER = "torch-conv2d"
 
 
 def host_data(images: np.ndarray, labels: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
@@ -30,15 +39,20 @@ def host_data(images: np.ndarray, labels: np.ndarray, dtype: str) -> tuple[np.nd
     return X, np.asarray(labels, dtype=np.int64)
 
 
-def fit_draws(layer_sizes: list[int], n: int, seed: int, dtype: str, epochs: int):
+def fit_draws(network, n: int, seed: int, dtype: str, epochs: int):
     """The host draws ``xpnet.fit`` makes for this seed: initial ``params`` and one permutation per epoch.
 
-    Mirrors the trainer (one generator; default init scheme; weights, then each epoch's
-    ``permutation(n)``) so that a reference starts from xpnet's weights and visits the same batches.
+    ``network``: an MLP's layer sizes [d, h1, ..., k], or an :class:`Architecture` (a CNN's
+    kernels are (k, k, c_in, c_out)). Mirrors the trainer (one generator; default init scheme;
+    weights, then each epoch's ``permutation(n)``) so that a reference starts from xpnet's
+    weights and visits the same batches.
     """
     defaults = Config()
     rng = np.random.default_rng(seed)
-    params = init_params(layer_sizes, rng, defaults.init, defaults.bias_init, dtype)
+    if isinstance(network, Architecture):
+        params = init_shaped(network.fans(), network.param_shapes(), rng, defaults.init, defaults.bias_init, dtype)
+    else:
+        params = init_params(list(network), rng, defaults.init, defaults.bias_init, dtype)
     return params, [rng.permutation(n) for _ in range(epochs)]
 
 
@@ -166,6 +180,157 @@ class GemmFloor:
                 np.matmul(inputs[layer].T, self.dZ[layer][:m], out=self.dW[layer])
                 if layer > 0:
                     np.matmul(self.dZ[layer][:m], self.W[layer].T, out=self.dH[layer - 1][:m])
+
+
+def network_flops(arch: Architecture, n: int) -> int:
+    """:func:`gemm_flops` for any architecture: a convolution counts as the product of its patches
+    (oh*ow rows of k*k*c_in per example) with its (k*k*c_in, c_out) kernel; an MLP's count is
+    exactly :func:`gemm_flops`'s."""
+    convs = [layer for layer in arch.layers() if isinstance(layer, Conv2d)]
+    shapes = arch.param_shapes()
+    positions = [math.prod(conv.out_shape[:2]) for conv in convs] + [1] * (len(shapes) - len(convs))
+    products = [rows * math.prod(W_shape) for rows, (W_shape, _) in zip(positions, shapes, strict=True)]
+    return 2 * n * (3 * sum(products) - products[0])
+
+
+@dataclass
+class TorchNet:
+    """A network for :func:`torch_conv2d_epoch`: ``steps`` in order, each ``("conv", padding)``,
+    ``("relu",)``, ``("pool",)``, ``("flatten",)`` or ``("linear",)``, and ``params`` the
+    leaf tensors ``[(weight, bias), ...]`` of the conv and linear steps, in PyTorch's layouts:
+    a conv weight (c_out, c_in, k, k), a linear one (fan_out, fan_in)."""
+
+    steps: list[tuple]
+    params: list
+
+
+def torch_steps(arch: Architecture) -> list[tuple]:
+    """``arch``'s layers as :class:`TorchNet` steps (conv padding: 0 valid, (k - 1) // 2 same);
+    ValueError naming a layer the reference does not write."""
+    steps = []
+    for layer in arch.layers():
+        if isinstance(layer, Conv2d):
+            steps.append(("conv", layer.pad))
+        elif isinstance(layer, ReLU):
+            steps.append(("relu",))
+        elif isinstance(layer, MaxPool2d):
+            steps.append(("pool",))
+        elif isinstance(layer, Flatten):
+            steps.append(("flatten",))
+        elif isinstance(layer, Dense):
+            steps.append(("linear",))
+        else:
+            raise ValueError(f"the {CONV_PEER} reference writes conv, pool and fc layers, not {type(layer).__name__}")
+    return steps
+
+
+def flattened_shape(arch: Architecture) -> tuple[int, int, int] | None:
+    """(h, w, c) of the image the first Dense layer flattens; None for an MLP."""
+    shape = None
+    for layer in arch.layers():
+        if isinstance(layer, (Conv2d, MaxPool2d)):
+            shape = layer.out_shape
+    return shape
+
+
+def _conv_count(arch: Architecture) -> int:
+    """How many conv layers come first: the index of the first Dense layer's parameters."""
+    return sum(len(W_shape) == 4 for W_shape, _ in arch.param_shapes())
+
+
+def to_torch_conv(arch: Architecture, params, X, y, *orders):
+    """xpnet's host ``params`` and data as a :class:`TorchNet` and CPU tensors, NCHW.
+
+    ``X`` (n, h*w*c) flattened NHWC -> (n, c, h, w); kernels (k, k, c_in, c_out) ->
+    (c_out, c_in, k, k); Dense weights (fan_in, fan_out) -> (fan_out, fan_in), the first one's
+    columns reordered from the NHWC flatten order (h, w, c) to the NCHW one (c, h, w), so the
+    network computes exactly xpnet's. ``y`` and ``orders`` are shared with NumPy.
+    """
+    import torch
+
+    flat, first_dense = flattened_shape(arch), _conv_count(arch)
+    converted = []
+    for index, (W, b) in enumerate(params):
+        if W.ndim == 4:
+            W = W.transpose(3, 2, 0, 1)
+        else:
+            if index == first_dense and flat is not None:
+                W = W.reshape(*flat, -1).transpose(2, 0, 1, 3).reshape(W.shape)
+            W = W.T
+        converted.append((torch.tensor(np.ascontiguousarray(W)).requires_grad_(),
+                          torch.tensor(b).requires_grad_()))
+    height, width, channels = arch.image_shape
+    images = np.ascontiguousarray(X.reshape(-1, height, width, channels).transpose(0, 3, 1, 2))
+    return (TorchNet(torch_steps(arch), converted), torch.from_numpy(images),
+            *(torch.from_numpy(a) for a in (y, *orders)))
+
+
+def from_torch_conv(arch: Architecture, net: TorchNet) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`to_torch_conv`'s inverse on the parameters: host ``[(W, b), ...]`` in xpnet's layouts."""
+    flat, first_dense = flattened_shape(arch), _conv_count(arch)
+    params = []
+    for index, (weight, bias) in enumerate(net.params):
+        W = weight.detach().numpy()
+        if W.ndim == 4:
+            W = W.transpose(2, 3, 1, 0)
+        else:
+            W = W.T
+            if index == first_dense and flat is not None:
+                height, width, channels = flat
+                W = W.reshape(channels, height, width, -1).transpose(1, 2, 0, 3).reshape(W.shape)
+        params.append((np.ascontiguousarray(W), bias.detach().numpy().copy()))
+    return params
+
+
+def torch_conv2d_epoch(net: TorchNet, X, y, order, batch_size: int, lr: float) -> tuple[float, int]:
+    """One SGD epoch of ``net`` on ``X`` (n, c, h, w), ``y`` (n,), batches in ``order``, autograd
+    for the gradients; returns (summed loss, correct count), as xpnet's epoch computes them."""
+    import torch
+    import torch.nn.functional as F
+
+    n = X.shape[0]
+    loss_sum = torch.zeros((), dtype=X.dtype)
+    correct = torch.zeros((), dtype=torch.int64)
+    for start in range(0, n, batch_size):
+        j = order[start:start + batch_size]
+        H, yb = X.index_select(0, j), y.index_select(0, j)
+        logits = _torch_forward(net, H, F)
+        loss = F.cross_entropy(logits, yb)
+        loss.backward()
+        with torch.no_grad():
+            for weight, bias in net.params:
+                weight -= lr * weight.grad
+                bias -= lr * bias.grad
+                weight.grad = bias.grad = None
+            loss_sum += loss * yb.shape[0]
+            correct += (logits.argmax(dim=1) == yb).sum()
+    return float(loss_sum), int(correct)
+
+
+def _torch_forward(net: TorchNet, H, F):
+    """Scores (m, k) of the batch ``H`` (m, c, h, w)."""
+    params = iter(net.params)
+    for step in net.steps:
+        if step[0] == "conv":
+            H = F.conv2d(H, *next(params), padding=step[1])
+        elif step[0] == "relu":
+            H = F.relu(H)
+        elif step[0] == "pool":
+            H = F.max_pool2d(H, 2)
+        elif step[0] == "flatten":
+            H = H.flatten(1)
+        else:
+            H = F.linear(H, *next(params))
+    return H
+
+
+def torch_installed() -> bool:
+    """Whether PyTorch imports here; importing it now, before threads are pinned, lets them be pinned."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def torch_threads() -> int | None:

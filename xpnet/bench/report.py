@@ -36,7 +36,9 @@ def environment(backends: dict[str, Backend], threads: int | None, load_before: 
 def render(report: dict) -> str:
     """The Markdown table, the targets, memory and the environment block."""
     s = report["settings"]
-    lines = [f"# xpnet bench: synthetic data, {s['n_train']:,} training examples, {s['dtype']}, SGD lr {s['lr']}; "
+    sizes = ([f"{s['n_train']:,} training examples per MLP epoch"] if s.get("models") else []) + (
+        [f"{s['cnn_images']:,} images per CNN epoch"] if s.get("cnn") else [])
+    lines = [f"# xpnet bench: synthetic data, {', '.join(sizes)}, {s['dtype']}, SGD lr {s['lr']}; "
              f"{s['epochs']} timed epoch(s) per implementation, each after a warm-up epoch, round-robin", "",
              "| model | batch | implementation | min s/epoch | median s/epoch | examples/s | GFLOP/s "
              "| host dispatches/epoch | vs hand-written | vs GEMM floor |",
@@ -47,12 +49,19 @@ def render(report: dict) -> str:
             next((p for p in ratios if p != FLOOR), None), FLOOR)]
         lines.append(f"| {row['model']} | {row['batch_size']} | {row['implementation']} | "
                      f"{row['min_seconds']:.4g} | {row['median_seconds']:.4g} | {row['examples_per_second']:,.0f} | "
-                     f"{row['gflop_per_second']:.1f} | {_count(row.get('dispatches_per_epoch'))} | "
+                     f"{row['gflop_per_second']:.1f} | {_dispatches(row)} | "
                      f"{cells[0]} | {cells[1]} |")
     lines += ["", "GFLOP/s counts the 3L-1 matrix products of each step (forward, weight gradients, and input "
                   "gradients of every layer but the first); ratios are medians of per-round pairs. Host "
                   "dispatches per epoch: a compiled row's calls into its compiled code; an eager row's operations, "
                   "counted by PyTorch's dispatcher on the same lines (each one a kernel launch on a GPU)."]
+    if s.get("cnn"):
+        lines += ["", f"Conv networks: {refs.CONV_PEER} is the same network written the usual PyTorch way (NCHW "
+                      "F.conv2d, F.max_pool2d, F.linear, cross-entropy, autograd, plain SGD), from xpnet's initial "
+                      "weights on the same batches; a convolution's GFLOP are those of its patches times its "
+                      "kernel. No NumPy loop or GEMM floor exists for them."]
+    if report.get("notes"):
+        lines += ["", *(f"- note: {note}" for note in report["notes"])]
     if report["targets"]:
         lines += ["", "Speed targets (xpnet against its hand-written peers), judged on the median of per-round ratios:"]
         lines += [f"- {t['model']}, batch {t['batch_size']}: {t['implementation']} ≤ {t['at_most']}× {t['peer']}: "
@@ -156,8 +165,12 @@ def looks_busy(load: float | None, cores: int) -> bool:
     return load is not None and load > max(0.5, 0.1 * cores)
 
 
-def _count(count: float | None) -> str:
-    return "" if count is None else f"{count:,.0f}"
+def _dispatches(row: dict) -> str:
+    """An xpnet row's dispatches per epoch ("—" where they were not counted); blank for a reference."""
+    count = row.get("dispatches_per_epoch")
+    if count is None:
+        return "" if row.get("backend") is None else "—"
+    return f"{count:,.0f}"
 
 
 def _size(count: int | None) -> str:
