@@ -129,3 +129,21 @@ def test_a_cnn_evaluates_a_few_hundred_images_at_a_time():
     cnn, mlp = Architecture.of(ARCH, (28, 28), 10), Architecture.mlp((128,), (28, 28), 10)
     assert Config().evaluation_batch(cnn) == CNN_EVAL_BATCH < Config().evaluation_batch(mlp) == 10000
     assert Config(eval_batch_size=64).evaluation_batch(cnn) == 64
+
+
+@pytest.mark.parametrize("preset, network", [("lenet", "conv6k5-pool-conv16k5v-pool-fc120-fc84"),
+                                             ("cnn", xpnet.PRESETS["cnn"].settings["arch"].replace(",", "-"))])
+def test_the_cnn_presets_run_their_networks(preset, network):
+    from xpnet.data import make_synthetic
+
+    result = xpnet.fit(preset=preset, dataset=make_synthetic(256, 64, seed=2), dry_run=True, backend="numpy",
+                       log=None)
+    assert result.summary["model"].startswith(f"CNN {network} (28x28x1 -> 10)")
+    assert result.summary["config"]["arch"] == network.replace("-", ",")
+
+
+def test_a_cnn_preset_refuses_hidden_naming_arch():
+    with pytest.raises(UsageError, match="preset lenet is the network conv6k5,pool,conv16k5v,pool,fc120,fc84: "
+                                         "change its fc layers with --arch"):
+        xpnet.from_preset("lenet", hidden=(64,))
+    assert xpnet.from_preset("lenet", arch="conv6k5,pool,fc32").hidden == (32,)

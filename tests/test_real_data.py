@@ -1,6 +1,7 @@
 """The seed notebooks' published accuracies, reproduced on the real MNIST.
 
-Runs where ``$XPNET_DATA_DIR/mnist`` holds the four MNIST files (CI sets it);
+Runs where ``$XPNET_DATA_DIR/mnist`` holds the four MNIST files (CI sets it); the CNN presets,
+which train for minutes, only where ``XPNET_LONG_RUNS=1`` too;
 skipped with the reason elsewhere. Notebook 000 reached 91.58% and notebook 001
 96.33% test accuracy; xpnet's presets must land within 0.05 points of those on
 NumPy in float32, and within 0.3 points on every other backend.
@@ -71,3 +72,34 @@ def test_the_from_scratch_loop_reaches_the_seed001_preset(mnist):
     last = float(re.findall(r"test accuracy (\d+\.\d\d)%", done.stdout)[-1]) / 100
     fitted = xpnet.fit(preset="seed001", dataset=mnist, backend="numpy", log=None).test_accuracy
     assert last >= 0.96 and abs(last - fitted) < 1e-4, (last, fitted)
+
+
+# The CNN presets train for minutes each: they run where XPNET_LONG_RUNS=1 too.
+long_runs = pytest.mark.skipif(os.environ.get("XPNET_LONG_RUNS") != "1",
+                               reason="the CNN presets train for minutes: set XPNET_LONG_RUNS=1 to run them")
+FASTEST = "jax" if "jax" in available_backends() else "numpy"
+
+
+@long_runs
+def test_the_lenet_preset_reaches_99_percent(mnist):
+    result = xpnet.fit(preset="lenet", dataset=mnist, backend=FASTEST, log=None)
+    assert result.test_accuracy >= 0.99, f"lenet: {100 * result.test_accuracy:.2f}%"
+
+
+@long_runs
+def test_the_cnn_preset_reaches_99_5_percent_on_average_over_three_seeds(mnist):
+    accuracies = [xpnet.fit(preset="cnn", dataset=mnist, backend=FASTEST, seed=seed, log=None).test_accuracy
+                  for seed in (0, 1, 2)]
+    assert sum(accuracies) / 3 >= 0.995, [f"{100 * a:.2f}%" for a in accuracies]
+
+
+@long_runs
+def test_the_cnn_preset_reaches_91_5_percent_on_fashion_mnist():
+    from xpnet.data import DataError, load_dataset
+
+    try:
+        fashion = load_dataset("fashion-mnist", DATA_DIR, download=False)
+    except DataError as error:
+        pytest.skip(f"no local Fashion-MNIST: {error}")
+    result = xpnet.fit(preset="cnn", dataset=fashion, backend=FASTEST, log=None)
+    assert result.test_accuracy >= 0.915, f"cnn on fashion-mnist: {100 * result.test_accuracy:.2f}%"

@@ -98,6 +98,8 @@ TARGETS = (
     Target((784, 10), 256, "xpnet/jax", "numpy-loop", 1.0, compiled=True),
     Target((784, 1024, 10), 1024, "xpnet/jax", FLOOR, 1.2, compiled=True),
     Target((784, 128, 10), 128, "xpnet/torch", "torch-eager", 1.0, compiled=True),
+    # The CNN target is on the fastest CPU backend for convolutions, whichever it is: both are checked.
+    Target(None, 128, "xpnet/numpy", CONV_PEER, 2.5, arch=DEFAULT_CNN),
     Target(None, 128, "xpnet/jax", CONV_PEER, 2.5, compiled=True, arch=DEFAULT_CNN),
 )
 

@@ -209,6 +209,18 @@ PRESETS: dict[str, Preset] = {
         dict(hidden=(512, 512), init="xavier", optimizer="rmsprop", lr=0.001, rho=0.9, eps=1e-7, dropout=0.2,
              batch_size=128, epochs=20, seed=0),
     ),
+    "lenet": Preset(
+        "LeNet-5's layers with ReLU and max-pooling: conv6k5 (same), pool, conv16k5v, pool, fc120, fc84; "
+        "AdamW lr 0.002 weight decay 0.05, cosine, batch 128, 8 epochs",
+        dict(arch="conv6k5,pool,conv16k5v,pool,fc120,fc84", init="he", optimizer="adamw", lr=0.002,
+             weight_decay=0.05, schedule="cosine", batch_size=128, epochs=8, seed=0),
+    ),
+    "cnn": Preset(
+        "CNN conv16k5, pool, conv32k5, pool, fc128, on images shifted at random by up to 2 pixels; AdamW lr "
+        "0.003 weight decay 0.05, dropout 0.1, 1 warmup epoch then cosine, batch 128, 8 epochs",
+        dict(arch="conv16k5,pool,conv32k5,pool,fc128", init="he", optimizer="adamw", lr=0.003, weight_decay=0.05,
+             schedule="cosine", warmup_epochs=1, dropout=0.1, shift=2, batch_size=128, epochs=8, seed=0),
+    ),
 }
 
 
@@ -220,5 +232,8 @@ def from_preset(name: str | None, **overrides) -> Config:
     if name is not None:
         if name not in PRESETS:
             raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        if "hidden" in overrides and "arch" in PRESETS[name].settings:
+            raise UsageError(f"preset {name} is the network {PRESETS[name].settings['arch']}: change its fc "
+                             "layers with --arch, not --hidden")
         config = config.replace(**PRESETS[name].settings)
     return config.replace(**overrides).validate()
