@@ -47,11 +47,12 @@ def test_references_train_the_same_parameters_as_the_trainer(tiny_dataset, hidde
 
 
 @torch_installed
-def test_the_torch_conv2d_reference_trains_the_same_cnn_as_the_trainer(tiny_dataset):
+@pytest.mark.parametrize("text", ["conv4k3,pool,conv6k3v,pool,fc16", "conv4k3,avgpool,conv6k3v,avgpool,fc16"])
+def test_the_torch_conv2d_reference_trains_the_same_cnn_as_the_trainer(tiny_dataset, text):
     """Same network (kernels and the first fc's rows moved to PyTorch's NCHW layouts), same start, same
     batches: after one float64 epoch (ten SGD steps, the last one partial) the weights agree to rounding
     (measured: about 1e-16 apart; allowed: rtol 1e-9, atol 1e-12). Valid and same padding both occur."""
-    text, batch, lr, seed = "conv4k3,pool,conv6k3v,pool,fc16", 64, 0.05, 7
+    batch, lr, seed = 64, 0.05, 7
     arch = Architecture.of(text, (28, 28, 1), 10)
     expected = xpnet.fit(dataset=tiny_dataset, backend="numpy", arch=text, batch_size=batch, epochs=1, lr=lr,
                          dtype="float64", seed=seed, log=None).host_params()

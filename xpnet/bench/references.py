@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn.architecture import Architecture
-from ..nn.conv import Conv2d, Flatten, MaxPool2d
+from ..nn.conv import POOLS, AvgPool2d, Conv2d, Flatten, MaxPool2d
 from ..nn.layers import Dense, ReLU
 from ..training.config import Config
 from ..nn.init import init_params, init_shaped
@@ -196,7 +196,7 @@ def network_flops(arch: Architecture, n: int) -> int:
 @dataclass
 class TorchNet:
     """A network for :func:`torch_conv2d_epoch`: ``steps`` in order, each ``("conv", padding)``,
-    ``("relu",)``, ``("pool",)``, ``("flatten",)`` or ``("linear",)``, and ``params`` the
+    ``("relu",)``, ``("pool",)``, ``("avgpool",)``, ``("flatten",)`` or ``("linear",)``, and ``params`` the
     leaf tensors ``[(weight, bias), ...]`` of the conv and linear steps, in PyTorch's layouts:
     a conv weight (c_out, c_in, k, k), a linear one (fan_out, fan_in)."""
 
@@ -215,12 +215,15 @@ def torch_steps(arch: Architecture) -> list[tuple]:
             steps.append(("relu",))
         elif isinstance(layer, MaxPool2d):
             steps.append(("pool",))
+        elif isinstance(layer, AvgPool2d):
+            steps.append(("avgpool",))
         elif isinstance(layer, Flatten):
             steps.append(("flatten",))
         elif isinstance(layer, Dense):
             steps.append(("linear",))
         else:
-            raise ValueError(f"the {CONV_PEER} reference writes conv, pool and fc layers, not {type(layer).__name__}")
+            raise ValueError(f"the {CONV_PEER} reference writes conv, pool, avgpool and fc layers, "
+                             f"not {type(layer).__name__}")
     return steps
 
 
@@ -228,7 +231,7 @@ def flattened_shape(arch: Architecture) -> tuple[int, int, int] | None:
     """(h, w, c) of the image the first Dense layer flattens; None for an MLP."""
     shape = None
     for layer in arch.layers():
-        if isinstance(layer, (Conv2d, MaxPool2d)):
+        if isinstance(layer, (Conv2d, *POOLS)):
             shape = layer.out_shape
     return shape
 
@@ -317,6 +320,8 @@ def _torch_forward(net: TorchNet, H, F):
             H = F.relu(H)
         elif step[0] == "pool":
             H = F.max_pool2d(H, 2)
+        elif step[0] == "avgpool":
+            H = F.avg_pool2d(H, 2)
         elif step[0] == "flatten":
             H = H.flatten(1)
         else:

@@ -211,15 +211,15 @@ PRESETS: dict[str, Preset] = {
     ),
     "lenet": Preset(
         "LeNet-5's layers with ReLU and max-pooling: conv6k5 (same), pool, conv16k5v, pool, fc120, fc84; "
-        "AdamW lr 0.002 weight decay 0.05, cosine, batch 128, 8 epochs",
+        "AdamW lr 0.002 weight decay 0.05, cosine, batch 128, 10 epochs",
         dict(arch="conv6k5,pool,conv16k5v,pool,fc120,fc84", init="he", optimizer="adamw", lr=0.002,
-             weight_decay=0.05, schedule="cosine", batch_size=128, epochs=8, seed=0),
+             weight_decay=0.05, schedule="cosine", batch_size=128, epochs=10, seed=0),
     ),
     "cnn": Preset(
-        "CNN conv16k5, pool, conv32k5, pool, fc128, on images shifted at random by up to 2 pixels; AdamW lr "
-        "0.003 weight decay 0.05, dropout 0.1, 1 warmup epoch then cosine, batch 128, 8 epochs",
-        dict(arch="conv16k5,pool,conv32k5,pool,fc128", init="he", optimizer="adamw", lr=0.003, weight_decay=0.05,
-             schedule="cosine", warmup_epochs=1, dropout=0.1, shift=2, batch_size=128, epochs=8, seed=0),
+        "CNN conv16k5, pool, conv32k5v, pool, fc128, on images shifted at random by up to 1 pixel; AdamW lr "
+        "0.003 weight decay 0.05, dropout 0.1, cosine, batch 128, 5 epochs",
+        dict(arch="conv16k5,pool,conv32k5v,pool,fc128", init="he", optimizer="adamw", lr=0.003, weight_decay=0.05,
+             schedule="cosine", dropout=0.1, shift=1, batch_size=128, epochs=5, seed=0),
     ),
 }
 
