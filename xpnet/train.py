@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     presets = "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()).replace("%", "%%")
     parser = CommandParser(
         prog="python -m xpnet.train",
-        description="Train an MLP (or softmax regression) on MNIST-style images with hand-written "
-                    "backpropagation, on NumPy, CuPy, PyTorch or array-api-strict.",
+        description="Train an MLP, a CNN or softmax regression on MNIST-style images with hand-written "
+                    "backpropagation, on NumPy, CuPy, PyTorch, JAX or array-api-strict.",
         epilog="Flags given explicitly override the preset's settings.",
         argument_default=argparse.SUPPRESS,
     )

@@ -211,13 +211,15 @@ PRESETS: dict[str, Preset] = {
     ),
     "lenet": Preset(
         "LeNet-5's layers with ReLU and max-pooling: conv6k5 (same), pool, conv16k5v, pool, fc120, fc84; "
-        "AdamW lr 0.002 weight decay 0.05, cosine, batch 128, 10 epochs",
+        "AdamW lr 0.002 weight decay 0.05, cosine, batch 128, 10 epochs (MNIST: 99.20% test, 282 s of training "
+        "on 2 CPU cores)",
         dict(arch="conv6k5,pool,conv16k5v,pool,fc120,fc84", init="he", optimizer="adamw", lr=0.002,
              weight_decay=0.05, schedule="cosine", batch_size=128, epochs=10, seed=0),
     ),
     "cnn": Preset(
         "CNN conv16k5, pool, conv32k5v, pool, fc128, on images shifted at random by up to 1 pixel; AdamW lr "
-        "0.003 weight decay 0.05, dropout 0.1, cosine, batch 128, 5 epochs",
+        "0.003 weight decay 0.05, dropout 0.1, cosine, batch 128, 5 epochs (MNIST: 99.47% test, mean of seeds 0-2, "
+        "277-286 s of training on 2 CPU cores; Fashion-MNIST: 90.80%)",
         dict(arch="conv16k5,pool,conv32k5v,pool,fc128", init="he", optimizer="adamw", lr=0.003, weight_decay=0.05,
              schedule="cosine", dropout=0.1, shift=1, batch_size=128, epochs=5, seed=0),
     ),

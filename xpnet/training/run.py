@@ -88,7 +88,7 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         resume: str | Path | None = None, metrics_path: str | None = None, save_path: str | None = None,
         checkpoint_dir: str | None = None, checkpoint_every: int | None = None, restart: bool = False,
         log: Callable[[str], None] | None = print, progress: bool | None = None, **overrides) -> FitResult:
-    """Train an MLP as ``config`` (or ``preset`` plus keyword ``overrides``) says.
+    """Train a network (an MLP, a CNN) as ``config`` (or ``preset`` plus keyword ``overrides``) says.
 
     ``dataset`` is a name or folder to load, or a :class:`xpnet.data.Dataset` in memory.
     ``save_path`` writes the final model; ``checkpoint_dir`` keeps the last checkpoints,
