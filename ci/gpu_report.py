@@ -274,7 +274,7 @@ def check_bench(lane: Lane) -> Result:
     ran = lane.run(command, "bench")
     if ran.returncode != 0:
         return Result("bench", "FAIL", f"{ran.status()}: {ran.last_line()}", ran.seconds, command_block(ran))
-    rows = sum(1 for line in ran.stdout.splitlines() if re.match(r"\| [\d-]+ \| \d+ \| xpnet/", line))
+    rows = sum(1 for line in ran.stdout.splitlines() if re.match(r"\| [\w-]+ \| \d+ \| xpnet/", line))
     section = [f"`{' '.join(command)}`: {ran.status()}, {ran.seconds:.1f} s; every figure in "
                f"`{lane.args.bench_json}`. NumPy runs on the CPU, {lane.args.backend} on {lane.args.device}.", "",
                *(f"##{line}" if line.startswith("# ") else line for line in ran.stdout.strip().splitlines())]

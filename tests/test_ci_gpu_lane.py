@@ -216,8 +216,9 @@ class FakeRunner:
                 {"test_accuracy": self.accuracies[backend], "train_seconds": 3.0}) + "\n")
             return gpu_report.Ran(command, 0, "", "", 0.5, timeout)
         if command[1:3] == ["-m", "xpnet.bench"]:
-            return gpu_report.Ran(command, 0, "# xpnet bench\n\n| 784-128-10 | 8192 | xpnet/cupy | 0.01 |\n", "",
-                                  0.5, timeout)
+            return gpu_report.Ran(command, 0, "# xpnet bench\n\n| 784-128-10 | 8192 | xpnet/cupy | 0.01 |\n"
+                                  "| conv32k5-pool-conv64k5-pool-fc256 | 128 | xpnet/cupy | 0.2 |\n"
+                                  "| conv32k5-pool-conv64k5-pool-fc256 | 128 | torch-conv2d | 0.1 |\n", "", 0.5, timeout)
         if command[1] == "ci/parity.py":
             return gpu_report.Ran(command, 0, "parity: PASS (cupy@cuda agrees with numpy)\n", "", 0.5, timeout)
         return gpu_report.Ran(command, 0, "", "", 0.0, timeout)
@@ -241,6 +242,7 @@ def test_a_failing_check_fails_the_report(tmp_path, monkeypatch):
     assert "exit status 1: parity: FAIL (1 check(s) missed)" in report
     assert "| GPUs (CuPy or PyTorch) | NVIDIA H200 |" in report and "| CuPy | 14.0.1 |" in report
     assert "Verdict: **FAIL** (4 PASS, 1 FAIL, 2 SKIP; failed: parity-float32)" in report
+    assert "2 xpnet run(s) timed" in report  # the MLP's row and the CNN's; not the reference's
     bench = runner.commands[-1]
     assert ["--batch-sizes", "128,1024,8192"] == bench[-2:]
     assert bench[bench.index("--backends") + 1] == "numpy,cupy@cuda"  # the device under test, not cuda:0
