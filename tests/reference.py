@@ -73,3 +73,10 @@ def numeric_gradients(f, arrays, eps=1e-6):
             estimate[index] = (f(plus) - f(minus)) / (2 * eps)
         estimates.append(estimate)
     return estimates
+
+
+def assert_same_params(result, expected, rtol, atol):
+    """Every (W, b) of fit result ``result`` within ``rtol``/``atol`` of ``expected``'s."""
+    for (W, b), (W_ref, b_ref) in zip(result.host_params(), expected.host_params(), strict=True):
+        np.testing.assert_allclose(W, W_ref, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(b, b_ref, rtol=rtol, atol=atol)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from reference import assert_same_params
 from stopping import stop_after
 from xpnet.backend import to_numpy
 from xpnet.errors import UsageError
@@ -73,9 +74,7 @@ def test_training_with_shifts_on_every_backend_is_numpy_s_in_float64(backend, sm
     settings = dict(SETTINGS, dataset=small_dataset, dtype="float64", dropout=0.2)
     reference = xpnet.fit(backend="numpy", **settings)
     result = xpnet.fit(backend=backend.name, device=backend.device_name, **settings)
-    for (W, b), (W_ref, b_ref) in zip(result.host_params(), reference.host_params(), strict=True):
-        np.testing.assert_allclose(W, W_ref, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(b, b_ref, rtol=1e-9, atol=1e-12)
+    assert_same_params(result, reference, rtol=1e-9, atol=1e-12)
     unshifted = xpnet.fit(backend="numpy", **dict(settings, shift=0))
     assert not np.allclose(unshifted.host_params()[0][0], reference.host_params()[0][0])
 
@@ -94,9 +93,7 @@ def test_compiled_jax_shifts_as_eager_jax_does(small_dataset):
     compiled = xpnet.fit(**settings)
     eager = xpnet.fit(compile=False, **settings)
     assert compiled.summary["compiled"]["compilations"] == 1
-    for (W, b), (W_ref, b_ref) in zip(compiled.host_params(), eager.host_params(), strict=True):
-        np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(b, b_ref, rtol=1e-10, atol=1e-12)
+    assert_same_params(compiled, eager, rtol=1e-10, atol=1e-12)
 
 
 def test_a_run_with_shifts_resumes_bit_for_bit(small_dataset, tmp_path, monkeypatch):

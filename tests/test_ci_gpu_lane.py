@@ -218,7 +218,8 @@ class FakeRunner:
         if command[1:3] == ["-m", "xpnet.bench"]:
             return gpu_report.Ran(command, 0, "# xpnet bench\n\n| 784-128-10 | 8192 | xpnet/cupy | 0.01 |\n"
                                   "| conv32k5-pool-conv64k5-pool-fc256 | 128 | xpnet/cupy | 0.2 |\n"
-                                  "| conv32k5-pool-conv64k5-pool-fc256 | 128 | torch-conv2d | 0.1 |\n", "", 0.5, timeout)
+                                  "| conv32k5-pool-conv64k5-pool-fc256 | 128 | torch-conv2d | 0.1 |\n", "", 0.5,
+                                  timeout)
         if command[1] == "ci/parity.py":
             return gpu_report.Ran(command, 0, "parity: PASS (cupy@cuda agrees with numpy)\n", "", 0.5, timeout)
         return gpu_report.Ran(command, 0, "", "", 0.0, timeout)

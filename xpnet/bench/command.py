@@ -291,14 +291,9 @@ def check_targets(rows: list[dict], dtype: str) -> list[dict]:
     return found
 
 
-def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
-    """Every configuration of ``settings``; the whole report as a JSON-ready dict."""
-    load_before = load_average()
-    if looks_busy(load_before, usable_cores()):
-        say(f"warning: 1-minute load average {load_before:.2f} before the run: the machine looks busy; "
-            "absolute times will be noisy (the paired ratios less so)"
-            + ("; --threads 1 keeps BLAS threads from waiting on each other" if settings["threads"] is None else ""))
-    backends, dtype, n, n_conv = settings["backends"], settings["dtype"], settings["n_train"], settings["cnn_images"]
+def _planned_runs(settings: dict) -> tuple[list, list]:
+    """``([(model text, batch, run_case), ...], conv cases)``: each case checked to fit first, then its data made."""
+    dtype, n, n_conv = settings["dtype"], settings["n_train"], settings["cnn_images"]
     mlp_cases = [(sizes, batch) for sizes in settings["models"] for batch in settings["batch_sizes"][sizes]]
     conv_cases = [(arch, batch) for arch in settings["cnn"] for batch in settings["cnn_batch_sizes"]]
     for sizes, batch in mlp_cases:  # before any data are made: a model that cannot fit is refused at once
@@ -316,6 +311,18 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
         X_images, y_images = refs.host_data(images.train_images, images.train_labels, dtype)
         runs += [(arch.text, batch, partial(conv_case, arch, batch, images, X_images, y_images))
                  for arch, batch in conv_cases]
+    return runs, conv_cases
+
+
+def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
+    """Every configuration of ``settings``; the whole report as a JSON-ready dict."""
+    load_before = load_average()
+    if looks_busy(load_before, usable_cores()):
+        say(f"warning: 1-minute load average {load_before:.2f} before the run: the machine looks busy; "
+            "absolute times will be noisy (the paired ratios less so)"
+            + ("; --threads 1 keeps BLAS threads from waiting on each other" if settings["threads"] is None else ""))
+    backends, dtype, n, n_conv = settings["backends"], settings["dtype"], settings["n_train"], settings["cnn_images"]
+    runs, conv_cases = _planned_runs(settings)
     rows, memory = [], []
     # Resolving loads each library before limit_threads, so that its thread pools are pinned too.
     chosen = resolve_entries(backends)
