@@ -147,3 +147,71 @@ def test_a_cnn_preset_refuses_hidden_naming_arch():
                                          "change its fc layers with --arch"):
         xpnet.from_preset("lenet", hidden=(64,))
     assert xpnet.from_preset("lenet", arch="conv6k5,pool,fc32").hidden == (32,)
+
+
+@pytest.fixture(scope="module")
+def cnn_checkpoint(small_dataset, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cnn") / "cnn.npz"
+    xpnet.fit(save_path=str(path), **_settings(dataset=small_dataset, backend="numpy", epochs=1, optimizer="adam"))
+    return path
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("arch", "garbage", "unusable setting in its config (unknown layer 'garbage'"),
+    ("arch", 123, "unusable setting in its config (arch must be a string such as 'conv32k5"),
+    ("arch", "conv4k4,pool,conv6k3v,pool,fc16", "unusable network in its config"),
+    ("shift", 99, "unusable setting in its config (the largest shift (--shift) must be smaller than the images"),
+])
+def test_an_edited_cnn_checkpoint_is_refused_naming_the_setting(cnn_checkpoint, tmp_path, key, value, fragment):
+    from test_hostile_checkpoints import _contents, _write
+    from xpnet.training.checkpoint import CheckpointError
+
+    tensors, metadata = _contents(cnn_checkpoint)
+    metadata["config"][key] = value
+    edited = _write(tmp_path / "edited.npz", tensors, metadata)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(edited)
+    assert fragment in str(caught.value) and "optimizer_tensors" not in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize("first, then, fragment", [
+    (dict(arch="fc32"), dict(arch="fc64"), "--arch fc64 (the checkpoint's run has 32)"),
+    (dict(hidden=(32,)), dict(hidden=(64,)), "--hidden 64 (the checkpoint's run has 32)"),
+    (dict(hidden=(32,)), dict(arch="conv4k3,fc32"), "--arch conv4k3,fc32 (the checkpoint's run has 32)"),
+    (dict(arch=ARCH), dict(hidden=(16,)), f"the checkpoint's run is the network {ARCH}, which only --arch describes"),
+    (dict(arch=ARCH), dict(arch="fc16"), f"--arch fc16 (the checkpoint's run has --arch {ARCH})"),
+    (dict(arch=ARCH), dict(arch=ARCH.replace("fc16", "fc8")), "--arch conv4k3,pool,conv6k3v,pool,fc8 (the"),
+])
+def test_resuming_with_another_network_names_it_whichever_flag_describes_it(small_dataset, tmp_path, first, then,
+                                                                           fragment):
+    settings = dict(dataset=small_dataset, backend="numpy", batch_size=64, epochs=1, log=None)
+    xpnet.fit(checkpoint_dir=str(tmp_path), **settings, **first)
+    with pytest.raises(UsageError) as caught:
+        xpnet.fit(resume=str(tmp_path), **{**settings, "epochs": 2}, **then)
+    assert fragment in str(caught.value), str(caught.value)
+
+
+def test_a_resume_that_agrees_on_the_network_goes_on(small_dataset, tmp_path):
+    settings = dict(dataset=small_dataset, backend="numpy", batch_size=64, log=None)
+    xpnet.fit(checkpoint_dir=str(tmp_path), arch="conv04k03,POOL,fc16", epochs=1, **settings)
+    resumed = xpnet.fit(checkpoint_dir=str(tmp_path), arch="conv4k3,pool,fc16", epochs=2, **settings)
+    assert resumed.summary["epochs"] == 2 and resumed.summary["config"]["arch"] == "conv4k3,pool,fc16"
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    (dict(arch="conv4k3,pool", dropout=0.5), "--arch conv4k3,pool has no fc layer"),
+    (dict(hidden=(), dropout=0.5), "softmax regression has no hidden layer"),
+])
+def test_dropout_without_an_fc_layer_is_refused(settings, fragment):
+    with pytest.raises(UsageError, match="dropout"):
+        xpnet.Config(**settings).validate()
+    with pytest.raises(UsageError) as caught:
+        xpnet.Config(**settings).validate()
+    assert fragment in str(caught.value)
+
+
+def test_an_empty_arch_on_the_command_line_is_refused():
+    done = subprocess.run([sys.executable, "-m", "xpnet.train", "--dataset", "synthetic", "--arch", " , "],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "argument --arch: expected layers such as" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -77,6 +77,13 @@ def positive_ints(text: str) -> tuple[int, ...]:
     return tuple(positive_int(part) for part in text.split(","))
 
 
+def arch_layers(text: str) -> str:
+    """``--arch``'s text, refused when empty (the tokens themselves are checked with the run's settings)."""
+    if not text.strip(" ,"):
+        raise argparse.ArgumentTypeError(f"expected layers such as conv32k5,pool,conv64k5,pool,fc256, got {text!r}")
+    return text
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
     """``'512,256'`` -> (512, 256); ``''`` or ``'none'`` -> () (softmax regression)."""
     if text.strip().lower() in ("", "none"):

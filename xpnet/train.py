@@ -10,7 +10,7 @@ import argparse
 import sys
 import warnings
 
-from .cli import CommandParser, add_shared, non_negative_int, positive_float, positive_int, run_command
+from .cli import CommandParser, add_shared, arch_layers, non_negative_int, positive_float, positive_int, run_command
 from .cli import parse_hidden  # noqa: F401 (xpnet.train.parse_hidden, as before it moved to xpnet.cli)
 from .training.config import PRESETS, Config
 from .training.early_stopping import MONITORS
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shared(where, "--threads")
     model = parser.add_argument_group("model")
     add_shared(model, "--hidden", shown=d.hidden)
-    model.add_argument("--arch", metavar="LAYERS",
+    model.add_argument("--arch", type=arch_layers, metavar="LAYERS",
                        help="the network, left to right: convFkK (F filters, KxK, same padding; convFkKv: valid), "
                             "pool (2x2 max), avgpool (2x2 mean) and fcN (N units), each followed by ReLU, e.g. "
                             "conv32k5,pool,conv64k5,pool,fc256; the layer to the classes is added; instead of "

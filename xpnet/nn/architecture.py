@@ -38,18 +38,22 @@ def parse_arch(text) -> tuple[str, ...]:
     if isinstance(text, (tuple, list)):
         tokens = [str(token) for token in text]
     elif isinstance(text, str):
-        tokens = [token for token in re.split(r"[,\s]+", text.strip().lower()) if token]
+        tokens = [token for token in re.split(r"[,\s]+", text.strip()) if token]
     else:
         raise UsageError(f"an architecture (--arch) is text such as {EXAMPLE!r}, got {text!r}")
+    normalised = []
     for token in tokens:
-        match = _TOKEN.fullmatch(token)
+        match = _TOKEN.fullmatch(token.lower())
         if match is None:
             raise UsageError(f"unknown layer {token!r} in --arch; use convFkK (F filters, KxK, same padding; "
                              f"convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN (N units), e.g. {EXAMPLE}")
         numbers = [int(number) for number in match.groups() if number and number.isdigit()]
         if any(number < 1 for number in numbers):
             raise UsageError(f"layer {token!r} in --arch needs sizes of at least 1")
-    return tuple(tokens)
+        filters, kernel, valid, units = match.groups()
+        normalised.append(f"conv{int(filters)}k{int(kernel)}{valid}" if filters else f"fc{int(units)}" if units
+                          else token.lower())  # conv08k03 is conv8k3: one network, one spelling
+    return tuple(normalised)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from ..errors import UsageError, XpnetError
 from ..data.limits import available_memory
 from ..files import write_output
 from ..nn.architecture import Architecture
+from ..nn.augment import shift_size
 from .config import Config
 
 FORMAT = "xpnet-checkpoint"
@@ -478,6 +479,9 @@ def _parse_metadata(path: Path, metadata: str | None) -> dict:
         raise CheckpointError(f"checkpoint {path} has unsupported dtype {_show(meta['dtype'])}; "
                               "xpnet writes float32 or float64")
     for key, fits, expected in _field_checks(meta):
+        if key == "optimizer_tensors":  # its names are counted by the network's layers: that network first
+            _check_config(path, meta)
+            _check_arch(path, meta)
         if not fits(meta[key]):
             raise CheckpointError(f"checkpoint {path} has a bad {key} in its metadata ({_show(meta[key])}, "
                                   f"expected {expected}); the file is damaged or was edited: use an earlier checkpoint")
@@ -486,8 +490,6 @@ def _parse_metadata(path: Path, metadata: str | None) -> dict:
         raise CheckpointError(f"checkpoint {path} has a bad history in its metadata (record {_show(bad)}, expected "
                               "{'epoch': whole number, 'train_loss': number, ...} with numbers only); "
                               "the file is damaged or was edited: use an earlier checkpoint")
-    _check_config(path, meta["config"])
-    _check_arch(path, meta)
     return meta
 
 
@@ -588,11 +590,13 @@ def _generator_state(state) -> bool:
     return True
 
 
-def _check_config(path: Path, config: dict) -> None:
-    """The run's settings, through :class:`xpnet.Config` (settings this xpnet does not know are left out)."""
+def _check_config(path: Path, meta: dict) -> None:
+    """The run's settings, through :class:`xpnet.Config` (settings this xpnet does not know are left out),
+    and its shifts against the images."""
     known = set(Config.__dataclass_fields__)
     try:
-        Config().replace(**{key: value for key, value in config.items() if key in known}).validate()
+        config = Config().replace(**{key: value for key, value in meta["config"].items() if key in known}).validate()
+        shift_size(config.shift, meta["image_shape"])
     except (UsageError, TypeError, ValueError, ArithmeticError) as error:
         raise CheckpointError(f"checkpoint {path} has an unusable setting in its config ({_first_line(error)}); "
                               "the file is damaged or was edited: use an earlier checkpoint") from None

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..nn.augment import shift_size
 from ..errors import UsageError
-from ..nn.architecture import Architecture, parse_arch
+from ..nn.architecture import EXAMPLE, Architecture, parse_arch
 from ..nn.checks import whole
 from .early_stopping import MONITORS
 from ..nn.dropout import dropout_rate
@@ -93,7 +93,10 @@ class Config:
         self.optimizer, self.schedule = str(self.optimizer).lower(), str(self.schedule).lower()
         self.make_optimizer()  # checks the learning rate and the optimiser's settings
         self.make_schedule(1)  # checks the epochs and the warmup
-        dropout_rate(self.dropout)
+        if dropout_rate(self.dropout) and not self.hidden:
+            where = f"--arch {self.arch} has no fc layer" if self.arch else "softmax regression has no hidden layer"
+            raise UsageError(f"dropout (--dropout) drops units of the fc layers, and {where}: add one, or leave "
+                             "out --dropout")
         self.shift = shift_size(self.shift)
         if self.batch_size is not None:
             whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
@@ -119,7 +122,8 @@ class Config:
             if isinstance(value, os.PathLike) and name in ("dataset", "data_dir"):
                 setattr(self, name, os.fspath(value))
             elif not isinstance(value, str) and not (value is None and name == "data_dir"):
-                raise UsageError(f"{name} must be a string such as {defaults[name].default!r}, got {value!r}")
+                example = EXAMPLE if name == "arch" else defaults[name].default
+                raise UsageError(f"{name} must be a string such as {example!r}, got {value!r}")
         for name in ("download", "normalize", "dry_run", "keep_best"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")

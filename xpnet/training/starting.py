@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError
+from ..nn.architecture import parse_arch
 from .checkpoint import Checkpoint, load_checkpoint
 from .checkpoint_folder import INTERRUPTED_NAME, epoch_checkpoints, forget_run, newest_usable
 from .config import PRESETS, Config, from_preset
@@ -144,15 +145,36 @@ def _differences(trained: dict, asked: dict, dataset_in_memory: bool, first_only
     """``'--lr 0.05 (the checkpoint's run has 0.1)'`` for each setting in ``asked`` that differs from ``trained``."""
     before = _config(trained).to_dict()
     checked = _config(trained).replace(**asked).validate().to_dict()
-    found = []
+    network = _network_difference(trained, asked)
+    found = [network] if network else []
+    if found and first_only:
+        return found
     for key in asked:
-        if key in MAY_CHANGE or (key == "dataset" and dataset_in_memory):
+        if key in MAY_CHANGE or key in ("arch", "hidden") or (key == "dataset" and dataset_in_memory):
             continue
         if checked[key] != before[key]:
             found.append(f"{_flag(key, checked[key])} (the checkpoint's run has {_value(key, before[key])})")
             if first_only:
                 break
     return found
+
+
+def _network_difference(trained: dict, asked: dict) -> str | None:
+    """``'--arch conv8k3,fc64 (the checkpoint's run has conv8k3,fc32)'`` when ``asked`` (``arch``,
+    ``hidden`` or both) describes another network than the checkpoint's; None for the same one."""
+    if "arch" not in asked and "hidden" not in asked:
+        return None
+    before = _config(trained).validate()
+    had = before.arch or _value("hidden", before.hidden)
+    if "arch" not in asked and before.arch:  # --hidden cannot describe a CNN
+        return (f"--hidden {_value('hidden', _config({}).replace(hidden=asked['hidden']).validate().hidden)} "
+                f"(the checkpoint's run is the network {had}, which only --arch describes)")
+    after = _config(trained).replace(**{key: asked[key] for key in ("arch", "hidden") if key in asked}).validate()
+    if (after.arch, after.hidden) == (before.arch, before.hidden):
+        return None
+    typed = parse_arch(asked.get("arch", ""))
+    wanted = f"--arch {','.join(typed)}" if typed else f"--hidden {_value('hidden', after.hidden)}"
+    return f"{wanted} (the checkpoint's run has {'--arch ' + had if before.arch else had})"
 
 
 def _flag(key: str, value) -> str:
