@@ -93,10 +93,7 @@ class Config:
         self.optimizer, self.schedule = str(self.optimizer).lower(), str(self.schedule).lower()
         self.make_optimizer()  # checks the learning rate and the optimiser's settings
         self.make_schedule(1)  # checks the epochs and the warmup
-        if dropout_rate(self.dropout) and not self.hidden:
-            where = f"--arch {self.arch} has no fc layer" if self.arch else "softmax regression has no hidden layer"
-            raise UsageError(f"dropout (--dropout) drops units of the fc layers, and {where}: add one, or leave "
-                             "out --dropout")
+        dropout_rate(self.dropout)
         self.shift = shift_size(self.shift)
         if self.batch_size is not None:
             whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
@@ -112,6 +109,14 @@ class Config:
             raise UsageError(f"{flag} watches the dev split, and there is none: add --dev-size N "
                              "(e.g. --dev-size 5000)")
         return self
+
+    def check_dropout_has_units(self) -> None:
+        """UsageError when dropout is asked of a network with no fc layer to drop units of (a new
+        run's check: the checkpoints of older runs, where it did nothing, still load)."""
+        if self.dropout and not self.hidden:
+            where = f"--arch {self.arch} has no fc layer" if self.arch else "softmax regression has no hidden layer"
+            raise UsageError(f"dropout (--dropout) drops units of the fc layers, and {where}: add one, or leave "
+                             "out --dropout")
 
     def _check_types(self) -> None:
         """Names are strings, switches are bools: what a Python caller might get wrong before any value."""

@@ -80,7 +80,7 @@ def plan(config: Config | None, preset: str | None, overrides: dict, resume, out
         config = from_preset(preset, **overrides)
     elif preset is not None or overrides:
         raise UsageError("pass either a Config, or a preset or checkpoint with overrides, not both")
-    config.validate()
+    config.validate().check_dropout_has_units()
     start = Start(config, _merged({}, given))
     folder = given.get("checkpoint_dir")
     if folder is None or not Path(folder).is_dir() or not _holds_a_run(Path(folder)):
