@@ -111,11 +111,18 @@ def _wait_until_xpnet_is_importing(pid: int) -> None:
         time.sleep(0.005)
 
 
+def _ctrl_c_as_a_terminal_delivers_it():
+    """SIGINT at its default in the child: a suite started in the background by a shell without job
+    control ignores SIGINT, and a child would inherit that and never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.15, 0.3])
 def test_ctrl_c_while_the_command_starts_is_one_line_not_a_traceback(delay, tmp_path):
     run = subprocess.Popen([sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:600", "--backend", "numpy",
                             "--epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})  # a late Ctrl-C writes here
+                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},  # a late Ctrl-C writes here
+                           preexec_fn=_ctrl_c_as_a_terminal_delivers_it)
     _wait_until_xpnet_is_importing(run.pid)
     time.sleep(delay)  # while Python imports xpnet and its libraries, or loads the data
     run.send_signal(signal.SIGINT)
