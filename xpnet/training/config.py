@@ -6,9 +6,9 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from ..nn.augment import shift_size
 from ..errors import UsageError
 from ..nn.architecture import EXAMPLE, Architecture, parse_arch
+from ..nn.augment import shift_size
 from ..nn.checks import whole
 from .early_stopping import MONITORS
 from ..nn.dropout import dropout_rate
