@@ -97,7 +97,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     one every ``checkpoint_every`` epochs (default 1). Run again with the same
     ``checkpoint_dir``, the same run continues from its newest usable checkpoint
     (``restart=True`` starts it over). ``resume`` continues from a checkpoint file or folder,
-    with its settings and outputs; ``overrides`` that differ from its settings are refused,
+    with its settings, and the outputs inside its checkpoint folder when it lies in the folder
+    that wrote it (others are named in a note); ``overrides`` that differ from its settings are refused,
     except those in :data:`xpnet.training.starting.MAY_CHANGE` (``epochs``, ``device``...).
     ``log`` receives each line of the report (None for silence); ``progress`` shows a bar
     per epoch (default: on a terminal).
