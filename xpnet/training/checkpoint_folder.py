@@ -1,10 +1,13 @@
 """A checkpoint folder that xpnet owns: its file names, its newest usable checkpoint,
-pruning, the temporaries of killed saves, and a lock that keeps a second run out.
+pruning, the temporaries of killed saves, a lock that keeps a second run out, the folder's
+identity, and the folders and file names no run may take.
 
 xpnet writes ``epoch-NNNN.npz`` (or ``.safetensors``) after an epoch and
 ``xpnet-interrupted.npz`` when a run is stopped inside one. Only files with exactly these
 names are ever chosen or deleted; anything else a user puts in the folder is left alone.
 Epoch numbers are compared as numbers, so ``epoch-10000`` comes after ``epoch-9999``.
+A system folder, the home folder or a shared one like /tmp is never a checkpoint folder,
+and no output of a run may name a file xpnet keeps there.
 """
 
 from __future__ import annotations
