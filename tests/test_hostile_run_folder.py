@@ -53,7 +53,7 @@ def stopped(tiny_dataset, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("forged", ["a run without a folder", "its folder is where it lies",
-                                    "a planted folder identity"])
+                                    "a planted folder identity", "links in its folder"])
 def test_a_received_checkpoint_writes_none_of_the_paths_it_names(tiny_dataset, tmp_path, stopped, forged):
     """A received file may carry any name, any stored path and any identity: the victim files it
     names outside the folder it lies in stay as they were, and a note names what was not adopted."""
@@ -65,15 +65,20 @@ def test_a_received_checkpoint_writes_none_of_the_paths_it_names(tiny_dataset, t
     stopped.outputs = {"save_path": str(victims / "victim.npz"), "metrics_path": str(victims / "victim.txt")}
     if forged != "a run without a folder":
         stopped.outputs["checkpoint_dir"] = str(download)
-    if forged == "a planted folder identity":
+    if forged in ("a planted folder identity", "links in its folder"):
         (download / ".xpnet-folder-id").write_text("0123456789abcdef" * 2 + "\n")
         stopped.outputs["folder_id"] = "0123456789abcdef" * 2
+    if forged == "links in its folder":  # inside the folder by name, outside it by where they lead
+        for name in ("victim.npz", "victim.txt"):
+            (download / name).symlink_to(victims / name)
+            stopped.outputs[f"{'save' if name.endswith('npz') else 'metrics'}_path"] = str(download / name)
     received = save_checkpoint(download / "xpnet-interrupted.npz", stopped)
     lines = []
     xpnet.fit(resume=received, dataset=tiny_dataset, log=lines.append)
     assert _contents(victims) == {"victim.npz": VICTIM, "victim.txt": VICTIM}
     note = next(line for line in lines if line.startswith("note: "))
-    assert f"--save {victims / 'victim.npz'} --metrics {victims / 'victim.txt'}" in note, note
+    named = download if forged == "links in its folder" else victims
+    assert f"--save {named / 'victim.npz'} --metrics {named / 'victim.txt'}" in note, note
     assert note.endswith("to write there, pass these flags again"), note
 
 
