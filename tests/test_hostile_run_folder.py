@@ -141,7 +141,7 @@ def test_an_output_naming_a_file_xpnet_keeps_in_a_checkpoint_folder_is_refused_b
     assert _contents(folder) == before
 
 
-def test_metrics_into_a_checkpoint_folders_lock_is_one_line_and_a_second_run_cannot_take_the_folder(run_folder):
+def test_metrics_into_a_checkpoint_folders_lock_is_one_line_and_the_lock_stays(run_folder):
     folder, before = run_folder
     done = run_xpnet("train", "--dataset", DATASET, "--backend", "numpy", "--hidden", "8", "--epochs", "1",
                      "--checkpoint-dir", folder, "--metrics", folder / ".xpnet-lock")
@@ -178,6 +178,8 @@ def test_a_system_home_or_shared_folder_is_refused_as_a_checkpoint_folder(tiny_d
     monkeypatch.setenv("HOME", str(tmp_path / "HOME"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(run_module, "locked", _must_not_lock)
+    if not os.path.isdir(folder):
+        pytest.skip(f"this system has no {folder}")
     before = sorted(os.listdir(folder))
     with pytest.raises(UsageError, match=f"--checkpoint-dir {folder} is {what}.*; xpnet deletes old checkpoints"):
         xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **RUN)
