@@ -167,7 +167,7 @@ def _must_not_lock(folder):
 
 @pytest.mark.parametrize("folder, what", [
     ("/", "the filesystem root"), ("LINK-TO-ROOT", "the filesystem root"), ("/tmp", "a folder anyone may write into"),
-    ("/usr", "a system folder"), ("/etc", "a system folder"), ("/lib", "a system folder"),
+    ("/usr", "a system folder"), ("/etc", "a system folder"), ("/lib", "a system folder"), ("/home", "a system folder"),
     ("HOME", "your home folder itself"), ("SHARED", "a folder anyone may write into")])
 def test_a_system_home_or_shared_folder_is_refused_as_a_checkpoint_folder(tiny_dataset, tmp_path, monkeypatch,
                                                                           folder, what):

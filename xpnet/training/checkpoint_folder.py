@@ -208,8 +208,8 @@ def _give_identity(folder: Path) -> None:
 
 # Never a run's checkpoint folder (xpnet deletes old checkpoints in it): the system's folders, /lib*
 # and the folders they link to (/lib -> /usr/lib), and /tmp (shared: anyone could plant checkpoints).
-_SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/dev/shm", "/etc", "/proc", "/run", "/sbin", "/sys", "/usr", "/var",
-                   "/var/tmp", "/tmp")
+_SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/dev/shm", "/etc", "/home", "/opt", "/proc", "/root", "/run", "/sbin",
+                   "/srv", "/sys", "/usr", "/var", "/var/tmp", "/tmp")
 # The files a run keeps in its checkpoint folder, and those it keeps wherever it writes them.
 _FOLDER_FILE = re.compile(rf"{re.escape(BEST_NAME)}|{_EPOCH_FILE.pattern}|{_TEMPORARY.pattern}")
 _ITS_OWN = (LOCK_NAME, FOLDER_ID_NAME, INTERRUPTED_NAME, INTERRUPTED_BEST_NAME)
