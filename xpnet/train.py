@@ -138,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "it)")
     keep.add_argument("--resume", metavar="PATH_OR_DIR", default=None,
                       help="continue the run saved in a checkpoint, or the newest in a folder, with its settings "
-                           "and outputs; flags that agree with it, --epochs, --device and output flags may be "
-                           "given (default: none)")
+                           "(and the outputs inside its checkpoint folder, when it lies there); flags that agree "
+                           "with it, --epochs, --device and output flags may be given (default: none)")
     return parser
 
 

@@ -73,7 +73,8 @@ class Checkpoint:
     them; ``in_progress`` None, or where a run interrupted inside epoch ``epoch + 1``
     stopped (its generator state at that epoch's start, the steps done, partial totals);
     ``outputs`` where the run writes (``checkpoint_dir``, ``save_path``, ``metrics_path``,
-    ``checkpoint_every``), so that resuming it keeps writing there (empty in older files).
+    ``checkpoint_every``) and its folder's identity (``folder_id``), so that resuming it from
+    that folder keeps writing there (empty in older files).
     ``num_classes`` defaults to the size of the last layer, ``image_shape`` to 28x28 for
     784 inputs and 1 x inputs otherwise.
     """
@@ -203,7 +204,7 @@ def _progress(path: Path, meta: dict) -> dict:
 
 def _outputs(path: Path, outputs) -> dict:
     """The run's output settings, checked: paths are strings or None, ``checkpoint_every`` an int >= 1."""
-    known = {"checkpoint_dir": str, "save_path": str, "metrics_path": str, "checkpoint_every": int}
+    known = {"checkpoint_dir": str, "save_path": str, "metrics_path": str, "checkpoint_every": int, "folder_id": str}
     if not isinstance(outputs, dict) or any(
             key not in known or not (value is None or (type(value) is known[key]
                                                        and (key != "checkpoint_every" or value >= 1)))

@@ -1,29 +1,35 @@
 """A checkpoint folder that xpnet owns: its file names, its newest usable checkpoint,
-pruning, the temporaries of killed saves, and a lock that keeps a second run out.
+pruning, the temporaries of killed saves, a lock that keeps a second run out, the folder's
+identity, and the folders and file names no run may take.
 
 xpnet writes ``epoch-NNNN.npz`` (or ``.safetensors``) after an epoch and
 ``xpnet-interrupted.npz`` when a run is stopped inside one. Only files with exactly these
 names are ever chosen or deleted; anything else a user puts in the folder is left alone.
 Epoch numbers are compared as numbers, so ``epoch-10000`` comes after ``epoch-9999``.
+A system folder, the home folder or a shared one like /tmp is never a checkpoint folder,
+and no output of a run may name a file xpnet keeps there.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import secrets
 import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from ..errors import XpnetError
+from ..errors import UsageError, XpnetError
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint
 
 INTERRUPTED_NAME = "xpnet-interrupted.npz"
 BEST_NAME = "best.npz"
 INTERRUPTED_BEST_NAME = "xpnet-interrupted-best.npz"  # the best epoch beside an interrupted run with no folder
 LOCK_NAME = ".xpnet-lock"
+FOLDER_ID_NAME = ".xpnet-folder-id"  # the folder's random identity, which its checkpoints carry
 _EPOCH_FILE = re.compile(r"epoch-(\d{4,})(\.npz|\.safetensors)")
 _TEMPORARY = re.compile(r"\.(epoch-\d{4,}(?:\.npz|\.safetensors)|xpnet-interrupted\.npz|best\.npz)\.[0-9a-f]{8}\.tmp")
 
@@ -106,16 +112,43 @@ def locked(folder: str | os.PathLike):
 
     The lock is an ``flock`` on ``folder/.xpnet-lock``: the system releases it when its
     process dies however it dies, so a lock left by a killed run is simply taken over.
-    (Where ``fcntl`` does not exist, Windows, there is no lock.)
+    (Where ``fcntl`` does not exist, Windows, there is no lock.) The first run to hold it
+    gives the folder its identity (:func:`folder_identity`).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise XpnetError(f"cannot make the checkpoint folder {folder} ({error.strerror or error}); "
+                         "choose another --checkpoint-dir") from None
     try:
         import fcntl
     except ImportError:
+        _give_identity(folder)
         yield folder.absolute()
         return
-    path = folder / LOCK_NAME
+    descriptor = _open_lock(folder / LOCK_NAME)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()
+            owner = owner if re.fullmatch(r"[0-9]{1,10}", owner) else "unknown"
+            raise FolderInUse(f"another xpnet run (process {owner}) is writing checkpoints to {folder}; "
+                              "wait for it to end, or choose another --checkpoint-dir") from None
+        try:  # the PID only names the owner to a second run; the flock is the lock, so a full disk is no matter
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass
+        _give_identity(folder)
+        yield folder.absolute()
+    finally:
+        os.close(descriptor)
+
+
+def _open_lock(path: Path) -> int:
+    """A descriptor of the lock file ``path`` (made if missing, never through a link); FolderInUse if unusable."""
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as error:
@@ -124,22 +157,112 @@ def locked(folder: str | os.PathLike):
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         os.close(descriptor)
         raise FolderInUse(f"{path} is not a regular file, so it cannot be the folder's lock; remove it")
-    handle = os.fdopen(descriptor, "r+")
+    return descriptor
+
+
+def folder_identity(folder: str | os.PathLike) -> str | None:
+    """The random identity xpnet gave ``folder`` when it first locked it (32 hex digits), or None.
+
+    Every checkpoint written there carries it, so a checkpoint proves it lies in the folder of
+    the run that wrote it (a file name or a stored path proves nothing: anyone can forge them).
+    A link, a FIFO or anything but 32 hex digits is no identity.
+    """
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            raise FolderInUse(f"another xpnet run (process {owner}) is writing checkpoints to {folder}; "
-                              "wait for it to end, or choose another --checkpoint-dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield folder.absolute()
+        descriptor = os.open(Path(folder) / FOLDER_ID_NAME,
+                             os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        text = os.read(descriptor, 64) if stat.S_ISREG(os.fstat(descriptor).st_mode) else b""
+    except OSError:
+        text = b""
     finally:
-        handle.close()
+        os.close(descriptor)
+    match = re.fullmatch(rb"([0-9a-f]{32})\n?", text)
+    return match.group(1).decode() if match else None
+
+
+def _give_identity(folder: Path) -> None:
+    """Give ``folder`` a random identity unless it has one; on a full disk it gets none (its
+    checkpoints then prove nothing, and resuming them adopts no outputs), and the run goes on."""
+    if folder_identity(folder) is not None:
+        return
+    path = folder / FOLDER_ID_NAME
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError:  # one that is not xpnet's is left alone
+        return
+    text = f"{secrets.token_hex(16)}\n".encode()
+    try:
+        written = os.write(descriptor, text)
+    except OSError:
+        written = 0
+    finally:
+        os.close(descriptor)
+    if written != len(text):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+# Never a run's checkpoint folder (xpnet deletes old checkpoints in it): the system's folders, /lib*
+# and the folders they link to (/lib -> /usr/lib), and /tmp (shared: anyone could plant checkpoints).
+_SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/dev/shm", "/etc", "/home", "/opt", "/proc", "/root", "/run", "/sbin",
+                   "/srv", "/sys", "/usr", "/var", "/var/tmp", "/tmp")
+# The files a run keeps in its checkpoint folder, and those it keeps wherever it writes them.
+_FOLDER_FILE = re.compile(rf"{re.escape(BEST_NAME)}|{_EPOCH_FILE.pattern}|{_TEMPORARY.pattern}")
+_ITS_OWN = (LOCK_NAME, FOLDER_ID_NAME, INTERRUPTED_NAME, INTERRUPTED_BEST_NAME)
+
+
+def check_checkpoint_folder(path: str | os.PathLike, flag: str = "--checkpoint-dir") -> None:
+    """UsageError, one line, unless ``path`` can be a run's checkpoint folder: no link to nothing
+    (dangling, or a loop) on the way, and, links resolved, not the filesystem root, a system
+    folder, the home folder itself or a folder anyone may write into (like /tmp)."""
+    given = Path(path).absolute()
+    broken = next((Path(step) for step in (given, *given.parents) if os.path.lexists(step)), None)
+    if broken is not None and not os.path.exists(broken):
+        raise UsageError(f"{flag} {path}: {broken} is a link to nothing (a missing file, or a loop of links); "
+                         "remove it, or give another folder")
+    real = Path(os.path.realpath(given))
+    what = _shared_folder(real)
+    if what is not None:
+        raise UsageError(f"{flag} {path} is {what}; xpnet deletes old checkpoints in its folder: "
+                         "give a folder of the run's own, such as ./checkpoints")
+
+
+def _shared_folder(real: Path) -> str | None:
+    """What the resolved folder ``real`` is when it must not be a checkpoint folder, else None."""
+    if real == Path(real.anchor):
+        return "the filesystem root"
+    try:  # (Windows reports every folder writable by all)
+        shared = os.name == "posix" and real.stat().st_mode & stat.S_IWOTH
+    except OSError:
+        shared = False
+    if shared:
+        return "a folder anyone may write into, where others could plant checkpoints"
+    names = (*_SYSTEM_FOLDERS, *glob.glob("/lib*"))
+    if real in {Path(name) for name in names} | {Path(os.path.realpath(name)) for name in names}:
+        return "a system folder"
+    home = os.path.expanduser("~")
+    return "your home folder itself" if home != "~" and real == Path(os.path.realpath(home)) else None
+
+
+def check_not_xpnets(path: str | os.PathLike, flag: str, checkpoint_dir: str | os.PathLike | None = None) -> None:
+    """UsageError, one line, when the output ``path`` (or the file a link there leads to) is a file
+    xpnet keeps for a run: a folder's lock or identity, or an interrupted checkpoint, anywhere; a
+    checkpoint or best epoch in a checkpoint folder (``checkpoint_dir``, or one with a lock)."""
+    for target in (Path(path).absolute(), Path(os.path.realpath(path))):
+        if target.name in _ITS_OWN or (_FOLDER_FILE.fullmatch(target.name)
+                                       and _is_checkpoint_folder(target.parent, checkpoint_dir)):
+            raise UsageError(f"{flag} {path}: {target.name} is a file xpnet keeps for a run's checkpoints, and "
+                             "writing it would break that run; give another name")
+
+
+def _is_checkpoint_folder(folder: Path, checkpoint_dir) -> bool:
+    own = checkpoint_dir is not None and folder in (Path(checkpoint_dir).absolute(),
+                                                    Path(os.path.realpath(checkpoint_dir)))
+    return own or os.path.lexists(folder / LOCK_NAME) or os.path.lexists(folder / FOLDER_ID_NAME)
 
 
 def forget_run(folder: str | os.PathLike) -> list[Path]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -35,7 +36,8 @@ from ..nn.dropout import EpochDropout
 from ..nn.init import init_shaped
 from .compiled import CompiledTraining
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, checkpoint_name, locked, prune,
+from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, check_checkpoint_folder,
+                                check_not_xpnets, checkpoint_name, folder_identity, locked, prune,
                                 remove_stale_temporaries)
 from .config import Config
 from .early_stopping import DevWatch
@@ -95,7 +97,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     one every ``checkpoint_every`` epochs (default 1). Run again with the same
     ``checkpoint_dir``, the same run continues from its newest usable checkpoint
     (``restart=True`` starts it over). ``resume`` continues from a checkpoint file or folder,
-    with its settings and outputs; ``overrides`` that differ from its settings are refused,
+    with its settings, and the outputs inside its checkpoint folder when it lies in the folder
+    that wrote it (others are named in a note); ``overrides`` that differ from its settings are refused,
     except those in :data:`xpnet.training.starting.MAY_CHANGE` (``epochs``, ``device``...).
     ``log`` receives each line of the report (None for silence); ``progress`` shows a bar
     per epoch (default: on a terminal).
@@ -112,8 +115,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
                  checkpoint_every=checkpoint_every)
     with ExitStack() as stack:
         locked_now = None
+        _check_outputs(Outputs(metrics_path, save_path, checkpoint_dir))  # before --restart deletes anything
         if checkpoint_dir is not None:
-            check_output_folder(checkpoint_dir, "--checkpoint-dir")
             if Path(checkpoint_dir).is_dir():  # held before it is read, so no other run changes it meanwhile
                 locked_now = stack.enter_context(locked(checkpoint_dir))
         start = plan(config, preset, overrides, resume, given, restart=restart,
@@ -137,6 +140,7 @@ def _claim_outputs(outputs: Outputs, stack: ExitStack, already_locked) -> None:
     if folder is not None:
         if already_locked is None or Path(folder).absolute() != already_locked:
             stack.enter_context(locked(folder))
+        outputs.folder_id = folder_identity(folder)  # each checkpoint carries it: proof it lies in its folder
         remove_stale_temporaries(folder)
     for output in (outputs.save_path, outputs.metrics_path):
         if output is not None:
@@ -162,13 +166,32 @@ def _check_arguments(config, dataset, log, checkpoint_every, *paths) -> None:
 
 
 def _check_outputs(outputs: Outputs) -> None:
-    """Refuse, before any work, an output that could not be written (exit status 2)."""
-    if outputs.save_path is not None:
-        check_output_file(outputs.save_path, "--save", EXTENSIONS)
-    if outputs.metrics_path is not None:
-        check_output_file(outputs.metrics_path, "--metrics")
+    """Refuse, before any work, an output that could not be written, or must not be: a file xpnet
+    keeps for a run, one file for both --save and --metrics, a checkpoint folder that is a
+    system or shared folder (exit status 2)."""
     if outputs.checkpoint_dir is not None:
         check_output_folder(outputs.checkpoint_dir, "--checkpoint-dir")
+        check_checkpoint_folder(outputs.checkpoint_dir, "--checkpoint-dir")
+    if outputs.save_path is not None:
+        check_output_file(outputs.save_path, "--save", EXTENSIONS)
+        check_not_xpnets(outputs.save_path, "--save", outputs.checkpoint_dir)
+    if outputs.metrics_path is not None:
+        check_output_file(outputs.metrics_path, "--metrics")
+        check_not_xpnets(outputs.metrics_path, "--metrics", outputs.checkpoint_dir)
+    if outputs.save_path is not None and outputs.metrics_path is not None and _same_file(outputs.save_path,
+                                                                                        outputs.metrics_path):
+        raise UsageError(f"--save {outputs.save_path} and --metrics {outputs.metrics_path} name the same file, "
+                         "and each would overwrite the other; give each its own")
+
+
+def _same_file(first, second) -> bool:
+    """Whether two paths name one file: the same path, links resolved, or two names (hard links) of it."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def _backend_for(start: Start, overrides: dict) -> Backend:
@@ -457,9 +480,15 @@ def _write_interrupted(run: _Run, checkpoint: Checkpoint) -> Path:
 
 
 def _resume_hint(run: _Run, path: Path) -> str:
-    folder = run.outputs.checkpoint_dir
-    return ("rerun the same command, or: python -m xpnet.train --resume " + folder if folder is not None
-            else f"python -m xpnet.train --resume {path}")
+    """How to resume: the same command, or --resume with the output flags spelled out (resuming
+    adopts only outputs inside the checkpoint folder, and none without one)."""
+    outputs = run.outputs
+    flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in
+                    (("--save", outputs.save_path), ("--metrics", outputs.metrics_path)) if value)
+    resume = "python -m xpnet.train --resume "
+    if outputs.checkpoint_dir is not None:
+        return f"rerun the same command, or: {resume}{shlex.quote(outputs.checkpoint_dir)}{flags}"
+    return f"{resume}{shlex.quote(str(path))}{flags}"
 
 
 def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, say) -> None:

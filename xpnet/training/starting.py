@@ -1,7 +1,9 @@
 """How a run starts: afresh, from a checkpoint (``--resume``), or where the same command
 left off (rerun with the same ``--checkpoint-dir``).
 
-A checkpoint carries its run's settings and where the run writes, so resuming keeps both.
+A checkpoint carries its run's settings and where the run writes. Resuming keeps the
+settings; it writes where the run wrote only when the checkpoint lies in its run's own
+folder (proved by the folder's identity), and only inside that folder.
 Settings that only say how or where to compute (``MAY_CHANGE``: more epochs, another device,
 the data's folder) may differ on resuming; any other setting that differs makes it another
 run, and is refused with its name, never silently applied.
@@ -10,14 +12,16 @@ run, and is refused with its name, never silently applied.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError
+from ..inference.terminal import printable
 from ..nn.architecture import parse_arch
 from .checkpoint import Checkpoint, load_checkpoint
-from .checkpoint_folder import INTERRUPTED_NAME, epoch_checkpoints, forget_run, newest_usable
+from .checkpoint_folder import INTERRUPTED_NAME, epoch_checkpoints, folder_identity, forget_run, newest_usable
 from .config import PRESETS, Config, from_preset
 
 MAY_CHANGE = frozenset({"epochs", "log_interval", "threads", "eval_batch_size", "data_dir", "download",
@@ -32,11 +36,13 @@ class Outputs:
     save_path: str | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int = 1
+    folder_id: str | None = None  # the checkpoint folder's identity, once the run holds its lock
 
     def to_dict(self) -> dict:
         """Absolute paths, as a checkpoint keeps them (a resume from another folder writes to the same places)."""
         return {"metrics_path": _absolute(self.metrics_path), "save_path": _absolute(self.save_path),
-                "checkpoint_dir": _absolute(self.checkpoint_dir), "checkpoint_every": self.checkpoint_every}
+                "checkpoint_dir": _absolute(self.checkpoint_dir), "checkpoint_every": self.checkpoint_every,
+                "folder_id": self.folder_id}
 
 
 @dataclass
@@ -99,21 +105,38 @@ def plan(config: Config | None, preset: str | None, overrides: dict, resume, out
 
 
 def _adopt_outputs(start: Start, checkpoint: Checkpoint, path: Path, given: dict) -> None:
-    """Resuming writes where the run wrote, unless told otherwise: when the checkpoint is in its
-    run's folder, or is the interrupted checkpoint of a run without one. A checkpoint found
-    elsewhere (a copy, or a model saved with --save) adopts nothing, so it never writes over
-    the files of the run it came from."""
+    """Resuming writes where the run wrote, unless told otherwise, only where that is safe: the
+    checkpoint lies in its run's checkpoint folder, proved by the folder's identity (a file
+    name or a stored path proves nothing: a received file may carry any), and each output lies
+    inside that folder. The outputs not adopted are named in a note, with how to give them."""
     stored = checkpoint.outputs
-    folder = stored.get("checkpoint_dir")
-    if folder is not None:
-        at_home = os.path.abspath(folder) == os.path.abspath(path.parent)
-    else:
-        at_home = path.name == INTERRUPTED_NAME
-    if at_home:
-        start.outputs = _merged(stored, given)
-    elif any(stored.get(key) for key in ("checkpoint_dir", "save_path", "metrics_path")):
-        start.notes.append(f"note: {path} is not in its run's folder, so this run writes none of that run's files "
-                           "(give --checkpoint-dir, --save or --metrics to write some)")
+    home = Path(os.path.realpath(path.parent))
+    claimed, folder = stored.get("folder_id"), stored.get("checkpoint_dir")
+    # the identity, and the folder where it lies: a copy of the folder (the same identity) is not its run's folder
+    at_home = (claimed is not None and claimed == folder_identity(home) and folder is not None
+               and os.path.isabs(folder) and Path(os.path.realpath(folder)) == home)
+    adopted = {"checkpoint_every": stored.get("checkpoint_every")}
+    refused = []
+    for key, flag in (("checkpoint_dir", "--checkpoint-dir"), ("save_path", "--save"), ("metrics_path", "--metrics")):
+        value = stored.get(key)
+        if value is None or key in given:
+            continue
+        if at_home and _inside(value, home):
+            adopted[key] = value
+        else:
+            refused.append(f"{flag} {printable(shlex.quote(value))}")
+    start.outputs = _merged(adopted, given)
+    if refused:
+        why = (f"resuming writes only inside {home}, its checkpoint folder" if at_home
+               else f"{path} comes from a run without a checkpoint folder" if folder is None
+               else f"nothing proves that {path} lies in its run's folder (a copy, a received file, an older xpnet's)")
+        start.notes.append(f"note: {why}, so this run does not write where that run wrote ({' '.join(refused)}); "
+                           "to write there, pass these flags again")
+
+
+def _inside(stored: str, folder: Path) -> bool:
+    """Whether the absolute path ``stored``, links resolved, is ``folder`` or lies under it."""
+    return os.path.isabs(stored) and Path(os.path.realpath(stored)).is_relative_to(folder)
 
 
 def _load(resume, skipped) -> tuple[Path, Checkpoint]:
