@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ METADATA_LIMIT = 32 * 2 ** 20  # bytes of metadata (or safetensors header) read:
 _JSON_VALUES, _JSON_CONTAINERS = 2_000_000, 1_000_000
 _METADATA_KEY = "__xpnet_metadata__"
 _CHUNK = 2 ** 20  # bytes read (and checked for NaN) at a time
+# An .npz checkpoint holds a few arrays per layer: its zip directory is refused above these, read from the end
+# record before zipfile lists it (zipfile keeps some 500 bytes an entry: millions of empty ones cost gigabytes).
+MAX_ZIP_ENTRIES, MAX_ZIP_DIRECTORY = 10_000, 4 * 2 ** 20
+_ZIP_END, _ZIP64_END, _ZIP64_LOCATOR = struct.Struct("<IHHHHIIH"), struct.Struct("<IQHHIIQQQQ"), struct.Struct("<IIQI")
 _SLOT = re.compile(r"[A-Za-z_]{1,16}\.(\d{1,6})\.([Wb])")  # an optimiser buffer: m.0.W, v.1.b...
 _SAFETENSORS_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "|i1", "I16": "<i2", "I32": "<i4",
                        "I64": "<i8", "U8": "|u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "|b1"}
@@ -248,8 +253,11 @@ def _damaged(path: Path) -> str:
 
 
 def _read_npz(path: Path) -> tuple[dict, dict]:
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{_damaged(path)} (not an .npz archive: no zip structure); use an earlier checkpoint")
+    entries, directory = _zip_directory(path)
+    if entries > MAX_ZIP_ENTRIES or directory > MAX_ZIP_DIRECTORY:
+        raise CheckpointError(f"{_damaged(path)} (its zip directory lists {entries:,} entries in {directory:,} bytes, "
+                              f"more than the {MAX_ZIP_ENTRIES:,} entries and {MAX_ZIP_DIRECTORY:,} bytes xpnet "
+                              "reads); use an earlier checkpoint")
     with zipfile.ZipFile(path) as archive:
         members = {}
         for info in archive.infolist():
@@ -279,6 +287,31 @@ def _read_npz(path: Path) -> tuple[dict, dict]:
                 _npy_header(stream)
                 tensors[name] = _read_array(path, name, stream, shape, dtype, fortran)
     return meta, tensors
+
+
+def _zip_directory(path: Path) -> tuple[int, int]:
+    """(entries, bytes) of the zip directory of ``path`` as its end record (ZIP64's where there is one)
+    states them, found the way zipfile finds it; CheckpointError when there is no end record."""
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(size - _ZIP_END.size - (1 << 16), 0))
+        tail = file.read()
+        start = len(tail) - _ZIP_END.size  # no archive comment: the end record closes the file
+        if not (start >= 0 and tail[start:start + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+            start = tail.rfind(b"PK\x05\x06")
+        if start < 0 or len(tail) - start < _ZIP_END.size:
+            raise CheckpointError(f"{_damaged(path)} (not an .npz archive: no zip structure); "
+                                  "use an earlier checkpoint")
+        end = _ZIP_END.unpack_from(tail, start)
+        entries, directory = end[4], end[5]
+        locator_at = size - len(tail) + start - _ZIP64_LOCATOR.size
+        if locator_at - _ZIP64_END.size >= 0:
+            file.seek(locator_at - _ZIP64_END.size)
+            record = file.read(_ZIP64_END.size + _ZIP64_LOCATOR.size)
+            if (_ZIP64_LOCATOR.unpack_from(record, _ZIP64_END.size)[0] == 0x07064B50
+                    and _ZIP64_END.unpack_from(record)[0] == 0x06064B50):
+                entries, directory = _ZIP64_END.unpack_from(record)[7:9]
+    return entries, directory
 
 
 def _npy_header(stream) -> tuple[tuple, bool, np.dtype, int]:

