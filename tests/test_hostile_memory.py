@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from test_hostile_outputs import MEASURE, child_env, save_model
 
@@ -71,3 +72,50 @@ def test_a_folder_scan_skips_such_a_checkpoint_in_bounded_memory(tmp_path):
     assert report["status"] == 0, report["err"]
     assert "epoch-0002.npz" in report["err"] and "entries" in report["err"]
     assert report["peak_mb"] < PEAK_MB, f"peak {report['peak_mb']:.0f} MB"
+
+
+# --- pictures in every format Pillow reads -----------------------------------------------------------------
+
+def _pillow_writable_pictures(folder) -> dict:
+    """Format name -> a small picture of a bar (ink on black) that Pillow here both writes and reads back."""
+    Image = pytest.importorskip("PIL.Image")
+    Image.init()
+    bar = np.zeros((40, 30), np.uint8)
+    bar[8:32, 12:18] = 255
+    written = {}
+    for name in sorted(set(Image.SAVE) & set(Image.OPEN)):
+        for mode in ("L", "RGB", "P", "1"):
+            path = folder / f"bar-{name}.{name.lower()}"
+            try:
+                Image.fromarray(bar).convert(mode).save(path, format=name)
+                with Image.open(path) as picture:
+                    picture.load()
+            except Exception:  # a mode or a format this Pillow cannot write (or read back): try the next
+                path.unlink(missing_ok=True)
+                continue
+            written[name] = path
+            break
+    return written
+
+
+def test_every_format_pillow_writes_and_reads_here_is_read(tmp_path):
+    from xpnet.inference.images import read_grey
+
+    pictures = _pillow_writable_pictures(tmp_path)
+    assert {"GIF", "BMP", "TIFF", "PNG", "JPEG"} <= set(pictures)
+    for name, path in pictures.items():
+        grey = read_grey(path)  # (an icon format may scale it to its own sizes)
+        height, width = grey.shape
+        assert grey[height // 2, width // 2] > 200 > grey[1, 1], name
+
+
+@pytest.mark.parametrize("name", ["GIF", "BMP", "TIFF", "WEBP"])
+def test_predict_image_reads_the_formats_it_refused(tmp_path, capsys, name):
+    from xpnet.predict import main as predict_main
+
+    picture = _pillow_writable_pictures(tmp_path).get(name)
+    if picture is None:
+        pytest.skip(f"this Pillow cannot write {name}")
+    model = save_model(tmp_path / "model.npz")
+    assert predict_main([model, "--image", str(picture), "--backend", "numpy"]) == 0, capsys.readouterr().err
+    assert "predicted" in capsys.readouterr().out
