@@ -119,3 +119,46 @@ def test_predict_image_reads_the_formats_it_refused(tmp_path, capsys, name):
     model = save_model(tmp_path / "model.npz")
     assert predict_main([model, "--image", str(picture), "--backend", "numpy"]) == 0, capsys.readouterr().err
     assert "predicted" in capsys.readouterr().out
+
+
+# --- a flipped byte in a .safetensors checkpoint -------------------------------------------------------------
+
+def _safetensors_parts(path) -> tuple[dict, bytes]:
+    """(header, data) of a .safetensors file."""
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8:8 + length]), raw[8 + length:]
+
+
+def _write_safetensors(path, header: dict, data: bytes) -> None:
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data)
+
+
+def test_a_flipped_data_byte_in_a_safetensors_checkpoint_is_refused_in_one_line(tmp_path):
+    pytest.importorskip("safetensors")
+    from xpnet.training.checkpoint import CheckpointError, load_checkpoint
+
+    path = tmp_path / "model.safetensors"
+    save_model(path)
+    header, data = _safetensors_parts(path)
+    start = header["params.0.W"]["data_offsets"][0]
+    flipped = bytearray(data)
+    flipped[start] ^= 1  # the lowest mantissa bit of W[0, 0]: still a finite float
+    _write_safetensors(path, header, bytes(flipped))
+    with pytest.raises(CheckpointError, match="SHA-256") as refused:
+        load_checkpoint(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_safetensors_checkpoint_without_a_digest_still_loads(tmp_path):
+    pytest.importorskip("safetensors")
+    from xpnet.training.checkpoint import load_checkpoint
+
+    path = tmp_path / "older.safetensors"
+    save_model(path)
+    header, data = _safetensors_parts(path)
+    older = {key: value for key, value in header["__metadata__"].items() if key == "__xpnet_metadata__"}
+    assert len(older) < len(header["__metadata__"])  # the digest was saved, and is now taken out
+    _write_safetensors(path, {**header, "__metadata__": older}, data)
+    assert load_checkpoint(path).epoch == 2

@@ -23,6 +23,7 @@ line, and so is one whose weights are not finite (the run that wrote it diverged
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -51,6 +52,8 @@ METADATA_LIMIT = 32 * 2 ** 20  # bytes of metadata (or safetensors header) read:
 # JSON values parsed at most (commas; braces and brackets): parsing a hostile 32 MiB stays under ~200 MB.
 _JSON_VALUES, _JSON_CONTAINERS = 2_000_000, 1_000_000
 _METADATA_KEY = "__xpnet_metadata__"
+# The safetensors format has no checksum (a zip has CRCs): a SHA-256 of the tensors is stored beside the metadata.
+_DIGEST_KEY = "__xpnet_sha256__"
 _CHUNK = 2 ** 20  # bytes read (and checked for NaN) at a time
 # An .npz checkpoint holds a few arrays per layer: its zip directory is refused above these, read from the end
 # record before zipfile lists it (zipfile keeps some 500 bytes an entry: millions of empty ones cost gigabytes).
@@ -156,7 +159,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         np.savez(buffer, **tensors, **{_METADATA_KEY: np.frombuffer(metadata.encode(), dtype=np.uint8)})
         payload = buffer.getvalue()
     else:
-        payload = _safetensors().save(tensors, metadata={_METADATA_KEY: metadata})
+        payload = _safetensors().save(tensors, metadata={_METADATA_KEY: metadata, _DIGEST_KEY: _digest(tensors)})
     write_output(path, payload, fix="choose a writable path", error=CheckpointError)
     return path
 
@@ -401,7 +404,24 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
         for start, _, name, shape in spans:
             file.seek(8 + length + start)
             tensors[name] = _read_array(path, name, file, shape, dtypes[name], False)
+    _check_digest(path, table.get(_DIGEST_KEY), tensors)
     return meta, tensors
+
+
+def _digest(tensors: dict) -> str:
+    """SHA-256 (hex) over each tensor's name and bytes, in the order of the names."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode() + b"\0")
+        digest.update(np.require(tensors[name], requirements="C").reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def _check_digest(path: Path, stored, tensors: dict) -> None:
+    """CheckpointError when the digest stored with the tensors is not theirs (files of older xpnets have none)."""
+    if stored is not None and stored != _digest(tensors):
+        raise CheckpointError(f"{_damaged(path)} (its tensors do not match the SHA-256 digest saved with them: "
+                              "a byte changed since it was written); use an earlier checkpoint")
 
 
 def _safetensors_entry(path: Path, name: str, entry) -> tuple[tuple, np.dtype, int, int]:
