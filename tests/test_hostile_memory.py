@@ -162,3 +162,100 @@ def test_a_safetensors_checkpoint_without_a_digest_still_loads(tmp_path):
     assert len(older) < len(header["__metadata__"])  # the digest was saved, and is now taken out
     _write_safetensors(path, {**header, "__metadata__": older}, data)
     assert load_checkpoint(path).epoch == 2
+
+
+# --- predictions in batches, and refused before allocating -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    from xpnet.inference.trained_model import load_model
+
+    return load_model(save_model(tmp_path_factory.mktemp("memory") / "model.npz"), with_data=False, backend="numpy")
+
+
+def test_predict_in_batches_gives_the_one_shot_results(loaded):
+    from xpnet.data import load_dataset
+
+    images = load_dataset("synthetic:300").train_images
+    one_shot = loaded.class_probabilities(images)
+    loaded.config = loaded.config.replace(eval_batch_size=64)
+    try:
+        batched = loaded.class_probabilities(images)
+        assert loaded.eval_batch_size == 64 and batched.shape == (300, 10)
+        np.testing.assert_allclose(batched, one_shot, rtol=1e-4, atol=1e-6)  # float32 sums in another order
+        assert np.array_equal(loaded.predict(images), np.argmax(one_shot, axis=1))
+    finally:
+        loaded.config = loaded.config.replace(eval_batch_size=10000)
+
+
+PREDICT_A_VIEW = """
+import sys, numpy as np
+from xpnet.inference.trained_model import load_model
+model = load_model(sys.argv[1], with_data=False, backend="numpy")
+images = np.broadcast_to(np.full((1, 1, 1), 200, np.uint8), (1_000_000, 28, 28))  # 784 MB seen, 1 byte held
+found = model.predict(images)
+print(found.shape[0], len(set(found.tolist())))
+"""
+
+
+def test_predicting_a_million_images_holds_one_batch_at_a_time(tmp_path):
+    report = measured(sys.executable, "-c", PREDICT_A_VIEW, save_model(tmp_path / "model.npz"))
+    assert report["status"] == 0 and report["out"].split() == ["1000000", "1"], report["err"]
+    assert report["peak_mb"] < PEAK_MB, f"peak {report['peak_mb']:.0f} MB"  # one shot: 3.8 GB
+
+
+def test_a_prediction_that_cannot_fit_is_refused_before_allocating(loaded, monkeypatch):
+    from xpnet.errors import UsageError
+    from xpnet.inference import trained_model
+
+    view = np.broadcast_to(np.zeros((1, 1, 1), np.uint8), (10**6, 28, 28))
+    monkeypatch.setattr(trained_model, "host_available_bytes", lambda: 16 * 2**20)
+    with pytest.raises(UsageError, match=r"predicting 1,000,000 images needs about \d+\.\d MiB on numpy cpu, "
+                                         r"which has 16\.0 MiB free .*pass fewer images at a time"):
+        loaded.predict(view)
+    with pytest.raises(UsageError, match="MiB free"):
+        loaded.class_probabilities(view)
+
+
+# --- the run's estimate: what a step holds, with headroom, said in the header ------------------------------
+
+def _estimate_mib(out: str) -> float:
+    """The MiB of the header's ``memory: about 1.2 GiB of ...`` line."""
+    line = next(line for line in out.splitlines() if line.startswith("memory: about "))
+    number, unit = line.split()[2:4]
+    return float(number) * {"KiB": 2**-10, "MiB": 1, "GiB": 2**10}[unit]
+
+
+@pytest.fixture(scope="module")
+def baseline_mib():
+    """The peak of a run that holds almost nothing: the interpreter, NumPy and xpnet."""
+    report = measured(sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:600", "--hidden", "16",
+                      "--epochs", "1", "--backend", "numpy")
+    assert report["status"] == 0, report["err"]
+    return report["peak_mb"]
+
+
+@pytest.mark.parametrize("flags", [
+    ["--dataset", "synthetic:6000", "--hidden", "600,600,600,600,600,600", "--batch-size", "6000"],
+    ["--dataset", "synthetic:300", "--arch", "conv16k5,conv16k5", "--batch-size", "300"],
+], ids=["deep-mlp-full-batch", "cnn"])
+def test_the_header_says_what_the_run_takes_and_it_covers_the_measured_peak(flags, baseline_mib):
+    report = measured(sys.executable, "-m", "xpnet.train", *flags, "--epochs", "1", "--backend", "numpy",
+                      "--optimizer", "sgd")
+    assert report["status"] == 0, report["err"]
+    held = report["peak_mb"] - baseline_mib
+    assert held <= _estimate_mib(report["out"]), f"held {held:.0f} MiB: {report['out']}"
+
+
+def test_a_run_is_refused_when_it_needs_more_than_its_share_of_the_memory_free(monkeypatch):
+    import xpnet
+    from xpnet.backend import Backend
+    from xpnet.errors import UsageError
+
+    lines = []
+    xpnet.fit(dataset="synthetic:600", hidden=(16,), epochs=1, backend="numpy", log=lines.append)
+    need = _estimate_mib("\n".join(lines))
+    monkeypatch.setattr(Backend, "available_bytes", lambda self: int(need / 0.9 * 2**20))  # fits, without headroom
+    with pytest.raises(UsageError, match=r"this run needs about .* which has .* free .* at most 80% of it; "
+                                         "use smaller layers, batches or data"):
+        xpnet.fit(dataset="synthetic:600", hidden=(16,), epochs=1, backend="numpy", log=None)
