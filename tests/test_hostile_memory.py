@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from saved_models import one_line_error
 from test_hostile_outputs import MEASURE, child_env, save_model
 
 pytestmark = pytest.mark.hostile
@@ -259,3 +260,20 @@ def test_a_run_is_refused_when_it_needs_more_than_its_share_of_the_memory_free(m
     with pytest.raises(UsageError, match=r"this run needs about .* which has .* free .* at most 80% of it; "
                                          "use smaller layers, batches or data"):
         xpnet.fit(dataset="synthetic:600", hidden=(16,), epochs=1, backend="numpy", log=None)
+
+
+def _address_space_of(limit: int):
+    def apply():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sets RLIMIT_AS and reads /proc (Linux)")
+def test_a_run_larger_than_ulimit_v_allows_is_refused_up_front():
+    done = subprocess.run([sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:300", "--arch",
+                           "conv64k5,conv64k5", "--epochs", "1", "--backend", "numpy"], capture_output=True, text=True,
+                          timeout=120, env=child_env(), preexec_fn=_address_space_of(1500 * 2**20))
+    line = one_line_error(done.returncode, 2, done.stderr)  # before: a MemoryError's traceback in the first step
+    assert "this run needs about" in line and "use smaller layers, batches or data" in line
