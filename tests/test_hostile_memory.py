@@ -29,8 +29,10 @@ def measured(*command) -> dict:
 
 
 def zip_of_empty_entries(path, count: int, zip64: bool = True) -> None:
-    """A zip archive of ``count`` empty stored members (names m0, m1...), with a ZIP64 end record when
-    ``zip64``: about 100 bytes an entry on disk, several hundred in memory once zipfile lists them."""
+    """A zip archive of ``count`` empty stored members (names m0, m1...), about 90 bytes an entry on
+    disk and several hundred in memory once zipfile lists them. Its end record is ZIP64's when
+    ``zip64``; else only the classic one, which states 1 entry (zipfile reads the directory's bytes
+    whatever the count says)."""
     local, central = [], []
     offset = 0
     for index in range(count):
@@ -45,17 +47,18 @@ def zip_of_empty_entries(path, count: int, zip64: bool = True) -> None:
     if zip64:
         end = (struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, len(directory), offset)
                + struct.pack("<IIQI", 0x07064B50, 0, offset + len(directory), 1))
-    end += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(count, 0xFFFF), min(count, 0xFFFF),
+    stated = min(count, 0xFFFF) if zip64 else 1
+    end += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, stated, stated,
                        min(len(directory), 0xFFFFFFFF), min(offset, 0xFFFFFFFF), 0)
     path.write_bytes(b"".join(local) + directory + end)
 
 
 # --- a zip directory of millions of entries ---------------------------------------------------------------
 
-@pytest.mark.parametrize("zip64", [True, False], ids=["zip64", "plain-end-record"])
-def test_a_checkpoint_listing_a_million_entries_is_refused_from_its_end_record(tmp_path, zip64):
+@pytest.mark.parametrize("zip64", [True, False], ids=["zip64", "classic-end-record-stating-1-entry"])
+def test_a_checkpoint_listing_600000_zip_entries_is_refused_from_its_end_record(tmp_path, zip64):
     bomb = tmp_path / "bomb.npz"
-    zip_of_empty_entries(bomb, 600_000, zip64)  # 36 MB on disk; zipfile's list of it: about 350 MB
+    zip_of_empty_entries(bomb, 600_000, zip64)  # 54 MB on disk; before: 330 MB and 9 s, then "no metadata"
     report = measured(sys.executable, "-m", "xpnet.evaluate", bomb, "--backend", "numpy")
     line = report["err"].strip()
     assert report["status"] == 1 and "Traceback" not in line and len(line.splitlines()) == 1, report["err"]

@@ -258,9 +258,9 @@ def _damaged(path: Path) -> str:
 def _read_npz(path: Path) -> tuple[dict, dict]:
     entries, directory = _zip_directory(path)
     if entries > MAX_ZIP_ENTRIES or directory > MAX_ZIP_DIRECTORY:
-        raise CheckpointError(f"{_damaged(path)} (its zip directory lists {entries:,} entries in {directory:,} bytes, "
-                              f"more than the {MAX_ZIP_ENTRIES:,} entries and {MAX_ZIP_DIRECTORY:,} bytes xpnet "
-                              "reads); use an earlier checkpoint")
+        raise CheckpointError(f"{_damaged(path)} (its zip directory states {entries:,} as its entry count and {directory:,} "
+                              f"bytes as its size; an xpnet checkpoint has at most {MAX_ZIP_ENTRIES:,} entries in "
+                              f"{MAX_ZIP_DIRECTORY:,} bytes); use an earlier checkpoint")
     with zipfile.ZipFile(path) as archive:
         members = {}
         for info in archive.infolist():
