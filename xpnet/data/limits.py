@@ -46,17 +46,35 @@ def _cgroup_available() -> int | None:
         return None
 
 
+def _address_space_left() -> int | None:
+    """What an address-space limit (``ulimit -v``, RLIMIT_AS) leaves this process to map, where there is one."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    if limit == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        mapped = 0
+    return max(limit - mapped, 0)
+
+
 def available_memory() -> int | None:
     """Bytes of memory a new allocation can use without swapping or being killed, or None when
     the system does not say: MemAvailable (Linux), else the physical memory, lowered by a
-    cgroup v2 limit where there is one."""
+    cgroup v2 limit and by what an address-space limit (``ulimit -v``) leaves, where there are."""
     available = _meminfo_available()
     if available is None:
         try:
             available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (AttributeError, ValueError, OSError):
             available = None
-    limited = _cgroup_available()
-    if limited is not None:
-        available = limited if available is None else min(available, limited)
+    for limited in (_cgroup_available(), _address_space_left()):
+        if limited is not None:
+            available = limited if available is None else min(available, limited)
     return available

@@ -22,7 +22,8 @@ SHADES = " ░▒▓█"
 ASCII_SHADES = " .:+#"
 MAX_PIXELS = 50_000_000  # a 50-megapixel phone photo; a bomb of 12000x12000 pixels is refused unread
 WORK_SIDE = 2048  # larger pictures are reduced to this many pixels a side before they are prepared
-FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP")
+# Pillow's readers, but EPS: Pillow hands an EPS file to Ghostscript, a program xpnet does not run on a stranger's file.
+EXTERNAL_READERS = ("EPS",)
 SIDE = 28
 INK_BOX = 20
 INK_THRESHOLD = 0.1
@@ -55,13 +56,14 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
             with warnings.catch_warnings():
                 # Pillow's own guard against decompression bombs warns from 89 megapixels; ours refuses earlier.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                picture = Image.open(stream, formats=FORMATS)
+                warnings.simplefilter("ignore", DeprecationWarning)  # Pillow's notes on its own plugins (IM)
+                picture = Image.open(stream, formats=readable_formats(Image))
         except Image.DecompressionBombError:
             raise XpnetError(_too_large(shown, f"over {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:,.0f} megapixels")) \
                 from None
         except Image.UnidentifiedImageError:
-            raise XpnetError(f"cannot read image {shown} (not a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} "
-                             "picture); pass a PNG or JPEG file") from None
+            raise XpnetError(f"cannot read image {shown} (not a picture in a format Pillow reads); "
+                             "pass a PNG or JPEG file") from None
         except Exception as error:  # a damaged header: each image plugin fails its own way
             raise XpnetError(f"cannot read image {shown} ({_reason(error)}); pass a PNG or JPEG file") from None
         with picture:
@@ -74,6 +76,13 @@ def read_grey(path: str | os.PathLike) -> np.ndarray:
             except Exception as error:  # damaged image data, whatever the plugin raises
                 raise XpnetError(f"cannot read image {shown} ({_reason(error)}); pass a PNG or JPEG file") \
                     from None
+
+
+def readable_formats(Image) -> tuple[str, ...]:
+    """The names of the formats Pillow opens here (its plugins registered), but :data:`EXTERNAL_READERS`.
+    An MPO (a JPEG of several frames) is opened by the JPEG reader, and has no name of its own here."""
+    Image.init()
+    return tuple(name for name in Image.OPEN if name not in EXTERNAL_READERS)
 
 
 def _grey(picture, Image) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..backend import Backend, resolve, to_numpy
+from ..backend import Backend, host_available_bytes, resolve, to_numpy
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import newest_usable
 from ..training.config import Config
@@ -25,6 +25,7 @@ from ..errors import UsageError
 from ..nn.model import predict_logits
 from ..nn.ops import softmax
 from ..training.loop import images_to_device
+from ..training.memory import check_fits, prediction_bytes
 from .terminal import echo, printable
 
 SPLITS = ("test", "train")
@@ -82,8 +83,10 @@ class Model:
         with self.backend.activate():
             return images_to_device(images, self.backend, self.checkpoint.dtype, self.config.normalize)
 
-    def checked_images(self, images) -> np.ndarray:
-        """``images`` as a (n, rows, cols) host array of the model's image shape and 0..255 pixels."""
+    def checked_images(self, images, result_bytes: int = 0) -> np.ndarray:
+        """``images`` as a (n, rows, cols) host array of the model's image shape and 0..255 pixels;
+        with ``result_bytes``, UsageError when predicting them, ``result_bytes`` of results an
+        image, cannot fit in the memory free (checked before any pixel is read)."""
         try:
             images = np.asarray(images)
         except (TypeError, ValueError):
@@ -96,6 +99,8 @@ class Model:
         if images.ndim != 3 or images.shape[1:] != shape or images.shape[0] == 0:
             raise UsageError(f"images must be (n, {shape[0]}, {shape[1]}) or one ({shape[0]}, {shape[1]}) image "
                              f"with n >= 1, as the model was trained on; got shape {images.shape}")
+        if result_bytes:
+            self._check_fits(images.shape[0], result_bytes)
         low, high = float(images.min()), float(images.max())
         if not (0.0 <= low and high <= 255.0):
             raise UsageError(f"pixels must be in 0..255, got values from {low:g} to {high:g}")
@@ -105,15 +110,40 @@ class Model:
         return images
 
     def class_probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Softmax probabilities (n, k) on the host for a few uint8 images (n, rows, cols)."""
-        with self.backend.activate():
-            X = self.images_to_device(images)
-            xp = array_namespace(X)
-            return to_numpy(softmax(predict_logits(self.params, X, xp=xp, arch=self.arch), xp=xp))
+        """Softmax probabilities (n, k) on the host for uint8 images (n, rows, cols), computed
+        :attr:`eval_batch_size` images at a time, as evaluation does."""
+        images = self.checked_images(images, self.num_classes * np.dtype(self.checkpoint.dtype).itemsize)
+        found = np.empty((images.shape[0], self.num_classes), dtype=self.checkpoint.dtype)
+        for start, probabilities in self._batches(images):
+            found[start:start + probabilities.shape[0]] = probabilities
+        return found
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """The predicted class (n,) int64 on the host of a few uint8 images (n, rows, cols)."""
-        return np.argmax(self.class_probabilities(images), axis=1).astype(np.int64)
+        """The predicted class (n,) int64 on the host of uint8 images (n, rows, cols), computed
+        :attr:`eval_batch_size` images at a time."""
+        images = self.checked_images(images, np.dtype(np.int64).itemsize)
+        found = np.empty(images.shape[0], dtype=np.int64)
+        for start, probabilities in self._batches(images):
+            found[start:start + probabilities.shape[0]] = np.argmax(probabilities, axis=1)
+        return found
+
+    def _batches(self, images: np.ndarray):
+        """(first index, softmax probabilities on the host) of each batch of the checked ``images``."""
+        with self.backend.activate():
+            for start in range(0, images.shape[0], self.eval_batch_size):
+                batch = images[start:start + self.eval_batch_size]
+                X = images_to_device(batch, self.backend, self.checkpoint.dtype, self.config.normalize)
+                xp = array_namespace(X)
+                yield start, to_numpy(softmax(predict_logits(self.params, X, xp=xp, arch=self.arch), xp=xp))
+
+    def _check_fits(self, count: int, result_bytes: int) -> None:
+        """UsageError when ``count`` images' results (on the host) and a batch (on the device) cannot fit."""
+        parts = prediction_bytes(self.arch, images=count, batch=self.eval_batch_size,
+                                 itemsize=np.dtype(self.checkpoint.dtype).itemsize, result_bytes=result_bytes)
+        # Held against the smaller of the host's and the device's free memory (one and the same on a CPU).
+        known = [free for free in (host_available_bytes(), self.backend.available_bytes()) if free is not None]
+        check_fits(parts, min(known, default=None), f"{self.backend.name} {self.backend.device_name}",
+                   task=f"predicting {count:,} images", fix="pass fewer images at a time")
 
 
 def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = True, backend: str = "auto",

@@ -23,11 +23,13 @@ line, and so is one whose weights are not finite (the run that wrote it diverged
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import os
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -50,7 +52,13 @@ METADATA_LIMIT = 32 * 2 ** 20  # bytes of metadata (or safetensors header) read:
 # JSON values parsed at most (commas; braces and brackets): parsing a hostile 32 MiB stays under ~200 MB.
 _JSON_VALUES, _JSON_CONTAINERS = 2_000_000, 1_000_000
 _METADATA_KEY = "__xpnet_metadata__"
+# The safetensors format has no checksum (a zip has CRCs): a SHA-256 of the tensors is stored beside the metadata.
+_DIGEST_KEY = "__xpnet_sha256__"
 _CHUNK = 2 ** 20  # bytes read (and checked for NaN) at a time
+# An .npz checkpoint holds a few arrays per layer: its zip directory is refused above these, read from the end
+# record before zipfile lists it (zipfile keeps some 500 bytes an entry: millions of empty ones cost gigabytes).
+MAX_ZIP_ENTRIES, MAX_ZIP_DIRECTORY = 10_000, 4 * 2 ** 20
+_ZIP_END, _ZIP64_END, _ZIP64_LOCATOR = struct.Struct("<IHHHHIIH"), struct.Struct("<IQHHIIQQQQ"), struct.Struct("<IIQI")
 _SLOT = re.compile(r"[A-Za-z_]{1,16}\.(\d{1,6})\.([Wb])")  # an optimiser buffer: m.0.W, v.1.b...
 _SAFETENSORS_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "|i1", "I16": "<i2", "I32": "<i4",
                        "I64": "<i8", "U8": "|u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "|b1"}
@@ -152,7 +160,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         np.savez(buffer, **tensors, **{_METADATA_KEY: np.frombuffer(metadata.encode(), dtype=np.uint8)})
         payload = buffer.getvalue()
     else:
-        payload = _safetensors().save(tensors, metadata={_METADATA_KEY: metadata})
+        payload = _safetensors().save(tensors, metadata={_METADATA_KEY: metadata, _DIGEST_KEY: _digest(tensors)})
     write_output(path, payload, fix="choose a writable path", error=CheckpointError)
     return path
 
@@ -249,8 +257,11 @@ def _damaged(path: Path) -> str:
 
 
 def _read_npz(path: Path) -> tuple[dict, dict]:
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{_damaged(path)} (not an .npz archive: no zip structure); use an earlier checkpoint")
+    entries, directory = _zip_directory(path)
+    if entries > MAX_ZIP_ENTRIES or directory > MAX_ZIP_DIRECTORY:
+        raise CheckpointError(f"{_damaged(path)} (its zip directory states {entries:,} as its entry count and {directory:,} "
+                              f"bytes as its size; an xpnet checkpoint has at most {MAX_ZIP_ENTRIES:,} entries in "
+                              f"{MAX_ZIP_DIRECTORY:,} bytes); use an earlier checkpoint")
     with zipfile.ZipFile(path) as archive:
         members = {}
         for info in archive.infolist():
@@ -280,6 +291,31 @@ def _read_npz(path: Path) -> tuple[dict, dict]:
                 _npy_header(stream)
                 tensors[name] = _read_array(path, name, stream, shape, dtype, fortran)
     return meta, tensors
+
+
+def _zip_directory(path: Path) -> tuple[int, int]:
+    """(entries, bytes) of the zip directory of ``path`` as its end record (ZIP64's where there is one)
+    states them, found the way zipfile finds it; CheckpointError when there is no end record."""
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(size - _ZIP_END.size - (1 << 16), 0))
+        tail = file.read()
+        start = len(tail) - _ZIP_END.size  # no archive comment: the end record closes the file
+        if not (start >= 0 and tail[start:start + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+            start = tail.rfind(b"PK\x05\x06")
+        if start < 0 or len(tail) - start < _ZIP_END.size:
+            raise CheckpointError(f"{_damaged(path)} (not an .npz archive: no zip structure); "
+                                  "use an earlier checkpoint")
+        end = _ZIP_END.unpack_from(tail, start)
+        entries, directory = end[4], end[5]
+        locator_at = size - len(tail) + start - _ZIP64_LOCATOR.size
+        if locator_at - _ZIP64_END.size >= 0:
+            file.seek(locator_at - _ZIP64_END.size)
+            record = file.read(_ZIP64_END.size + _ZIP64_LOCATOR.size)
+            if (_ZIP64_LOCATOR.unpack_from(record, _ZIP64_END.size)[0] == 0x07064B50
+                    and _ZIP64_END.unpack_from(record)[0] == 0x06064B50):
+                entries, directory = _ZIP64_END.unpack_from(record)[7:9]
+    return entries, directory
 
 
 def _npy_header(stream) -> tuple[tuple, bool, np.dtype, int]:
@@ -369,7 +405,24 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
         for start, _, name, shape in spans:
             file.seek(8 + length + start)
             tensors[name] = _read_array(path, name, file, shape, dtypes[name], False)
+    _check_digest(path, table.get(_DIGEST_KEY), tensors)
     return meta, tensors
+
+
+def _digest(tensors: dict) -> str:
+    """SHA-256 (hex) over each tensor's name and bytes, in the order of the names."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode() + b"\0")
+        digest.update(np.require(tensors[name], requirements="C").reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def _check_digest(path: Path, stored, tensors: dict) -> None:
+    """CheckpointError when the digest stored with the tensors is not theirs (files of older xpnets have none)."""
+    if stored is not None and stored != _digest(tensors):
+        raise CheckpointError(f"{_damaged(path)} (its tensors do not match the SHA-256 digest saved with them: "
+                              "a byte changed since it was written); use an earlier checkpoint")
 
 
 def _safetensors_entry(path: Path, name: str, entry) -> tuple[tuple, np.dtype, int, int]:

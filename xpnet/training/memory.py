@@ -1,15 +1,23 @@
 """Will the run fit? The bytes a run needs on its device, estimated before anything is
 allocated, so that ``--hidden 1000000`` is refused in one line instead of failing after an
 epoch (or taking the machine's swap with it).
+
+A run plans for at most :data:`HEADROOM` of the memory free when it starts: the rest is for
+what the estimate does not count (the interpreter and its libraries, the allocator's slack,
+temporaries of a backend's kernels) and for the other programs on the machine.
 """
 
 from __future__ import annotations
 
+import math
+
 from ..errors import UsageError
 
-# A training step keeps the widest layer's activations, their gradient and a temporary or
-# two; an evaluation batch, its activations and one temporary.
-TRAINING_COPIES, EVALUATION_COPIES = 4, 2
+# A training step keeps every layer's pre-activation and activation for the backward pass, and
+# holds the widest layer's gradient and a temporary; an evaluation batch, its widest activation
+# and one temporary.
+KEPT_PER_LAYER, TRAINING_COPIES, EVALUATION_COPIES = 2, 2, 2
+HEADROOM = 0.8
 
 
 def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: int, itemsize: int,
@@ -24,7 +32,8 @@ def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: 
                           eval_batch * arch.activation_values(training=False)) * itemsize
     else:
         weights = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-        activations = max(batch * TRAINING_COPIES, eval_batch * EVALUATION_COPIES) * max(layer_sizes) * itemsize
+        kept = KEPT_PER_LAYER * sum(layer_sizes[1:]) + TRAINING_COPIES * max(layer_sizes)
+        activations = max(batch * kept, eval_batch * EVALUATION_COPIES * max(layer_sizes)) * itemsize
     return {
         "the data": examples * (layer_sizes[0] * (1 + itemsize) + layer_sizes[-1] * itemsize + 8),
         "the weights, their gradients and the optimiser's state": weights * itemsize * (2 + optimizer_slots),
@@ -32,14 +41,35 @@ def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: 
     }
 
 
-def check_fits(parts: dict[str, int], available: int | None, where: str) -> None:
-    """UsageError naming the largest part when ``parts`` add up to more than ``available`` bytes."""
+def prediction_bytes(arch, *, images: int, batch: int, itemsize: int, result_bytes: int) -> dict[str, int]:
+    """Bytes by part of predicting ``images`` images ``batch`` at a time with ``arch``: the results
+    kept on the host (``result_bytes`` an image), and one batch as pixels (on the host and the
+    device), as floats and through the network's layers."""
+    pixels = math.prod(arch.image_shape)
+    if arch.is_convolutional:
+        forward = arch.activation_values(training=False)
+    else:
+        forward = EVALUATION_COPIES * max(pixels, *arch.hidden_units, arch.classes)
+    return {"the results": images * result_bytes,
+            "a batch of images and its activations": min(batch, images) * (2 * pixels + (pixels + forward) * itemsize)}
+
+
+def check_fits(parts: dict[str, int], available: int | None, where: str, *, task: str = "this run",
+               fix: str = "use smaller layers, batches or data") -> None:
+    """UsageError naming the largest part when ``parts`` add up to more than :data:`HEADROOM` of
+    ``available`` bytes."""
     need = sum(parts.values())
-    if available is None or need <= available:
+    if available is None or need <= HEADROOM * available:
         return
     largest = max(parts, key=parts.get)
-    raise UsageError(f"this run needs about {_size(need)} on {where}, which has {_size(available)} free "
-                     f"({largest}: {_size(parts[largest])}); use smaller layers, batches or data")
+    raise UsageError(f"{task} needs about {_size(need)} on {where}, which has {_size(available)} free "
+                     f"({largest}: {_size(parts[largest])}) and xpnet plans for at most {HEADROOM:.0%} of it; {fix}")
+
+
+def memory_line(parts: dict[str, int], available: int | None) -> str:
+    """``'memory: about 1.2 GiB of 21.0 GiB available'``: a run's estimate, for its header."""
+    free = f"of {_size(available)} available" if available is not None else "(the memory free is unknown)"
+    return f"memory: about {_size(sum(parts.values()))} {free}"
 
 
 def _size(count: int) -> str:

@@ -41,7 +41,7 @@ from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NA
                                 remove_stale_temporaries)
 from .config import Config
 from .early_stopping import DevWatch
-from .memory import check_fits, run_bytes
+from .memory import check_fits, memory_line, run_bytes
 from .interrupt import InterruptRequest, Interrupted, signal_name
 from .loop import (
     DeviceSplit,
@@ -258,6 +258,7 @@ class _Run:
     seconds_dropped: float = 0.0  # training seconds of the epochs before those in ``history``
     arch: Architecture | None = None  # the network (an MLP's too)
     compiled: CompiledTraining | None = None  # None: the step runs eagerly, operation by operation
+    memory: str = ""  # the header's line of what the run takes, of the memory available
 
     @property
     def train_epoch(self):
@@ -289,6 +290,7 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
         dataset = load_dataset(config.dataset, config.data_dir, download=config.download)
     run = _start(start, backend, dataset, say)
     report_header(say, run)
+    say(run.memory)
     if checkpoint is not None:
         say(f"resuming from {start.path}: epoch {checkpoint.epoch} of {run.epochs} done"
             + (f", {run.in_progress['steps']} step(s) into epoch {run.first_epoch}" if run.in_progress else ""))
@@ -316,7 +318,7 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     """The data on the device and the model: drawn afresh, or as the checkpoint left it."""
     config = start.config
     shift_size(config.shift, dataset.image_shape)  # a shift as large as the image leaves nothing
-    _check_memory(config, backend, dataset)
+    memory = _check_memory(config, backend, dataset)
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
     arch = config.architecture(dataset.image_shape, dataset.num_classes)
@@ -324,7 +326,7 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
     run = _Run(config, backend, dataset, start.outputs, rng, train, dev, test, layer_sizes, batch_size,
                config.make_optimizer(), config.make_schedule(batch_count(train.size, batch_size)),
-               1 if config.dry_run else config.epochs, arch=arch)
+               1 if config.dry_run else config.epochs, arch=arch, memory=memory)
     if config.compile or (config.compile is None and backend.compiles_by_default):
         run.compiled = CompiledTraining(backend)
     if start.checkpoint is None:
@@ -340,15 +342,20 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     return run
 
 
-def _check_memory(config: Config, backend: Backend, dataset: Dataset) -> None:
-    """UsageError, before anything is moved, when the run cannot fit in the device's free memory."""
-    examples = dataset.train_images.shape[0] + dataset.test_images.shape[0]
+def _check_memory(config: Config, backend: Backend, dataset: Dataset) -> str:
+    """UsageError, before anything is moved, when the run cannot fit in the device's free memory;
+    else the header's line saying how much it takes."""
+    train, test = dataset.train_images.shape[0], dataset.test_images.shape[0]
     arch = config.architecture(dataset.image_shape, dataset.num_classes)
     sizes = [int(np.prod(dataset.image_shape)), *arch.hidden_units, dataset.num_classes]
-    parts = run_bytes(sizes, examples=examples, batch=config.batch_size or dataset.train_images.shape[0],
-                      eval_batch=config.evaluation_batch(arch), itemsize=np.dtype(config.dtype).itemsize,
+    # No batch holds more than its split: the train split (the dev split is cut from it), or the test split.
+    parts = run_bytes(sizes, examples=train + test, batch=min(config.batch_size or train, train),
+                      eval_batch=min(config.evaluation_batch(arch), max(train, test)),
+                      itemsize=np.dtype(config.dtype).itemsize,
                       optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())), arch=arch)
-    check_fits(parts, backend.available_bytes(), f"{backend.name} {backend.device_name}")
+    available = backend.available_bytes()
+    check_fits(parts, available, f"{backend.name} {backend.device_name}")
+    return memory_line(parts, available)
 
 
 def _kept_best(run: _Run) -> Checkpoint | None:
