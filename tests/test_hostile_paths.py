@@ -1,5 +1,6 @@
 """Hostile output paths (issue 25): the command's own stdout or stderr as an output, symbolic links,
-loops of links, names too long for the file system, empty and slash-ended paths.
+loops of links, names too long for the file system, empty and slash-ended paths, a full stdout,
+and paths holding escape sequences or newlines.
 
 The rule these tests hold xpnet to: an output that is the process's own standard stream is
 written as a stream (appended), text only; xpnet never writes through a symbolic link (refused
@@ -7,6 +8,8 @@ before any work, and at write time the link itself is replaced, never its target
 path is one line, exit status 2, before any work; a failed print loses only the printed lines.
 """
 
+import errno
+import io
 import json
 import os
 import subprocess
@@ -218,3 +221,108 @@ def test_a_path_the_file_system_refuses_is_one_line_before_any_work(tmp_path, mo
     out, err = capsys.readouterr()
     assert words in one_line_error(status, 2, err) and out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "model.npz", "run.jsonl"]
+
+
+# --- a full stdout: the printed lines are lost, nothing else ---------------------------------------------------
+
+class FullFrom(io.StringIO):
+    """A stdout whose device fills up when a line containing ``trigger`` is printed."""
+
+    def __init__(self, trigger: str):
+        super().__init__()
+        self.trigger, self.full = trigger, False
+
+    def write(self, text: str) -> int:
+        self.full = self.full or self.trigger in text
+        if self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(text)
+
+
+@pytest.mark.parametrize("trigger", ["test accuracy", "model saved to"])
+def test_a_stdout_that_fills_at_the_last_lines_of_a_run_loses_nothing_else(tmp_path, capsys, monkeypatch, trigger):
+    monkeypatch.setattr(sys, "stdout", FullFrom(trigger))
+    status = train_main([*TRAIN, "--save", str(tmp_path / "m.npz"), "--checkpoint-dir", str(tmp_path / "ck")])
+    line = one_line_error(status, 1, capsys.readouterr().err)
+    assert "cannot write to standard output (No space left on device)" in line
+    assert (tmp_path / "m.npz").is_file() and (tmp_path / "ck" / "epoch-0001.npz").is_file()
+
+
+def test_evaluate_on_a_stdout_that_fills_still_writes_its_json(tmp_path, capsys, monkeypatch):
+    model = save_model(tmp_path / "model.npz")
+    monkeypatch.setattr(sys, "stdout", FullFrom("accuracy"))
+    status = evaluate_main([model, "--backend", "numpy", "--json", str(tmp_path / "r.json")])
+    assert "standard output" in one_line_error(status, 1, capsys.readouterr().err)
+    assert json.loads((tmp_path / "r.json").read_text())["split"] == "test"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("module", ["train", "evaluate"])
+def test_a_full_stdout_is_one_line_and_exit_1_with_no_trace_at_exit(tmp_path, module):
+    model = save_model(tmp_path / "model.npz")
+    args = [*TRAIN, "--save", "m.npz"] if module == "train" else [model, "--backend", "numpy"]
+    with open("/dev/full", "w") as full:
+        done = run_redirected(module, *args, cwd=tmp_path, stdout=full)
+    assert "No space left on device" in one_line_error(done.returncode, 1, done.stderr)
+    assert "Exception ignored" not in done.stderr
+    assert module == "evaluate" or (tmp_path / "m.npz").is_file()
+
+
+# --- escape sequences and newlines in paths: printed escaped ---------------------------------------------------
+
+def test_a_save_path_with_escapes_is_printed_escaped(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train_main([*TRAIN, "--save", f"{EVIL}m.npz"]) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "model saved to \\x1b[2J" in out and (tmp_path / f"{EVIL}m.npz").is_file()
+
+
+@pytest.mark.parametrize("flags, status", [
+    (["--resume", f"{EVIL}.npz"], 1),  # no such file
+    (["--metrics", f"{EVIL}folder"], 2),  # a folder
+    (["--save", f"{EVIL}folder/m.npz"], 2),  # in a folder that is not one
+])
+def test_an_error_naming_a_path_with_escapes_is_escaped(tmp_path, monkeypatch, capsys, flags, status):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / f"{EVIL}folder").mkdir()
+    (tmp_path / f"{EVIL}folder" / "m.npz").mkdir()
+    line = one_line_error(train_main([*TRAIN, *flags]), status, capsys.readouterr().err)
+    assert "\x1b" not in line and "\x07" not in line and "\\x1b[2J" in line
+
+
+@pytest.fixture
+def no_mnist_anywhere(tmp_path, monkeypatch):
+    """A cache with no MNIST in it (and none in the system's folders), so a known dataset is not found."""
+    from xpnet.data.known import DATASETS
+
+    if any(os.path.exists(folder) for folder in DATASETS["mnist"].system_dirs):
+        pytest.skip("this machine has a system copy of MNIST")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
+
+
+def test_a_data_dir_with_escapes_is_named_escaped(tmp_path, capsys, no_mnist_anywhere):
+    status = train_main(["--dataset", "mnist", "--no-download", "--data-dir", str(tmp_path / EVIL), "--epochs", "1"])
+    line = one_line_error(status, 1, capsys.readouterr().err)
+    assert "\x1b" not in line and "\\x1b[2J" in line
+
+
+def test_a_data_dir_from_the_environment_holding_a_newline_is_one_line(tmp_path, monkeypatch, capsys,
+                                                                      no_mnist_anywhere):
+    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "a\nb"))
+    line = one_line_error(train_main(["--dataset", "mnist", "--no-download", "--epochs", "1"]), 1,
+                          capsys.readouterr().err)
+    assert "a\\x0ab" in line
+
+
+def test_a_warning_naming_a_path_with_escapes_is_escaped(tmp_path, monkeypatch, capsys):
+    import xpnet.training.metrics_log as metrics_log
+
+    def full_disk(path, data, **_):
+        raise XpnetError(f"cannot write {path}: No space left on device; {metrics_log.FIX}")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(metrics_log, "write_output", full_disk)
+    assert train_main([*TRAIN, "--metrics", f"{EVIL}.jsonl"]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "warning: cannot write \\x1b[2J" in err
