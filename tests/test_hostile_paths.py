@@ -268,6 +268,15 @@ def test_a_full_stdout_is_one_line_and_exit_1_with_no_trace_at_exit(tmp_path, mo
     assert module == "evaluate" or (tmp_path / "m.npz").is_file()
 
 
+def test_a_run_started_with_stdout_closed_prints_nothing_and_succeeds(tmp_path):
+    """Python's sys.stdout is None then: the guard that keeps a failing stdout from ending a run stays out."""
+    done = subprocess.run([sys.executable, "-m", "xpnet.train", *TRAIN, "--save", "m.npz"], stderr=subprocess.PIPE,
+                          text=True, cwd=tmp_path, env=child_env(), timeout=60, check=False,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "m.npz").is_file()
+
+
 # --- escape sequences and newlines in paths: printed escaped ---------------------------------------------------
 
 def test_a_save_path_with_escapes_is_printed_escaped(tmp_path, monkeypatch, capsys):

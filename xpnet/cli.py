@@ -259,7 +259,9 @@ def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namesp
     if (threading.current_thread() is threading.main_thread()  # started: Ctrl-C is KeyboardInterrupt again
             and signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)):
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    stdout = sys.stdout = _GuardedStdout(sys.stdout)
+    stdout = _GuardedStdout(sys.stdout)
+    if stdout.stream is not None:  # None: started with stdout closed, and print() prints nothing
+        sys.stdout = stdout
     try:
         args = parser.parse_args(argv)
         with limit_threads(getattr(args, "threads", None)):
