@@ -190,6 +190,17 @@ def test_a_metrics_file_swapped_for_a_link_during_the_run_is_not_followed(tmp_pa
     assert untouched(link, target, "file")
 
 
+def test_a_metrics_file_swapped_for_a_fifo_during_the_run_is_a_warning_not_a_wait(tmp_path):
+    from xpnet.training.metrics_log import MetricsLog
+
+    path = tmp_path / "run.jsonl"
+    log = MetricsLog(str(path))
+    path.unlink()
+    os.mkfifo(path)  # nobody reads it: opening it to write would wait for a reader forever
+    with pytest.raises(XpnetError, match="cannot write"):
+        log.append({"epoch": 1})
+
+
 # --- paths the file system refuses: one line before any work, never a traceback -----------------------------
 
 LONG = "a" * 300

@@ -60,8 +60,9 @@ class MetricsLog:
         self.pending.clear()
 
     def _append_to_file(self) -> None:
-        """The pending lines in one write, synced; never through a link that replaced the file."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        """The pending lines in one write, synced; never through a link that replaced the file.
+        O_NONBLOCK: a FIFO put at the path is refused (ENXIO) where none reads it, not waited on."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
         with open(fd, "ab") as file:
             size = os.fstat(fd).st_size
             try:
