@@ -217,7 +217,11 @@ LONG = "a" * 300
     ("evaluate", ["MODEL", "--backend", "numpy", "--json"], LONG, "too long"),
     ("predict", ["MODEL", "--index", "0", "--backend", "numpy", "--out"], LONG + ".png", "too long"),
     ("plot", ["--metrics", "run.jsonl", "--out-dir"], LONG, "too long"),
-    ("plot", ["--metrics", "run.jsonl", "--out-dir"], "loop", "symbolic link"),
+    ("plot", ["--metrics", "run.jsonl", "--out-dir"], "loop", "is a link to nothing"),
+    ("plot", ["--metrics", "run.jsonl", "--out-dir"], "dangling", "is a link to nothing"),
+    ("plot", ["--metrics", "run.jsonl", "--out-dir"], "dangling/pictures", "is a link to nothing"),
+    ("train", [*TRAIN, "--checkpoint-dir"], "dangling", "is a link to nothing"),
+    ("train", [*TRAIN, "--checkpoint-dir"], "loop", "is a link to nothing"),
     ("plot", ["--metrics", "run.jsonl", "--out-dir"], "", "needs a path"),
     ("train", [*TRAIN, "--metrics"], "folder/", "ends in a slash"),
 ])
@@ -225,13 +229,14 @@ def test_a_path_the_file_system_refuses_is_one_line_before_any_work(tmp_path, mo
                                                                    path, words):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "dangling").symlink_to("nowhere")
     (tmp_path / "run.jsonl").write_text(EPOCH_LINE)
     model = save_model(tmp_path / "model.npz")
     main = {"train": train_main, "evaluate": evaluate_main, "predict": predict_main, "plot": plot_main}[command]
     status = main([model if flag == "MODEL" else flag for flag in flags] + [path])
     out, err = capsys.readouterr()
     assert words in one_line_error(status, 2, err) and out == ""
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "model.npz", "run.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "loop", "model.npz", "run.jsonl"]
 
 
 # --- a full stdout: the printed lines are lost, nothing else ---------------------------------------------------

@@ -137,10 +137,8 @@ def check_output_folder(path: str | os.PathLike, flag: str) -> None:
     (a link to a folder is one; a link to nothing, or a loop of links, is not)."""
     _check_not_empty(path, flag)
     folder = Path(path).absolute()
-    mode = _lstat_mode(folder, flag, path)
-    if mode is not None and stat.S_ISLNK(mode) and not folder.is_dir():
-        raise _link_refusal(folder, flag, path)
-    if folder.exists() and not folder.is_dir():
+    _lstat_mode(folder, flag, path)
+    if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"{flag} {path} is not a folder; give a folder")
     _check_can_write_into(folder, flag, path)
 
@@ -183,22 +181,16 @@ def _link_refusal(link: Path, flag: str, given) -> UsageError:
 
 def _check_can_write_into(folder: Path, flag: str, given) -> None:
     existing = folder
-    while not _exists(existing):
+    while not os.path.exists(existing):
+        if os.path.lexists(existing):  # making the folder would fail on it
+            raise UsageError(f"{flag} {given}: {existing} is a link to nothing (a missing file, or a loop of links); "
+                             "remove it, or give another folder")
         existing = existing.parent
     if not existing.is_dir():
         raise UsageError(f"{flag} {given}: {existing} is not a folder; choose another path")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {given}: cannot write into {existing} (permission denied or read-only); "
                          "choose a writable path")
-
-
-def _exists(path: Path) -> bool:
-    """Whether anything, a link included, is at ``path``."""
-    try:
-        path.lstat()
-    except OSError:
-        return False
-    return True
 
 
 def _not_regular(path: Path) -> str | None:
