@@ -249,24 +249,31 @@ def model_options(args: argparse.Namespace) -> dict:
 
 def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
                 argv: list[str] | None) -> int:
-    """Parse ``argv``, run ``body(args)`` with ``--threads`` applied, and turn errors into an exit status."""
+    """Parse ``argv``, run ``body(args)`` with ``--threads`` applied, and turn errors into an exit
+    status and one line on stderr, control characters escaped (:func:`printable`: a path may hold
+    an escape sequence or a newline). A stdout that fails (a full disk) loses only printed lines:
+    the command carries on to the end, then says so and exits with 1."""
+    from .inference.terminal import printable
     from .training.interrupt import Interrupted
 
     if (threading.current_thread() is threading.main_thread()  # started: Ctrl-C is KeyboardInterrupt again
             and signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)):
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    args = parser.parse_args(argv)
+    stdout = _GuardedStdout(sys.stdout)
+    if stdout.stream is not None:  # None: started with stdout closed, and print() prints nothing
+        sys.stdout = stdout
     try:
+        args = parser.parse_args(argv)
         with limit_threads(getattr(args, "threads", None)):
             body(args)
     except Interrupted as error:
-        print(str(error), file=sys.stderr)
+        print(printable(error), file=sys.stderr)
         return error.exit_status
     except UsageError as error:
-        sys.stderr.write(usage_error(parser.prog, error))
+        sys.stderr.write(usage_error(parser.prog, printable(error)))
         return 2
     except XpnetError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -275,4 +282,57 @@ def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namesp
         # The reader (| head) left: stop quietly, and keep Python's exit-time flush from failing too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    return 0
+    except SystemExit as done:  # argparse's --help or usage error
+        if stdout.failure is None:
+            raise
+        return _stdout_failed(stdout.failure) if done.code in (0, None) else done.code
+    finally:
+        sys.stdout = stdout.stream
+    return 0 if stdout.failure is None else _stdout_failed(stdout.failure)
+
+
+def _stdout_failed(failure: OSError) -> int:
+    print(f"error: cannot write to standard output ({failure.strerror or failure}): its lines were lost, the "
+          "rest of the command was done and its files written; free space where stdout goes, or send it elsewhere",
+          file=sys.stderr)
+    return 1
+
+
+class _GuardedStdout:
+    """``sys.stdout`` while a command runs: the first write that fails (a full disk, ``> /dev/full``)
+    is kept in ``failure``, not raised, and the stream then writes to /dev/null (Python's flush at
+    exit included), so the command goes on: a model is saved although the line before it failed.
+    A reader that left (BrokenPipeError) still stops the command."""
+
+    def __init__(self, stream):
+        self.stream, self.failure = stream, None
+
+    def write(self, text: str) -> int:
+        return self._guarded(self.stream.write, text) or len(text)
+
+    def flush(self) -> None:
+        self._guarded(self.stream.flush)
+
+    def _guarded(self, operation, *args):
+        try:
+            return operation(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            if self.failure is None:
+                self.failure = error
+                self._to_devnull()
+            return None
+
+    def _to_devnull(self) -> None:
+        try:
+            fd = self.stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            self.stream.flush()  # what stayed in the buffer, into /dev/null
+        except (OSError, ValueError):
+            pass  # a stream without a file descriptor has nothing to flush at exit
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)

@@ -28,7 +28,7 @@ from .cli import CommandParser, add_backend_arguments, add_data_arguments, model
 from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
 from .inference.figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
-from .files import check_output_folder, write_output
+from .files import check_output_file, check_output_folder, write_output
 from .nn.model import describe
 from .inference import load_model
 from .inference.inputs import open_regular
@@ -143,13 +143,14 @@ def _check_fields(record: dict, where: str, fields: dict) -> None:
 
 def plot_metrics(path: str | os.PathLike, out_dir: str | os.PathLike = ".") -> list[Path]:
     """Write ``<out_dir>/<stem>-curves.png`` from the metrics file ``path``; return its path."""
-    epochs, summary = read_metrics(path)
     stem = Path(path).stem
+    curves = _checked_outputs(out_dir, stem, ("curves",))[0]
+    epochs, summary = read_metrics(path)
     title = _title(stem)
     if summary is not None and "layer_sizes" in summary:
         title += _title(f": {describe(summary['layer_sizes'])} on {summary.get('dataset', '?')}, "
                         f"{summary.get('backend', '?')} {summary.get('dtype', '')}")
-    return [_write(Path(out_dir) / f"{stem}-curves.png", curves_png(epochs, summary, title))]
+    return [_write(curves, curves_png(epochs, summary, title))]
 
 
 def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = ".", *, split: str = "test",
@@ -161,9 +162,10 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
     """
     require_matplotlib()
     model = load_model(checkpoint, **options)
+    stem = Path(model.source).stem
+    confusion, wrong, weights = _checked_outputs(out_dir, stem, ("confusion", "misclassified", "weights"))
     report, predicted = evaluate_model(model, split)
     images, labels = model.split(split)
-    stem = Path(model.source).stem
     name = _title(stem)
     accuracy = 100 * report[f"{split}_accuracy"]
     W, shape = model.checkpoint.params[0][0], model.checkpoint.image_shape
@@ -179,13 +181,11 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
     else:
         weights_title = (f"{name}: input weights of the first {min(W.shape[1], MAX_UNITS)} of "
                          f"{W.shape[1]} hidden units\n(red excites, blue inhibits)")
-    out = Path(out_dir)
     return [
-        _write(out / f"{stem}-confusion.png", confusion_png(np.array(report["confusion_matrix"]),
-                                                           f"{name}, {split} split: {accuracy:.2f}% correct")),
-        _write(out / f"{stem}-misclassified.png", misclassified_png(images, labels, predicted,
-                                                                    f"{name}, misclassified {split} images")),
-        _write(out / f"{stem}-weights.png", weights_png(W, shape, len(model.params) == 1, weights_title)),
+        _write(confusion, confusion_png(np.array(report["confusion_matrix"]),
+                                        f"{name}, {split} split: {accuracy:.2f}% correct")),
+        _write(wrong, misclassified_png(images, labels, predicted, f"{name}, misclassified {split} images")),
+        _write(weights, weights_png(W, shape, len(model.params) == 1, weights_title)),
     ]
 
 
@@ -227,6 +227,15 @@ def _title(text: str) -> str:
     """``text`` from a file (its name, a summary's fields) as matplotlib shows it literally: escaped,
     and with no ``$`` to start mathematical notation (which fails to draw on a stray backslash)."""
     return printable(text).replace("$", r"\$")
+
+
+def _checked_outputs(out_dir, stem: str, kinds: tuple[str, ...]) -> list[Path]:
+    """``<out_dir>/<stem>-<kind>.png`` for each kind, each refused before drawing (UsageError) where
+    it cannot be written, or is a symbolic link, which xpnet never writes through."""
+    paths = [Path(out_dir) / f"{stem}-{kind}.png" for kind in kinds]
+    for path in paths:
+        check_output_file(path, "--out-dir", (".png",))
+    return paths
 
 
 def _write(path: Path, png: bytes) -> Path:

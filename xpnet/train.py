@@ -12,6 +12,7 @@ import warnings
 
 from .cli import CommandParser, add_shared, arch_layers, non_negative_int, positive_float, positive_int, run_command
 from .cli import parse_hidden  # noqa: F401 (xpnet.train.parse_hidden, as before it moved to xpnet.cli)
+from .inference.terminal import echo
 from .training.config import PRESETS, Config
 from .training.early_stopping import MONITORS
 from .nn.init import BIAS_SCHEMES
@@ -152,15 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         outputs = dict(metrics_path=options.pop("metrics"), save_path=options.pop("save"),
                        checkpoint_dir=options.pop("checkpoint_dir"), checkpoint_every=options.pop("checkpoint_every"),
                        restart=options.pop("restart"))
-        fit(preset=preset, resume=resume, log=None if quiet else _print_flush, **outputs, **options)
+        # echo: a path in a line (--save, --resume, --data-dir) may hold an escape sequence
+        fit(preset=preset, resume=resume, log=None if quiet else echo, **outputs, **options)
 
     # A diverging run overflows before the epoch-end check reports it in one line.
     warnings.filterwarnings("ignore", category=RuntimeWarning, message=".*(overflow|invalid value|divide by zero)")
     return run_command(parser, train, argv)
-
-
-def _print_flush(line: str) -> None:
-    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import XpnetError
-from ..files import write_output
+from ..files import standard_stream, write_output
 
 FIX = "choose a writable path with --metrics"
 _LARGEST_READ_BACK = 100 * 2**20
@@ -21,14 +21,17 @@ class MetricsLog:
     any earlier epochs the checkpoint no longer carries. Each append is one write, flushed
     and synced, so an epoch costs the same however long the run, and a run stopped at any
     moment leaves a line for every finished epoch. An append that fails (a full disk) is
-    undone, and its line is written with the next one that succeeds.
+    undone, and its line is written with the next one that succeeds. A path that is the
+    command's own standard output or error (``--metrics /dev/stdout``) gets every line
+    appended as a stream, between the lines the run prints.
     """
 
     def __init__(self, path: str, records: list[dict] = ()):
         """Start the file with ``records`` (a resumed run's epochs so far)."""
         self.path = path
         self.pending: list[bytes] = []
-        earlier = _earlier_lines(Path(path), records[0]["epoch"]) if records else []
+        self.stream = standard_stream(path)
+        earlier = _earlier_lines(Path(path), records[0]["epoch"]) if records and self.stream is None else []
         self.unwritten_start: str | None = "".join(earlier + [json.dumps(record) + "\n" for record in records])
         self.start_error: XpnetError | None = None
         try:
@@ -47,18 +50,28 @@ class MetricsLog:
             self._write_start()
             return
         try:
-            size = os.path.getsize(self.path)
-            with open(self.path, "ab") as file:
-                try:
-                    file.write(b"".join(self.pending))
-                    file.flush()
-                    _sync(file.fileno())
-                except OSError:
-                    file.truncate(size)  # no half line for the next append to follow
-                    raise
+            if self.stream is not None:
+                self.stream.write(b"".join(self.pending).decode())
+                self.stream.flush()
+            else:
+                self._append_to_file()
         except OSError as error:
             raise XpnetError(f"cannot write {self.path}: {error.strerror or error}; {FIX}") from None
         self.pending.clear()
+
+    def _append_to_file(self) -> None:
+        """The pending lines in one write, synced; never through a link that replaced the file.
+        O_NONBLOCK: a FIFO put at the path is refused (ENXIO) where none reads it, not waited on."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+        with open(fd, "ab") as file:
+            size = os.fstat(fd).st_size
+            try:
+                file.write(b"".join(self.pending))
+                file.flush()
+                _sync(file.fileno())
+            except OSError:
+                file.truncate(size)  # no half line for the next append to follow
+                raise
 
 
 def _earlier_lines(path: Path, first_epoch: int) -> list[str]:

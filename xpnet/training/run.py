@@ -30,6 +30,7 @@ from ..backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
 from ..files import check_output_file, check_output_folder, remove_temporaries_of
+from ..inference.terminal import printable
 from ..nn.architecture import Architecture
 from ..nn.augment import EpochShifts, shift_size
 from ..nn.dropout import EpochDropout
@@ -226,7 +227,7 @@ def _check_compiler(start: Start, backend: Backend, overrides: dict) -> None:
 
 
 def _warn(line: str) -> None:
-    print(f"warning: {line}", file=sys.stderr, flush=True)
+    print(f"warning: {printable(line)}", file=sys.stderr, flush=True)  # a path in it may hold an escape sequence
 
 
 @dataclass
