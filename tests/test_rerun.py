@@ -76,7 +76,7 @@ def test_resume_keeps_the_runs_outputs_and_the_metrics_file_continues(tiny_datas
         xpnet.fit(dataset=tiny_dataset, **outputs, **RUN)
     monkeypatch.undo()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
-    os.chdir(tmp_path.parent)  # from elsewhere: the checkpoint keeps absolute paths
+    monkeypatch.chdir(tmp_path.parent)  # from elsewhere: the checkpoint keeps absolute paths
     xpnet.fit(resume=run / "xpnet-interrupted.npz", dataset=tiny_dataset, log=None)
     assert _same(load_checkpoint(run / "model.npz").params, whole)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
