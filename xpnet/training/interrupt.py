@@ -3,7 +3,9 @@ the middle of a step.
 
 ``timeout``, SLURM, ``docker stop`` and a closed terminal send SIGTERM or SIGHUP; they are
 treated as Ctrl-C is: the run finishes its step, writes a checkpoint and says how to
-resume, and the command exits with 128 + the signal's number (130, 143, 129).
+resume, and the command exits with 128 + the signal's number (130, 143, 129). A signal the
+user chose to ignore (``nohup``, ``trap '' TERM``, a background job of a shell without job
+control) stays ignored: only signals at their default are taken over.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ import threading
 from ..errors import XpnetError
 
 HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def at_default(signum: int) -> bool:
+    """Whether ``signum`` does what it does unless someone chose otherwise: ``SIG_DFL``, or for
+    SIGINT Python's own handler (KeyboardInterrupt). Ignored, or handled by the program, is a choice."""
+    handler = signal.getsignal(signum)
+    return handler is signal.SIG_DFL or (signum == signal.SIGINT and handler is signal.default_int_handler)
 
 
 class Interrupted(XpnetError):
@@ -43,7 +52,8 @@ class InterruptRequest:
     :class:`Interrupted` for the others). Once armed, a signal only raises a flag that the
     training loop reads between steps (``request()`` is true). A second signal restores
     the default behaviour and acts at once, so a user is never stuck; every write is
-    atomic, so nothing is damaged. Outside the main thread it does nothing.
+    atomic, so nothing is damaged. A signal not at its default (:func:`at_default`: ignored,
+    or the program's own handler) is left as it is. Outside the main thread it does nothing.
     """
 
     def __init__(self):
@@ -61,7 +71,7 @@ class InterruptRequest:
 
     def __enter__(self) -> "InterruptRequest":
         if threading.current_thread() is threading.main_thread():
-            for signum in HANDLED:
+            for signum in filter(at_default, HANDLED):
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -86,5 +96,5 @@ class InterruptRequest:
             print(f"{signal_name(signum)}: {self.note}", file=sys.stderr, flush=True)
 
     def _restore_defaults(self) -> None:
-        for signum in self._previous:
-            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+        for signum, previous in self._previous.items():  # only signals that were at their default
+            signal.signal(signum, previous)
