@@ -7,6 +7,7 @@ first epoch line is printed, or while it compiles) and checks the exit status, t
 the outputs.
 """
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -95,3 +96,57 @@ def test_a_second_signal_leaves_an_ignored_signal_ignored():
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGHUP, previous[1])
+
+
+# A deep JAX network whose step takes XLA seconds to compile (a few times longer on a busy machine).
+DEEP_JAX = ["-m", "xpnet.train", "--dataset", "synthetic:210", "--backend", "jax", "--arch", ",".join(["fc8"] * 40),
+            "--optimizer", "adam", "--dropout", "0.1", "--shift", "2", "--batch-size", "50", "--epochs", "2",
+            "--threads", "1"]
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+PROMPTLY = 10  # seconds from the signal to the exit: a bound with a wide margin, where waiting took minutes
+
+
+def _stop_while_compiling(process, after: str, signum: int, times: int = 1) -> tuple[str, str, float]:
+    """Send ``signum`` half a second after ``after`` starts a line of stdout (the last line before the
+    first compilation); the child's (stdout, stderr) and the seconds from the signal to its exit."""
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith(after):
+            break
+    assert lines and lines[-1].startswith(after), lines
+    time.sleep(0.5)
+    sent = time.monotonic()
+    for _ in range(times):
+        process.send_signal(signum)
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=120)
+    return "".join(lines) + out, err, time.monotonic() - sent
+
+
+@needs_jax
+def test_a_signal_during_a_jax_compilation_stops_the_run_at_once_with_one_line(tmp_path):
+    run = _start(DEEP_JAX, tmp_path)
+    out, err, seconds = _stop_while_compiling(run, "model:", signal.SIGTERM)
+    assert run.returncode == 143 and seconds < PROMPTLY, (run.returncode, seconds, err)
+    assert len(err.splitlines()) == 1 and err.startswith("stopped by SIGTERM in epoch 1 after 0 step(s)"), err
+    assert "compiling the training step (41 layers; this can take a while)" in out and "epoch 1/2" not in out
+    stopped = load_checkpoint(tmp_path / "xpnet-interrupted.npz")  # nothing trained, and all to resume from
+    assert stopped.epoch == 0 and stopped.in_progress["steps"] == 0
+
+
+@needs_jax
+def test_a_second_ctrl_c_during_a_compilation_ends_the_run_at_once(tmp_path):
+    run = _start(DEEP_JAX, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    _, err, seconds = _stop_while_compiling(run, "model:", signal.SIGINT, times=2)
+    assert run.returncode in (130, -signal.SIGINT) and seconds < PROMPTLY, (run.returncode, seconds, err)
+    assert "Traceback" not in err and "terminate" not in err and len(err.splitlines()) <= 1, err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
+def test_a_signal_during_torch_compile_stops_the_run_at_once_with_one_line(tmp_path):
+    run = _start(["-m", "xpnet.train", "--dataset", "synthetic:210", "--backend", "torch", "--compile", "--hidden",
+                  "16", "--batch-size", "50", "--epochs", "2", "--threads", "1"], tmp_path)
+    _, err, seconds = _stop_while_compiling(run, "model:", signal.SIGTERM)  # torch.compile takes 10 s and more
+    assert run.returncode == 143 and seconds < PROMPTLY, (run.returncode, seconds, err)
+    assert len(err.splitlines()) == 1 and err.startswith("stopped by SIGTERM in epoch 1 after 0 step(s)"), err

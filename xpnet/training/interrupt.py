@@ -10,14 +10,17 @@ control) stays ignored: only signals at their default are taken over.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from ..errors import XpnetError
 
 HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_received: list[int] = []  # the signals the runs of this process received, the latest last
 
 
 def at_default(signum: int) -> bool:
@@ -59,7 +62,9 @@ class InterruptRequest:
     def __init__(self):
         self.signum: int | None = None
         self.armed = False
-        self.note: str | None = None  # printed when the first signal arrives (a compiled epoch: it takes a while)
+        # Called when the first signal arrives, once armed: a line saying what the run does now, to print
+        # (a compiled epoch takes a while), or None; a compiled run also leaves a compilation under way.
+        self.on_first_signal: Callable[[], str | None] | None = None
         self._previous: dict[int, object] = {}
 
     def __call__(self) -> bool:
@@ -81,6 +86,7 @@ class InterruptRequest:
         self._previous.clear()
 
     def _handle(self, signum, frame) -> None:
+        _received.append(signum)
         if self.signum is not None:  # the second signal: its default action, now
             self._restore_defaults()
             if signum == signal.SIGINT:
@@ -92,9 +98,25 @@ class InterruptRequest:
             raise Interrupted(f"stopped by {signal_name(signum)} before training started; nothing to save",
                               signum)
         self.signum = signum
-        if self.note:
-            print(f"{signal_name(signum)}: {self.note}", file=sys.stderr, flush=True)
+        note = self.on_first_signal() if self.on_first_signal is not None else None
+        if note:
+            print(f"{signal_name(signum)}: {note}", file=sys.stderr, flush=True)
 
     def _restore_defaults(self) -> None:
         for signum, previous in self._previous.items():  # only signals that were at their default
             signal.signal(signum, previous)
+
+
+def end_at_exit_without_waiting_for(worker: threading.Thread) -> None:
+    """At exit, end the process at once if ``worker`` still runs (a compilation that a signal made the run
+    leave behind), with status 128 + that signal: an interpreter that shuts down under a thread inside a
+    compiler's C++ code aborts, and waiting for the thread would take as long as the compilation."""
+    def end():
+        if worker.is_alive():
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):  # a closed or full stream: nothing more can be said
+                    pass
+            os._exit(128 + (_received[-1] if _received else signal.SIGINT))
+    atexit.register(end)
