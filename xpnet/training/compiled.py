@@ -234,7 +234,7 @@ class CompiledTraining:
             except BaseException as error:  # raised again in the waiting thread
                 outcome["error"] = error
 
-        if self.signalled:  # it came before (during the warm-up step)
+        if self.signalled:  # it came already (during the warm-up step, or between steps)
             return None
         worker = threading.Thread(target=compile_in_the_worker, name="xpnet compilation", daemon=True)
         worker.start()
