@@ -150,3 +150,21 @@ def test_a_signal_during_torch_compile_stops_the_run_at_once_with_one_line(tmp_p
     _, err, seconds = _stop_while_compiling(run, "model:", signal.SIGTERM)  # torch.compile takes 10 s and more
     assert run.returncode == 143 and seconds < PROMPTLY, (run.returncode, seconds, err)
     assert len(err.splitlines()) == 1 and err.startswith("stopped by SIGTERM in epoch 1 after 0 step(s)"), err
+
+
+@needs_jax
+def test_a_signal_while_a_resumed_run_compiles_leaves_its_checkpoint_as_it_was(tmp_path):
+    """The checkpoint the run resumed from stands, and the interrupted one holds the same epoch."""
+    eager = [*DEEP_JAX[:DEEP_JAX.index("--backend")], "--backend", "numpy", *DEEP_JAX[DEEP_JAX.index("--arch"):]]
+    subprocess.run([sys.executable, *eager, "--epochs", "1", "--checkpoint-dir", "ck", "--quiet"], cwd=tmp_path,
+                   env=child_env(), check=True, timeout=60)  # epoch 1, quickly, by NumPy
+    before = (tmp_path / "ck" / "epoch-0001.npz").read_bytes()
+    run = _start([*DEEP_JAX, "--checkpoint-dir", "ck"], tmp_path)
+    _, err, seconds = _stop_while_compiling(run, "resuming from", signal.SIGTERM)
+    assert run.returncode == 143 and seconds < PROMPTLY, (run.returncode, seconds, err)
+    assert len(err.splitlines()) == 1 and err.startswith("stopped by SIGTERM in epoch 2 after 0 step(s)"), err
+    assert (tmp_path / "ck" / "epoch-0001.npz").read_bytes() == before
+    stopped, resumed_from = (load_checkpoint(tmp_path / "ck" / name) for name in ("xpnet-interrupted.npz",
+                                                                                    "epoch-0001.npz"))
+    assert stopped.epoch == 1 and all((W == W1).all() and (b == b1).all()
+                                      for (W, b), (W1, b1) in zip(stopped.params, resumed_from.params))
