@@ -33,7 +33,7 @@ from array_api_compat import array_namespace
 from ..backend import Backend
 from ..nn.model import loss_and_grads
 from ..nn.ops import count_correct
-from .interrupt import end_at_exit_without_waiting_for
+from .interrupt import end_at_exit_unless
 from .loop import DeviceSplit, EpochHooks, EpochTotals, batch_count
 
 LONG_COMPILATION_LAYERS = 16  # from this many layers on, a run says that compiling takes a while
@@ -225,7 +225,7 @@ class CompiledTraining:
     def _while_signals_are_answered(self, work):
         """``work()`` (a compilation) run in a worker thread while this one waits in Python, where
         signal handlers run: its result, or None once a signal came (the worker is left behind)."""
-        outcome = {}
+        outcome, finished = {}, threading.Event()
 
         def compile_in_the_worker():
             try:
@@ -233,19 +233,19 @@ class CompiledTraining:
                     outcome["value"] = work()
             except BaseException as error:  # raised again in the waiting thread
                 outcome["error"] = error
+            finally:
+                finished.set()
 
         if self.signalled:  # it came already (during the warm-up step, or between steps)
             return None
-        worker = threading.Thread(target=compile_in_the_worker, name="xpnet compilation", daemon=True)
-        worker.start()
         try:
-            while worker.is_alive():
-                worker.join(_LOOK_UP_SECONDS)
-                if worker.is_alive() and self.signalled:
-                    end_at_exit_without_waiting_for(worker)
+            threading.Thread(target=compile_in_the_worker, name="xpnet compilation", daemon=True).start()
+            while not finished.wait(_LOOK_UP_SECONDS):
+                if self.signalled:
+                    end_at_exit_unless(finished)
                     return None
-        except BaseException:  # a second Ctrl-C, or a signal before training: the same, raised at once
-            end_at_exit_without_waiting_for(worker)
+        except BaseException:  # a second Ctrl-C, even while the worker starts: the same, raised at once
+            end_at_exit_unless(finished)
             raise
         if "error" in outcome:
             raise outcome["error"]

@@ -107,16 +107,19 @@ class InterruptRequest:
             signal.signal(signum, previous)
 
 
-def end_at_exit_without_waiting_for(worker: threading.Thread) -> None:
-    """At exit, end the process at once if ``worker`` still runs (a compilation that a signal made the run
-    leave behind), with status 128 + that signal: an interpreter that shuts down under a thread inside a
-    compiler's C++ code aborts, and waiting for the thread would take as long as the compilation."""
+def end_at_exit_unless(finished: threading.Event) -> None:
+    """At exit, end the process at once unless ``finished`` is set (a compilation that a signal made the
+    run leave behind is over), with status 128 + that signal: an interpreter that shuts down under a
+    thread inside a compiler's C++ code aborts, and waiting for it would take as long as the compilation."""
     def end():
-        if worker.is_alive():
+        if finished.is_set():
+            return
+        try:
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
                 except (OSError, ValueError):  # a closed or full stream: nothing more can be said
                     pass
+        finally:  # even if another Ctrl-C comes meanwhile
             os._exit(128 + (_received[-1] if _received else signal.SIGINT))
     atexit.register(end)
