@@ -180,6 +180,16 @@ def test_checkpoints_and_metrics_that_fail_mid_run_do_not_stop_training(tiny_dat
     assert sorted(p.name for p in (tmp_path / "run").glob("epoch-*")) == ["epoch-0001.npz", "epoch-0004.npz"]
 
 
+@pytest.fixture
+def ctrl_c_at_its_default():
+    """SIGINT as Python sets it up in a terminal: a suite run in the background of a shell without job
+    control ignores it, and xpnet leaves an ignored Ctrl-C ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_at_its_default")
 def test_a_signal_before_training_stops_at_once_and_after_it_waits_for_the_step():
     with InterruptRequest() as request:
         with pytest.raises(KeyboardInterrupt):
@@ -198,6 +208,7 @@ def test_a_signal_before_training_stops_at_once_and_after_it_waits_for_the_step(
             time.sleep(5)
 
 
+@pytest.mark.usefixtures("ctrl_c_at_its_default")
 def test_ctrl_c_while_the_data_load_exits_on_the_first_press(monkeypatch, capsys):
     from xpnet.train import main
 

@@ -12,10 +12,12 @@ def _quiet_ctrl_c_while_a_command_starts() -> None:
     import signal
     import sys
 
-    if sys.argv[:1] == ["-m"] and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+    # Only Python's own handler is replaced: a Ctrl-C the shell made the command ignore stays ignored.
+    if sys.argv[:1] == ["-m"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         def stop(signum, frame):
             sys.stderr.write("interrupted\n")
             os._exit(130)
+        stop.while_a_command_starts = True  # run_command gives Ctrl-C back to Python when its command starts
         signal.signal(signal.SIGINT, stop)
 
 

@@ -120,6 +120,8 @@ class Compiler:
     compiled step is called once per batch. ``compilations`` counts the traces compiled so far.
     ``wait(array)`` returns once ``array`` is computed, waiting in Python (JAX computes
     asynchronously: waiting inside the library would hold back signal handlers for an epoch).
+    ``ahead(compiled, *args)`` is ``compiled`` compiled for the shapes of ``args`` without running
+    it, to call with them (JAX: lowered, then compiled); None where the first call compiles.
     """
 
     name: str
@@ -127,6 +129,7 @@ class Compiler:
     scan: Any
     counter: list
     wait: Any = lambda array: None
+    ahead: Any = None
 
     @property
     def compilations(self) -> int:
@@ -150,7 +153,8 @@ def _jax_compiler() -> Compiler:
             time.sleep(pause)
             pause = min(2 * pause, 0.02)
 
-    return Compiler("jax.jit (XLA)", compile, jax.lax.scan, counter, wait)
+    return Compiler("jax.jit (XLA)", compile, jax.lax.scan, counter, wait,
+                    ahead=lambda compiled, *args: compiled.lower(*args).compile())
 
 
 def _torch_compiler() -> Compiler:

@@ -257,7 +257,7 @@ def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namesp
     from .training.interrupt import Interrupted
 
     if (threading.current_thread() is threading.main_thread()  # started: Ctrl-C is KeyboardInterrupt again
-            and signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)):
+            and getattr(signal.getsignal(signal.SIGINT), "while_a_command_starts", False)):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     stdout = _GuardedStdout(sys.stdout)
     if stdout.stream is not None:  # None: started with stdout closed, and print() prints nothing

@@ -17,11 +17,14 @@ optimiser's :meth:`update`. What changes is how it is called:
   batch shape with PyTorch (a full batch and the last, partial one).
 
 With JAX a compiled epoch cannot stop between its steps: Ctrl-C is answered at the end of the
-epoch (a second Ctrl-C at once); with PyTorch between steps, as eagerly.
+epoch (a second Ctrl-C at once); with PyTorch between steps, as eagerly. A compilation runs in a
+worker thread while the run waits in Python, so a signal stops the run at once, before the epoch's
+first step, even while the compiler's C++ code holds back signal handlers for minutes.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
@@ -30,7 +33,11 @@ from array_api_compat import array_namespace
 from ..backend import Backend
 from ..nn.model import loss_and_grads
 from ..nn.ops import count_correct
+from .interrupt import end_at_exit_unless
 from .loop import DeviceSplit, EpochHooks, EpochTotals, batch_count
+
+LONG_COMPILATION_LAYERS = 16  # from this many layers on, a run says that compiling takes a while
+_LOOK_UP_SECONDS = 0.02  # how often a run waiting for a compilation lets signal handlers run
 
 
 class CompiledTraining:
@@ -41,11 +48,23 @@ class CompiledTraining:
     again (JAX reuses their buffers): keep the ones returned.
     """
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, say: Callable[[str], None] | None = None):
         self.backend = backend
         self.compiler = backend.compiler()
+        self.say = say if say is not None else (lambda line: None)
+        self.epoch_running = False  # a compiled epoch runs (JAX: one call, not stopped part-way)
+        self.signalled = False  # a signal came: a compilation under way is left at once
         self._compiled: dict = {}
         self.calls = 0
+
+    def answer_signal(self) -> str | None:
+        """Called by the run when its first signal arrives: what the run does now, to print, while a
+        compiled JAX epoch runs; at any other moment None, and a compilation under way is left at once."""
+        if self.epoch_running and self.compiler.scan is not None:
+            return ("the run stops at the end of this compiled epoch, with a checkpoint; "
+                    "a second signal (Ctrl-C again) stops it at once, without one")
+        self.signalled = True
+        return None
 
     @property
     def compilations(self) -> int:
@@ -77,14 +96,19 @@ class CompiledTraining:
         key = (first, stop, step_size, n, order is None, names, _dropout_key(dropout), _shifts_key(shifts),
                type(optimizer), _hyperparameters(optimizer), arch)
         if key not in self._compiled:
+            if not self._warmed_up(params, data, shifts, arch):
+                return params, totals, False  # a signal while the operations warmed up: no step done
             self._compiled[key] = self._build(optimizer, dropout, shifts, names, first, stop, step_size, n,
-                                              order is None, params, data, arch)
+                                              order is None, data, arch)
         carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
         # Per-row arrays the steps slice like the permutation: the dropout codes, then the shifts.
         codes = (() if dropout is None else tuple(dropout.codes)) + (() if shifts is None else (shifts.codes,))
-        carry, done = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients, hooks.stop)
-        params, state, totals.loss_sum, totals.correct = carry
-        self.compiler.wait(totals.loss_sum)  # in Python, so that a second Ctrl-C acts at once
+        try:
+            carry, done = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients, hooks.stop)
+            params, state, totals.loss_sum, totals.correct = carry
+            self.compiler.wait(totals.loss_sum)  # in Python, so that a second Ctrl-C acts at once
+        finally:
+            self.epoch_running = False
         optimizer.adopt(state, optimizer.steps + done)
         optimizer.lr = rates[done - 1] if done else optimizer.lr
         totals.seen += min((first + done) * step_size, n) - first * step_size
@@ -94,6 +118,13 @@ class CompiledTraining:
                 hooks.on_step()
         return params, totals, first + done == stop
 
+    def _warmed_up(self, params, data: DeviceSplit, shifts, arch) -> bool:
+        """Before a new compilation: say so when it will be long, and run :func:`_warm_up`; False
+        when a signal came first."""
+        if not self._compiled and len(params) >= LONG_COMPILATION_LAYERS:
+            self.say(f"compiling the training step ({len(params)} layers; this can take a while)")
+        return self._while_signals_are_answered(lambda: _warm_up(params, data, shifts, arch)) is not None
+
     def _coefficients(self, optimizer, rates: list[float], dtype):
         """The optimiser's coefficients of the coming steps, (names, (len(names), steps) array on the device)."""
         rows = [optimizer.coefficients(rate, optimizer.steps + 1 + offset) for offset, rate in enumerate(rates)]
@@ -101,15 +132,9 @@ class CompiledTraining:
         table = np.array([[row[name] for row in rows] for name in names], dtype=np.float64)
         return names, self.backend.asarray(table, dtype=dtype)
 
-    def _build(self, optimizer, dropout, shifts, names, first, stop, step_size, n, whole_data, params, data,
-               arch):
+    def _build(self, optimizer, dropout, shifts, names, first, stop, step_size, n, whole_data, data, arch):
         """The compiled function that runs steps ``first`` to ``stop`` of an epoch."""
         xp = array_namespace(data.X)
-        # One eager step's gradients first (no update), so that the constants the operations keep
-        # (ReLU's zero, a convolution's patch indices) exist before a trace, which must not create them.
-        loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, arch=arch)
-        if shifts is not None:
-            shifts.apply(data.X[:1, :], shifts.rows(0, 1), xp=xp)
         layers = 0 if dropout is None else len(dropout.codes)
 
         def step(carry, data_arrays, rows, codes, c):
@@ -156,16 +181,26 @@ class CompiledTraining:
             return carry
 
         compiled = self.compiler.compile(epoch, donate=(0,))
+        ahead = self.compiler.ahead or (lambda function, *args: function)
+        executable = []
 
         def call(carry, data_arrays, order, codes, coefficients, stop_requested):
+            args = (carry, data_arrays, order, codes, coefficients)
+            if not executable:
+                compiled_ahead = self._while_signals_are_answered(lambda: ahead(compiled, *args))
+                if compiled_ahead is None:  # a signal while it compiled: no step done
+                    return carry, 0
+                executable.append(compiled_ahead)
             self.calls += 1
-            return compiled(carry, data_arrays, order, codes, coefficients), stop - first  # one call: no stop part-way
+            self.epoch_running = True
+            return executable[0](*args), stop - first  # one call: no stop part-way
 
         return call
 
     def _step_by_step(self, step, first, stop, step_size, n, whole_data):
         """An epoch as one compiled call per batch (a library without ``scan``)."""
         compiled = self.compiler.compile(step)
+        compiled_sizes = set()  # the first call with a batch of a new size compiles
 
         def epoch(carry, data_arrays, order, codes, coefficients, stop_requested):
             for offset, index in enumerate(range(first, stop)):
@@ -173,12 +208,58 @@ class CompiledTraining:
                     return carry, offset
                 start, end = index * step_size, min((index + 1) * step_size, n)
                 rows = None if whole_data else order[start:end]
+                args = (carry, data_arrays, rows, tuple(layer[start:end, :] for layer in codes),
+                        coefficients[:, offset])
+                if end - start in compiled_sizes:
+                    carry = compiled(*args)
+                else:
+                    carry = self._while_signals_are_answered(lambda: compiled(*args))
+                    if carry is None:  # a signal while it compiled: this step not done
+                        return args[0], offset
+                    compiled_sizes.add(end - start)
                 self.calls += 1
-                carry = compiled(carry, data_arrays, rows, tuple(layer[start:end, :] for layer in codes),
-                                 coefficients[:, offset])
             return carry, stop - first
 
         return epoch
+
+    def _while_signals_are_answered(self, work):
+        """``work()`` (a compilation) run in a worker thread while this one waits in Python, where
+        signal handlers run: its result, or None once a signal came (the worker is left behind)."""
+        outcome, finished = {}, threading.Event()
+
+        def compile_in_the_worker():
+            try:
+                with self.backend.activate():  # JAX's device scope belongs to a thread
+                    outcome["value"] = work()
+            except BaseException as error:  # raised again in the waiting thread
+                outcome["error"] = error
+            finally:
+                finished.set()
+
+        if self.signalled:  # it came already (during the warm-up step, or between steps)
+            return None
+        try:
+            threading.Thread(target=compile_in_the_worker, name="xpnet compilation", daemon=True).start()
+            while not finished.wait(_LOOK_UP_SECONDS):
+                if self.signalled:
+                    end_at_exit_unless(finished)
+                    return None
+        except BaseException:  # a second Ctrl-C, even while the worker starts: the same, raised at once
+            end_at_exit_unless(finished)
+            raise
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+
+def _warm_up(params, data: DeviceSplit, shifts, arch) -> bool:
+    """One eager step's gradients (no update), so that the constants the operations keep (ReLU's
+    zero, a convolution's patch indices) exist before a trace, which must not create them; True."""
+    xp = array_namespace(data.X)
+    loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, arch=arch)
+    if shifts is not None:
+        shifts.apply(data.X[:1, :], shifts.rows(0, 1), xp=xp)
+    return True
 
 
 def _dropout_key(dropout):

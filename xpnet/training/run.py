@@ -302,9 +302,8 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
     if metrics is not None and metrics.start_error is not None:
         _warn(f"{metrics.start_error}; training goes on, and the metrics are kept in every checkpoint")
     interrupt.arm()
-    if run.compiled is not None and run.compiled.compiler.scan is not None:
-        interrupt.note = ("the run stops at the end of this compiled epoch, with a checkpoint; "
-                          "a second signal (Ctrl-C again) stops it at once, without one")
+    if run.compiled is not None:
+        interrupt.on_first_signal = run.compiled.answer_signal
     for epoch in range(run.first_epoch, run.epochs + 1):
         if run.watch is not None and run.watch.should_stop:
             break
@@ -329,7 +328,7 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
                config.make_optimizer(), config.make_schedule(batch_count(train.size, batch_size)),
                1 if config.dry_run else config.epochs, arch=arch, memory=memory)
     if config.compile or (config.compile is None and backend.compiles_by_default):
-        run.compiled = CompiledTraining(backend)
+        run.compiled = CompiledTraining(backend, say)
     if start.checkpoint is None:
         host_params = init_shaped(arch.fans(), arch.param_shapes(), rng, config.init, config.bias_init, config.dtype)
     else:
