@@ -259,3 +259,15 @@ def test_a_network_edited_in_the_config_is_refused_before_its_memory_is_counted(
     path = _edited(stopped_run, tmp_path, _set("config", "hidden", value=[10 ** 30]))
     line = one_line_error(main(["--resume", str(path), "--quiet"]), 1, capsys.readouterr().err)
     assert f"the checkpoint {path} holds a MLP 784-8-10 float32 model but this run asks for MLP 784-{10 ** 30}-10" in line
+
+
+def test_an_edited_best_checkpoint_without_the_watched_metric_is_not_taken_for_the_best_weights(stopped_run, tmp_path,
+                                                                                                 capsys):
+    """Before: a KeyError ('dev_loss') when the test line named the best epoch's metric."""
+    path = _edited(stopped_run, tmp_path, lambda meta: None).parent / "best.npz"
+    tensors, meta = _contents(path)
+    del meta["history"][-1]["dev_loss"]
+    _write(path, tensors, meta)
+    assert main(["--resume", str(path.parent), "--epochs", "1", "--quiet"]) == 0  # tested as epoch 1 left it
+    assert capsys.readouterr().err == ("warning: the weights of the best epoch so far (1) were not kept (no "
+                                       f"{path} of that epoch); the best epoch from here on will be\n")

@@ -353,7 +353,7 @@ def _kept_best(run: _Run) -> Checkpoint | None:
         best = load_checkpoint(path) if path is not None and path.is_file() else None
     except CheckpointError:
         best = None
-    if best is None or best.epoch != epoch:
+    if best is None or best.epoch != epoch or not best.history or run.watch.monitor not in best.history[-1]:
         _warn(f"the weights of the best epoch so far ({epoch}) were not kept (no {path or BEST_NAME} of that "
               "epoch); the best epoch from here on will be")
         return None
@@ -568,6 +568,24 @@ def _finish(run: _Run, metrics: MetricsLog | None, say, interrupt: InterruptRequ
                                         run.config.evaluation_batch(run.arch), arch=run.arch)
     if interrupt.signum is not None:
         _stop_after_epoch(run, run.epochs_done, interrupt.signum)
+    summary = _summary(run, test_loss, test_accuracy)
+    with_best = ""
+    if run.best is not None:
+        with_best = (f" with the best epoch's weights (epoch {run.best.epoch}, "
+                     f"{run.watch.monitor} {run.best.history[-1][run.watch.monitor]:.4f})")
+    if metrics is not None:
+        _append_metrics(metrics, summary)
+    say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}){with_best} "
+        f"after {run.epochs_done} epoch(s), {summary['train_seconds']:.1f} s of training")
+    if run.outputs.save_path:
+        say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), final, run)}")
+        if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
+            _forget_interrupted(run, run.resumed_from)
+    return FitResult(params, run.history, summary, run.backend)
+
+
+def _summary(run: _Run, test_loss: float, test_accuracy: float) -> dict:
+    """The run's last metrics record: test results, where and what it trained, its settings."""
     history = run.history
     summary = {
         "test_accuracy": test_accuracy,
@@ -589,22 +607,10 @@ def _finish(run: _Run, metrics: MetricsLog | None, say, interrupt: InterruptRequ
     if run.compiled is not None:
         summary["compiled"] = {"compiler": run.compiled.compiler.name, "compilations": run.compiled.compilations,
                                "calls": run.compiled.calls}
-    with_best = ""
     if run.watch is not None:
         summary.update(monitor=run.watch.monitor, best_epoch=run.best.epoch if run.best else None,
                        stopped_early=run.watch.should_stop)
-        if run.best is not None:
-            with_best = (f" with the best epoch's weights (epoch {run.best.epoch}, "
-                         f"{run.watch.monitor} {run.best.history[-1][run.watch.monitor]:.4f})")
-    if metrics is not None:
-        _append_metrics(metrics, summary)
-    say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}){with_best} "
-        f"after {run.epochs_done} epoch(s), {summary['train_seconds']:.1f} s of training")
-    if run.outputs.save_path:
-        say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), final, run)}")
-        if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
-            _forget_interrupted(run, run.resumed_from)
-    return FitResult(params, history, summary, run.backend)
+    return summary
 
 
 IN_PROGRESS_KEYS = ("epoch_rng_state", "steps", "seen", "loss_sum", "correct", "seconds")
