@@ -24,7 +24,7 @@ from test_hostile_checkpoints import _contents, _write
 from test_rerun import _disk_full_for
 
 import xpnet
-from xpnet.errors import XpnetError
+from xpnet.errors import UsageError, XpnetError
 from xpnet.train import main
 from xpnet.training import run as run_module
 from xpnet.training.checkpoint import load_checkpoint
@@ -271,3 +271,18 @@ def test_an_edited_best_checkpoint_without_the_watched_metric_is_not_taken_for_t
     assert main(["--resume", str(path.parent), "--epochs", "1", "--quiet"]) == 0  # tested as epoch 1 left it
     assert capsys.readouterr().err == ("warning: the weights of the best epoch so far (1) were not kept (no "
                                        f"{path} of that epoch); the best epoch from here on will be\n")
+
+
+def test_a_dry_run_refuses_restart_which_would_delete_the_folders_run(tmp_path):
+    """Before: --dry-run --restart deleted every checkpoint of the finished run, then said it deleted nothing."""
+    folder = tmp_path / "ck"
+    xpnet.fit(backend="numpy", checkpoint_dir=str(folder), **RUN)
+    before = _kept(folder)
+    with pytest.raises(UsageError, match="^--restart deletes the checkpoints of the folder's run, and a dry run "
+                                         "writes and deletes nothing; leave out --restart or --dry-run$"):
+        xpnet.fit(backend="numpy", checkpoint_dir=str(folder), dry_run=True, restart=True, **RUN)
+    assert _kept(folder) == before
+    lines = []
+    xpnet.fit(backend="numpy", checkpoint_dir=str(folder), dry_run=True, **{**RUN, "log": lines.append})
+    assert "dry run: no step (none is left), then the test; no checkpoint, model or metrics file is written or " \
+           "deleted" in lines and _kept(folder) == before

@@ -104,6 +104,9 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written.
     """
     _check_arguments(config, dataset, log, checkpoint_every, metrics_path, save_path, checkpoint_dir, resume)
+    if restart and (config.dry_run if config is not None else overrides.get("dry_run")):
+        raise UsageError("--restart deletes the checkpoints of the folder's run, and a dry run writes and deletes "
+                         "nothing; leave out --restart or --dry-run")
     if isinstance(dataset, (str, os.PathLike)):
         overrides["dataset"], dataset = os.fspath(dataset), None
     say = log if log is not None else (lambda line: None)
@@ -277,8 +280,8 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
     if metrics is not None and metrics.start_error is not None:
         _warn(f"{metrics.start_error}; training goes on, and the metrics are kept in every checkpoint")
     if config.dry_run:
-        say(f"dry run: one step of epoch {run.first_epoch}, then the test; no checkpoint, model or metrics file is "
-            "written or deleted")
+        step = f"one step of epoch {run.first_epoch}" if run.first_epoch <= run.epochs else "no step (none is left)"
+        say(f"dry run: {step}, then the test; no checkpoint, model or metrics file is written or deleted")
     interrupt.arm()
     if run.compiled is not None and run.compiled.compiler.scan is not None:
         interrupt.note = ("the run stops at the end of this compiled epoch, with a checkpoint; "
