@@ -199,6 +199,9 @@ REFUSED = {  # edit -> what the one line names
     "waited of 31 digits": (_set("progress", "watch", "waited", value=10 ** 30), "progress.watch.waited"),
     "best value NaN": (_set("progress", "watch", "best_value", value=math.nan), "progress.watch.best_value"),
     "monitor unknown": (_set("progress", "watch", "monitor", value="loss"), "progress.watch.monitor"),
+    "batch size of 31 digits": (_set("config", "batch_size", value=10 ** 30), "config.batch_size"),
+    "dev size past int64": (_set("config", "dev_size", value=2 ** 63), "config.dev_size"),
+    "epochs of 31 digits": (_set("config", "epochs", value=10 ** 30), "config.epochs"),
 }
 RESUMED = {
     "seconds 0": _in_epoch(seconds=0),

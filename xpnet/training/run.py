@@ -98,10 +98,12 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     (``restart=True`` starts it over). ``resume`` continues from a checkpoint file or folder,
     with its settings and outputs; ``overrides`` that differ from its settings are refused,
     except those in :data:`xpnet.training.starting.MAY_CHANGE` (``epochs``, ``device``...).
+    ``dry_run=True`` takes one step from where the run stands and writes and deletes nothing.
     ``log`` receives each line of the report (None for silence); ``progress`` shows a bar
     per epoch (default: on a terminal).
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
-    :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written.
+    :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written (a dry run
+    writes none).
     """
     _check_arguments(config, dataset, log, checkpoint_every, metrics_path, save_path, checkpoint_dir, resume)
     if restart and (config.dry_run if config is not None else overrides.get("dry_run")):
