@@ -201,7 +201,6 @@ REFUSED = {  # edit -> what the one line names
     "monitor unknown": (_set("progress", "watch", "monitor", value="loss"), "progress.watch.monitor"),
     "batch size of 31 digits": (_set("config", "batch_size", value=10 ** 30), "config.batch_size"),
     "dev size past int64": (_set("config", "dev_size", value=2 ** 63), "config.dev_size"),
-    "epochs of 31 digits": (_set("config", "epochs", value=10 ** 30), "config.epochs"),
 }
 RESUMED = {
     "seconds 0": _in_epoch(seconds=0),
@@ -209,6 +208,8 @@ RESUMED = {
     "history seconds 0": _set("history", 0, "seconds", value=0),
     "history without lr": _set("history", 0, "lr", value=...),
     "checkpoint_every past int64": _set("outputs", "checkpoint_every", value=2 ** 63),
+    "log interval of 31 digits": _set("config", "log_interval", value=10 ** 30),
+    "patience of 31 digits": _set("config", "early_stopping", value=10 ** 30),
 }
 
 
