@@ -13,8 +13,9 @@ Both hold host NumPy arrays, so a model trained on a GPU loads on a laptop and b
 Files are written atomically, so a crash at any moment leaves the previous one intact.
 
 Reading trusts nothing in the file: the metadata is read first (at most
-:data:`METADATA_LIMIT` bytes) and every field type-checked (the config through
-:class:`xpnet.Config`); then each tensor's name, shape, dtype and size as the file
+:data:`METADATA_LIMIT` bytes) and every field checked for type and range (the config through
+:class:`xpnet.Config`; counts up to :data:`LARGEST_COUNT`, seconds finite, the history in order of
+epoch and ending at the checkpoint's, a place inside an epoch whose examples fit its steps); then each tensor's name, shape, dtype and size as the file
 declares them (zip member sizes and ``.npy`` headers; the safetensors header) are checked
 against what the metadata implies, and their total against the memory available, before
 any array is allocated. A file that fails is refused with one :class:`CheckpointError`
