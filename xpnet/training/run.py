@@ -124,7 +124,10 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
                 locked_now = stack.enter_context(locked(checkpoint_dir))
         start = plan(config, preset, overrides, resume, given, restart=restart,
                      dataset_in_memory=dataset is not None, skipped=_warn)
-        _claim_outputs(start.outputs, stack, already_locked=locked_now)
+        if start.config.dry_run:  # it writes and deletes nothing: its outputs are checked, not claimed
+            _check_outputs(start.outputs)
+        else:
+            _claim_outputs(start.outputs, stack, already_locked=locked_now)
         backend = _backend_for(start, overrides)
         _check_compiler(start, backend, overrides)
         for note in start.notes:
