@@ -13,8 +13,9 @@ Both hold host NumPy arrays, so a model trained on a GPU loads on a laptop and b
 Files are written atomically, so a crash at any moment leaves the previous one intact.
 
 Reading trusts nothing in the file: the metadata is read first (at most
-:data:`METADATA_LIMIT` bytes) and every field type-checked (the config through
-:class:`xpnet.Config`); then each tensor's name, shape, dtype and size as the file
+:data:`METADATA_LIMIT` bytes) and every field checked for type and range (the config through
+:class:`xpnet.Config`; counts up to :data:`LARGEST_COUNT`, seconds finite, the history in order of
+epoch and ending at the checkpoint's, a place inside an epoch whose examples fit its steps); then each tensor's name, shape, dtype and size as the file
 declares them (zip member sizes and ``.npy`` headers; the safetensors header) are checked
 against what the metadata implies, and their total against the memory available, before
 any array is allocated. A file that fails is refused with one :class:`CheckpointError`
@@ -44,10 +45,17 @@ from ..files import write_output
 from ..nn.architecture import Architecture
 from ..nn.augment import shift_size
 from .config import Config
+from .early_stopping import MONITORS
 
 FORMAT = "xpnet-checkpoint"
 FORMAT_VERSION = 1
 EXTENSIONS = (".npz", ".safetensors")
+# The most epochs, steps or examples a checkpoint may count: exact in a float, and beyond any run.
+LARGEST_COUNT = 2 ** 53
+_SECONDS = "a finite number of seconds, 0 or more"
+# Sizes no run can start with (its memory or data check refuses them); epochs, patience and log
+# intervals of any size are runs that never end, never stop early, or print little.
+_BOUNDED_SIZES = ("batch_size", "eval_batch_size", "dev_size")
 METADATA_LIMIT = 32 * 2 ** 20  # bytes of metadata (or safetensors header) read: ~150,000 epochs of history
 # JSON values parsed at most (commas; braces and brackets): parsing a hostile 32 MiB stays under ~200 MB.
 _JSON_VALUES, _JSON_CONTAINERS = 2_000_000, 1_000_000
@@ -197,17 +205,30 @@ def _progress(path: Path, meta: dict) -> dict:
     """What a run carries beside its recent history: its total seconds of training and, when it
     watches the dev split, where the watch stands (empty in older files)."""
     progress = meta.get("progress", {})
-    watch = progress.get("watch") if isinstance(progress, dict) else None
-    fits = isinstance(progress, dict) and set(progress) <= {"train_seconds", "watch"} and (
-        "train_seconds" not in progress or (_number(progress["train_seconds"]) and progress["train_seconds"] >= 0))
-    fits = fits and (watch is None or (
-        isinstance(watch, dict) and set(watch) == {"monitor", "best_value", "best_epoch", "waited"}
-        and isinstance(watch["monitor"], str) and (watch["best_value"] is None or _number(watch["best_value"]))
-        and (watch["best_epoch"] is None or _whole(watch["best_epoch"], 1)) and _whole(watch["waited"], 0)))
-    if not fits:
+    if not (isinstance(progress, dict) and set(progress) <= {"train_seconds", "watch"}):
         raise CheckpointError(f"checkpoint {path} has unreadable progress ({_show(progress)}); "
                               "use an earlier checkpoint")
+    if "train_seconds" in progress and not _seconds(progress["train_seconds"]):
+        _bad_field(path, "progress.train_seconds", progress["train_seconds"], _SECONDS)
+    if progress.get("watch") is not None:
+        _check_watch(path, progress["watch"], meta["epoch"])
     return progress
+
+
+def _check_watch(path: Path, watch, epoch: int) -> None:
+    """Where the watch of the dev split stands, after ``epoch`` epochs."""
+    if not (isinstance(watch, dict) and set(watch) == {"monitor", "best_value", "best_epoch", "waited"}):
+        _bad_field(path, "progress.watch", watch,
+                   "{'monitor': ..., 'best_value': ..., 'best_epoch': ..., 'waited': ...}")
+    checks = (
+        ("monitor", lambda v: isinstance(v, str) and v in MONITORS, f"one of {', '.join(MONITORS)}"),
+        ("best_value", lambda v: v is None or _finite(v), "a finite number (null before a first finite one)"),
+        ("best_epoch", lambda v: (v is None) == (watch["best_value"] is None)
+         and (v is None or 1 <= _count(v) <= epoch), f"the epoch of best_value, from 1 to {epoch}"),
+        ("waited", lambda v: 0 <= _count(v) <= epoch, f"a whole number of epochs from 0 to {epoch}"))
+    for key, fits, expected in checks:
+        if not fits(watch[key]):
+            _bad_field(path, f"progress.watch.{key}", watch[key], expected)
 
 
 def _outputs(path: Path, outputs) -> dict:
@@ -539,12 +560,15 @@ def _parse_metadata(path: Path, metadata: str | None) -> dict:
         if not fits(meta[key]):
             raise CheckpointError(f"checkpoint {path} has a bad {key} in its metadata ({_show(meta[key])}, "
                                   f"expected {expected}); the file is damaged or was edited: use an earlier checkpoint")
-    bad = next((record for record in meta["history"] if not _record_fits(record)), None)
-    if bad is not None:
-        raise CheckpointError(f"checkpoint {path} has a bad history in its metadata (record {_show(bad)}, expected "
-                              "{'epoch': whole number, 'train_loss': number, ...} with numbers only); "
-                              "the file is damaged or was edited: use an earlier checkpoint")
+    _check_history(path, meta["history"], meta["epoch"])
+    if meta["in_progress"] is not None:
+        _check_in_progress(path, meta["in_progress"])
     return meta
+
+
+def _bad_field(path: Path, name: str, value, expected: str):
+    raise CheckpointError(f"checkpoint {path} has a bad {name} in its metadata ({_show(value)}, expected {expected}); "
+                          "the file is damaged or was edited: use an earlier checkpoint")
 
 
 def _arch_text(config) -> str:
@@ -598,14 +622,14 @@ def _field_checks(meta: dict) -> list[tuple]:
     layers = len(_param_shapes(meta))
     return [
         ("xpnet_version", lambda v: isinstance(v, str) and len(v) <= 64, "a version such as '0.1.0'"),
-        ("epoch", lambda v: _whole(v, 0), "a whole number of epochs, 0 or more"),
+        ("epoch", lambda v: _count(v) >= 0, f"a whole number of epochs, from 0 to {LARGEST_COUNT:,}"),
         ("num_classes", lambda v: _whole(v, 1) and v == sizes[-1], f"{sizes[-1]}, the size of the last layer"),
         ("image_shape", lambda v: isinstance(v, list) and len(v) == 2 and all(_whole(d, 1) for d in v)
          and v[0] * v[1] == sizes[0], f"[rows, columns] of {sizes[0]} pixels, the size of the first layer"),
         ("config", lambda v: isinstance(v, dict), "a table of settings"),
         ("history", lambda v: isinstance(v, list), "a list of per-epoch records"),
         ("rng_state", lambda v: v is None or _generator_state(v), "the state of a NumPy PCG64 generator"),
-        ("in_progress", lambda v: v is None or _in_progress_fits(v),
+        ("in_progress", lambda v: v is None or (isinstance(v, dict) and "steps" in v),
          "null, or where a run stopped inside an epoch: {'steps': whole number, 'seen': ..., "
          "'epoch_rng_state': ...}"),
         ("optimizer_tensors", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)
@@ -619,18 +643,51 @@ def _optimizer_name(name: str, layers: int) -> bool:
     return name == "step" or (match is not None and int(match.group(1)) < layers)
 
 
-def _record_fits(record) -> bool:
-    """One epoch's metrics: an epoch number, a training loss, and numbers (``best``: True or False)."""
-    return (isinstance(record, dict) and _whole(record.get("epoch"), 1) and _number(record.get("train_loss"))
-            and all(isinstance(value, bool) if key == "best" else _number(value) for key, value in record.items()))
+def _check_history(path: Path, history: list, epoch: int) -> None:
+    """The per-epoch records, in order of epoch, the last of them epoch ``epoch`` (the checkpoint's)."""
+    previous = 0
+    for record in history:
+        problem = _record_problem(record, previous)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {path} has a bad history in its metadata (record {_show(record)}: "
+                                  f"{problem}); the file is damaged or was edited: use an earlier checkpoint")
+        previous = record["epoch"]
+    if history and previous != epoch:
+        raise CheckpointError(f"checkpoint {path} has epoch {epoch} in its metadata, and a history that ends "
+                              f"with epoch {previous}; the file is damaged or was edited: use an earlier checkpoint")
 
 
-def _in_progress_fits(state) -> bool:
-    """Where a run stopped inside an epoch, as the trainer writes it: each key it uses, of its type."""
-    checks = {"steps": lambda v: _whole(v, 0), "seen": lambda v: _whole(v, 0), "correct": lambda v: _whole(v, 0),
-              "loss_sum": _number, "seconds": lambda v: _number(v) and v >= 0, "epoch_rng_state": _generator_state}
-    return isinstance(state, dict) and "steps" in state and all(
-        check(state[key]) for key, check in checks.items() if key in state)
+def _record_problem(record, previous: int) -> str | None:
+    """What is wrong with one epoch's metrics (None if nothing): they hold its epoch, after ``previous``,
+    its training loss, finite seconds if any, and numbers (``best``: True or False)."""
+    if not isinstance(record, dict):
+        return "expected {'epoch': whole number, 'train_loss': number, ...} with numbers only"
+    if not (isinstance(record.get("epoch"), int) and previous < _count(record["epoch"])):
+        return f"'epoch' must be a whole number after {previous} (the record before), at most {LARGEST_COUNT:,}"
+    if "seconds" in record and not _seconds(record["seconds"]):
+        return f"'seconds' must be {_SECONDS}"
+    for key, value in {"train_loss": record.get("train_loss"), **record}.items():
+        if not (isinstance(value, bool) if key == "best" else _real(value)):
+            return f"{_show(key)} must be {'True or False' if key == 'best' else 'a number'}"
+    return None
+
+
+def _check_in_progress(path: Path, state: dict) -> None:
+    """Where a run stopped inside an epoch, as the trainer writes it: each key it uses, of its type and
+    range (which keys resuming needs is checked when resuming)."""
+    steps, seen = state["steps"], state.get("seen")
+    checks = (
+        ("steps", lambda v: _count(v) >= 0, f"a whole number from 0 to {LARGEST_COUNT:,}"),
+        ("seen", lambda v: _count(v) >= 0 and (v == 0) == (steps == 0) and v >= steps,
+         f"the examples of its {steps} step(s): 0 after 0 steps, else at least one a step"),
+        ("correct", lambda v: 0 <= _count(v) <= (LARGEST_COUNT if seen is None else seen),
+         "a whole number from 0 to the examples seen"),
+        ("loss_sum", lambda v: _finite(v) and v >= 0, "a finite number, 0 or more"),
+        ("seconds", _seconds, _SECONDS),
+        ("epoch_rng_state", _generator_state, "the state of a NumPy PCG64 generator"))
+    for key, fits, expected in checks:
+        if key in state and not fits(state[key]):
+            _bad_field(path, f"in_progress.{key}", state[key], expected)
 
 
 def _generator_state(state) -> bool:
@@ -654,6 +711,9 @@ def _check_config(path: Path, meta: dict) -> None:
     except (UsageError, TypeError, ValueError, ArithmeticError) as error:
         raise CheckpointError(f"checkpoint {path} has an unusable setting in its config ({_first_line(error)}); "
                               "the file is damaged or was edited: use an earlier checkpoint") from None
+    for key in _BOUNDED_SIZES:
+        if _count(getattr(config, key) or 0) < 0:
+            _bad_field(path, f"config.{key}", getattr(config, key), f"a whole number up to {LARGEST_COUNT:,}")
 
 
 def _whole(value, minimum: int) -> bool:
@@ -662,6 +722,30 @@ def _whole(value, minimum: int) -> bool:
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _count(value) -> int:
+    """``value`` if it is a whole number from 0 to :data:`LARGEST_COUNT`, else -1 (never in range)."""
+    return value if _whole(value, 0) and value <= LARGEST_COUNT else -1
+
+
+def _real(value) -> bool:
+    """A number a float can hold (NaN and infinity included; an int of 400 digits is not)."""
+    if not _number(value):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _finite(value) -> bool:
+    return _real(value) and math.isfinite(value)
+
+
+def _seconds(value) -> bool:
+    return _finite(value) and value >= 0
 
 
 def _show(value, limit: int = 60) -> str:

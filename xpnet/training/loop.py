@@ -92,7 +92,9 @@ class EpochHooks:
 
     ``stop()`` is asked between steps (a host flag, never the device): yes ends the epoch
     early, unfinished (Ctrl-C). ``on_step()`` is called after each step (a progress bar).
-    ``max_steps`` ends the epoch after that many steps, on purpose (a dry run).
+    ``max_steps`` ends the epoch once its step count (those of ``totals`` carried in included)
+    reaches it, on purpose (a dry run); the epoch then reads as finished, and only its caller
+    knows that it is not whole (``totals.steps`` < :func:`batch_count`).
     """
 
     stop: Callable[[], bool] | None = None

@@ -13,6 +13,7 @@ import copy
 import math
 import os
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -101,12 +102,17 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     with its settings, and the outputs inside its checkpoint folder when it lies in the folder
     that wrote it (others are named in a note); ``overrides`` that differ from its settings are refused,
     except those in :data:`xpnet.training.starting.MAY_CHANGE` (``epochs``, ``device``...).
+    ``dry_run=True`` takes one step from where the run stands and writes and deletes nothing.
     ``log`` receives each line of the report (None for silence); ``progress`` shows a bar
     per epoch (default: on a terminal).
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
-    :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written.
+    :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written (a dry run
+    writes none).
     """
     _check_arguments(config, dataset, log, checkpoint_every, metrics_path, save_path, checkpoint_dir, resume)
+    if restart and (config.dry_run if config is not None else overrides.get("dry_run")):
+        raise UsageError("--restart deletes the checkpoints of the folder's run, and a dry run writes and deletes "
+                         "nothing; leave out --restart or --dry-run")
     if isinstance(dataset, (str, os.PathLike)):
         overrides["dataset"], dataset = os.fspath(dataset), None
     say = log if log is not None else (lambda line: None)
@@ -122,7 +128,10 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
                 locked_now = stack.enter_context(locked(checkpoint_dir))
         start = plan(config, preset, overrides, resume, given, restart=restart,
                      dataset_in_memory=dataset is not None, skipped=_warn)
-        _claim_outputs(start.outputs, stack, already_locked=locked_now)
+        if start.config.dry_run:  # it writes and deletes nothing: its outputs are checked, not claimed
+            _check_outputs(start.outputs)
+        else:
+            _claim_outputs(start.outputs, stack, already_locked=locked_now)
         backend = _backend_for(start, overrides)
         _check_compiler(start, backend, overrides)
         for note in start.notes:
@@ -301,6 +310,9 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
     metrics = MetricsLog(run.outputs.metrics_path, run.history) if run.outputs.metrics_path else None
     if metrics is not None and metrics.start_error is not None:
         _warn(f"{metrics.start_error}; training goes on, and the metrics are kept in every checkpoint")
+    if config.dry_run:
+        step = f"one step of epoch {run.first_epoch}" if run.first_epoch <= run.epochs else "no step (none is left)"
+        say(f"dry run: {step}, then the test; no checkpoint, model or metrics file is written or deleted")
     interrupt.arm()
     if run.compiled is not None:
         interrupt.on_first_signal = run.compiled.answer_signal
@@ -311,22 +323,26 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
         _keep_epoch(run, record, metrics, say)
         if interrupt.signum is not None:  # it came while the epoch's last step, or a compiled epoch, ran
             _stop_after_epoch(run, epoch, interrupt.signum)
-    return _finish(run, metrics, say)
+        if config.dry_run:
+            break
+    return _finish(run, metrics, say, interrupt)
 
 
 def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     """The data on the device and the model: drawn afresh, or as the checkpoint left it."""
     config = start.config
     shift_size(config.shift, dataset.image_shape)  # a shift as large as the image leaves nothing
+    arch = config.architecture(dataset.image_shape, dataset.num_classes)
+    if start.checkpoint is not None:  # before the memory check: an edited config may ask for huge layers
+        _check_compatible(start.checkpoint, start.path, arch, config)
     memory = _check_memory(config, backend, dataset)
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
-    arch = config.architecture(dataset.image_shape, dataset.num_classes)
     layer_sizes = [train.X.shape[1], *arch.hidden_units, dataset.num_classes]
     batch_size = None if config.batch_size is None or config.batch_size >= train.size else config.batch_size
     run = _Run(config, backend, dataset, start.outputs, rng, train, dev, test, layer_sizes, batch_size,
                config.make_optimizer(), config.make_schedule(batch_count(train.size, batch_size)),
-               1 if config.dry_run else config.epochs, arch=arch, memory=memory)
+               config.epochs, arch=arch, memory=memory)
     if config.compile or (config.compile is None and backend.compiles_by_default):
         run.compiled = CompiledTraining(backend, say)
     if start.checkpoint is None:
@@ -339,6 +355,8 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
         kept = start.checkpoint.progress.get("watch") if start.checkpoint is not None else None
         run.watch = DevWatch.resumed(config.monitor, config.early_stopping, kept, run.history)
         run.best = _kept_best(run)
+    if config.dry_run:  # its one step is no epoch: it must never replace a checkpoint, a model or metrics
+        run.outputs = Outputs(checkpoint_every=start.outputs.checkpoint_every)
     return run
 
 
@@ -373,7 +391,7 @@ def _kept_best(run: _Run) -> Checkpoint | None:
         best = load_checkpoint(path) if path is not None and path.is_file() else None
     except CheckpointError:
         best = None
-    if best is None or best.epoch != epoch:
+    if best is None or best.epoch != epoch or not best.history or run.watch.monitor not in best.history[-1]:
         _warn(f"the weights of the best epoch so far ({epoch}) were not kept (no {path or BEST_NAME} of that "
               "epoch); the best epoch from here on will be")
         return None
@@ -382,8 +400,7 @@ def _kept_best(run: _Run) -> Checkpoint | None:
 
 def _restore(run: _Run, checkpoint: Checkpoint, say) -> list:
     """Put ``checkpoint``'s optimiser state, generator, history and position into ``run``; its parameters."""
-    _check_compatible(checkpoint, run.arch, run.config)
-    _check_resumable(checkpoint, run.resumed_from)
+    _check_resumable(checkpoint, run.resumed_from, run)
     try:
         run.optimizer.load_state_dict(checkpoint.optimizer_state, run.backend.asarray)
     except ValueError as error:
@@ -422,8 +439,9 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
     shifts = (EpochShifts(run.rng, run.train.size, run.config.shift, run.arch.image_shape, run.backend.asarray)
               if run.config.shift else None)
     bar = progress_bar(progress, batch_count(run.train.size, run.batch_size), epoch, run.epochs)
+    # A dry run takes one step from where the run stands (a resumed run: inside its epoch).
     hooks = EpochHooks(stop=interrupt, on_step=bar.update if bar is not None else None,
-                       max_steps=1 if run.config.dry_run else None)
+                       max_steps=(totals.steps if totals else 0) + 1 if run.config.dry_run else None)
     run.params, totals, finished = run.train_epoch(
         run.params, run.optimizer, run.train, run.batch_size, order, totals=totals, dropout=dropout, shifts=shifts,
         lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks, arch=run.arch)
@@ -460,6 +478,7 @@ def _continued_totals(run: _Run) -> tuple[EpochTotals | None, float]:
 
 
 def _stop_interrupted(run: _Run, epoch: int, signum: int, in_progress: dict):
+    _stop_dry_run(run, signum)
     path = _write_interrupted(run, run.snapshot(epoch - 1, in_progress))
     raise TrainingInterrupted(f"stopped by {signal_name(signum)} in epoch {epoch} after {in_progress['steps']} "
                               f"step(s); checkpoint written to {path}; to resume, {_resume_hint(run, path)}", signum)
@@ -467,6 +486,7 @@ def _stop_interrupted(run: _Run, epoch: int, signum: int, in_progress: dict):
 
 def _stop_after_epoch(run: _Run, epoch: int, signum: int):
     """Stop with epoch ``epoch`` kept: in its own checkpoint if it just got one, else in the interrupted one."""
+    _stop_dry_run(run, signum)
     folder = run.outputs.checkpoint_dir
     if folder and run.last_saved is not None and run.last_saved.name == checkpoint_name(epoch):
         path = run.last_saved
@@ -474,6 +494,13 @@ def _stop_after_epoch(run: _Run, epoch: int, signum: int):
         path = _write_interrupted(run, run.snapshot(epoch))
     raise TrainingInterrupted(f"stopped by {signal_name(signum)} after epoch {epoch} of {run.epochs}; checkpoint "
                               f"written to {path}; to resume, {_resume_hint(run, path)}", signum)
+
+
+def _stop_dry_run(run: _Run, signum: int) -> None:
+    """A dry run stopped by a signal writes nothing: there is nothing to resume."""
+    if run.config.dry_run:
+        raise TrainingInterrupted(f"stopped by {signal_name(signum)} during a dry run, which writes nothing; "
+                                  "nothing to resume", signum)
 
 
 def _write_interrupted(run: _Run, checkpoint: Checkpoint) -> Path:
@@ -512,7 +539,7 @@ def _keep_epoch(run: _Run, record: dict, metrics: MetricsLog | None, say) -> Non
         stopping = run.watch.should_stop
     if metrics is not None:
         _append_metrics(metrics, record)
-    if epoch % config.log_interval == 0 or epoch == run.epochs or stopping:
+    if epoch % config.log_interval == 0 or epoch == run.epochs or stopping or config.dry_run:
         say(epoch_line(record, run.epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
     if stopping:
         say(run.watch.stop_line())
@@ -552,28 +579,57 @@ def _forget_interrupted(run: _Run, path: Path) -> None:
 
 
 def _save_or_rescue(path: Path, checkpoint: Checkpoint, run: _Run) -> Path:
-    """Save ``checkpoint`` to ``path``; if that fails (a full disk), to the temporary folder,
-    raising XpnetError that names both places. Returns where it was saved."""
+    """Save ``checkpoint`` to ``path``; if that fails (a full disk), to a new folder of the temporary
+    folder, raising XpnetError that names both places. Returns where it was saved."""
     try:
         return save_checkpoint(path, checkpoint)
     except CheckpointError as error:
-        rescue = Path(tempfile.gettempdir()) / f"xpnet-rescued-{os.getpid()}{path.suffix}"
+        kept = f"; the last checkpoint is {run.last_saved}" if run.last_saved else ""
+        try:
+            # mkdtemp makes a folder of a name nobody can guess, that only this user can enter: no
+            # link planted in the temporary folder can choose what the rescued model overwrites.
+            rescue = Path(tempfile.mkdtemp(prefix="xpnet-rescued-")) / path.name
+        except OSError as failure:
+            raise XpnetError(f"{error}, and no folder can be made in {tempfile.gettempdir()} either "
+                             f"({failure.strerror or failure}){kept}") from None
         try:
             save_checkpoint(rescue, checkpoint)
         except CheckpointError:
-            kept = f"; the last checkpoint is {run.last_saved}" if run.last_saved else ""
-            raise XpnetError(f"{error}, and no room in {rescue.parent} either{kept}") from None
+            shutil.rmtree(rescue.parent, ignore_errors=True)
+            raise XpnetError(f"{error}, and no room in {rescue.parent.parent} either{kept}") from None
         raise XpnetError(f"{error}; the model was saved to {rescue} instead: move it where it belongs") from None
 
 
-def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
+def _finish(run: _Run, metrics: MetricsLog | None, say, interrupt: InterruptRequest) -> FitResult:
     """Evaluate on the test split (with the best epoch's weights when the dev split is watched),
-    write the summary and the model, and return the result."""
+    write the summary and the model, and return the result. A signal that came before the test
+    ended stops the run with its checkpoint (the rerun tests and saves it); one that comes during
+    the model's save (atomic, and the last work) lets it finish."""
     params, final = run.params, run.snapshot(run.epochs_done)
     if run.best is not None:
         params, final = [(run.backend.asarray(W), run.backend.asarray(b)) for W, b in run.best.params], run.best
     test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes,
                                         run.config.evaluation_batch(run.arch), arch=run.arch)
+    if interrupt.signum is not None:
+        _stop_after_epoch(run, run.epochs_done, interrupt.signum)
+    summary = _summary(run, test_loss, test_accuracy)
+    with_best = ""
+    if run.best is not None:
+        with_best = (f" with the best epoch's weights (epoch {run.best.epoch}, "
+                     f"{run.watch.monitor} {run.best.history[-1][run.watch.monitor]:.4f})")
+    if metrics is not None:
+        _append_metrics(metrics, summary)
+    say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}){with_best} "
+        f"after {run.epochs_done} epoch(s), {summary['train_seconds']:.1f} s of training")
+    if run.outputs.save_path:
+        say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), final, run)}")
+        if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
+            _forget_interrupted(run, run.resumed_from)
+    return FitResult(params, run.history, summary, run.backend)
+
+
+def _summary(run: _Run, test_loss: float, test_accuracy: float) -> dict:
+    """The run's last metrics record: test results, where and what it trained, its settings."""
     history = run.history
     summary = {
         "test_accuracy": test_accuracy,
@@ -595,42 +651,51 @@ def _finish(run: _Run, metrics: MetricsLog | None, say) -> FitResult:
     if run.compiled is not None:
         summary["compiled"] = {"compiler": run.compiled.compiler.name, "compilations": run.compiled.compilations,
                                "calls": run.compiled.calls}
-    with_best = ""
     if run.watch is not None:
         summary.update(monitor=run.watch.monitor, best_epoch=run.best.epoch if run.best else None,
                        stopped_early=run.watch.should_stop)
-        if run.best is not None:
-            with_best = (f" with the best epoch's weights (epoch {run.best.epoch}, "
-                         f"{run.watch.monitor} {run.best.history[-1][run.watch.monitor]:.4f})")
-    if metrics is not None:
-        _append_metrics(metrics, summary)
-    say(f"test accuracy {100 * test_accuracy:.2f}% (loss {test_loss:.4f}){with_best} "
-        f"after {run.epochs_done} epoch(s), {summary['train_seconds']:.1f} s of training")
-    if run.outputs.save_path:
-        say(f"model saved to {_save_or_rescue(Path(run.outputs.save_path), final, run)}")
-        if run.resumed_from is not None and run.resumed_from.name == INTERRUPTED_NAME:
-            _forget_interrupted(run, run.resumed_from)
-    return FitResult(params, history, summary, run.backend)
+    return summary
 
 
 IN_PROGRESS_KEYS = ("epoch_rng_state", "steps", "seen", "loss_sum", "correct", "seconds")
 
 
-def _check_resumable(checkpoint: Checkpoint, path) -> None:
-    """CheckpointError unless ``checkpoint`` holds what continuing its run needs."""
+def _check_resumable(checkpoint: Checkpoint, path, run: _Run) -> None:
+    """CheckpointError unless ``checkpoint`` holds what continuing its run needs: its generator, its
+    history's seconds (and dev metric, when the run watches it), and a place inside an epoch of this
+    run's data (loading checked their types and ranges)."""
     missing = ["rng_state"] if checkpoint.rng_state is None else []
     if checkpoint.in_progress is not None:
         missing += [f"in_progress.{key}" for key in IN_PROGRESS_KEYS if key not in checkpoint.in_progress]
+    needed = ["seconds"] + ([run.config.monitor] if run.config.early_stopping or run.config.keep_best else [])
+    for key in needed:
+        lacking = next((record["epoch"] for record in checkpoint.history if key not in record), None)
+        if lacking is not None:
+            missing.append(f"the {key!r} of its history's epoch {lacking}")
     if missing:
         raise CheckpointError(f"{path} cannot be resumed: it lacks {', '.join(missing)}; resume from a checkpoint "
                               "written by --checkpoint-dir or Ctrl-C")
+    if checkpoint.in_progress is not None:
+        _check_place_in_epoch(checkpoint, path, run)
 
 
-def _check_compatible(checkpoint: Checkpoint, arch: Architecture, config: Config) -> None:
+def _check_place_in_epoch(checkpoint: Checkpoint, path, run: _Run) -> None:
+    """CheckpointError unless the steps and examples a run stopped inside an epoch at fit this run's epochs."""
+    steps, seen = checkpoint.in_progress["steps"], checkpoint.in_progress["seen"]
+    step_size = run.batch_size or run.train.size
+    steps_per_epoch = batch_count(run.train.size, run.batch_size)
+    if steps > steps_per_epoch or seen != min(steps * step_size, run.train.size):
+        raise CheckpointError(f"{path} cannot be resumed: its in_progress.steps and .seen ({steps:,} step(s), "
+                              f"{seen:,} example(s) into epoch {checkpoint.epoch + 1}) do not fit this run's epochs of "
+                              f"{steps_per_epoch:,} step(s) of {step_size:,} of {run.train.size:,} examples; the file "
+                              "was edited, or the data differ from the run's")
+
+
+def _check_compatible(checkpoint: Checkpoint, path, arch: Architecture, config: Config) -> None:
     held = checkpoint.architecture()
     if held.param_shapes() != arch.param_shapes() or checkpoint.dtype != config.dtype:
         raise CheckpointError(
-            f"the checkpoint holds a {held.describe()} {checkpoint.dtype} model "
+            f"the checkpoint {path} holds a {held.describe()} {checkpoint.dtype} model "
             f"but this run asks for {arch.describe()} {config.dtype}; "
             "resume without changing --hidden, --arch, --dtype or --dataset"
         )
