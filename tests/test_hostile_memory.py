@@ -111,6 +111,7 @@ def _pillow_writable_pictures(folder) -> dict:
     return written
 
 
+@pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")  # Pillow on its own plugin
 def test_every_format_pillow_writes_and_reads_here_is_read(tmp_path):
     from xpnet.inference.images import read_grey
 
@@ -122,6 +123,7 @@ def test_every_format_pillow_writes_and_reads_here_is_read(tmp_path):
         assert grey[height // 2, width // 2] > 200 > grey[1, 1], name
 
 
+@pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")  # Pillow on its own plugin
 @pytest.mark.parametrize("name", ["GIF", "BMP", "TIFF", "WEBP"])
 def test_predict_image_reads_the_formats_it_refused(tmp_path, capsys, name):
     from xpnet.predict import main as predict_main
