@@ -2,6 +2,7 @@
 digits, networks past the stated depth, shifts past int8, and the Python API given None, ints,
 bytes, NUL bytes and arrays. Each is one UsageError line (exit 2 from a command), never a traceback."""
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,11 @@ def test_a_wrong_argument_from_python_is_one_usage_line_naming_it(name, tmp_path
         with pytest.raises(UsageError) as refused:
             call(value)
         assert "\n" not in str(refused.value), (name, value)
+
+
+@pytest.mark.parametrize("text", ["１２", "1_0", "٣"])
+def test_ci_gpu_reports_timeout_takes_ascii_digits_only(text):
+    from tests.ci_scripts import load_script
+
+    with pytest.raises(argparse.ArgumentTypeError, match="in the digits 0-9"):
+        load_script("gpu_report").seconds(text)
