@@ -48,8 +48,8 @@ def usage_error(prog: str, message) -> str:
 
 
 def at_least(kind, minimum, description, maximum=MAX_COUNT):
-    """An argparse type accepting ``kind`` values from ``minimum`` to ``maximum`` (ints: at most
-    ``maximum``, in the ASCII digits 0-9; floats: finite or not, as :func:`decimal_number` reads them)."""
+    """An argparse type accepting ``kind`` values from ``minimum`` to ``maximum`` (ints: in
+    the ASCII digits 0-9; floats: as :func:`~xpnet.arguments.decimal_number` reads them)."""
     rule = f"the digits 0-9, at most {maximum:,}" if kind is int else "the digits 0-9, such as 0.1 or 1e-3"
 
     def parse(text: str):
@@ -69,8 +69,6 @@ positive_float = at_least(float, 1e-300, "a positive number")
 non_negative_int = at_least(int, 0, "an integer >= 0")
 any_number = at_least(float, -math.inf, "a number")
 seed_number = at_least(int, 0, "an integer >= 0", MAX_SEED)
-
-
 thread_count = at_least(int, 1, f"at most {MAX_THREADS} threads", MAX_THREADS)
 
 
