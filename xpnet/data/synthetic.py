@@ -130,7 +130,7 @@ def synthetic_from_name(name: str) -> Dataset:
     try:
         n_train = whole_number(name.removeprefix("synthetic:"), "N", MAX_COUNT, 1)
     except UsageError:
-        raise DataError(f"dataset {shown(name)}: N in synthetic:N must be a whole number from 1 to {MAX_COUNT:,} "
+        raise DataError(f"dataset {shown(name)}: N in synthetic:N must be a positive integer, at most {MAX_COUNT:,} "
                         "(the digits 0-9); use e.g. synthetic:6000") from None
     n_test = max(n_train // 6, 1)
     # With synthetic:N's own advice: the largest N whose N + N // 6 examples fit.
