@@ -72,7 +72,7 @@ def a_path(what: str, value, *, optional: bool = False) -> str | None:
 
 
 def a_name(what: str, value, choices) -> str:
-    """``value``, a str among ``choices`` (case-insensitive), in lower case; UsageError naming ``what`` and the choices."""
+    """``value``, a str among ``choices`` (any case), in lower case; UsageError naming ``what`` and the choices."""
     if not isinstance(value, str):
         raise UsageError(f"{what} must be a string, one of {', '.join(choices)}, got {shown(value)}")
     if value.lower() not in choices:
