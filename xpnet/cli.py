@@ -95,8 +95,8 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     try:
         return tuple(whole_number(part, "a hidden size", MAX_WIDTH, 1) for part in parts)
     except UsageError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes from 1 to {MAX_WIDTH:,} such as 512,256 "
-                                         f"(the digits 0-9), got {shown(text)}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 512,256, at most "
+                                         f"{MAX_WIDTH:,} each (the digits 0-9), got {shown(text)}") from None
 
 
 @dataclass(frozen=True)

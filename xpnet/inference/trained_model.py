@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..arguments import a_name, a_path, a_switch
+from ..arguments import a_name, a_path, a_switch, shown
 from ..backend import Backend, resolve, to_numpy
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import newest_usable
@@ -149,8 +149,10 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
 
 def _check_arguments(checkpoint, with_data, dataset, data_dir, download) -> None:
     """UsageError naming the keyword of an argument of the wrong type (backend and device: :func:`resolve`)."""
+    if not isinstance(checkpoint, (str, os.PathLike, Checkpoint)):
+        raise UsageError(f"checkpoint must be a path or an xpnet Checkpoint, got {shown(checkpoint)}")
     if not isinstance(checkpoint, Checkpoint):
-        a_path("checkpoint (a path or an xpnet Checkpoint)", checkpoint)
+        a_path("checkpoint", checkpoint)
     a_switch("with_data", with_data)
     if not isinstance(dataset, Dataset):
         a_path("dataset (a name, a folder or an xpnet.data.Dataset)", dataset, optional=True)
