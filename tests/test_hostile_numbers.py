@@ -50,7 +50,7 @@ def _usage_line(main, argv, capsys) -> str:
     (["--arch", ",".join(["conv1k1"] * (MAX_LAYERS + 1))], f"at most {MAX_LAYERS}"),
     (["--hidden", ",".join(["1"] * (MAX_LAYERS + 1))], f"at most {MAX_LAYERS} hidden layers"),
     (["--hidden", "٣"], "the digits 0-9"),
-    (["--hidden", HUGE], "from 1 to 65,536"),
+    (["--hidden", HUGE], "at most 65,536 each"),
     (["--epochs", "١"], "the digits 0-9"),
     (["--epochs", "１２"], "the digits 0-9"),
     (["--epochs", "1_000"], "the digits 0-9"),
