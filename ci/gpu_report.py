@@ -407,12 +407,13 @@ def file_path(text: str) -> Path:
 
 def seconds(text: str) -> float:
     """A finite positive number of seconds (inf would overflow the child's time limit)."""
-    try:
-        value = float(text)
+    try:  # ASCII digits only, as xpnet.arguments reads numbers (float() also takes '１２' and '1_0')
+        value = float(text) if text.isascii() and "_" not in text else math.nan
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds in the digits 0-9, "
+                                         f"got {text!r}")
     return value
 
 

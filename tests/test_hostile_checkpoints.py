@@ -329,8 +329,9 @@ def _hostile_files(folder: Path) -> dict:
                                    + [("__xpnet_metadata__.npy", _deflated(_npy_header((GiB,), "|u1"), 1024),
                                        GiB + 128, 0)]), "unreadable metadata (1,073,741,952 bytes"),
     }
-    # layers of 2^18 x 2^18 float64 (512 GiB), every header and size consistent: only the memory check refuses
-    sizes = [2 ** 18, 2 ** 18, 10]
+    # a layer of 2^18 x 2^16 float64 (128 GiB; 2^16 units is the most a layer may have), every header and size
+    # consistent: only the memory check refuses
+    sizes = [2 ** 18, 2 ** 16, 10]
     shapes = {"params.0.W": (sizes[0], sizes[1]), "params.0.b": (sizes[1],), "params.1.W": (sizes[1], sizes[2]),
               "params.1.b": (sizes[2],)}
     headers = {name: _npy_header(shape, "<f8") for name, shape in shapes.items()}
@@ -341,7 +342,7 @@ def _hostile_files(folder: Path) -> dict:
         meta.update(layer_sizes=sizes, dtype="float64", num_classes=10, image_shape=[512, 512])
         meta["config"].update(hidden=[sizes[1]], dtype="float64")
 
-    files["512 GiB of weights"] = (_zip(folder / "memory.npz", _with_metadata(members, bigger)[-1:] + big),
+    files["128 GiB of weights"] = (_zip(folder / "memory.npz", _with_metadata(members, bigger)[-1:] + big),
                                    "of memory available")
     # metadata just within the limits, of the values that cost the most memory to parse (~1.9 million strings)
     tensors, meta = _contents(good)

@@ -30,6 +30,20 @@ from .inference import Model, load_model  # noqa: E402
 from .training.run import FitResult, TrainingInterrupted, fit  # noqa: E402
 from .training.loop import train_epoch  # noqa: E402
 
+# The commands' modules, ``xpnet.evaluate.evaluate_checkpoint`` and ``xpnet.plot.plot_checkpoint``
+# as the README calls them after ``import xpnet``: imported on first use, so that
+# ``python -m xpnet.evaluate`` does not find its module imported before it runs (runpy warns).
+_COMMANDS = ("evaluate", "plot", "predict", "train")
+
+
+def __getattr__(name: str):
+    if name in _COMMANDS:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # ``xpnet.evaluate`` is the module of ``python -m xpnet.evaluate``; the function that
 # evaluates parameters on a split is ``xpnet.training.loop.evaluate``.
 __all__ = [

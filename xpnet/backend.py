@@ -21,7 +21,9 @@ from array_api_compat import (array_namespace, is_array_api_strict_namespace, is
                               is_numpy_array, is_torch_array)
 from array_api_compat import device as device_of
 
+from .arguments import MAX_CUDA_INDEX, MAX_THREADS, a_name, shown, whole_number
 from .errors import UsageError, XpnetError
+from .nn.checks import whole
 
 BACKENDS = ("numpy", "cupy", "torch", "jax", "array-api-strict")
 BACKEND_CHOICES = ("auto",) + BACKENDS
@@ -197,10 +199,10 @@ def resolve(backend: str = "auto", device: str = "auto") -> Backend:
     :class:`XpnetError` with one line naming the cause and the fix when the
     request cannot be met, :class:`UsageError` when it makes no sense.
     """
-    backend = backend.lower()
+    backend = a_name("backend", backend, BACKEND_CHOICES)
+    if not isinstance(device, str):
+        raise UsageError(f"device (--device) must be a string: auto, cpu, cuda or cuda:N, got {shown(device)}")
     device = device.lower()
-    if backend not in BACKEND_CHOICES:
-        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}")
     wants_cuda = device.startswith("cuda")
     if wants_cuda:
         _parse_cuda_index(device)
@@ -312,6 +314,7 @@ def limit_threads(threads: int | None):
     if threads is None:
         yield
         return
+    threads = whole("threads (--threads)", threads, 1, MAX_THREADS)
     from threadpoolctl import threadpool_limits
 
     torch = sys.modules.get("torch")
@@ -518,9 +521,13 @@ def _parse_cuda_index(device: str) -> int:
     if device in ("cuda", "auto"):
         return 0
     prefix, _, index = device.partition(":")
-    if prefix != "cuda" or not index.isdigit():
-        raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
-    return int(index)
+    if prefix != "cuda":
+        raise UsageError(f"unknown device {shown(device)}; choose auto, cpu, cuda or cuda:N")
+    try:
+        return whole_number(index, "N", MAX_CUDA_INDEX)
+    except UsageError:
+        raise UsageError(f"unknown device {shown(device)}; choose auto, cpu, cuda or cuda:N, N from 0 to "
+                         f"{MAX_CUDA_INDEX} in the digits 0-9") from None
 
 
 def _import(name: str):

@@ -6,6 +6,7 @@ error, 130 on Ctrl-C; always one line on stderr, never a traceback)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .arguments import MAX_COUNT, MAX_LAYERS, MAX_SEED, MAX_THREADS, MAX_WIDTH, decimal_number, shown, whole_number
 from .backend import BACKEND_CHOICES, Backend, limit_threads, resolve
 from .errors import UsageError, XpnetError
 from .inference import SPLITS
@@ -45,31 +47,29 @@ def usage_error(prog: str, message) -> str:
     return f"{prog}: error: {message}\ntry: {prog} --help\n"
 
 
-def at_least(kind, minimum, description):
-    """An argparse type accepting ``kind`` values >= ``minimum``."""
+def at_least(kind, minimum, description, maximum=MAX_COUNT):
+    """An argparse type accepting ``kind`` values from ``minimum`` to ``maximum`` (ints: in
+    the ASCII digits 0-9; floats: as :func:`~xpnet.arguments.decimal_number` reads them)."""
+    rule = f"the digits 0-9, at most {maximum:,}" if kind is int else "the digits 0-9, such as 0.1 or 1e-3"
+
     def parse(text: str):
         try:
-            value = kind(text)
-        except ValueError:
+            value = whole_number(text, description, maximum) if kind is int else decimal_number(text, description)
+        except UsageError:
             value = None
         if value is None or not value >= minimum:
-            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {description}, got {shown(text)} ({rule})")
         return value
     parse.__name__ = kind.__name__
     return parse
 
 
 positive_int = at_least(int, 1, "a positive integer")
-
-
-def thread_count(text: str) -> int:
-    """A number of CPU threads, 1 to 4096."""
-    value = positive_int(text)
-    if value > 4096:
-        raise argparse.ArgumentTypeError(f"expected at most 4096 threads, got {text!r}")
-    return value
 positive_float = at_least(float, 1e-300, "a positive number")
 non_negative_int = at_least(int, 0, "an integer >= 0")
+any_number = at_least(float, -math.inf, "a number")
+seed_number = at_least(int, 0, "an integer >= 0", MAX_SEED)
+thread_count = at_least(int, 1, f"at most {MAX_THREADS} threads", MAX_THREADS)
 
 
 def positive_ints(text: str) -> tuple[int, ...]:
@@ -85,16 +85,18 @@ def arch_layers(text: str) -> str:
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """``'512,256'`` -> (512, 256); ``''`` or ``'none'`` -> () (softmax regression)."""
+    """``'512,256'`` -> (512, 256); ``''`` or ``'none'`` -> () (softmax regression); at most
+    :data:`~xpnet.arguments.MAX_LAYERS` sizes, each 1 to :data:`~xpnet.arguments.MAX_WIDTH`."""
     if text.strip().lower() in ("", "none"):
         return ()
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) > MAX_LAYERS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_LAYERS} hidden layers, got {len(parts)}")
     try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 512,256, got {text!r}")
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
-    return sizes
+        return tuple(whole_number(part, "a hidden size", MAX_WIDTH, 1) for part in parts)
+    except UsageError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 512,256, at most "
+                                         f"{MAX_WIDTH:,} each (the digits 0-9), got {shown(text)}") from None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ SHARED_FLAGS: dict[str, SharedFlag] = {
                             "as the libraries find them", dict(type=thread_count, metavar="N")),
     "--hidden": SharedFlag("hidden layer sizes, e.g. 128 or 512,256; 'none' for softmax regression",
                            options=dict(type=parse_hidden, metavar="SIZES")),
-    "--seed": SharedFlag("seed of the host random generator", options=dict(type=non_negative_int)),
+    "--seed": SharedFlag("seed of the host random generator", options=dict(type=seed_number)),
 }
 
 _UNSET = object()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .arguments import a_path
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
@@ -160,6 +161,7 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
 
     ``options`` are those of :func:`xpnet.inference.load_model` (backend, device, dataset...).
     """
+    out_dir = a_path("out_dir", out_dir)
     require_matplotlib()
     model = load_model(checkpoint, **options)
     stem = Path(model.source).stem

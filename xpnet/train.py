@@ -10,7 +10,10 @@ import argparse
 import sys
 import warnings
 
-from .cli import CommandParser, add_shared, arch_layers, non_negative_int, positive_float, positive_int, run_command
+from .arguments import MAX_COUNT, shown, whole_number
+from .cli import (CommandParser, add_shared, any_number, arch_layers, non_negative_int, positive_float, positive_int,
+                  run_command)
+from .errors import UsageError
 from .cli import parse_hidden  # noqa: F401 (xpnet.train.parse_hidden, as before it moved to xpnet.cli)
 from .inference.terminal import echo
 from .training.config import PRESETS, Config
@@ -24,16 +27,15 @@ DEFAULTS = Config()
 
 
 def parse_batch_size(text: str) -> int | None:
-    """A positive integer, or ``full`` (None) for full-batch gradient descent."""
+    """A positive integer (at most :data:`~xpnet.arguments.MAX_COUNT`), or ``full`` (None) for
+    full-batch gradient descent."""
     if text.lower() == "full":
         return None
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}")
-    return value
+        return whole_number(text, "a batch size", MAX_COUNT, 1)
+    except UsageError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {shown(text)} "
+                                         f"(the digits 0-9, at most {MAX_COUNT:,})") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,14 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--optimizer", choices=OPTIMIZERS,
                           help=f"sgd, momentum (heavy ball), nesterov, adam, adamw, rmsprop or adagrad "
                                f"(default: {d.optimizer})")
-    training.add_argument("--momentum", type=float, metavar="MU",
+    training.add_argument("--momentum", type=any_number, metavar="MU",
                           help=f"momentum of momentum and nesterov (default: {d.momentum})")
-    training.add_argument("--beta1", type=float, help=f"Adam's first-moment decay (default: {d.beta1})")
-    training.add_argument("--beta2", type=float, help=f"Adam's second-moment decay (default: {d.beta2})")
+    training.add_argument("--beta1", type=any_number, help=f"Adam's first-moment decay (default: {d.beta1})")
+    training.add_argument("--beta2", type=any_number, help=f"Adam's second-moment decay (default: {d.beta2})")
     training.add_argument("--eps", type=positive_float,
                           help=f"the epsilon of adam, adamw, rmsprop and adagrad (default: {d.eps})")
-    training.add_argument("--rho", type=float, help=f"RMSprop's mean-square decay (default: {d.rho})")
-    training.add_argument("--weight-decay", type=float, metavar="WD",
+    training.add_argument("--rho", type=any_number, help=f"RMSprop's mean-square decay (default: {d.rho})")
+    training.add_argument("--weight-decay", type=any_number, metavar="WD",
                           help=f"L2 penalty, decoupled for adamw, coupled (added to the gradient) for the others "
                                f"(default: {d.weight_decay})")
     training.add_argument("--schedule", choices=SCHEDULES,
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--warmup-epochs", type=non_negative_int, metavar="N",
                           help=f"linear warmup of the learning rate over N epochs, per step "
                                f"(default: {d.warmup_epochs})")
-    training.add_argument("--dropout", type=float, metavar="P",
+    training.add_argument("--dropout", type=any_number, metavar="P",
                           help=f"drop each hidden unit with probability P while training (default: {d.dropout})")
     training.add_argument("--shift", type=non_negative_int, metavar="S",
                           help="move each training image by a random whole number of pixels, up to S down or up "

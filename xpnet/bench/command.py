@@ -40,6 +40,7 @@ import numpy as np
 
 from . import references as refs
 from .dispatches import eager_dispatches_per_epoch
+from ..arguments import MAX_LAYERS, MAX_WIDTH, shown, whole_number
 from ..backend import (BACKENDS, Backend, available_backends, host_available_bytes, limit_threads, memory_pool_bytes,
                        release_memory_pool)
 from .references import CONV_PEER, FLOOR
@@ -372,11 +373,12 @@ def _models(text: str) -> tuple[tuple[int, ...], ...]:
     models = []
     for part in text.split(","):
         try:
-            sizes = tuple(int(size) for size in part.split("-"))
-        except ValueError:
+            sizes = tuple(whole_number(size, "a layer size", MAX_WIDTH, 1) for size in part.split("-"))
+        except UsageError:
             sizes = ()
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise argparse.ArgumentTypeError(f"expected models such as 784-128-10,784-10, got {part!r}")
+        if not 2 <= len(sizes) <= MAX_LAYERS + 2:
+            raise argparse.ArgumentTypeError(f"expected models such as 784-128-10,784-10, at most {MAX_LAYERS} hidden "
+                                             f"layers of 1 to {MAX_WIDTH:,} units (the digits 0-9), got {shown(part)}")
         if sizes[0] != INPUTS or sizes[-1] != CLASSES:
             raise argparse.ArgumentTypeError(
                 f"model {part!r} must map {INPUTS} inputs to {CLASSES} classes (the MNIST shapes)")

@@ -8,8 +8,10 @@ test accuracy and an MLP with 128 hidden units about 93-96% (98-99% with 60000 i
 
 import numpy as np
 
+from xpnet.arguments import MAX_COUNT, shown, whole_number
 from xpnet.data.dataset import DataError, Dataset
 from xpnet.data.limits import available_memory, human_bytes
+from xpnet.errors import UsageError
 
 SIDE = 28
 VARIANTS = 3
@@ -125,12 +127,11 @@ def synthetic_from_name(name: str) -> Dataset:
     """'synthetic' is 12000 train / 2000 test; 'synthetic:N' is N train, max(N // 6, 1) test."""
     if name == "synthetic":
         return make_synthetic(DEFAULT_TRAIN, DEFAULT_TEST)
-    count = name.removeprefix("synthetic:")
-    if not (count.isascii() and count.isdigit()) or int(count) < 1:
-        raise DataError(
-            f"dataset {name!r}: N in synthetic:N must be a positive integer; use e.g. synthetic:6000"
-        )
-    n_train = int(count)
+    try:
+        n_train = whole_number(name.removeprefix("synthetic:"), "N", MAX_COUNT, 1)
+    except UsageError:
+        raise DataError(f"dataset {shown(name)}: N in synthetic:N must be a positive integer, at most {MAX_COUNT:,} "
+                        "(the digits 0-9); use e.g. synthetic:6000") from None
     n_test = max(n_train // 6, 1)
     # With synthetic:N's own advice: the largest N whose N + N // 6 examples fit.
     available = available_memory()

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from array_api_compat import array_namespace
 
+from ..arguments import a_name, a_path, a_switch, shown
 from ..backend import Backend, host_available_bytes, resolve, to_numpy
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import newest_usable
@@ -70,11 +71,9 @@ class Model:
         """
         if self.dataset is None:
             raise ValueError("this Model was loaded without its data (with_data=False)")
-        if name == "test":
+        if a_name("split", name, SPLITS) == "test":
             return self.dataset.test_images, self.dataset.test_labels
-        if name == "train":
-            return self.dataset.train_images, self.dataset.train_labels
-        raise UsageError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return self.dataset.train_images, self.dataset.train_labels
 
     def images_to_device(self, images: np.ndarray):
         """uint8 images (n, rows, cols) or one (rows, cols) -> (n, rows*cols) on the device, as
@@ -157,12 +156,11 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     (``auto``: CuPy on a working GPU, else NumPy), not taken from the run. Raises
     :class:`xpnet.XpnetError` (one line) for a bad checkpoint or data of another shape.
     """
-    if not isinstance(checkpoint, (str, os.PathLike, Checkpoint)):
-        raise UsageError(f"checkpoint must be a path or an xpnet Checkpoint, got {checkpoint!r}")
+    _check_arguments(checkpoint, with_data, dataset, data_dir, download)
     if isinstance(checkpoint, Checkpoint):
         source = "(in memory)"
     else:
-        path = Path(checkpoint)
+        path = Path(a_path("checkpoint", checkpoint))
         path, checkpoint = newest_usable(path, _skipped) if path.is_dir() else (path, load_checkpoint(path))
         source = str(path)
     known = {f.name for f in dataclasses.fields(Config)}
@@ -177,6 +175,19 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
         model.dataset = in_memory or load_dataset(config.dataset, config.data_dir, download=config.download)
         _check_fits(model)
     return model
+
+
+def _check_arguments(checkpoint, with_data, dataset, data_dir, download) -> None:
+    """UsageError naming the keyword of an argument of the wrong type (backend and device: :func:`resolve`)."""
+    if not isinstance(checkpoint, (str, os.PathLike, Checkpoint)):
+        raise UsageError(f"checkpoint must be a path or an xpnet Checkpoint, got {shown(checkpoint)}")
+    if not isinstance(checkpoint, Checkpoint):
+        a_path("checkpoint", checkpoint)
+    a_switch("with_data", with_data)
+    if not isinstance(dataset, Dataset):
+        a_path("dataset (a name, a folder or an xpnet.data.Dataset)", dataset, optional=True)
+    a_path("data_dir", data_dir, optional=True)
+    a_switch("download", download, optional=True)
 
 
 def _check_fits(model: Model) -> None:

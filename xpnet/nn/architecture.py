@@ -24,12 +24,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..arguments import MAX_LAYERS, MAX_WIDTH, shown, whole_number
 from ..errors import UsageError
 from .conv import POOLS, AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .layers import Dense, Dropout, ReLU
 from .model import describe
 
-_TOKEN = re.compile(r"conv(\d+)k(\d+)(v?)|pool|avgpool|fc(\d+)")
+_TOKEN = re.compile(r"conv([0-9]+)k([0-9]+)(v?)|pool|avgpool|fc([0-9]+)")
 EXAMPLE = "conv32k5,pool,conv64k5,pool,fc256"
 
 
@@ -40,20 +41,28 @@ def parse_arch(text) -> tuple[str, ...]:
     elif isinstance(text, str):
         tokens = [token for token in re.split(r"[,\s]+", text.strip()) if token]
     else:
-        raise UsageError(f"an architecture (--arch) is text such as {EXAMPLE!r}, got {text!r}")
-    normalised = []
-    for token in tokens:
-        match = _TOKEN.fullmatch(token.lower())
-        if match is None:
-            raise UsageError(f"unknown layer {token!r} in --arch; use convFkK (F filters, KxK, same padding; "
-                             f"convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN (N units), e.g. {EXAMPLE}")
-        numbers = [int(number) for number in match.groups() if number and number.isdigit()]
-        if any(number < 1 for number in numbers):
-            raise UsageError(f"layer {token!r} in --arch needs sizes of at least 1")
-        filters, kernel, valid, units = match.groups()
-        normalised.append(f"conv{int(filters)}k{int(kernel)}{valid}" if filters else f"fc{int(units)}" if units
-                          else token.lower())  # conv08k03 is conv8k3: one network, one spelling
-    return tuple(normalised)
+        raise UsageError(f"an architecture (--arch) is text such as {EXAMPLE!r}, got {shown(text)}")
+    if len(tokens) > MAX_LAYERS:
+        raise UsageError(f"--arch has {len(tokens)} layers, and at most {MAX_LAYERS} are allowed (a deeper network "
+                         "takes minutes to compile and gigabytes of memory); use fewer")
+    return tuple(_normalised(token) for token in tokens)
+
+
+def _normalised(token: str) -> str:
+    """One token in its one spelling (conv08k03 is conv8k3), its sizes 1 to MAX_WIDTH; UsageError otherwise."""
+    match = _TOKEN.fullmatch(token.lower())
+    if match is None:
+        raise UsageError(f"unknown layer {shown(token)} in --arch; use convFkK (F filters, KxK, same padding; "
+                         f"convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN (N units), e.g. {EXAMPLE}")
+    filters, kernel, valid, units = match.groups()
+    try:
+        sizes = [whole_number(number, "size", MAX_WIDTH, 1) for number in (filters, kernel, units) if number]
+    except UsageError:
+        raise UsageError(f"layer {shown(token)} in --arch needs sizes of at least 1 and at most {MAX_WIDTH:,} "
+                         "(the digits 0-9)") from None
+    if filters:
+        return f"conv{sizes[0]}k{sizes[1]}{valid}"
+    return f"fc{sizes[0]}" if units else token.lower()
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,15 @@ def shift_size(shift, image_shape=None) -> int:
 
 
 class EpochShifts:
-    """Shifts of one epoch: a (n, 2) int8 device array of (dy, dx), each on [-shift, shift],
+    """Shifts of one epoch: a (n, 2) int8 (int32 beyond 127) device array of (dy, dx), each on [-shift, shift],
     for images of ``image_shape`` (height, width, channels), stored flat and channels last."""
 
     def __init__(self, rng: np.random.Generator, n: int, shift: int, image_shape, to_device):
         self.shift = shift_size(shift, image_shape)
         self.image_shape = tuple(int(size) for size in image_shape)
-        self.codes = to_device(rng.integers(-self.shift, self.shift + 1, size=(n, 2), dtype=np.int8))
+        # int8 holds shifts up to 127 (and keeps the draws of earlier runs); larger images may shift further.
+        dtype = np.int8 if self.shift <= np.iinfo(np.int8).max else np.int32
+        self.codes = to_device(rng.integers(-self.shift, self.shift + 1, size=(n, 2), dtype=dtype))
 
     def rows(self, start: int, stop: int):
         """The (stop - start, 2) shifts of rows ``start:stop``."""

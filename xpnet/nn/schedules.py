@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..arguments import shown
 from ..errors import UsageError
 from .checks import positive, whole
 
@@ -76,7 +77,7 @@ def make_schedule(name: str, base_lr: float, epochs: int, steps_per_epoch: int, 
     whole("steps per epoch", steps_per_epoch, 1)
     if not _is_int(warmup_epochs) or not 0 <= warmup_epochs < epochs:
         raise UsageError(f"warmup-epochs must be a whole number from 0 to {epochs - 1} "
-                         f"(fewer than the {epochs} epoch(s)), got {warmup_epochs!r}")
+                         f"(fewer than the {epochs} epoch(s)), got {shown(warmup_epochs)}")
     if step_size is None:
         step_size = max(1, (epochs - warmup_epochs) // 3)
     whole("the step size (epochs)", step_size, 1)

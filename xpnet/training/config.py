@@ -6,6 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from ..arguments import MAX_COUNT, MAX_LAYERS, MAX_SEED, MAX_THREADS, MAX_WIDTH, shown, whole_number
 from ..errors import UsageError
 from ..nn.architecture import EXAMPLE, Architecture, parse_arch
 from ..nn.augment import shift_size
@@ -19,24 +20,30 @@ from ..nn.schedules import make_schedule
 DTYPES = ("float32", "float64")
 # A CNN's patches take some 600 KB an image (conv32k5 then conv64k5): it evaluates this many at a time at most.
 CNN_EVAL_BATCH = 500
-MAX_THREADS = 4096
 
 
 def _layer_sizes(hidden) -> tuple[int, ...]:
     """Hidden sizes as a tuple: from a tuple or list, one int, or text as the command line takes it
-    (``'512,256'``; ``''`` or ``'none'`` for none); UsageError for anything else."""
+    (``'512,256'``; ``''`` or ``'none'`` for none); at most MAX_LAYERS of 1 to MAX_WIDTH; UsageError otherwise."""
+    what = f"hidden sizes (--hidden) must be whole numbers from 1 to {MAX_WIDTH:,}"
     if isinstance(hidden, str):
         text = hidden.strip().lower()
-        parts = [] if text in ("", "none") else text.split(",")
+        parts = [] if text in ("", "none") else [part.strip() for part in text.split(",")]
         try:
-            hidden = [int(part) for part in parts]
-        except ValueError:
-            raise UsageError(f"hidden sizes (--hidden) must be whole numbers such as 512,256, got {hidden!r}") from None
+            hidden = [whole_number(part, "size", MAX_WIDTH, 1) for part in parts]
+        except UsageError:
+            raise UsageError(f"{what}, such as 512,256, got {shown(hidden)}") from None
     elif isinstance(hidden, int) and not isinstance(hidden, bool):
         hidden = [hidden]
     elif not isinstance(hidden, (tuple, list)):
-        raise UsageError(f"hidden must be layer sizes such as (512, 256), 512 or '512,256', got {hidden!r}")
-    return tuple(whole("each hidden size (--hidden)", size, 1) for size in hidden)
+        raise UsageError(f"hidden must be layer sizes such as (512, 256), 512 or '512,256', got {shown(hidden)}")
+    if len(hidden) > MAX_LAYERS:
+        raise UsageError(f"hidden (--hidden) has {len(hidden)} layers, and at most {MAX_LAYERS} are allowed (a deeper "
+                         "network takes minutes to compile and gigabytes of memory); use fewer")
+    sizes = tuple(whole("each hidden size (--hidden)", size, 1) for size in hidden)
+    if any(size > MAX_WIDTH for size in sizes):
+        raise UsageError(f"{what}, got {shown(hidden)}")
+    return sizes
 
 
 @dataclass
@@ -97,10 +104,13 @@ class Config:
         self.shift = shift_size(self.shift)
         if self.batch_size is not None:
             whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
-        for name, minimum in (("seed", 0), ("log_interval", 1), ("eval_batch_size", 1), ("dev_size", 0)):
-            setattr(self, name, whole(f"{name} (--{name.replace('_', '-')})", getattr(self, name), minimum))
-        if self.threads is not None and whole("threads (--threads)", self.threads, 1) > MAX_THREADS:
+        for name, minimum, maximum in (("seed", 0, MAX_SEED), ("log_interval", 1, MAX_COUNT),
+                                       ("eval_batch_size", 1, MAX_COUNT), ("dev_size", 0, MAX_COUNT)):
+            setattr(self, name, whole(f"{name} (--{name.replace('_', '-')})", getattr(self, name), minimum, maximum))
+        if isinstance(self.threads, int) and self.threads > MAX_THREADS:
             raise UsageError(f"threads (--threads) must be at most {MAX_THREADS}, got {self.threads}")
+        if self.threads is not None:
+            whole("threads (--threads)", self.threads, 1, MAX_THREADS)
         self.early_stopping = whole("patience (--early-stopping)", self.early_stopping, 0)
         if self.monitor not in MONITORS:
             raise UsageError(f"bad monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
@@ -128,12 +138,12 @@ class Config:
                 setattr(self, name, os.fspath(value))
             elif not isinstance(value, str) and not (value is None and name == "data_dir"):
                 example = EXAMPLE if name == "arch" else defaults[name].default
-                raise UsageError(f"{name} must be a string such as {example!r}, got {value!r}")
+                raise UsageError(f"{name} must be a string such as {example!r}, got {shown(value)}")
         for name in ("download", "normalize", "dry_run", "keep_best"):
             if not isinstance(getattr(self, name), bool):
-                raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
+                raise UsageError(f"{name} must be True or False, got {shown(getattr(self, name))}")
         if self.compile is not None and not isinstance(self.compile, bool):
-            raise UsageError(f"compile must be True, False or None (the backend's default), got {self.compile!r}")
+            raise UsageError(f"compile must be True, False or None (the backend's default), got {shown(self.compile)}")
 
     def architecture(self, image_shape, num_classes: int) -> Architecture:
         """The network these settings describe for images of ``image_shape`` and ``num_classes`` classes."""
@@ -241,8 +251,8 @@ def from_preset(name: str | None, **overrides) -> Config:
         raise UsageError("give the hidden layers either with --arch (fcN tokens) or with --hidden, not both")
     config = Config()
     if name is not None:
-        if name not in PRESETS:
-            raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        if not isinstance(name, str) or name not in PRESETS:
+            raise UsageError(f"unknown preset {shown(name)}; choose one of {', '.join(PRESETS)}")
         if "hidden" in overrides and "arch" in PRESETS[name].settings:
             raise UsageError(f"preset {name} is the network {PRESETS[name].settings['arch']}: change its fc "
                              "layers with --arch, not --hidden")

@@ -27,6 +27,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from .. import __version__
+from ..arguments import a_path, a_switch, shown
 from ..backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
@@ -34,6 +35,7 @@ from ..files import check_output_file, check_output_folder, remove_temporaries_o
 from ..inference.terminal import printable
 from ..nn.architecture import Architecture
 from ..nn.augment import EpochShifts, shift_size
+from ..nn.checks import whole
 from ..nn.dropout import EpochDropout
 from ..nn.init import init_shaped
 from .compiled import CompiledTraining
@@ -110,6 +112,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     writes none).
     """
     _check_arguments(config, dataset, log, checkpoint_every, metrics_path, save_path, checkpoint_dir, resume)
+    a_switch("restart", restart)
+    a_switch("progress", progress, optional=True)
     if restart and (config.dry_run if config is not None else overrides.get("dry_run")):
         raise UsageError("--restart deletes the checkpoints of the folder's run, and a dry run writes and deletes "
                          "nothing; leave out --restart or --dry-run")
@@ -159,20 +163,22 @@ def _claim_outputs(outputs: Outputs, stack: ExitStack, already_locked) -> None:
 
 def _check_arguments(config, dataset, log, checkpoint_every, *paths) -> None:
     """UsageError for arguments of the wrong type, before they fail somewhere deeper."""
-    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
-                                         or checkpoint_every < 1):
-        raise UsageError(f"checkpoint-every must be a whole number, at least 1, got {checkpoint_every!r}")
+    if checkpoint_every is not None:
+        whole("checkpoint_every (--checkpoint-every)", checkpoint_every, 1)
     if config is not None and not isinstance(config, Config):
-        raise UsageError(f"config must be an xpnet.Config, got {config!r}; pass a preset by name with preset=")
+        raise UsageError(f"config must be an xpnet.Config, got {shown(config)}; pass a preset by name with preset=")
     if dataset is not None and not isinstance(dataset, (str, os.PathLike, Dataset)):
-        raise UsageError(f"dataset must be a name, a folder or an xpnet.data.Dataset, got {dataset!r}")
+        raise UsageError(f"dataset must be a name, a folder or an xpnet.data.Dataset, got {shown(dataset)}")
+    if not isinstance(dataset, Dataset):
+        a_path("dataset", dataset, optional=True)
     if log is not None and not callable(log):
-        raise UsageError(f"log must be a function taking a line (such as print) or None, got {log!r}")
+        raise UsageError(f"log must be a function taking a line (such as print) or None, got {shown(log)}")
     for flag, path in zip(("--metrics", "--save", "--checkpoint-dir", "--resume"), paths):
         if path is not None and not isinstance(path, (str, os.PathLike)):
-            raise UsageError(f"paths must be strings or os.PathLike, got {path!r}")
+            raise UsageError(f"paths must be strings or os.PathLike, got {shown(path)}")
         if path is not None and not os.fspath(path).strip():
             raise UsageError(f"{flag} needs a path, and {os.fspath(path)!r} is none; give one, or leave {flag} out")
+        a_path(flag, path, optional=True)
 
 
 def _check_outputs(outputs: Outputs) -> None:
