@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xpnet.cli import non_negative_int, positive_float, positive_int
 from xpnet.training.checkpoint import load_checkpoint
 
 TRAIN = [sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:30000", "--backend", "numpy", "--hidden", "256",
@@ -27,9 +28,9 @@ TRAIN = [sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:30000", "-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="killed runs (default: 10)")
-    parser.add_argument("--seed", type=int, default=2026, help="seed of the kill times (default: 2026)")
-    parser.add_argument("--max-delay", type=float, default=4.5, help="latest kill, in seconds (default: 4.5)")
+    parser.add_argument("--runs", type=positive_int, default=10, help="killed runs (default: 10)")
+    parser.add_argument("--seed", type=non_negative_int, default=2026, help="seed of the kill times (default: 2026)")
+    parser.add_argument("--max-delay", type=positive_float, default=4.5, help="latest kill, in seconds (default: 4.5)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="xpnet-kill-"))
     subprocess.run([*TRAIN, "--save", str(root / "whole.npz")], check=True)

@@ -13,13 +13,13 @@ import sys
 import numpy as np
 
 import xpnet
-from xpnet.cli import add_shared, example_parser
+from xpnet.cli import add_shared, example_parser, positive_int
 from xpnet.data import load_dataset
 
 parser = example_parser("Train one model on several backends and compare them.", backend=False)
 parser.add_argument("--backends", default=",".join(xpnet.available_backends()),
                     help="comma-separated, the first is the reference (default: every installed one, here %(default)s)")
-parser.add_argument("--epochs", type=int, default=2, help="(default: 2)")
+parser.add_argument("--epochs", type=positive_int, default=2, help="(default: 2)")
 add_shared(parser, "--dtype", "float32")
 args = parser.parse_args()
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 import xpnet
-from xpnet.cli import example_parser
+from xpnet.cli import example_parser, positive_int
 from xpnet.data import load_dataset
 from xpnet.nn.init import init_params
 from xpnet.nn.model import LOSS, backward, forward
@@ -20,7 +20,7 @@ from xpnet.nn.ops import accuracy, one_hot
 from xpnet.nn.optim import SGD
 
 parser = example_parser("Train an MLP with a plain loop over xpnet.nn.")
-parser.add_argument("--epochs", type=int, default=8, help="(default: 8)")
+parser.add_argument("--epochs", type=positive_int, default=8, help="(default: 8)")
 args = parser.parse_args()
 signal.signal(signal.SIGINT, lambda *_: sys.exit("interrupted"))  # Ctrl-C: one line, no traceback
 try:

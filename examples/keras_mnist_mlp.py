@@ -15,12 +15,12 @@ TensorFlow's, so a seed here is not a seed there.
 import sys
 
 import xpnet
-from xpnet.cli import add_shared, example_parser
+from xpnet.cli import add_shared, example_parser, positive_int
 
 PRESET = xpnet.PRESETS["keras"].settings
 parser = example_parser("Keras's mnist_mlp.py (784-512-512-10, RMSprop) through xpnet.")
 add_shared(parser, "--threads", None)
-parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
+parser.add_argument("--epochs", type=positive_int, default=PRESET["epochs"],
                     help=f"(default: {PRESET['epochs']}, as Keras's example)")
 add_shared(parser, "--seed", PRESET["seed"])
 parser.add_argument("--quiet", action="store_true", help="print only the final comparison (default: off)")

@@ -10,11 +10,11 @@ preset replays the notebook draw for draw (same generator, same order of draws a
 import sys
 
 import xpnet
-from xpnet.cli import example_parser
+from xpnet.cli import example_parser, positive_int
 
 PRESET = xpnet.PRESETS["seed000"].settings
 parser = example_parser("Seed notebook 000 (softmax regression) through xpnet.")
-parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
+parser.add_argument("--epochs", type=positive_int, default=PRESET["epochs"],
                     help=f"(default: {PRESET['epochs']}, as the notebook)")
 parser.add_argument("--quiet", action="store_true", help="print only the final comparison (default: off)")
 args = parser.parse_args()

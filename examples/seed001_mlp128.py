@@ -10,11 +10,11 @@ replayed draw for draw. Training accuracy in the notebook reached 96.74% (first 
 import sys
 
 import xpnet
-from xpnet.cli import example_parser
+from xpnet.cli import example_parser, positive_int
 
 PRESET = xpnet.PRESETS["seed001"].settings
 parser = example_parser("Seed notebook 001 (MLP 784-128-10) through xpnet.")
-parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
+parser.add_argument("--epochs", type=positive_int, default=PRESET["epochs"],
                     help=f"(default: {PRESET['epochs']}, as the notebook)")
 parser.add_argument("--quiet", action="store_true", help="print only the final comparison (default: off)")
 args = parser.parse_args()

@@ -11,11 +11,11 @@ NumPy's unseeded global generator, so only the recipe can be replayed. Takes min
 import sys
 
 import xpnet
-from xpnet.cli import example_parser
+from xpnet.cli import example_parser, positive_int
 
 PRESET = xpnet.PRESETS["seed002"].settings
 parser = example_parser("Seed notebook 002 (raw pixels, full batch) through xpnet.")
-parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
+parser.add_argument("--epochs", type=positive_int, default=PRESET["epochs"],
                     help=f"(default: {PRESET['epochs']}, as the notebook)")
 parser.add_argument("--quiet", action="store_true", help="print only the final comparison (default: off)")
 args = parser.parse_args()

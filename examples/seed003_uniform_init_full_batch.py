@@ -11,11 +11,11 @@ to match; this shows what the recipe reaches. Takes minutes on a CPU.
 import sys
 
 import xpnet
-from xpnet.cli import example_parser
+from xpnet.cli import example_parser, positive_int
 
 PRESET = xpnet.PRESETS["seed003"].settings
 parser = example_parser("Seed notebook 003 (uniform init, full batch) through xpnet.")
-parser.add_argument("--epochs", type=int, default=PRESET["epochs"], help=f"(default: {PRESET['epochs']})")
+parser.add_argument("--epochs", type=positive_int, default=PRESET["epochs"], help=f"(default: {PRESET['epochs']})")
 parser.add_argument("--quiet", action="store_true", help="print only the final result (default: off)")
 args = parser.parse_args()
 

@@ -13,14 +13,14 @@ import sys
 import numpy as np
 
 import xpnet
-from xpnet.cli import example_parser
+from xpnet.cli import example_parser, non_negative_int, positive_int
 from xpnet.data import load_dataset
 
 PRESET = xpnet.PRESETS["seed004"].settings
 parser = example_parser("Seed notebook 004 (784-10-10, dev split) through xpnet.")
-parser.add_argument("--epochs", type=int, default=PRESET["epochs"],
+parser.add_argument("--epochs", type=positive_int, default=PRESET["epochs"],
                     help=f"iterations (default: {PRESET['epochs']}, as the notebook)")
-parser.add_argument("--dev-size", type=int, default=PRESET["dev_size"],
+parser.add_argument("--dev-size", type=non_negative_int, default=PRESET["dev_size"],
                     help=f"(default: {PRESET['dev_size']}, as the notebook)")
 parser.add_argument("--quiet", action="store_true", help="print only the results (default: off)")
 args = parser.parse_args()

@@ -12,11 +12,11 @@ Without a usable GPU it says why in one line and exits 1; --device cpu runs anyw
 import sys
 
 import xpnet
-from xpnet.cli import example_parser
+from xpnet.cli import example_parser, positive_int
 
 parser = example_parser("Train on CuPy (or on the CPU) and print the speed.", device="cuda")
-parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
-parser.add_argument("--epochs", type=int, default=5, help="(default: 5)")
+parser.add_argument("--batch-size", type=positive_int, default=128, help="(default: 128)")
+parser.add_argument("--epochs", type=positive_int, default=5, help="(default: 5)")
 parser.add_argument("--quiet", action="store_true", help="print only the result (default: off)")
 args = parser.parse_args()
 
