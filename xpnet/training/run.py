@@ -112,11 +112,7 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     writes none).
     """
     _check_arguments(config, dataset, log, checkpoint_every, metrics_path, save_path, checkpoint_dir, resume)
-    a_switch("restart", restart)
-    a_switch("progress", progress, optional=True)
-    if restart and (config.dry_run if config is not None else overrides.get("dry_run")):
-        raise UsageError("--restart deletes the checkpoints of the folder's run, and a dry run writes and deletes "
-                         "nothing; leave out --restart or --dry-run")
+    _check_switches(config, overrides, restart, progress)
     if isinstance(dataset, (str, os.PathLike)):
         overrides["dataset"], dataset = os.fspath(dataset), None
     say = log if log is not None else (lambda line: None)
@@ -179,6 +175,15 @@ def _check_arguments(config, dataset, log, checkpoint_every, *paths) -> None:
         if path is not None and not os.fspath(path).strip():
             raise UsageError(f"{flag} needs a path, and {os.fspath(path)!r} is none; give one, or leave {flag} out")
         a_path(flag, path, optional=True)
+
+
+def _check_switches(config, overrides: dict, restart, progress) -> None:
+    """UsageError for a switch that is not one, or for --restart with --dry-run (which deletes nothing)."""
+    a_switch("restart", restart)
+    a_switch("progress", progress, optional=True)
+    if restart and (config.dry_run if config is not None else overrides.get("dry_run")):
+        raise UsageError("--restart deletes the checkpoints of the folder's run, and a dry run writes and deletes "
+                         "nothing; leave out --restart or --dry-run")
 
 
 def _check_outputs(outputs: Outputs) -> None:
