@@ -119,6 +119,8 @@ def _calls():
         "evaluate_checkpoint(threads)": lambda v: xpnet.evaluate.evaluate_checkpoint(FIXTURE, threads=v,
                                                                                      dataset="synthetic:60"),
         "plot_checkpoint(out_dir)": lambda v: xpnet.plot.plot_checkpoint(FIXTURE, v, dataset="synthetic:60"),
+        "plot_metrics(path)": lambda v: xpnet.plot.plot_metrics(v),
+        "plot_metrics(out_dir)": lambda v: xpnet.plot.plot_metrics("run.jsonl", v),
     }
 
 

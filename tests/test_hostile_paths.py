@@ -351,3 +351,13 @@ def test_a_warning_naming_a_path_with_escapes_is_escaped(tmp_path, monkeypatch, 
     assert train_main([*TRAIN, "--metrics", f"{EVIL}.jsonl"]) == 0
     err = capsys.readouterr().err
     assert "\x1b" not in err and "warning: cannot write \\x1b[2J" in err
+
+
+@pytest.mark.parametrize("command", [["train", "--resume"], ["evaluate"], ["predict", "--index", "0"]])
+def test_a_checkpoint_name_too_long_to_look_up_is_one_line(command, tmp_path, capsys):
+    """Before: ``OSError: [Errno 36] File name too long`` from the folder-or-file test of the path."""
+    name = str(tmp_path / ("a" * 300 + ".npz"))
+    main = {"train": train_main, "evaluate": evaluate_main, "predict": predict_main}[command[0]]
+    args = [*command[1:], name] if command[0] == "train" else [name, *command[1:]]
+    line = one_line_error(main(args), 1, capsys.readouterr().err)
+    assert "File name too long" in line and "checkpoint" in line

@@ -144,6 +144,7 @@ def _check_fields(record: dict, where: str, fields: dict) -> None:
 
 def plot_metrics(path: str | os.PathLike, out_dir: str | os.PathLike = ".") -> list[Path]:
     """Write ``<out_dir>/<stem>-curves.png`` from the metrics file ``path``; return its path."""
+    path, out_dir = a_path("path", path), a_path("out_dir", out_dir)
     stem = Path(path).stem
     curves = _checked_outputs(out_dir, stem, ("curves",))[0]
     epochs, summary = read_metrics(path)

@@ -19,7 +19,7 @@ from array_api_compat import array_namespace
 from ..arguments import a_name, a_path, a_switch, shown
 from ..backend import Backend, host_available_bytes, resolve, to_numpy
 from ..training.checkpoint import Checkpoint, load_checkpoint
-from ..training.checkpoint_folder import newest_usable
+from ..training.checkpoint_folder import is_folder, newest_usable
 from ..training.config import Config
 from ..data import DataError, Dataset, load_dataset
 from ..errors import UsageError
@@ -161,7 +161,7 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
         source = "(in memory)"
     else:
         path = Path(a_path("checkpoint", checkpoint))
-        path, checkpoint = newest_usable(path, _skipped) if path.is_dir() else (path, load_checkpoint(path))
+        path, checkpoint = newest_usable(path, _skipped) if is_folder(path) else (path, load_checkpoint(path))
         source = str(path)
     known = {f.name for f in dataclasses.fields(Config)}
     config = Config().replace(**{k: v for k, v in checkpoint.config.items() if k in known})

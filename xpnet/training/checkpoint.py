@@ -183,7 +183,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     built in memory).
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as error:  # a name the filesystem refuses (too long)
+        raise CheckpointError(f"checkpoint {path} cannot be looked up ({error.strerror or error}); pass the path "
+                              "of a .npz or .safetensors file written by --save or --checkpoint-dir") from None
+    if not found:
         raise CheckpointError(f"checkpoint {path} not found; pass the path of a .npz or .safetensors file "
                               "written by --save or --checkpoint-dir")
     meta, tensors = _read(path, _suffix(path))

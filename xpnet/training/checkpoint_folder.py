@@ -49,6 +49,15 @@ def epoch_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def is_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder; False for a name the filesystem cannot look up (too long, a loop),
+    so that reading it as a checkpoint file says what is wrong in one line."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
+
+
 def newest_usable(folder: str | os.PathLike,
                   skipped: Callable[[str], None] | None = None) -> tuple[Path, Checkpoint]:
     """The newest checkpoint in ``folder`` that loads, and its path.

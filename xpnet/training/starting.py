@@ -21,7 +21,8 @@ from ..errors import UsageError
 from ..inference.terminal import printable
 from ..nn.architecture import parse_arch
 from .checkpoint import Checkpoint, load_checkpoint
-from .checkpoint_folder import INTERRUPTED_NAME, epoch_checkpoints, folder_identity, forget_run, newest_usable
+from .checkpoint_folder import (INTERRUPTED_NAME, epoch_checkpoints, folder_identity, forget_run, is_folder,
+                                newest_usable)
 from .config import PRESETS, Config, from_preset
 
 MAY_CHANGE = frozenset({"epochs", "log_interval", "threads", "eval_batch_size", "data_dir", "download",
@@ -141,7 +142,7 @@ def _inside(stored: str, folder: Path) -> bool:
 
 def _load(resume, skipped) -> tuple[Path, Checkpoint]:
     resume = Path(resume)
-    if resume.is_dir():
+    if is_folder(resume):
         return newest_usable(resume, skipped)
     return resume, load_checkpoint(resume)
 
