@@ -21,10 +21,10 @@ FILE_LIST = ", ".join(f"{name}[.gz]" for name in MNIST_FILES)
 
 
 def _unreadable_folder(folder, error: OSError) -> DataError:
-    return DataError(
-        f"{folder}: cannot look inside the folder ({error.strerror or error}); make it readable "
-        f"(e.g. chmod u+rx {folder}) or point xpnet at another copy of the data"
-    )
+    fix = (f"make it readable (e.g. chmod u+rx {folder})" if isinstance(error, PermissionError)
+           else "check the folder's name")
+    return DataError(f"{folder}: cannot look inside the folder ({error.strerror or error}); {fix} "
+                     "or point xpnet at another copy of the data")
 
 
 def find_mnist_files(folder) -> dict[str, Path]:
