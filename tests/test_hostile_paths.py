@@ -361,3 +361,12 @@ def test_a_checkpoint_name_too_long_to_look_up_is_one_line(command, tmp_path, ca
     args = [*command[1:], name] if command[0] == "train" else [name, *command[1:]]
     line = one_line_error(main(args), 1, capsys.readouterr().err)
     assert "File name too long" in line and "checkpoint" in line
+
+
+@pytest.mark.parametrize("flag", ["--json", "--plot"])
+def test_the_bench_refuses_an_empty_output_path_before_any_work(flag, capsys):
+    """Before: ``--json ''`` read as no --json: the whole bench ran and wrote nothing."""
+    from xpnet.bench.command import main as bench_main
+
+    line = one_line_error(bench_main(["--quick", "--backends", "numpy", flag, ""]), 2, capsys.readouterr().err)
+    assert f"{flag} needs a path" in line

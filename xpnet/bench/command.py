@@ -468,9 +468,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def bench(args) -> None:
         say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-        if args.json:
+        if args.json is not None:  # (an empty path is refused there, not taken for no --json)
             check_output_file(args.json, "--json")
-        if args.plot:
+        if args.plot is not None:
             check_output_file(args.plot, "--plot", (".png",))
         report = run_bench(settings_from(args), say)
         report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
