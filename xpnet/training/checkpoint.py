@@ -53,9 +53,6 @@ EXTENSIONS = (".npz", ".safetensors")
 # The most epochs, steps or examples a checkpoint may count: exact in a float, and beyond any run.
 LARGEST_COUNT = 2 ** 53
 _SECONDS = "a finite number of seconds, 0 or more"
-# Sizes no run can start with (its memory or data check refuses them); epochs, patience and log
-# intervals of any size are runs that never end, never stop early, or print little.
-_BOUNDED_SIZES = ("batch_size", "eval_batch_size", "dev_size")
 METADATA_LIMIT = 32 * 2 ** 20  # bytes of metadata (or safetensors header) read: ~150,000 epochs of history
 # JSON values parsed at most (commas; braces and brackets): parsing a hostile 32 MiB stays under ~200 MB.
 _JSON_VALUES, _JSON_CONTAINERS = 2_000_000, 1_000_000
@@ -716,9 +713,6 @@ def _check_config(path: Path, meta: dict) -> None:
     except (UsageError, TypeError, ValueError, ArithmeticError) as error:
         raise CheckpointError(f"checkpoint {path} has an unusable setting in its config ({_first_line(error)}); "
                               "the file is damaged or was edited: use an earlier checkpoint") from None
-    for key in _BOUNDED_SIZES:
-        if _count(getattr(config, key) or 0) < 0:
-            _bad_field(path, f"config.{key}", getattr(config, key), f"a whole number up to {LARGEST_COUNT:,}")
 
 
 def _whole(value, minimum: int) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError, XpnetError
+from ..files import check_output_folder
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint
 
 INTERRUPTED_NAME = "xpnet-interrupted.npz"
@@ -225,15 +226,12 @@ _ITS_OWN = (LOCK_NAME, FOLDER_ID_NAME, INTERRUPTED_NAME, INTERRUPTED_BEST_NAME)
 
 
 def check_checkpoint_folder(path: str | os.PathLike, flag: str = "--checkpoint-dir") -> None:
-    """UsageError, one line, unless ``path`` can be a run's checkpoint folder: no link to nothing
-    (dangling, or a loop) on the way, and, links resolved, not the filesystem root, a system
-    folder, the home folder itself or a folder anyone may write into (like /tmp)."""
-    given = Path(path).absolute()
-    broken = next((Path(step) for step in (given, *given.parents) if os.path.lexists(step)), None)
-    if broken is not None and not os.path.exists(broken):
-        raise UsageError(f"{flag} {path}: {broken} is a link to nothing (a missing file, or a loop of links); "
-                         "remove it, or give another folder")
-    real = Path(os.path.realpath(given))
+    """UsageError, one line, unless ``path`` can be a run's checkpoint folder: a folder that can be
+    written (:func:`~xpnet.files.check_output_folder`: no link to nothing on the way) and, links
+    resolved, not the filesystem root, a system folder, the home folder itself or a folder anyone
+    may write into (like /tmp)."""
+    check_output_folder(path, flag)
+    real = Path(os.path.realpath(Path(path).absolute()))
     what = _shared_folder(real)
     if what is not None:
         raise UsageError(f"{flag} {path} is {what}; xpnet deletes old checkpoints in its folder: "

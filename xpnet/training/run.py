@@ -31,7 +31,7 @@ from ..arguments import a_path, a_switch, shown
 from ..backend import Backend, cpu_flags, limit_threads, resolve, to_numpy
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
-from ..files import check_output_file, check_output_folder, remove_temporaries_of
+from ..files import check_output_file, remove_temporaries_of
 from ..inference.terminal import printable
 from ..nn.architecture import Architecture
 from ..nn.augment import EpochShifts, shift_size
@@ -191,7 +191,6 @@ def _check_outputs(outputs: Outputs) -> None:
     keeps for a run, one file for both --save and --metrics, a checkpoint folder that is a
     system or shared folder (exit status 2)."""
     if outputs.checkpoint_dir is not None:
-        check_output_folder(outputs.checkpoint_dir, "--checkpoint-dir")
         check_checkpoint_folder(outputs.checkpoint_dir, "--checkpoint-dir")
     if outputs.save_path is not None:
         check_output_file(outputs.save_path, "--save", EXTENSIONS)
@@ -346,7 +345,7 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     arch = config.architecture(dataset.image_shape, dataset.num_classes)
     if start.checkpoint is not None:  # before the memory check: an edited config may ask for huge layers
         _check_compatible(start.checkpoint, start.path, arch, config)
-    memory = _check_memory(config, backend, dataset)
+    memory = _check_memory(config, backend, dataset, arch)
     rng = np.random.default_rng(config.seed)
     train, dev, test = _device_splits(dataset, config, backend, rng)
     layer_sizes = [train.X.shape[1], *arch.hidden_units, dataset.num_classes]
@@ -371,11 +370,10 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     return run
 
 
-def _check_memory(config: Config, backend: Backend, dataset: Dataset) -> str:
-    """UsageError, before anything is moved, when the run cannot fit in the device's free memory;
-    else the header's line saying how much it takes."""
+def _check_memory(config: Config, backend: Backend, dataset: Dataset, arch: Architecture) -> str:
+    """UsageError, before anything is moved, when the run of ``arch`` cannot fit in the device's free
+    memory; else the header's line saying how much it takes."""
     train, test = dataset.train_images.shape[0], dataset.test_images.shape[0]
-    arch = config.architecture(dataset.image_shape, dataset.num_classes)
     sizes = [int(np.prod(dataset.image_shape)), *arch.hidden_units, dataset.num_classes]
     # No batch holds more than its split: the train split (the dev split is cut from it), or the test split.
     parts = run_bytes(sizes, examples=train + test, batch=min(config.batch_size or train, train),
