@@ -160,7 +160,7 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     if isinstance(checkpoint, Checkpoint):
         source = "(in memory)"
     else:
-        path = Path(a_path("checkpoint", checkpoint))
+        path = Path(checkpoint)  # (a path: checked above)
         path, checkpoint = newest_usable(path, _skipped) if is_folder(path) else (path, load_checkpoint(path))
         source = str(path)
     known = {f.name for f in dataclasses.fields(Config)}
