@@ -232,7 +232,7 @@ make_venv() {
   py=$venv/bin/python
 }
 
-# Makes xpnet with the EXTRAs (empty ones left out) importable by $py, as --source says: pip from
+# Makes xpnet with the EXTRAs (empty ones left out) importable by $py, as $source says: pip from
 # the registry, pip from the wheelhouse, or nothing. Missing packages are one line each; returns 1
 # only when pip failed (the report's device check says what a missing package means).
 install() {
@@ -262,7 +262,7 @@ has_module() {
   "$py" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)' "$1" 2>/dev/null
 }
 
-# The module that shows an extra is installed, and what to call it in a line saying it is not.
+# The module whose presence shows an extra is installed.
 extra_module() {
   case "$1" in
     test) echo pytest ;;
@@ -275,8 +275,7 @@ extra_module() {
 install_offline() {
   local kept=() extra wheel cuda
   for extra in "$@"; do
-    if [ -z "$wheelhouse_extras" ] || [[ " $wheelhouse_extras " == *" $extra "* ]] \
-      || has_module "$(extra_module "$extra")"; then
+    if [[ " $wheelhouse_extras " == *" $extra "* ]] || has_module "$(extra_module "$extra")"; then
       kept+=("$extra")
       continue
     fi
@@ -298,13 +297,14 @@ install_offline() {
   fi
 }
 
-# What the wheelhouse's manifest says it holds, in $wheelhouse_extras (empty: no manifest, try
-# everything), and one line when it was prepared for another Python than $py.
+# What the wheelhouse's manifest says it holds, in $wheelhouse_extras (without a manifest, every
+# extra the lane asks for), and one line when it was prepared for another Python than $py.
 read_wheelhouse() {
   local python
   wheelhouse_extras=$(manifest_field extras)
   python=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo unknown)
   if [ ! -f "$dir/$MANIFEST" ]; then
+    wheelhouse_extras="test cuda12 cuda13 jax-cuda12 jax-cuda13"
     echo "the wheelhouse $dir has no $MANIFEST (ci/gpu.sh --prepare writes one): trying every extra" >&2
   elif [ "$(manifest_field python)" != "$python" ]; then
     echo "the wheelhouse $dir holds wheels for Python $(manifest_field python) and $py is Python $python;" \
@@ -371,6 +371,9 @@ main() {
   extra=""
   if [ "$source" = none ]; then
     py=${XPNET_GPU_PYTHON:-python3}
+    if ! command -v "$py" >/dev/null; then
+      usage_error "$py not found; set XPNET_GPU_PYTHON to the python that has xpnet's packages"
+    fi
     extra=cuda  # nothing is installed, so no CUDA major is asked for: "cuda" names CuPy and JAX alike
     echo "installing nothing: $py runs the checkout"
   else

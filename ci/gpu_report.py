@@ -6,8 +6,9 @@
 `bash ci/gpu.sh` makes the venv and runs this. Checks, each in a child process with a time
 limit (a hung GPU fails its check instead of hanging the lane):
 
-- device: the backend resolves on the device and multiplies correctly; records GPUs and versions;
-- gpu-tests: `python -m pytest -m gpu` (nothing collected, or everything skipped, is a SKIP);
+- device: the backend resolves on the device and multiplies correctly; records GPUs and versions
+  (a package that is not installed is one line);
+- gpu-tests: `python -m pytest -m gpu` (nothing collected, or everything skipped, is a SKIP; no pytest, a FAIL);
 - parity-float64, parity-float32: `ci/parity.py` with numpy and the backend;
 - preset-seed000, preset-seed001: each preset on NumPy and on the backend, test accuracy within
   0.3 points (real MNIST: SKIP unless XPNET_DATA_DIR is set);

@@ -163,9 +163,11 @@ def test_prepare_builds_xpnet_with_what_pyproject_asks_for():
     (["--prepare", "w", "--python-version", "312"], "--python-version takes the target's Python as 3.N"),
     (["--prepare", "w", "--quick"], "--prepare takes --cuda, --python-version and --platform only, not '--quick'"),
     (["--smoke", "--prepare", "w"], "--prepare and --smoke cannot be combined"),
+    (["--no-install"], "no-such-python not found; set XPNET_GPU_PYTHON"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(tmp_path, args, fragment):
-    done, calls = gpu_sh(tmp_path, *args, cwd=tmp_path)
+    done, calls = gpu_sh(tmp_path, *args, cwd=tmp_path,
+                         **({"XPNET_GPU_PYTHON": "no-such-python"} if args == ["--no-install"] else {}))
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: ") and fragment in done.stderr and len(done.stderr.splitlines()) == 1
     assert calls == [] and not (tmp_path / "w").exists()
