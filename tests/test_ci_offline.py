@@ -301,3 +301,15 @@ def test_a_wheelhouse_without_a_manifest_is_tried_whole(tmp_path):
     assert done.stderr == (f"the wheelhouse {folder} has no xpnet-wheelhouse.txt (ci/gpu.sh --prepare writes one): "
                            "trying every extra\n")
     assert commands(calls)[0][-1] == ".[cuda12,test]"
+
+
+def test_a_manifest_that_lists_nothing_offers_nothing(tmp_path):
+    """Every download of --prepare failed: the manifest lists no extras, and nothing is tried."""
+    folder = wheelhouse(tmp_path, "")
+    done, calls = gpu_sh(tmp_path, "--wheelhouse", str(folder), XPNET_GPU_JAX="0")
+    assert done.stderr.splitlines() == [
+        f"cupy is not installed and the wheelhouse {folder} has no cupy-cuda12x wheel; run ci/gpu.sh --prepare "
+        f"{folder} --cuda cuda12 on a machine with a registry",
+        f"pytest is not installed and the wheelhouse {folder} has no test extra (pytest); run ci/gpu.sh --prepare "
+        f"{folder} on a machine with a registry"]
+    assert commands(calls) == [["ci/gpu_report.py", "--out", "gpu-report.md"]]
