@@ -6,8 +6,9 @@
 `bash ci/gpu.sh` makes the venv and runs this. Checks, each in a child process with a time
 limit (a hung GPU fails its check instead of hanging the lane):
 
-- device: the backend resolves on the device and multiplies correctly; records GPUs and versions;
-- gpu-tests: `python -m pytest -m gpu` (nothing collected, or everything skipped, is a SKIP);
+- device: the backend resolves on the device and multiplies correctly; records GPUs and versions
+  (a package that is not installed is one line);
+- gpu-tests: `python -m pytest -m gpu` (nothing collected, or everything skipped, is a SKIP; no pytest, a FAIL);
 - parity-float64, parity-float32: `ci/parity.py` with numpy and the backend;
 - preset-seed000, preset-seed001: each preset on NumPy and on the backend, test accuracy within
   0.3 points (real MNIST: SKIP unless XPNET_DATA_DIR is set);
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -209,6 +211,10 @@ def pytest_verdict(ran: Ran) -> tuple[str, str]:
 
 
 def check_gpu_tests(lane: Lane) -> Result:
+    if importlib.util.find_spec("pytest") is None:
+        return Result("gpu-tests", "FAIL", f"pytest is not installed for {sys.executable}: the gpu tests need "
+                                           "xpnet's test extra (pip install -e '.[test]', or bash ci/gpu.sh, which "
+                                           "installs it)")
     ran = lane.run([sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider"], "gpu-tests")
     verdict, detail = pytest_verdict(ran)
     return Result("gpu-tests", verdict, detail, ran.seconds, command_block(ran))
@@ -440,6 +446,26 @@ def probe(backend: str, device: str) -> dict:
     return found
 
 
+def run_probe(backend: str, device: str) -> int:
+    """The --probe child: the probe's JSON on stdout, or one ``error:`` line on stderr and exit 1."""
+    try:
+        from xpnet.errors import XpnetError
+
+        try:
+            print(json.dumps(probe(backend, device)))
+        except XpnetError as error:  # among them a backend that is not installed
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    except ModuleNotFoundError as error:  # xpnet's own dependencies (numpy, array-api-compat), or xpnet
+        print(f"error: {error.name} is not installed for {sys.executable}; install xpnet with its dependencies "
+              "(pip install -e .), or run bash ci/gpu.sh, which does", file=sys.stderr)
+        return 1
+    except ImportError as error:  # installed, and broken (a library it loads is missing)
+        print(f"error: cannot import: {error}".splitlines()[0], file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ci/gpu_report.py", description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="cupy", help="the backend under test, beside NumPy (default: cupy)")
@@ -464,14 +490,7 @@ def main(argv: list[str] | None = None, runner: Runner = run_command) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.probe:
-        from xpnet.errors import XpnetError
-
-        try:
-            print(json.dumps(probe(args.backend, args.device)))
-        except XpnetError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        return 0
+        return run_probe(args.backend, args.device)
     skipped = set()
     for name in filter(None, (part.strip() for part in args.skip.split(","))):
         if name not in CHECKS and name not in GROUPS:

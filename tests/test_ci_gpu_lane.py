@@ -72,6 +72,31 @@ def test_the_gpu_job_sets_up_python_then_runs_the_gpu_lane():
     assert re.search(r"python-version: \S+", jobs["gpu"])
 
 
+def test_the_gpu_job_keeps_every_report_and_takes_its_runner_from_a_variable():
+    """The old job kept gpu-report.md alone (not JAX's report, not the bench figures), and its fixed
+    runs-on labels could not be pointed at a maintainer's runner."""
+    gpu = workflow_jobs()["gpu"]
+    upload = gpu[gpu.index("uses: actions/upload-artifact@"):]
+    assert re.search(r"if: \$\{\{ always\(\) \}\}\n\s+uses: actions/upload-artifact@", gpu)
+    kept = re.search(r"path: \|\n((?: {12}\S+\n)+)", upload).group(1).split()
+    assert sorted(kept) == ["gpu-report-jax.bench.json", "gpu-report-jax.md", "gpu-report.bench.json",
+                            "gpu-report.md", "gpu-smoke.md"]
+    lane = (ROOT / "ci" / "gpu.sh").read_text()
+    assert all(f":-{name}}}" in lane for name in ("gpu-report.md", "gpu-report-jax.md", "gpu-smoke.md"))
+    runs_on = re.search(r"^    runs-on: (.+)$", gpu, re.MULTILINE).group(1)
+    default = re.fullmatch(r"\$\{\{ fromJSON\(vars\.XPNET_GPU_RUNS_ON \|\| '(.+)'\) \}\}", runs_on)
+    assert default and json.loads(default.group(1)) == ["self-hosted", "linux", "gpu"], runs_on
+    readme = (ROOT / "README.md").read_text()
+    assert "XPNET_GPU_RUNS_ON" in readme and "XPNET_GPU_RUNNER" in readme
+
+
+def test_the_readme_gives_the_offline_commands():
+    tests = (ROOT / "README.md").read_text().split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    for command in ("bash ci/gpu.sh --prepare ", "bash ci/gpu.sh --wheelhouse ", "bash ci/gpu.sh --no-install",
+                    "bash ci/gpu_smoke.sh"):
+        assert command in tests, command
+
+
 # --- Finding 5 and the one command: ci/gpu.sh ---
 
 def source_gpu_sh(tmp_path, script: str, smi: str | None, timeout: float = 60, **env) -> subprocess.CompletedProcess:

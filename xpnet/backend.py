@@ -31,7 +31,7 @@ BACKEND_CHOICES = ("auto",) + BACKENDS
 _INSTALL_HINT = {
     "cupy": "install it with: pip install -e '.[cuda12]' (or '.[cuda13]' for CUDA 13 drivers)",
     "torch": "install it with: pip install -e '.[torch]'",
-    "jax": "install it with: pip install -e '.[jax]' (or '.[jax-cuda12]' for NVIDIA GPUs)",
+    "jax": "install it with: pip install -e '.[jax]' (or '.[jax-cuda12]' or '.[jax-cuda13]' for NVIDIA GPUs)",
     "array-api-strict": "install it with: pip install -e '.[test]'",
 }
 
@@ -503,7 +503,8 @@ def _jax_device(jax, device: str):
     except RuntimeError:
         raise XpnetError(
             f"--backend jax --device {device} is not usable: this JAX install sees no CUDA GPU; use --device cpu, "
-            "or install it with pip install -e '.[jax-cuda12]' on a machine with an NVIDIA driver"
+            "or install it with pip install -e '.[jax-cuda12]' (CUDA 12 driver) or '.[jax-cuda13]' (CUDA 13) on a "
+            "machine with an NVIDIA driver"
         ) from None
     if index >= len(gpus):
         raise XpnetError(f"--backend jax --device {device} is not usable: only {len(gpus)} CUDA device(s) found; "
