@@ -159,6 +159,13 @@ def test_a_hung_check_fails_and_the_rest_still_runs(tmp_path):
     assert "timed out after 90 s" in report
 
 
+def test_on_a_gpu_a_memory_figure_that_is_missing_fails(tmp_path):
+    runner = FakeRunner({"--memory jax@cuda": (0, json.dumps({"bytes": None, "how": "no stats"}) + "\n", "")})
+    status, report = fake_smoke(tmp_path, runner)
+    assert status == 1 and verdicts(report)["memory-jax"] == "FAIL" and "| memory-jax | FAIL | 0.5 | n/a: no stats |" \
+        in report
+
+
 def test_a_missing_package_fails_its_device_check_and_skips_its_checks(tmp_path):
     missing = "error: jax is not installed; install it with: pip install -e '.[jax]'\n"
     runner = FakeRunner({"--probe --backend jax": (1, "", missing)})
