@@ -9,7 +9,9 @@ limit (a hung GPU fails its check instead of hanging the lane):
 - device: the backend resolves on the device and multiplies correctly; records GPUs and versions
   (a package that is not installed is one line);
 - gpu-tests: `python -m pytest -m gpu` (nothing collected, or everything skipped, is a SKIP; no pytest, a FAIL);
-- parity-float64, parity-float32: `ci/parity.py` with numpy and the backend;
+- parity-float64, parity-float32: `ci/parity.py` with numpy and the backend, an MLP;
+- parity-cnn-float64, parity-cnn-float32: the same with the cnn preset's network and random shifts
+  (float64: every parameter element; float32: loss and accuracy);
 - preset-seed000, preset-seed001: each preset on NumPy and on the backend, test accuracy within
   0.3 points (real MNIST: SKIP unless XPNET_DATA_DIR is set);
 - bench: `python -m xpnet.bench --backends numpy,BACKEND@DEVICE --batch-sizes 128,1024,8192`.
@@ -46,8 +48,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKS = ("device", "gpu-tests", "parity-float64", "parity-float32", "preset-seed000", "preset-seed001", "bench")
-GROUPS = {"parity": ("parity-float64", "parity-float32"), "presets": ("preset-seed000", "preset-seed001")}
+CHECKS = ("device", "gpu-tests", "parity-float64", "parity-float32", "parity-cnn-float64", "parity-cnn-float32",
+          "preset-seed000", "preset-seed001", "bench")
+GROUPS = {"parity": ("parity-float64", "parity-float32", "parity-cnn-float64", "parity-cnn-float32"),
+          "presets": ("preset-seed000", "preset-seed001")}
+# The cnn preset's network, trained on images shifted by up to CNN_SHIFT pixels (more than the
+# preset's 1, so that shifts past the border are exercised too).
+CNN_ARCH = "conv16k5,pool,conv32k5v,pool,fc128"
+CNN_SHIFT = 2
+# Float32 CNN runs are compared where SGD has not yet left the loss plateau of its first epoch:
+# leaving it amplifies rounding, and two correct backends then differ by 12 of 666 test examples
+# (synthetic:4000, 2 epochs; figures in ci/parity.py). Float64 runs agree elementwise throughout.
+CNN_PARITY_RUNS = {"float64": ("synthetic:10000", "2"), "float32": ("synthetic:2000", "1")}
 PRESET_POINTS = 0.3
 BENCH_BATCH_SIZES = "128,1024,8192"
 # Seconds each command may take unless --timeout says otherwise.
@@ -220,16 +232,22 @@ def check_gpu_tests(lane: Lane) -> Result:
     return Result("gpu-tests", verdict, detail, ran.seconds, command_block(ran))
 
 
-def check_parity(lane: Lane, dtype: str) -> Result:
-    dataset, epochs = ("synthetic:3000", "1") if lane.args.quick else ("synthetic:60000", "2")
+def check_parity(lane: Lane, dtype: str, cnn: bool = False) -> Result:
+    """ci/parity.py in ``dtype``: an MLP, or (``cnn``) the cnn preset's network on shifted images."""
+    if cnn:  # NumPy trains a CNN some 20x slower than an MLP: fewer examples
+        dataset, epochs = ("synthetic:1000", "1") if lane.args.quick else CNN_PARITY_RUNS[dtype]
+        network = ["--arch", CNN_ARCH, "--shift", str(CNN_SHIFT)]
+    else:
+        dataset, epochs = ("synthetic:3000", "1") if lane.args.quick else ("synthetic:60000", "2")
+        network = []
     ran = lane.run([sys.executable, "ci/parity.py", "--backends", f"numpy,{lane.target}", "--dtype", dtype,
-                    "--dataset", dataset, "--epochs", epochs], "parity")
+                    "--dataset", dataset, "--epochs", epochs, *network], "parity")
     verdict = "PASS" if ran.returncode == 0 else "FAIL"
     detail = ran.last_line() if ran.returncode == 0 else f"{ran.status()}: {ran.last_line()}"
     first_miss = next((line for line in ran.stdout.splitlines() if line.startswith("FAIL ")), None)
     if first_miss:
         detail += f"; first: {first_miss.removeprefix('FAIL ')}"
-    return Result(f"parity-{dtype}", verdict, detail, ran.seconds, command_block(ran))
+    return Result(f"parity-{'cnn-' if cnn else ''}{dtype}", verdict, detail, ran.seconds, command_block(ran))
 
 
 def preset_accuracy(ran: Ran, metrics: Path) -> tuple[float, float] | str:
@@ -474,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bench-json", type=file_path, default=None,
                         help="the bench's figures as JSON (default: beside the report, *.bench.json)")
     parser.add_argument("--quick", action="store_true",
-                        help="small settings for a smoke test: parity on synthetic:3000 for 1 epoch, presets for "
-                             "1 epoch, bench --quick (default: off)")
+                        help="small settings for a smoke test: parity on synthetic:3000 (the CNN: 1000) for 1 epoch, "
+                             "presets for 1 epoch, bench --quick (default: off)")
     parser.add_argument("--skip", default="", metavar="CHECK[,CHECK...]",
                         help=f"checks to skip, from {', '.join(CHECKS)}, or {', '.join(GROUPS)} (default: none)")
     parser.add_argument("--timeout", type=seconds, default=None, metavar="SECONDS",
@@ -537,6 +555,8 @@ def run_checks(lane: Lane, skipped: set[str], handlers: dict) -> int:
         "gpu-tests": check_gpu_tests,
         "parity-float64": lambda lane: check_parity(lane, "float64"),
         "parity-float32": lambda lane: check_parity(lane, "float32"),
+        "parity-cnn-float64": lambda lane: check_parity(lane, "float64", cnn=True),
+        "parity-cnn-float32": lambda lane: check_parity(lane, "float32", cnn=True),
         "preset-seed000": lambda lane: check_preset(lane, "seed000"),
         "preset-seed001": lambda lane: check_preset(lane, "seed001"),
         "bench": check_bench,

@@ -70,7 +70,8 @@ SETTINGS = dict(arch="conv4k3,pool,fc16", batch_size=64, epochs=2, lr=0.05, shif
 
 def test_training_with_shifts_on_every_backend_is_numpy_s_in_float64(backend, small_dataset):
     if backend.name == "cupy":
-        pytest.skip("the gpu lane runs the CuPy case")
+        pytest.skip("the gpu lane runs the CuPy case: ci/gpu_report.py's parity-cnn-float64 check trains a CNN "
+                    "on shifted images on CuPy against NumPy")
     settings = dict(SETTINGS, dataset=small_dataset, dtype="float64", dropout=0.2)
     reference = xpnet.fit(backend="numpy", **settings)
     result = xpnet.fit(backend=backend.name, device=backend.device_name, **settings)

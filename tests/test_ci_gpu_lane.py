@@ -178,8 +178,8 @@ def test_report_on_a_cpu_stand_in_passes_with_every_section(tmp_path, monkeypatc
     assert status == 0, report
     assert printed.rstrip().endswith("verdict: PASS")
     assert sections(report) == {"device": "PASS", "gpu-tests": "SKIP", "parity-float64": "PASS",
-                                "parity-float32": "PASS", "preset-seed000": "SKIP", "preset-seed001": "SKIP",
-                                "bench": "PASS"}
+                                "parity-float32": "PASS", "parity-cnn-float64": "PASS", "parity-cnn-float32": "PASS",
+                                "preset-seed000": "SKIP", "preset-seed001": "SKIP", "bench": "PASS"}
     for heading in ("# xpnet GPU report", "## Checks", "## Environment", "## device: PASS",
                     "## parity-float64: PASS", "## parity-float32: PASS", "## bench: PASS"):
         assert f"\n{heading}\n" in f"\n{report}", heading
@@ -189,7 +189,7 @@ def test_report_on_a_cpu_stand_in_passes_with_every_section(tmp_path, monkeypatc
     assert "| 784-32-10 | 64 | xpnet/array-api-strict@device1 |" in report
     assert json.loads(out.with_name("stand-in-report.bench.json").read_text())["settings"]["backends"] == [
         "numpy", "array-api-strict@device1"]
-    assert report.rstrip().endswith("verdict: PASS (4 PASS, 0 FAIL, 3 SKIP)")
+    assert report.rstrip().endswith("verdict: PASS (6 PASS, 0 FAIL, 3 SKIP)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nested"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["stand-in-report.bench.json", "stand-in-report.md"]
     assert not [path for path in ROOT.iterdir() if path.name.startswith(("stand-in-report", "nested"))]
@@ -203,10 +203,10 @@ def test_without_the_backend_the_device_fails_and_the_rest_skips(tmp_path):
     report = out.read_text()
     assert status == 1
     assert sections(report) == {"device": "FAIL", "gpu-tests": "SKIP", "parity-float64": "SKIP",
-                                "parity-float32": "SKIP", "preset-seed000": "SKIP", "preset-seed001": "SKIP",
-                                "bench": "SKIP"}
+                                "parity-float32": "SKIP", "parity-cnn-float64": "SKIP", "parity-cnn-float32": "SKIP",
+                                "preset-seed000": "SKIP", "preset-seed001": "SKIP", "bench": "SKIP"}
     assert "CuPy is not installed" in report or "no NVIDIA GPU found" in report
-    assert report.rstrip().endswith("verdict: FAIL (0 PASS, 1 FAIL, 6 SKIP)")
+    assert report.rstrip().endswith("verdict: FAIL (0 PASS, 1 FAIL, 8 SKIP)")
 
 
 # --- ci/gpu_report.py with a fake runner: failures, hangs, nothing collected, the presets ---
@@ -263,11 +263,11 @@ def test_a_failing_check_fails_the_report(tmp_path, monkeypatch):
     status, report = fake_report(tmp_path, runner)
     assert status == 1
     assert sections(report) == {"device": "PASS", "gpu-tests": "PASS", "parity-float64": "PASS",
-                                "parity-float32": "FAIL", "preset-seed000": "SKIP", "preset-seed001": "SKIP",
-                                "bench": "PASS"}
+                                "parity-float32": "FAIL", "parity-cnn-float64": "PASS", "parity-cnn-float32": "FAIL",
+                                "preset-seed000": "SKIP", "preset-seed001": "SKIP", "bench": "PASS"}
     assert "exit status 1: parity: FAIL (1 check(s) missed)" in report
     assert "| GPUs (CuPy or PyTorch) | NVIDIA H200 |" in report and "| CuPy | 14.0.1 |" in report
-    assert "Verdict: **FAIL** (4 PASS, 1 FAIL, 2 SKIP; failed: parity-float32)" in report
+    assert "Verdict: **FAIL** (5 PASS, 2 FAIL, 2 SKIP; failed: parity-float32, parity-cnn-float32)" in report
     assert "2 xpnet run(s) timed" in report  # the MLP's row and the CNN's; not the reference's
     bench = runner.commands[-1]
     assert ["--batch-sizes", "128,1024,8192"] == bench[-2:]
@@ -410,7 +410,7 @@ def test_nothing_checked_is_no_pass(tmp_path, capsys):
     """The old script said PASS, exit 0, with every check skipped."""
     status, report = fake_report(tmp_path, FakeRunner(), "--skip", ",".join(gpu_report.CHECKS))
     assert status == 1
-    assert "Verdict: **NOTHING CHECKED** (0 PASS, 0 FAIL, 7 SKIP)" in report
+    assert "Verdict: **NOTHING CHECKED** (0 PASS, 0 FAIL, 9 SKIP)" in report
     assert capsys.readouterr().out.rstrip().endswith("verdict: NOTHING CHECKED")
 
 

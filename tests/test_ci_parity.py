@@ -7,6 +7,7 @@ torch on its own GPU-lane command; these tests fail on it (no --dtype, no compar
 import dataclasses
 import importlib
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import pytest
 import xpnet
 from xpnet.data import load_dataset, write_mnist_folder
 
-from ci_scripts import load_script
+from ci_scripts import ROOT, load_script
 from stopping import stop_after
 
 parity = load_script("parity")
@@ -243,3 +244,90 @@ def test_a_deep_narrow_net_with_an_untrained_output_bias_passes(capsys):
                           "synthetic:100", "--epochs", "1", "--dtype", "float32"])
     out = capsys.readouterr().out
     assert status == 0, out
+
+
+# --- Issue 19, defect 4: the GPU lane trains a CNN (with shifts) against NumPy ---
+
+CNN = ["--arch", "conv4k3,pool,fc16", "--shift", "2", "--dataset", "synthetic:600", "--epochs", "1"]
+strict_installed = pytest.mark.skipif(not installed("array_api_strict"), reason="array-api-strict is not installed")
+
+
+@strict_installed
+def test_a_cnn_with_shifts_agrees_on_numpy_and_strict_device1(capsys):
+    status = parity.main(["--backends", "numpy,array-api-strict@device1", *CNN])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "## float64: synthetic:600, 1 epoch(s), arch conv4k3,pool,fc16, shifts up to 2 px, seed 1" in out
+    assert "W1 elementwise" in out.split("## float32")[0]  # float64: every parameter element
+    assert "a CNN in float32: by loss and accuracy" in out and "distance" not in out.split("## float32")[1]
+    assert out.rstrip().endswith("agrees with numpy in float64 and float32)"), out
+
+
+@strict_installed
+def test_a_cnn_trained_with_a_learning_rate_1_percent_off_fails(monkeypatch, capsys):
+    fit = xpnet.fit
+
+    def off_by_1_percent(**settings):
+        if settings["backend"] != "numpy":
+            settings["lr"] = 0.101
+        return fit(**settings)
+
+    monkeypatch.setattr(parity.xpnet, "fit", off_by_1_percent)
+    status = parity.main(["--backends", "numpy,array-api-strict@device1", "--dtype", "float64", *CNN])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "FAIL float64 array-api-strict@device1: W1 elementwise" in out
+
+
+@strict_installed
+def test_a_float32_leak_into_a_float64_cnn_fails(monkeypatch, capsys):
+    """The second backend's conv weights come back rounded to float32, as a float32 leak would leave them."""
+    fit = xpnet.fit
+
+    def leaking(**settings):
+        result = fit(**settings)
+        if settings["backend"] != "numpy":
+            params = result.host_params()
+            result.host_params = lambda: [(W.astype(np.float32).astype(np.float64) if W.ndim == 4 else W, b)
+                                          for W, b in params]
+        return result
+
+    monkeypatch.setattr(parity.xpnet, "fit", leaking)
+    status = parity.main(["--backends", "numpy,array-api-strict@device1", "--dtype", "float64", *CNN])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert [line.split(":")[1] for line in out.splitlines() if line.startswith("FAIL ")] == [
+        " W1 elementwise |diff| / (atol + rtol |ref|)"]
+
+
+def test_the_gpu_report_trains_the_cnn_preset_s_network(tmp_path):
+    from xpnet.training.config import PRESETS
+
+    gpu_report = load_script("gpu_report")
+    assert {"parity-cnn-float64", "parity-cnn-float32"} <= set(gpu_report.GROUPS["parity"])
+    assert gpu_report.CNN_ARCH == PRESETS["cnn"].settings["arch"]
+
+
+@strict_installed
+def test_the_gpu_report_runs_cnn_parity_on_a_cpu_stand_in(tmp_path, capsys):
+    gpu_report = load_script("gpu_report")
+    out = tmp_path / "report.md"
+    status = gpu_report.main(["--backend", "array-api-strict", "--device", "device1", "--quick", "--out", str(out),
+                              "--skip", "gpu-tests,parity-float64,parity-float32,presets,bench"])
+    report = out.read_text()
+    assert status == 0, report
+    verdicts = dict(re.findall(r"^\| ([\w-]+) \| (PASS|FAIL|SKIP) \|", report, re.MULTILINE))
+    assert (verdicts["parity-cnn-float64"], verdicts["parity-cnn-float32"]) == ("PASS", "PASS"), report
+    assert "--arch conv16k5,pool,conv32k5v,pool,fc128 --shift 2" in report
+    assert "parity: PASS (array-api-strict@device1 agrees with numpy in float32)" in report
+
+
+def test_the_cupy_cnn_skips_name_the_gpu_lane_check_that_runs_them():
+    gpu_report = load_script("gpu_report")
+    for name in ("test_cnn_runs.py", "test_augment.py"):
+        text = (ROOT / "tests" / name).read_text()
+        reasons = re.findall(r'pytest\.skip\(("the gpu lane[^)]*)\)', text)
+        assert reasons, name
+        for reason in reasons:
+            named = [check for check in gpu_report.CHECKS if f" {check} " in reason]
+            assert named and all(check.startswith("parity-cnn") for check in named), (name, reason)

@@ -33,7 +33,8 @@ def _settings(**changes):
 
 def test_a_cnn_trains_on_every_backend_like_numpy_in_float64(backend, small_dataset):
     if backend.name == "cupy":
-        pytest.skip("the gpu lane runs the CuPy case")
+        pytest.skip("the gpu lane runs the CuPy case: ci/gpu_report.py's parity-cnn-float64 check trains a CNN "
+                    "on shifted images on CuPy against NumPy")
     settings = _settings(dataset=small_dataset, dtype="float64", dropout=0.2, optimizer="adam", lr=0.002)
     reference = xpnet.fit(backend="numpy", **settings)
     result = xpnet.fit(backend=backend.name, device=backend.device_name, **settings)

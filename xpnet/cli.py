@@ -129,6 +129,13 @@ SHARED_FLAGS: dict[str, SharedFlag] = {
     "--hidden": SharedFlag("hidden layer sizes, e.g. 128 or 512,256; 'none' for softmax regression",
                            options=dict(type=parse_hidden, metavar="SIZES")),
     "--seed": SharedFlag("seed of the host random generator", options=dict(type=seed_number)),
+    "--arch": SharedFlag("the network, left to right: convFkK (F filters, KxK, same padding; convFkKv: valid), "
+                         "pool (2x2 max), avgpool (2x2 mean) and fcN (N units), each followed by ReLU, e.g. "
+                         "conv32k5,pool,conv64k5,pool,fc256; the layer to the classes is added; instead of --hidden",
+                         "the MLP of --hidden", dict(type=arch_layers, metavar="LAYERS")),
+    "--shift": SharedFlag("move each training image by a random whole number of pixels, up to S down or up and S "
+                          "left or right, drawn anew each epoch; new pixels are 0 (torchvision's RandomCrop(28, "
+                          "padding=S))", options=dict(type=non_negative_int, metavar="S")),
 }
 
 _UNSET = object()

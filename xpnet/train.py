@@ -11,7 +11,7 @@ import sys
 import warnings
 
 from .arguments import MAX_COUNT, shown, whole_number
-from .cli import (CommandParser, add_shared, any_number, arch_layers, non_negative_int, positive_float, positive_int,
+from .cli import (CommandParser, add_shared, any_number, non_negative_int, positive_float, positive_int,
                   run_command)
 from .errors import UsageError
 from .cli import parse_hidden  # noqa: F401 (xpnet.train.parse_hidden, as before it moved to xpnet.cli)
@@ -73,11 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shared(where, "--threads")
     model = parser.add_argument_group("model")
     add_shared(model, "--hidden", shown=d.hidden)
-    model.add_argument("--arch", type=arch_layers, metavar="LAYERS",
-                       help="the network, left to right: convFkK (F filters, KxK, same padding; convFkKv: valid), "
-                            "pool (2x2 max), avgpool (2x2 mean) and fcN (N units), each followed by ReLU, e.g. "
-                            "conv32k5,pool,conv64k5,pool,fc256; the layer to the classes is added; instead of "
-                            "--hidden (default: the MLP of --hidden)")
+    add_shared(model, "--arch")
     model.add_argument("--init", metavar="SCHEME", help=f"weight init: normal:STD, uniform:A (on [-A, A)), "
                                                         f"xavier or he (default: {d.init})")
     model.add_argument("--bias-init", choices=BIAS_SCHEMES,
@@ -105,10 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                                f"(default: {d.warmup_epochs})")
     training.add_argument("--dropout", type=any_number, metavar="P",
                           help=f"drop each hidden unit with probability P while training (default: {d.dropout})")
-    training.add_argument("--shift", type=non_negative_int, metavar="S",
-                          help="move each training image by a random whole number of pixels, up to S down or up "
-                               "and S left or right, drawn anew each epoch; new pixels are 0 "
-                               f"(torchvision's RandomCrop(28, padding=S)) (default: {d.shift}, none)")
+    add_shared(training, "--shift", shown=f"{d.shift}, none")
     training.add_argument("--batch-size", type=parse_batch_size, metavar="N",
                           help=f"minibatch size, or 'full' for full-batch gradient descent (default: {d.batch_size})")
     training.add_argument("--epochs", type=positive_int, help=f"number of epochs (default: {d.epochs})")
