@@ -404,7 +404,8 @@ def no_gpu_reason() -> str | None:
         return None
     from xpnet.backend import cuda_problem
 
-    return cuda_problem()
+    # Its first clause: the advice after it ("use --device cpu") is for a training command.
+    return (cuda_problem() or "no NVIDIA driver").split(";")[0]
 
 
 def build_parser() -> argparse.ArgumentParser:
