@@ -80,6 +80,26 @@ def test_the_float32_matmul_precision_is_stated_for_each_case(library, on_gpu, e
     assert float32_matmul_text(library, on_gpu, environ, switch) == expected
 
 
+@pytest.mark.parametrize("environ, stated", [({}, "float32 (IEEE)"), ({"CUPY_TF32": "1"}, "TF32 (opted in by CUPY_TF32=1)")])
+def test_a_gpu_runs_header_states_its_float32_products_and_the_backends_notes(monkeypatch, environ, stated):
+    from xpnet.training.config import Config
+    from xpnet.training.report import report_header
+
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    monkeypatch.delenv("CUPY_TF32", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    gpu = Backend("cupy", None, types.SimpleNamespace(id=1), "--backend cupy", ("note: how memory is taken",))
+    arch = types.SimpleNamespace(parameter_count=lambda: 10, describe=lambda: "784-10")
+    run = types.SimpleNamespace(config=Config(), backend=gpu, arch=arch, compiled=None, dev=None, batch_size=128,
+                                epochs=1, train=types.SimpleNamespace(size=6), test=types.SimpleNamespace(size=2),
+                                dataset=types.SimpleNamespace(name="synthetic", source="memory", num_classes=10))
+    lines = []
+    report_header(lines.append, run)
+    assert lines[0].startswith(f"xpnet {xpnet.__version__}: backend cupy on cuda:1, float32 (matmuls {stated}) (")
+    assert lines[1] == "note: how memory is taken"
+
+
 @pytest.mark.parametrize("name", ["numpy", "array-api-strict", "torch", "jax"])
 def test_library_versions_state_the_float32_matmul_precision(name):
     pytest.importorskip(name.replace("-", "_"))
@@ -119,6 +139,27 @@ def test_resolving_jax_on_a_gpu_sets_its_environment_before_it_starts(monkeypatc
         assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
         assert "as it needs it" in notes[0] and "CUDA_VISIBLE_DEVICES=1 with --device cuda:0" in notes[0]
     assert backend_module._prepare_jax(jax, "cpu") == ()
+
+
+@jax_installed
+def test_a_users_xla_flags_still_act_once_xpnet_added_its_own(tmp_path):
+    """XLA reads XLA_FLAGS when JAX's backends start, after xpnet resolved a GPU: the user's dump flag
+    and xpnet's flag both reach XLA (an unknown flag would end the process)."""
+    dump = tmp_path / "dump"
+    out = run_child("""
+        import os
+        import jax
+        import xpnet
+        try:
+            xpnet.resolve("jax", "cuda:0")  # no GPU here: refused, once the environment is set
+        except xpnet.XpnetError:
+            pass
+        print(os.environ["XLA_FLAGS"])
+        xpnet.resolve("jax", "cpu")
+        jax.jit(lambda x: x @ x)(jax.numpy.ones((4, 4))).block_until_ready()
+    """, XLA_FLAGS=f"--xla_dump_to={dump}")
+    assert out.split() == [f"--xla_dump_to={dump}", "--xla_gpu_deterministic_ops=true"]
+    assert any(dump.iterdir())
 
 
 HASHED_RUN = """
@@ -203,7 +244,13 @@ class Answered(Exception):
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
-def test_a_signal_during_the_wait_reaches_its_handler_while_the_result_is_still_blocked():
+def test_a_signal_during_the_wait_reaches_its_handler_while_the_result_is_still_blocked(monkeypatch):
+    """The handler runs while the result is blocked; the exception it raises leaves the wait, and the
+    process is set to end at exit unless the helper thread got out of JAX by then."""
+    from xpnet.training import interrupt
+
+    guarded = []
+    monkeypatch.setattr(interrupt, "end_at_exit_unless", lambda finished: guarded.append(finished.is_set()))
     array = BlockedArray()
     seen = []
 
@@ -222,7 +269,7 @@ def test_a_signal_during_the_wait_reaches_its_handler_while_the_result_is_still_
         timer.cancel()
         array.ready.set()  # lets the waiting helper thread end
         signal.signal(signal.SIGUSR1, before)
-    assert seen == [False] and array.blocks == 1
+    assert seen == [False] and array.blocks == 1 and guarded == [False]
 
 
 # --- CuPy: each GPU's pool freed on that GPU; constants filed under the device asked for ---
@@ -270,19 +317,6 @@ def test_a_device_constant_made_outside_the_device_context_is_filed_under_the_as
     assert all(constant.device == device1 for constant in made)
     assert len(ops._CONSTANTS) == 1 and all(constant is made[0] for constant in made)
     assert cupy_like.created_on[str(xp.Device("CPU_DEVICE"))] == 1  # made once, then moved: never again
-
-
-def test_relu_outside_the_device_context_keeps_one_zero(cupy_like, monkeypatch):
-    xp = cupy_like.strict
-    backend = resolve("array-api-strict", "device1")
-    monkeypatch.setattr(ops, "_CONSTANTS", [])
-    Z = backend.asarray(np.array([[-1.0, 2.0]], dtype=np.float32))
-    with backend.activate():
-        first = xpnet.to_numpy(ops.relu(Z, xp=xp))
-    for _ in range(3):
-        ops.device_constant(xp, backend.device, ("zero", Z.dtype), lambda where: xp.zeros((), dtype=Z.dtype,
-                                                                                          device=where))
-    assert len(ops._CONSTANTS) == 1 and first.tolist() == [[0.0, 2.0]]
 
 
 def test_the_gpu_report_states_the_float32_matmul_precision(tmp_path, monkeypatch):

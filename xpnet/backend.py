@@ -162,6 +162,8 @@ def wait_in_python(array) -> None:
     short-lived thread while this one waits on an event, it returns the moment the result is ready
     (no polling) and a Ctrl-C still reaches its handler at once (a lock wait is interruptible on POSIX).
     """
+    from .training.interrupt import end_at_exit_unless
+
     finished, failure = threading.Event(), []
 
     def block():
@@ -173,7 +175,11 @@ def wait_in_python(array) -> None:
             finished.set()
 
     threading.Thread(target=block, name="xpnet wait", daemon=True).start()
-    finished.wait()
+    try:
+        finished.wait()
+    except BaseException:  # a second Ctrl-C: the helper may still be inside JAX's C++ when the run exits
+        end_at_exit_unless(finished)
+        raise
     if failure:
         raise failure[0]
 
