@@ -13,7 +13,6 @@ import textwrap
 import threading
 import types
 
-import numpy as np
 import pytest
 
 import xpnet
@@ -80,7 +79,8 @@ def test_the_float32_matmul_precision_is_stated_for_each_case(library, on_gpu, e
     assert float32_matmul_text(library, on_gpu, environ, switch) == expected
 
 
-@pytest.mark.parametrize("environ, stated", [({}, "float32 (IEEE)"), ({"CUPY_TF32": "1"}, "TF32 (opted in by CUPY_TF32=1)")])
+@pytest.mark.parametrize("environ, stated", [({}, "float32 (IEEE)"),
+                                             ({"CUPY_TF32": "1"}, "TF32 (opted in by CUPY_TF32=1)")])
 def test_a_gpu_runs_header_states_its_float32_products_and_the_backends_notes(monkeypatch, environ, stated):
     from xpnet.training.config import Config
     from xpnet.training.report import report_header
@@ -111,7 +111,8 @@ def test_library_versions_state_the_float32_matmul_precision(name):
 @pytest.mark.parametrize("environ, expected", [
     ({}, {"XLA_FLAGS": "--xla_gpu_deterministic_ops=true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}),
     ({"XLA_FLAGS": "--xla_dump_to=/tmp/hlo"},
-     {"XLA_FLAGS": "--xla_dump_to=/tmp/hlo --xla_gpu_deterministic_ops=true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}),
+     {"XLA_FLAGS": "--xla_dump_to=/tmp/hlo --xla_gpu_deterministic_ops=true",
+      "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}),
     ({"XLA_FLAGS": "--xla_gpu_deterministic_ops=false", "XLA_PYTHON_CLIENT_PREALLOCATE": "true"}, {}),
     ({"XLA_FLAGS": "--xla_gpu_deterministic_ops"}, {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}),
     ({"XLA_PYTHON_CLIENT_MEM_FRACTION": ".5"}, {"XLA_FLAGS": "--xla_gpu_deterministic_ops=true"}),
@@ -303,7 +304,8 @@ class FakeCupy(types.ModuleType):
 def test_release_memory_pool_frees_each_gpus_pool_in_its_context(monkeypatch):
     cupy = FakeCupy()
     monkeypatch.setitem(sys.modules, "cupy", cupy)
-    backends = [Backend("cupy", None, cupy.device(1)), Backend("numpy", None, "cpu"), Backend("cupy", None, cupy.device(2))]
+    backends = [Backend("cupy", None, cupy.device(1)), Backend("numpy", None, "cpu"),
+                Backend("cupy", None, cupy.device(2))]
     release_memory_pool(backends)
     assert cupy.freed_on == [1, 2] and cupy.current == 0
 
