@@ -131,6 +131,7 @@ def test_resolving_jax_on_a_gpu_sets_its_environment_before_it_starts(monkeypatc
 
     for name in ("XLA_FLAGS", *backend_module._JAX_MEMORY_CHOICES):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(backend_module, "_JAX_GPU_SET_UP", [])
     monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: started)
     notes = backend_module._prepare_jax(jax, "cuda:1")
     if started:
@@ -161,6 +162,21 @@ def test_a_users_xla_flags_still_act_once_xpnet_added_its_own(tmp_path):
     """, XLA_FLAGS=f"--xla_dump_to={dump}")
     assert out.split() == [f"--xla_dump_to={dump}", "--xla_gpu_deterministic_ops=true"]
     assert any(dump.iterdir())
+
+
+@jax_installed
+def test_a_second_jax_gpu_run_in_the_process_is_not_told_jax_started_before_xpnet(monkeypatch):
+    import jax
+    from jax._src import xla_bridge
+
+    for name in ("XLA_FLAGS", *backend_module._JAX_MEMORY_CHOICES):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(backend_module, "_JAX_GPU_SET_UP", [])
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: False)
+    first = backend_module._prepare_jax(jax, "cuda:0")
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: True)  # the first run started it
+    assert backend_module._prepare_jax(jax, "cuda:0") == first and "as it needs it" in first[0]
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=true"
 
 
 HASHED_RUN = """

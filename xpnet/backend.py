@@ -537,6 +537,7 @@ _DEVICE_SCOPES = {"cupy": lambda device: device, "torch": _torch_scope, "jax": _
 _JAX_MEMORY_CHOICES = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION",
                        "XLA_PYTHON_CLIENT_ALLOCATOR")
 _DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops"
+_JAX_GPU_SET_UP: list[str] = []  # the devices xpnet set JAX's GPU environment up for (it then starts)
 
 
 def jax_gpu_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -565,11 +566,12 @@ def _prepare_jax(jax, device: str) -> tuple[str, ...]:
         return ()
     from jax._src import xla_bridge
 
-    if xla_bridge.backends_are_initialized():
+    if xla_bridge.backends_are_initialized() and not _JAX_GPU_SET_UP:
         return ("note: JAX started before xpnet set it up, so XLA_FLAGS and XLA_PYTHON_CLIENT_PREALLOCATE are as "
                 "found: it may preallocate 75% of every visible GPU, and a resumed run may differ from an "
                 "uninterrupted one in the last bits",)
     os.environ.update(jax_gpu_environment(os.environ))
+    _JAX_GPU_SET_UP.append(device)
     taken = ("as it needs it (XLA_PYTHON_CLIENT_PREALLOCATE=false)"
              if os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") == "false" else "as your XLA_PYTHON_CLIENT_* say")
     return (f"note: JAX takes GPU memory {taken}, and a CUDA context on every visible GPU; "
