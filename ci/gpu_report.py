@@ -367,6 +367,7 @@ def render(lane: Lane, results: list[Result], started: datetime.datetime, pendin
         ("CuPy", found.get("cupy", "not used")),
         ("PyTorch (its CUDA)", f"{found['torch']} ({found.get('torch_cuda')})" if "torch" in found else "not used"),
         ("PyTorch allows TF32 in matmuls", found.get("torch_allow_tf32", "n/a")),
+        ("float32 matrix products of the backend under test", found.get("float32_matmul", "n/a")),
         ("backend library versions", found.get("libraries", "n/a")),
         ("NumPy", found.get("numpy", "?")),
         ("Python", found.get("python", platform.python_version())),

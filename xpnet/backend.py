@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import re
 import sys
-import time
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from array_api_compat import (array_namespace, is_array_api_strict_namespace, is_cupy_array, is_jax_array,
@@ -48,6 +49,7 @@ class Backend:
     xp: Any
     device: Any
     reason: str = ""
+    notes: tuple[str, ...] = ()  # lines a run prints under its header: how the library was set up
 
     @property
     def device_name(self) -> str:
@@ -149,14 +151,37 @@ def _jax_compiler() -> Compiler:
             return fn(*args)
         return jax.jit(traced, donate_argnums=donate)
 
-    def wait(array):
-        pause = 0.0005
-        while not array.is_ready():
-            time.sleep(pause)
-            pause = min(2 * pause, 0.02)
-
-    return Compiler("jax.jit (XLA)", compile, jax.lax.scan, counter, wait,
+    return Compiler("jax.jit (XLA)", compile, jax.lax.scan, counter, wait_in_python,
                     ahead=lambda compiled, *args: compiled.lower(*args).compile())
+
+
+def wait_in_python(array) -> None:
+    """Return once ``array`` (a JAX array) is computed, with this thread waiting in Python.
+
+    ``block_until_ready`` holds the thread inside C++, where signal handlers cannot run; called in a
+    short-lived thread while this one waits on an event, it returns the moment the result is ready
+    (no polling) and a Ctrl-C still reaches its handler at once (a lock wait is interruptible on POSIX).
+    """
+    from .training.interrupt import end_at_exit_unless
+
+    finished, failure = threading.Event(), []
+
+    def block():
+        try:
+            array.block_until_ready()
+        except BaseException as error:  # raised again in the waiting thread
+            failure.append(error)
+        finally:
+            finished.set()
+
+    threading.Thread(target=block, name="xpnet wait", daemon=True).start()
+    try:
+        finished.wait()
+    except BaseException:  # a second Ctrl-C: the helper may still be inside JAX's C++ when the run exits
+        end_at_exit_unless(finished)
+        raise
+    if failure:
+        raise failure[0]
 
 
 def _torch_compiler() -> Compiler:
@@ -358,11 +383,15 @@ def memory_pool_bytes(array) -> int | None:
         return int(cupy.get_default_memory_pool().total_bytes())
 
 
-def release_memory_pool() -> None:
-    """Give CuPy's cached blocks back (where CuPy is loaded), so a later peak is its own."""
-    cupy = sys.modules.get("cupy")
-    if cupy is not None:
-        cupy.get_default_memory_pool().free_all_blocks()
+def release_memory_pool(backends) -> None:
+    """Give CuPy's cached blocks back on the GPU of each CuPy backend in ``backends``, so a later
+    peak is its own. CuPy's pool frees the *current* device's blocks: each is freed in its device's context."""
+    for backend in backends:
+        if backend.name == "cupy":
+            import cupy
+
+            with backend.activate():
+                cupy.get_default_memory_pool().free_all_blocks()
 
 
 def backend_of(array) -> Backend:
@@ -371,10 +400,10 @@ def backend_of(array) -> Backend:
 
 
 def library_versions(backend: Backend) -> dict[str, str]:
-    """Version strings worth printing next to a result: the library's, and on a GPU the CUDA
-    versions, the GPU's name and (PyTorch) whether float32 matrix products may use TF32."""
+    """Version strings worth printing next to a result: the library's, how it computes float32
+    matrix products (:func:`float32_matmul`), and on a GPU the CUDA versions and the GPU's name."""
     module = _import(backend.name)
-    versions = {backend.name: getattr(module, "__version__", "?")}
+    versions = {backend.name: getattr(module, "__version__", "?"), "float32_matmul": float32_matmul(backend)}
     if backend.name == "cupy":
         runtime = module.cuda.runtime
         versions["cuda_runtime"] = _cuda_version(runtime.runtimeGetVersion())
@@ -392,6 +421,35 @@ def library_versions(backend: Backend) -> dict[str, str]:
         if backend.device.platform != "cpu":
             versions["gpu"] = str(backend.device.device_kind)
     return versions
+
+
+IEEE_FLOAT32 = "float32 (IEEE)"
+# JAX's settings of jax_default_matmul_precision that compute float32 products in float32.
+_JAX_FLOAT32_PRECISIONS = ("highest", "float32", "F32_F32_F32")
+
+
+def float32_matmul(backend: Backend) -> str:
+    """How ``backend`` multiplies float32 matrices: ``float32 (IEEE)``, or ``TF32 (opted in by ...)``."""
+    switch = None
+    if backend.name == "torch":
+        switch = bool(_import("torch").backends.cuda.matmul.allow_tf32)
+    elif backend.name == "jax":
+        switch = _import("jax").config.jax_default_matmul_precision
+    return float32_matmul_text(backend.name, backend.device_name.startswith("cuda"), os.environ, switch)
+
+
+def float32_matmul_text(library: str, on_gpu: bool, environ: Mapping[str, str], switch) -> str:
+    """:func:`float32_matmul` from the facts: the library, whether it runs on a GPU, the environment,
+    and ``switch``, the library's own TF32 switch (PyTorch's ``allow_tf32``, JAX's default matmul precision)."""
+    if not on_gpu or environ.get("NVIDIA_TF32_OVERRIDE") == "0":  # the override binds cuBLAS for every library
+        return IEEE_FLOAT32
+    if library == "cupy" and environ.get("CUPY_TF32") == "1":
+        return "TF32 (opted in by CUPY_TF32=1)"
+    if library == "torch" and switch:
+        return "TF32 (opted in by torch.set_float32_matmul_precision('high'), or allow_tf32)"
+    if library == "jax" and switch not in _JAX_FLOAT32_PRECISIONS:
+        return f"TF32 (opted in by JAX_DEFAULT_MATMUL_PRECISION={switch})"
+    return IEEE_FLOAT32
 
 
 def _cuda_version(number: int) -> str:
@@ -437,7 +495,8 @@ def _make(name: str, device: str, reason: str) -> Backend:
             return Backend(name, xp, torch.device("cuda", index), reason)
         raise _cpu_only(name, device)
     if name == "jax":
-        return Backend(name, _jax_namespace(module), _jax_device(module, device), reason)
+        notes = _prepare_jax(module, device)
+        return Backend(name, _jax_namespace(module), _jax_device(module, device), reason, notes)
     if name == "array-api-strict":
         xp = module
         if device in ("auto", "cpu"):
@@ -472,6 +531,51 @@ def _jax_scope(device) -> contextlib.AbstractContextManager:
 # The libraries with a "current device" that creation functions fall back on; a
 # cupy.cuda.Device is itself the context manager that makes it current.
 _DEVICE_SCOPES = {"cupy": lambda device: device, "torch": _torch_scope, "jax": _jax_scope}
+
+
+# The environment variables by which a user chooses how JAX takes GPU memory: theirs wins.
+_JAX_MEMORY_CHOICES = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION",
+                       "XLA_PYTHON_CLIENT_ALLOCATOR")
+_DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops"
+_JAX_GPU_SET_UP: list[str] = []  # the devices xpnet set JAX's GPU environment up for (it then starts)
+
+
+def jax_gpu_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables to set, given ``environ``, before JAX starts its GPU backend.
+
+    ``XLA_FLAGS`` gains ``--xla_gpu_deterministic_ops=true`` (which also turns autotuning off), so
+    that the same compiled step gives the same bits in every process and a resumed run equals an
+    uninterrupted one; ``XLA_PYTHON_CLIENT_PREALLOCATE=false``, so that JAX takes memory as it needs
+    it, not 75% of every visible GPU. A user's own setting of either is kept.
+    """
+    changes = {}
+    flags = environ.get("XLA_FLAGS", "")
+    if not any(flag.split("=")[0] == _DETERMINISTIC_FLAG for flag in flags.split()):
+        changes["XLA_FLAGS"] = f"{flags} {_DETERMINISTIC_FLAG}=true".strip()
+    if not any(name in environ for name in _JAX_MEMORY_CHOICES):
+        changes["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    return changes
+
+
+def _prepare_jax(jax, device: str) -> tuple[str, ...]:
+    """Make float32 products IEEE float32 unless the user opted in to TF32, and before a CUDA device's
+    backend starts set :func:`jax_gpu_environment`; the notes a run prints about it."""
+    if jax.config.jax_default_matmul_precision is None:  # JAX_DEFAULT_MATMUL_PRECISION sets it at import
+        jax.config.update("jax_default_matmul_precision", "highest")  # global: compiler threads see it too
+    if not device.startswith("cuda"):
+        return ()
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized() and not _JAX_GPU_SET_UP:
+        return ("note: JAX started before xpnet set it up, so XLA_FLAGS and XLA_PYTHON_CLIENT_PREALLOCATE are as "
+                "found: it may preallocate 75% of every visible GPU, and a resumed run may differ from an "
+                "uninterrupted one in the last bits",)
+    os.environ.update(jax_gpu_environment(os.environ))
+    _JAX_GPU_SET_UP.append(device)
+    taken = ("as it needs it (XLA_PYTHON_CLIENT_PREALLOCATE=false)"
+             if os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") == "false" else "as your XLA_PYTHON_CLIENT_* say")
+    return (f"note: JAX takes GPU memory {taken}, and a CUDA context on every visible GPU; "
+            f"CUDA_VISIBLE_DEVICES={_parse_cuda_index(device)} with --device cuda:0 keeps the others entirely free",)
 
 
 def _jax_namespace(jax):

@@ -201,7 +201,7 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
     """Rows (one per implementation) and memory figures for one model at one batch size;
     ``backends`` maps each NAME[@DEVICE] entry to its resolved backend."""
     gpu: dict = {}
-    release_memory_pool()
+    release_memory_pool(backends.values())
     runners = [xpnet_runner(dataset, entry, backend, {"hidden": tuple(sizes[1:-1])}, batch_size, dtype, gpu)
                for entry, backend in backends.items()]
     runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, X, y, sizes, batch_size, dtype))
@@ -224,7 +224,7 @@ def conv_case(arch: Architecture, batch_size: int, dataset, X, y, backends: dict
     """Rows and memory figures for the CNN ``arch`` at one batch size, ``X`` (n, 784) flattened NHWC:
     xpnet on each backend and, where PyTorch is installed, :data:`CONV_PEER`."""
     gpu: dict = {}
-    release_memory_pool()
+    release_memory_pool(backends.values())
     tokens = ",".join(arch.tokens)
     runners = [xpnet_runner(dataset, entry, backend, {"arch": tokens}, batch_size, dtype, gpu, CONV_PEERS, floor=False)
                for entry, backend in backends.items()]

@@ -30,8 +30,7 @@ def relu(Z, *, xp=None):
 
 
 # Constants made once per namespace, device and key (a list, not a dict: not every library's
-# device objects are hashable), each filed under the device it landed on, so that one made
-# outside the backend's device context is never handed to another device's arrays.
+# device objects are hashable), each on the device it is filed under.
 _CONSTANTS: list = []
 
 
@@ -45,7 +44,11 @@ def device_constant(xp, device, key, make):
         if namespace is xp and where == device and known == key:
             return constant
     constant = make(device)
-    _CONSTANTS.append((xp, device_of(constant), key, constant))
+    if device_of(constant) != device:
+        # CuPy outside its device context makes it on the current GPU, whatever device= says; asarray
+        # moves it, so that it is filed (and found again) under the device asked for.
+        constant = xp.asarray(constant, device=device)
+    _CONSTANTS.append((xp, device, key, constant))
     return constant
 
 

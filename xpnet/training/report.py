@@ -5,16 +5,22 @@ from __future__ import annotations
 import sys
 
 from .. import __version__
+from ..backend import float32_matmul
 from .config import Config
 
 
 def report_header(say, run) -> None:
-    """The three lines a run starts with: the backend, the data, the model and its training."""
+    """The three lines a run starts with: the backend (on a GPU, how it multiplies float32 matrices,
+    and its notes), the data, the model and its training."""
     config, backend, dataset, dev = run.config, run.backend, run.dataset, run.dev
     count = run.arch.parameter_count()
     compiled = f", compiled by {run.compiled.compiler.name}" if run.compiled is not None else ""
-    say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype}{compiled} "
+    on_gpu = backend.device_name.startswith("cuda")
+    products = f" (matmuls {float32_matmul(backend)})" if on_gpu and config.dtype == "float32" else ""
+    say(f"xpnet {__version__}: backend {backend.name} on {backend.device_name}, {config.dtype}{products}{compiled} "
         f"({backend.reason})")
+    for note in backend.notes:
+        say(note)
     say(f"data: {dataset.name} from {dataset.source}: {run.train.size:,} train"
         + (f", {dev.size:,} dev" if dev is not None else "")
         + f", {run.test.size:,} test, {dataset.num_classes} classes")
