@@ -96,7 +96,20 @@ parse_args() {
     shift 2
   done
   rest=("$@")
+  check_own_flags_first
   check_flags
+}
+
+# A flag of this script after the report's options would reach the report as a stray argument,
+# and the lane would install from the registry instead (several GB with --quick --wheelhouse DIR).
+check_own_flags_first() {
+  local flag
+  for flag in ${rest[@]+"${rest[@]}"}; do
+    case "$flag" in
+      --smoke|--no-install|--prepare|--wheelhouse|--cuda|--python-version|--platform)
+        usage_error "$flag is ci/gpu.sh's own flag and goes before '${rest[0]}': bash ci/gpu.sh $flag ... ${rest[0]} ..." ;;
+    esac
+  done
 }
 
 set_source() {
@@ -335,7 +348,36 @@ say_missing_modules() {
 # still runs the code under test where an editable install failed. (Not for pip, which would
 # take the checkout for an installed xpnet.)
 in_checkout() {
-  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$py" "$@"
+  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" run_passing_signals "$py" "$@"
+}
+
+# Runs "$@" and passes SIGINT, SIGTERM and SIGHUP on to it (the report then marks itself
+# interrupted and stops its check), then exits 128 + the signal's number once it has ended.
+# Without this, a signal sent to this script alone ended bash at once and left the report
+# running on the GPU, never marked interrupted. (Python's report catches SIGINT itself, which
+# bash leaves ignored in a command it runs in the background.)
+run_passing_signals() {
+  local status=0
+  stopped=0
+  "$@" &
+  child=$!
+  trap 'pass_on INT 2' INT
+  trap 'pass_on TERM 15' TERM
+  trap 'pass_on HUP 1' HUP
+  while kill -0 "$child" 2>/dev/null; do
+    wait "$child" || true  # returns early when a signal is trapped
+  done
+  wait "$child" || status=$?
+  trap - INT TERM HUP
+  if [ "$stopped" -ne 0 ]; then
+    exit $((128 + stopped))
+  fi
+  return "$status"
+}
+
+pass_on() {
+  stopped=$2
+  kill -s "$1" "$child" 2>/dev/null || true
 }
 
 run_lane() {
