@@ -430,15 +430,19 @@ def file_path(text: str) -> Path:
     return Path(text).absolute()
 
 
+# A child's time limit reaches poll() in milliseconds as a C int (24.8 days at most): beyond, it overflows.
+MAX_SECONDS = 1_000_000
+
+
 def seconds(text: str) -> float:
-    """A finite positive number of seconds (inf would overflow the child's time limit)."""
+    """A positive number of seconds up to MAX_SECONDS (inf or 1e300 would overflow the child's time limit)."""
     try:  # ASCII digits only, as xpnet.arguments reads numbers (float() also takes '１２' and '1_0')
         value = float(text) if text.isascii() and "_" not in text else math.nan
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds in the digits 0-9, "
-                                         f"got {text!r}")
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds in the digits 0-9, at most "
+                                         f"{MAX_SECONDS}, got {text!r}")
     return value
 
 

@@ -329,6 +329,7 @@ def test_run_command_kills_a_hung_command_and_its_children():
     (["--timeout", "inf"], "finite positive number of seconds"),
     (["--timeout", "1e400"], "finite positive number of seconds"),
     (["--timeout", "nan"], "finite positive number of seconds"),
+    (["--timeout", "1e300"], "at most 1000000"),  # finite, but a time limit Python's poll() overflows on
     (["--out", ""], "--out"),
     (["--out", "."], "--out"),
     (["--out", ".."], "--out"),
