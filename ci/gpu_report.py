@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime
 import importlib.util
 import json
@@ -121,6 +122,21 @@ class Ran:
 
 
 Runner = Callable[[list[str], float, dict], Ran]
+# Linux's prctl, looked up before any fork. A check's command runs in a session of its own, so that a
+# time limit can kill its whole group; no signal of the lane's then reaches it, and a lane killed by
+# SIGKILL (no handler runs) left it running on the GPU. PR_SET_PDEATHSIG asks the kernel to kill it then.
+PR_SET_PDEATHSIG = 1
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def end_with(lane_pid: int) -> Callable[[], None]:
+    """What a command's child runs before its program: be sent SIGKILL when the lane ends (on Linux)."""
+    def die_with_the_lane() -> None:
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+            if os.getppid() != lane_pid:  # the lane died before the request was made
+                os._exit(1)
+    return die_with_the_lane
 
 
 def run_command(command: list[str], timeout: float, env: dict) -> Ran:
@@ -128,7 +144,8 @@ def run_command(command: list[str], timeout: float, env: dict) -> Ran:
     started = time.monotonic()
     try:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+                                   preexec_fn=end_with(os.getpid()))
     except OSError as error:
         return Ran(command, 127, "", f"{command[0]}: {error.strerror}\n", 0.0, timeout)
     try:
