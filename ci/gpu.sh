@@ -348,14 +348,15 @@ say_missing_modules() {
 # still runs the code under test where an editable install failed. (Not for pip, which would
 # take the checkout for an installed xpnet.)
 in_checkout() {
-  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" run_passing_signals "$py" "$@"
+  XPNET_GPU_SH_PID=$$ PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" run_passing_signals "$py" "$@"
 }
 
 # Runs "$@" and passes SIGINT, SIGTERM and SIGHUP on to it (the report then marks itself
 # interrupted and stops its check), then exits 128 + the signal's number once it has ended.
 # Without this, a signal sent to this script alone ended bash at once and left the report
 # running on the GPU, never marked interrupted. (Python's report catches SIGINT itself, which
-# bash leaves ignored in a command it runs in the background.)
+# bash leaves ignored in a command it runs in the background.) SIGKILL cannot be passed on: the
+# report asks Linux for a SIGTERM when the process XPNET_GPU_SH_PID names dies.
 run_passing_signals() {
   local status=0
   stopped=0

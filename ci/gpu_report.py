@@ -565,7 +565,19 @@ def catch_stop_signals() -> dict:
     def stop(signum, frame):
         raise Stopped(signum)
 
-    return {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    stop_when_gpu_sh_dies()
+    return handlers
+
+
+def stop_when_gpu_sh_dies() -> None:
+    """Run by ci/gpu.sh (its pid in XPNET_GPU_SH_PID), ask Linux for SIGTERM when gpu.sh dies, even of
+    SIGKILL, which it cannot pass on: the report is then marked interrupted instead of running on alone."""
+    shell = os.environ.get("XPNET_GPU_SH_PID")
+    if _PRCTL is not None and shell is not None and str(os.getppid()) == shell:
+        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if str(os.getppid()) != shell:  # gpu.sh died before the request was made
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_checks(lane: Lane, skipped: set[str], handlers: dict) -> int:

@@ -314,6 +314,25 @@ def test_a_signal_to_gpu_sh_alone_reaches_the_report_and_ends_the_lane(tmp_path,
         os.kill(report["pid"], 0)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_the_report_is_marked_interrupted_when_gpu_sh_is_killed(tmp_path):
+    """SIGKILL cannot be passed on: the report ran on alone, unmarked, after gpu.sh was gone."""
+    report = tmp_path / "report.md"
+    environ = {**os.environ, "XPNET_GPU_PYTHON": sys.executable, "XPNET_GPU_JAX": "0"}
+    lane = subprocess.Popen(["bash", str(ROOT / "ci" / "gpu.sh"), "--no-install", "--backend", "array-api-strict",
+                             "--device", "device1", "--skip", "gpu-tests,presets,bench", "--out", str(report)],
+                            env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (report.exists() and "| device | PASS" in report.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lane.kill()
+    lane.wait()
+    while "INTERRUPTED by SIGTERM" not in report.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "INTERRUPTED by SIGTERM during parity-" in report.read_text()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report.md"]
+
+
 # --- ci/gpu_report.py: a missing module is one line ---
 
 def test_the_probe_names_a_missing_dependency_in_one_line(monkeypatch, capsys):
