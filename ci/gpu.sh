@@ -146,10 +146,11 @@ check_flags() {
   fi
 }
 
-# One line of the wheelhouse's manifest, "NAME: value"; nothing where there is no manifest.
+# One line of the wheelhouse's manifest, "NAME: value"; nothing where there is no manifest. A
+# carriage return (the folder copied through Windows) is dropped: "3.12\r" is not Python 3.12.
 manifest_field() {
   if [ -f "$dir/$MANIFEST" ]; then
-    sed -n "/^$1: /{s/^$1: //p;q;}" "$dir/$MANIFEST"
+    sed -n "/^$1: /{s/^$1: //;s/\r\$//;p;q;}" "$dir/$MANIFEST"
   fi
 }
 

@@ -207,6 +207,17 @@ def test_wheelhouse_installs_from_the_folder_alone_and_runs_both_lanes(tmp_path)
     assert done.stderr == ""
 
 
+def test_a_manifest_with_windows_line_ends_is_read_as_written(tmp_path):
+    """'python: 3.12\\r' read as another Python ("holds wheels for Python 3.12 and ... is Python 3.12"),
+    and the last extra listed as missing."""
+    folder = wheelhouse(tmp_path, "cuda12 jax-cuda12 test")
+    manifest = folder / "xpnet-wheelhouse.txt"
+    manifest.write_bytes(manifest.read_bytes().replace(b"\n", b"\r\n"))
+    done, calls = gpu_sh(tmp_path, "--wheelhouse", str(folder), XPNET_GPU_JAX="0")
+    assert done.returncode == 0 and done.stderr == ""
+    assert commands(calls)[0][-1] == ".[cuda12,test]"
+
+
 def test_a_package_the_wheelhouse_lacks_is_one_line_and_the_reports_still_run(tmp_path):
     """The old lane had no offline mode: pip failed under set -e and no report was written."""
     folder = wheelhouse(tmp_path, "test")
