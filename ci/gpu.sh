@@ -366,10 +366,13 @@ run_passing_signals() {
   trap 'pass_on INT 2' INT
   trap 'pass_on TERM 15' TERM
   trap 'pass_on HUP 1' HUP
-  while kill -0 "$child" 2>/dev/null; do
-    wait "$child" || true  # returns early when a signal is trapped
+  while :; do
+    status=0
+    wait "$child" || status=$?
+    if ! kill -0 "$child" 2>/dev/null; then  # else the wait ended early, at a trapped signal
+      break
+    fi
   done
-  wait "$child" || status=$?
   trap - INT TERM HUP
   if [ "$stopped" -ne 0 ]; then
     exit $((128 + stopped))
