@@ -355,13 +355,14 @@ in_checkout() {
 # Runs "$@" and passes SIGINT, SIGTERM and SIGHUP on to it (the report then marks itself
 # interrupted and stops its check), then exits 128 + the signal's number once it has ended.
 # Without this, a signal sent to this script alone ended bash at once and left the report
-# running on the GPU, never marked interrupted. (Python's report catches SIGINT itself, which
-# bash leaves ignored in a command it runs in the background.) SIGKILL cannot be passed on: the
-# report asks Linux for a SIGTERM when the process XPNET_GPU_SH_PID names dies.
+# running on the GPU, never marked interrupted. SIGKILL cannot be passed on: the report asks
+# Linux for a SIGTERM when the process XPNET_GPU_SH_PID names dies. Bash runs a command in the
+# background with SIGINT and SIGQUIT ignored, which the report's checks would inherit (xpnet
+# then takes an ignored Ctrl-C as the caller's choice): the subshell restores them first.
 run_passing_signals() {
   local status=0
   stopped=0
-  "$@" &
+  (trap - INT QUIT; exec "$@") &
   child=$!
   trap 'pass_on INT 2' INT
   trap 'pass_on TERM 15' TERM

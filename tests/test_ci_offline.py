@@ -29,7 +29,8 @@ def record(**entry):
         log.write(json.dumps(entry) + "\\n")
 
 
-record(argv=args, pythonpath=os.environ.get("PYTHONPATH", ""), pid=os.getpid())
+record(argv=args, pythonpath=os.environ.get("PYTHONPATH", ""), pid=os.getpid(),
+       sigint_ignored=signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
 if os.environ.get("FAKE_SCRIPT_WAITS") and args[:1] != ["-c"]:  # a report running until it is signalled
     def stop(signum, frame):
         record(stopped=signal.Signals(signum).name)
@@ -321,6 +322,7 @@ def test_a_signal_to_gpu_sh_alone_reaches_the_report_and_ends_the_lane(tmp_path,
     report = next(entry for entry in entries if entry.get("argv", [""])[0] == "ci/gpu_smoke.py")
     assert lane.returncode == 128 + signum
     assert {"stopped": signal.Signals(signum).name} in entries
+    assert not report["sigint_ignored"]  # what the report's own checks would inherit
     with pytest.raises(ProcessLookupError):
         os.kill(report["pid"], 0)
 
