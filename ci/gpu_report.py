@@ -563,6 +563,10 @@ def catch_stop_signals() -> dict:
         return {}  # signals are caught in the main thread only
 
     def stop(signum, frame):
+        # The first stops the lane; the next must not cut its report short. Ctrl-C at a terminal
+        # reaches the report twice: from the terminal and from ci/gpu.sh, which passes it on.
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.SIG_IGN)
         raise Stopped(signum)
 
     handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}

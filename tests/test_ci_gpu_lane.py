@@ -322,6 +322,20 @@ def test_run_command_kills_a_hung_command_and_its_children():
     assert time.monotonic() - started < 20
 
 
+def test_after_the_first_stop_signal_the_next_ones_are_ignored():
+    """A second one (Ctrl-C reaches a report run by gpu.sh twice) could land before the report was
+    marked interrupted and end the lane in a traceback."""
+    handlers = gpu_report.catch_stop_signals()
+    try:
+        with pytest.raises(gpu_report.Stopped):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the signal arrives at once; this only bounds the wait
+        assert {signal.getsignal(signum) for signum in gpu_report.STOP_SIGNALS} == {signal.SIG_IGN}
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
 def running(pid: int) -> bool:
     """Whether process ``pid`` runs (a zombie that nobody reaps does not)."""
     try:
