@@ -113,7 +113,9 @@ check_own_flags_first() {
 }
 
 set_source() {
-  if [ -n "$source_flag" ]; then
+  if [ "$source_flag" = "$2" ]; then
+    usage_error "$2 is given twice; give it once"
+  elif [ -n "$source_flag" ]; then
     usage_error "$source_flag and $2 cannot be combined; choose one"
   fi
   source=$1 source_flag=$2

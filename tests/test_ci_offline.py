@@ -180,6 +180,7 @@ def test_prepare_builds_xpnet_with_what_pyproject_asks_for():
     (["--prepare", "w", "--python-version", "312"], "--python-version takes the target's Python as 3.N"),
     (["--prepare", "w", "--quick"], "--prepare takes --cuda, --python-version and --platform only, not '--quick'"),
     (["--smoke", "--prepare", "w"], "--prepare and --smoke cannot be combined"),
+    (["--no-install", "--no-install"], "--no-install is given twice"),  # "cannot be combined" with itself
     (["--quick", "--wheelhouse", "w"], "--wheelhouse is ci/gpu.sh's own flag and goes before '--quick'"),
     (["--no-install"], "no-such-python not found; set XPNET_GPU_PYTHON"),
 ])
