@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import datetime
 import importlib.util
 import json
@@ -122,30 +121,36 @@ class Ran:
 
 
 Runner = Callable[[list[str], float, dict], Ran]
-# Linux's prctl, looked up before any fork. A check's command runs in a session of its own, so that a
-# time limit can kill its whole group; no signal of the lane's then reaches it, and a lane killed by
-# SIGKILL (no handler runs) left it running on the GPU. PR_SET_PDEATHSIG asks the kernel to kill it then.
-PR_SET_PDEATHSIG = 1
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+# A check's command runs in a session of its own, so that a time limit can kill its whole group; no
+# signal of the lane's then reaches it, and a lane killed by SIGKILL (no handler runs) left it running
+# on the GPU. On Linux this first asks the kernel (prctl PR_SET_PDEATHSIG) to kill it when the lane
+# (argv[1]) ends, then becomes the command. (A preexec_fn would fork a process that may have threads.)
+END_WITH_THE_LANE = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)  # the lane ended before the request was made
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as error:  # as run_command says when the shell cannot start it
+    print(f"{sys.argv[2]}: {error.strerror}", file=sys.stderr)
+    sys.exit(127)
+"""
 
 
-def end_with(lane_pid: int) -> Callable[[], None]:
-    """What a command's child runs before its program: be sent SIGKILL when the lane ends (on Linux)."""
-    def die_with_the_lane() -> None:
-        if _PRCTL is not None:
-            _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-            if os.getppid() != lane_pid:  # the lane died before the request was made
-                os._exit(1)
-    return die_with_the_lane
+def ending_with_the_lane(command: list[str]) -> list[str]:
+    """``command``, made to end when this process does (on Linux; elsewhere as it is)."""
+    if not sys.platform.startswith("linux"):
+        return command
+    return [sys.executable, "-I", "-c", END_WITH_THE_LANE, str(os.getpid()), *command]
 
 
 def run_command(command: list[str], timeout: float, env: dict) -> Ran:
     """Run ``command`` in ROOT in a process group of its own; kill the group at ``timeout`` seconds."""
     started = time.monotonic()
     try:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-                                   preexec_fn=end_with(os.getpid()))
+        process = subprocess.Popen(ending_with_the_lane(command), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
     except OSError as error:
         return Ran(command, 127, "", f"{command[0]}: {error.strerror}\n", 0.0, timeout)
     try:
@@ -578,8 +583,10 @@ def stop_when_gpu_sh_dies() -> None:
     """Run by ci/gpu.sh (its pid in XPNET_GPU_SH_PID), ask Linux for SIGTERM when gpu.sh dies, even of
     SIGKILL, which it cannot pass on: the report is then marked interrupted instead of running on alone."""
     shell = os.environ.get("XPNET_GPU_SH_PID")
-    if _PRCTL is not None and shell is not None and str(os.getppid()) == shell:
-        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if sys.platform.startswith("linux") and shell is not None and str(os.getppid()) == shell:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
         if str(os.getppid()) != shell:  # gpu.sh died before the request was made
             os.kill(os.getpid(), signal.SIGTERM)
 
