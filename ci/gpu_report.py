@@ -149,8 +149,9 @@ def run_command(command: list[str], timeout: float, env: dict) -> Ran:
     """Run ``command`` in ROOT in a process group of its own; kill the group at ``timeout`` seconds."""
     started = time.monotonic()
     try:
-        process = subprocess.Popen(ending_with_the_lane(command), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+        process = subprocess.Popen(ending_with_the_lane(command), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                                   start_new_session=True)
     except OSError as error:
         return Ran(command, 127, "", f"{command[0]}: {error.strerror}\n", 0.0, timeout)
     try:

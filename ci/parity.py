@@ -276,7 +276,7 @@ def run_parity(args: argparse.Namespace) -> list[str]:
 
 
 def network(args: argparse.Namespace) -> dict:
-    """fit's keywords for the network: ``arch`` for --arch, else ``hidden``; both given is refused, as by xpnet.train."""
+    """fit's keywords for the network: ``arch`` for --arch, else ``hidden``; both is refused, as by xpnet.train."""
     if args.arch and args.hidden is not None:
         raise UsageError("give the network either with --arch or with --hidden, not both")
     return {"arch": args.arch} if args.arch else {"hidden": DEFAULT_HIDDEN if args.hidden is None else args.hidden}
