@@ -107,7 +107,8 @@ check_own_flags_first() {
   for flag in ${rest[@]+"${rest[@]}"}; do
     case "$flag" in
       --smoke|--no-install|--prepare|--wheelhouse|--cuda|--python-version|--platform)
-        usage_error "$flag is ci/gpu.sh's own flag and goes before '${rest[0]}': bash ci/gpu.sh $flag ... ${rest[0]} ..." ;;
+        usage_error "$flag is ci/gpu.sh's own flag and goes before '${rest[0]}':" \
+          "bash ci/gpu.sh $flag ... ${rest[0]} ..." ;;
     esac
   done
 }
