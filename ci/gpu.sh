@@ -96,11 +96,27 @@ parse_args() {
     shift 2
   done
   rest=("$@")
+  check_own_flags_first
   check_flags
 }
 
+# A flag of this script after the report's options would reach the report as a stray argument,
+# and the lane would install from the registry instead (several GB with --quick --wheelhouse DIR).
+check_own_flags_first() {
+  local flag
+  for flag in ${rest[@]+"${rest[@]}"}; do
+    case "$flag" in
+      --smoke|--no-install|--prepare|--wheelhouse|--cuda|--python-version|--platform)
+        usage_error "$flag is ci/gpu.sh's own flag and goes before '${rest[0]}':" \
+          "bash ci/gpu.sh $flag ... ${rest[0]} ..." ;;
+    esac
+  done
+}
+
 set_source() {
-  if [ -n "$source_flag" ]; then
+  if [ "$source_flag" = "$2" ]; then
+    usage_error "$2 is given twice; give it once"
+  elif [ -n "$source_flag" ]; then
     usage_error "$source_flag and $2 cannot be combined; choose one"
   fi
   source=$1 source_flag=$2
@@ -133,10 +149,11 @@ check_flags() {
   fi
 }
 
-# One line of the wheelhouse's manifest, "NAME: value"; nothing where there is no manifest.
+# One line of the wheelhouse's manifest, "NAME: value"; nothing where there is no manifest. A
+# carriage return (the folder copied through Windows) is dropped: "3.12\r" is not Python 3.12.
 manifest_field() {
   if [ -f "$dir/$MANIFEST" ]; then
-    sed -n "/^$1: /{s/^$1: //p;q;}" "$dir/$MANIFEST"
+    sed -n "/^$1: /{s/^$1: //;s/\r\$//;p;q;}" "$dir/$MANIFEST"
   fi
 }
 
@@ -335,7 +352,41 @@ say_missing_modules() {
 # still runs the code under test where an editable install failed. (Not for pip, which would
 # take the checkout for an installed xpnet.)
 in_checkout() {
-  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$py" "$@"
+  XPNET_GPU_SH_PID=$$ PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" run_passing_signals "$py" "$@"
+}
+
+# Runs "$@" and passes SIGINT, SIGTERM and SIGHUP on to it (the report then marks itself
+# interrupted and stops its check), then exits 128 + the signal's number once it has ended.
+# Without this, a signal sent to this script alone ended bash at once and left the report
+# running on the GPU, never marked interrupted. SIGKILL cannot be passed on: the report asks
+# Linux for a SIGTERM when the process XPNET_GPU_SH_PID names dies. Bash runs a command in the
+# background with SIGINT and SIGQUIT ignored, which the report's checks would inherit (xpnet
+# then takes an ignored Ctrl-C as the caller's choice): the subshell restores them first.
+run_passing_signals() {
+  local status=0
+  stopped=0
+  (trap - INT QUIT; exec "$@") &
+  child=$!
+  trap 'pass_on INT 2' INT
+  trap 'pass_on TERM 15' TERM
+  trap 'pass_on HUP 1' HUP
+  while :; do
+    status=0
+    wait "$child" || status=$?
+    if ! kill -0 "$child" 2>/dev/null; then  # else the wait ended early, at a trapped signal
+      break
+    fi
+  done
+  trap - INT TERM HUP
+  if [ "$stopped" -ne 0 ]; then
+    exit $((128 + stopped))
+  fi
+  return "$status"
+}
+
+pass_on() {
+  stopped=$2
+  kill -s "$1" "$child" 2>/dev/null || true
 }
 
 run_lane() {

@@ -121,14 +121,37 @@ class Ran:
 
 
 Runner = Callable[[list[str], float, dict], Ran]
+# A check's command runs in a session of its own, so that a time limit can kill its whole group; no
+# signal of the lane's then reaches it, and a lane killed by SIGKILL (no handler runs) left it running
+# on the GPU. On Linux this first asks the kernel (prctl PR_SET_PDEATHSIG) to kill it when the lane
+# (argv[1]) ends, then becomes the command. (A preexec_fn would fork a process that may have threads.)
+END_WITH_THE_LANE = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)  # the lane ended before the request was made
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as error:  # as run_command says when the shell cannot start it
+    print(f"{sys.argv[2]}: {error.strerror}", file=sys.stderr)
+    sys.exit(127)
+"""
+
+
+def ending_with_the_lane(command: list[str]) -> list[str]:
+    """``command``, made to end when this process does (on Linux; elsewhere as it is)."""
+    if not sys.platform.startswith("linux"):
+        return command
+    return [sys.executable, "-I", "-c", END_WITH_THE_LANE, str(os.getpid()), *command]
 
 
 def run_command(command: list[str], timeout: float, env: dict) -> Ran:
     """Run ``command`` in ROOT in a process group of its own; kill the group at ``timeout`` seconds."""
     started = time.monotonic()
     try:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+        process = subprocess.Popen(ending_with_the_lane(command), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                                   start_new_session=True)
     except OSError as error:
         return Ran(command, 127, "", f"{command[0]}: {error.strerror}\n", 0.0, timeout)
     try:
@@ -430,15 +453,19 @@ def file_path(text: str) -> Path:
     return Path(text).absolute()
 
 
+# A child's time limit reaches poll() in milliseconds as a C int (24.8 days at most): beyond, it overflows.
+MAX_SECONDS = 1_000_000
+
+
 def seconds(text: str) -> float:
-    """A finite positive number of seconds (inf would overflow the child's time limit)."""
+    """A positive number of seconds up to MAX_SECONDS (inf or 1e300 would overflow the child's time limit)."""
     try:  # ASCII digits only, as xpnet.arguments reads numbers (float() also takes '１２' and '1_0')
         value = float(text) if text.isascii() and "_" not in text else math.nan
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds in the digits 0-9, "
-                                         f"got {text!r}")
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds in the digits 0-9, at most "
+                                         f"{MAX_SECONDS}, got {text!r}")
     return value
 
 
@@ -542,9 +569,27 @@ def catch_stop_signals() -> dict:
         return {}  # signals are caught in the main thread only
 
     def stop(signum, frame):
+        # The first stops the lane; the next must not cut its report short. Ctrl-C at a terminal
+        # reaches the report twice: from the terminal and from ci/gpu.sh, which passes it on.
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.SIG_IGN)
         raise Stopped(signum)
 
-    return {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    handlers = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    stop_when_gpu_sh_dies()
+    return handlers
+
+
+def stop_when_gpu_sh_dies() -> None:
+    """Run by ci/gpu.sh (its pid in XPNET_GPU_SH_PID), ask Linux for SIGTERM when gpu.sh dies, even of
+    SIGKILL, which it cannot pass on: the report is then marked interrupted instead of running on alone."""
+    shell = os.environ.get("XPNET_GPU_SH_PID")
+    if sys.platform.startswith("linux") and shell is not None and str(os.getppid()) == shell:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+        if str(os.getppid()) != shell:  # gpu.sh died before the request was made
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_checks(lane: Lane, skipped: set[str], handlers: dict) -> int:

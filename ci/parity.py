@@ -99,6 +99,7 @@ import xpnet
 from xpnet.cli import (CommandParser, add_shared, backend_entries, positive_int, resolve_entries, run_command,
                        entry_compile, split_entry)
 from xpnet.data import Dataset, load_dataset
+from xpnet.errors import UsageError
 
 DTYPES = ("float64", "float32")
 
@@ -227,6 +228,9 @@ def parse_backends(text: str) -> list[str]:
     return entries
 
 
+DEFAULT_HIDDEN = (128,)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="ci/parity.py", description=__doc__.splitlines()[0])
     parser.add_argument("--backends", type=parse_backends, default="numpy,cupy",
@@ -234,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shared(parser, "--dtype", "both", shown="both, float64 first", choices=(*DTYPES, "both"))
     add_shared(parser, "--dataset", "synthetic:60000")
     parser.add_argument("--epochs", type=positive_int, default=2, help="(default: 2)")
-    add_shared(parser, "--hidden", (128,))
+    add_shared(parser, "--hidden", None, shown=DEFAULT_HIDDEN)
     add_shared(parser, "--arch", None)
     add_shared(parser, "--shift", 0, shown="0, none")
     add_shared(parser, "--seed", 1)
@@ -244,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_parity(args: argparse.Namespace) -> list[str]:
     """Train every backend in every dtype asked for, print the tables, and return the failures."""
+    network(args)  # one network asked for, before any training
     resolve_entries(args.backends)  # every entry usable and listed once, before any training
     dataset = load_dataset(args.dataset, args.data_dir)
     failures = []
@@ -271,8 +276,10 @@ def run_parity(args: argparse.Namespace) -> list[str]:
 
 
 def network(args: argparse.Namespace) -> dict:
-    """fit's keywords for the network: ``arch`` when --arch is given (it replaces --hidden), else ``hidden``."""
-    return {"arch": args.arch} if args.arch else {"hidden": args.hidden}
+    """fit's keywords for the network: ``arch`` for --arch, else ``hidden``; both is refused, as by xpnet.train."""
+    if args.arch and args.hidden is not None:
+        raise UsageError("give the network either with --arch or with --hidden, not both")
+    return {"arch": args.arch} if args.arch else {"hidden": DEFAULT_HIDDEN if args.hidden is None else args.hidden}
 
 
 def report(args: argparse.Namespace, dtype: str, outcomes: dict[str, Outcome]) -> list[str]:
@@ -280,7 +287,7 @@ def report(args: argparse.Namespace, dtype: str, outcomes: dict[str, Outcome]) -
     failures = []
     reference_name = args.backends[0]
     reference = outcomes[reference_name]
-    model = f"arch {args.arch}" if args.arch else f"hidden {','.join(map(str, args.hidden)) or 'none'}"
+    model = f"arch {args.arch}" if args.arch else f"hidden {','.join(map(str, network(args)['hidden'])) or 'none'}"
     shifts = f", shifts up to {args.shift} px" if args.shift else ""
     print(f"\n## {dtype}: {args.dataset}, {args.epochs} epoch(s), {model}{shifts}, seed {args.seed}; "
           f"reference {reference_name}\n")

@@ -322,6 +322,51 @@ def test_run_command_kills_a_hung_command_and_its_children():
     assert time.monotonic() - started < 20
 
 
+def test_after_the_first_stop_signal_the_next_ones_are_ignored():
+    """A second one (Ctrl-C reaches a report run by gpu.sh twice) could land before the report was
+    marked interrupted and end the lane in a traceback."""
+    handlers = gpu_report.catch_stop_signals()
+    try:
+        with pytest.raises(gpu_report.Stopped):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the signal arrives at once; this only bounds the wait
+        assert {signal.getsignal(signum) for signum in gpu_report.STOP_SIGNALS} == {signal.SIG_IGN}
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie that nobody reaps does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_a_check_s_command_ends_when_the_lane_is_killed(tmp_path):
+    """A lane killed by SIGKILL left its running check (in a session of its own) holding the GPU."""
+    pid_file = tmp_path / "child.pid"
+    child = (f"import os, time; open({str(pid_file) + '.partial'!r}, 'w').write(str(os.getpid())); "
+             f"os.replace({str(pid_file) + '.partial'!r}, {str(pid_file)!r}); time.sleep(60)")
+    lane = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT / 'ci')!r}); "
+                             f"import gpu_report, os; gpu_report.run_command([sys.executable, '-c', {child!r}], 60, "
+                             "dict(os.environ))"])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lane.kill()
+    lane.wait()
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if running(pid):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the check's command outlived the lane")
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--skip", "bogus"], "unknown check 'bogus'"),
     (["--timeout", "0"], "finite positive number of seconds"),
@@ -329,6 +374,7 @@ def test_run_command_kills_a_hung_command_and_its_children():
     (["--timeout", "inf"], "finite positive number of seconds"),
     (["--timeout", "1e400"], "finite positive number of seconds"),
     (["--timeout", "nan"], "finite positive number of seconds"),
+    (["--timeout", "1e300"], "at most 1000000"),  # finite, but a time limit Python's poll() overflows on
     (["--out", ""], "--out"),
     (["--out", "."], "--out"),
     (["--out", ".."], "--out"),

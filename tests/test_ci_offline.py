@@ -7,8 +7,10 @@ it) from the environment, and records every command; a fake nvidia-smi names the
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,25 @@ from ci_scripts import ROOT, load_script
 gpu_report = load_script("gpu_report")
 
 FAKE_PYTHON = f"""#!{sys.executable}
-import json, os, sys
+import json, os, signal, sys, time
 args = sys.argv[1:]
-with open(os.environ["FAKE_LOG"], "a") as log:
-    log.write(json.dumps({{"argv": args, "pythonpath": os.environ.get("PYTHONPATH", "")}}) + "\\n")
+
+
+def record(**entry):
+    with open(os.environ["FAKE_LOG"], "a") as log:
+        log.write(json.dumps(entry) + "\\n")
+
+
+record(argv=args, pythonpath=os.environ.get("PYTHONPATH", ""), pid=os.getpid(),
+       sigint_ignored=signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+if os.environ.get("FAKE_SCRIPT_WAITS") and args[:1] != ["-c"]:  # a report running until it is signalled
+    def stop(signum, frame):
+        record(stopped=signal.Signals(signum).name)
+        sys.exit(128 + signum)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    record(ready=True)
+    time.sleep(30)
 if args[:1] == ["-c"]:  # gpu.sh asks whether a module is there (-c CODE NAME), or which Python this is
     if len(args) > 2:
         sys.exit(0 if args[2] in os.environ.get("FAKE_MODULES", "").split() else 1)
@@ -163,6 +180,8 @@ def test_prepare_builds_xpnet_with_what_pyproject_asks_for():
     (["--prepare", "w", "--python-version", "312"], "--python-version takes the target's Python as 3.N"),
     (["--prepare", "w", "--quick"], "--prepare takes --cuda, --python-version and --platform only, not '--quick'"),
     (["--smoke", "--prepare", "w"], "--prepare and --smoke cannot be combined"),
+    (["--no-install", "--no-install"], "--no-install is given twice"),  # "cannot be combined" with itself
+    (["--quick", "--wheelhouse", "w"], "--wheelhouse is ci/gpu.sh's own flag and goes before '--quick'"),
     (["--no-install"], "no-such-python not found; set XPNET_GPU_PYTHON"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(tmp_path, args, fragment):
@@ -188,6 +207,17 @@ def test_wheelhouse_installs_from_the_folder_alone_and_runs_both_lanes(tmp_path)
     reports = [call for call in calls if call["argv"][0] == "ci/gpu_report.py"]
     assert all(call["pythonpath"].split(os.pathsep)[0] == str(ROOT) for call in reports)
     assert done.stderr == ""
+
+
+def test_a_manifest_with_windows_line_ends_is_read_as_written(tmp_path):
+    """'python: 3.12\\r' read as another Python ("holds wheels for Python 3.12 and ... is Python 3.12"),
+    and the last extra listed as missing."""
+    folder = wheelhouse(tmp_path, "cuda12 jax-cuda12 test")
+    manifest = folder / "xpnet-wheelhouse.txt"
+    manifest.write_bytes(manifest.read_bytes().replace(b"\n", b"\r\n"))
+    done, calls = gpu_sh(tmp_path, "--wheelhouse", str(folder), XPNET_GPU_JAX="0")
+    assert done.returncode == 0 and done.stderr == ""
+    assert commands(calls)[0][-1] == ".[cuda12,test]"
 
 
 def test_a_package_the_wheelhouse_lacks_is_one_line_and_the_reports_still_run(tmp_path):
@@ -266,6 +296,55 @@ def test_gpu_smoke_sh_is_gpu_sh_smoke_and_runs_without_a_driver(tmp_path):
     assert done.returncode == 0
     assert "nvidia-smi failed" in done.stderr and "the smoke check runs what it can without a GPU" in done.stderr
     assert commands(calls) == [["-m", "pip", "install", "-e", ".[test]"], ["ci/gpu_smoke.py", "--out", "gpu-smoke.md"]]
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_to_gpu_sh_alone_reaches_the_report_and_ends_the_lane(tmp_path, signum):
+    """bash died of it at once and left the report running on the GPU, never marked interrupted
+    (SIGTERM, SIGHUP), or ignored it until the report had finished (SIGINT)."""
+    signum = getattr(signal, signum)
+    gpu_sh(tmp_path, "--no-install")  # makes the fakes
+    log = tmp_path / "calls.jsonl"
+    log.unlink()
+    environ = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "FAKE_LOG": str(log),
+               "XPNET_GPU_PYTHON": str(tmp_path / "bin" / "python-fake"), "FAKE_SCRIPT_WAITS": "1",
+               "FAKE_MODULES": f"{DEPENDENCIES} pytest cupy jax"}
+    lane = subprocess.Popen(["bash", str(ROOT / "ci" / "gpu_smoke.sh"), "--no-install"], env=environ,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (log.exists() and '"ready"' in log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lane.send_signal(signum)
+        lane.communicate(timeout=30)
+    finally:
+        lane.kill()
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    report = next(entry for entry in entries if entry.get("argv", [""])[0] == "ci/gpu_smoke.py")
+    assert lane.returncode == 128 + signum
+    assert {"stopped": signal.Signals(signum).name} in entries
+    assert not report["sigint_ignored"]  # what the report's own checks would inherit
+    with pytest.raises(ProcessLookupError):
+        os.kill(report["pid"], 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_the_report_is_marked_interrupted_when_gpu_sh_is_killed(tmp_path):
+    """SIGKILL cannot be passed on: the report ran on alone, unmarked, after gpu.sh was gone."""
+    report = tmp_path / "report.md"
+    environ = {**os.environ, "XPNET_GPU_PYTHON": sys.executable, "XPNET_GPU_JAX": "0"}
+    lane = subprocess.Popen(["bash", str(ROOT / "ci" / "gpu.sh"), "--no-install", "--backend", "array-api-strict",
+                             "--device", "device1", "--skip", "gpu-tests,presets,bench", "--out", str(report)],
+                            env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (report.exists() and "| device | PASS" in report.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lane.kill()
+    lane.wait()
+    while "INTERRUPTED by SIGTERM" not in report.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "INTERRUPTED by SIGTERM during parity-" in report.read_text()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report.md"]
 
 
 # --- ci/gpu_report.py: a missing module is one line ---

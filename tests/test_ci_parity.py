@@ -147,6 +147,7 @@ def test_a_float32_leak_into_a_float64_run_fails(outcomes):
     (["--dtype", "float16"], "invalid choice"),
     (["--hidden", "12,x"], "positive integer"),
     (["--epochs", "0"], "positive integer"),
+    (["--arch", "fc16", "--hidden", "32"], "either with --arch or with --hidden"),  # --hidden was ignored
 ])
 def test_bad_usage_is_one_line_and_status_2(argv, fragment, capsys):
     try:

@@ -72,8 +72,11 @@ def test_a_users_jax_matmul_precision_is_kept():
     ("torch", True, {}, True, "TF32 (opted in by torch.set_float32_matmul_precision('high'), or allow_tf32)"),
     ("jax", True, {}, "highest", IEEE_FLOAT32),
     ("jax", True, {}, "F32_F32_F32", IEEE_FLOAT32),
-    ("jax", True, {}, None, "TF32 (opted in by JAX_DEFAULT_MATMUL_PRECISION=None)"),
+    ("jax", True, {}, None, "TF32 (JAX's default on a GPU)"),  # nobody opted in: "...=None" was said
     ("jax", True, {}, "tensorfloat32", "TF32 (opted in by JAX_DEFAULT_MATMUL_PRECISION=tensorfloat32)"),
+    # bfloat16 passes, which were called TF32
+    ("jax", True, {}, "bfloat16", "not IEEE float32 (opted in by JAX_DEFAULT_MATMUL_PRECISION=bfloat16)"),
+    ("jax", True, {}, "high", "not IEEE float32 (opted in by JAX_DEFAULT_MATMUL_PRECISION=high)"),
 ])
 def test_the_float32_matmul_precision_is_stated_for_each_case(library, on_gpu, environ, switch, expected):
     assert float32_matmul_text(library, on_gpu, environ, switch) == expected

@@ -426,10 +426,13 @@ def library_versions(backend: Backend) -> dict[str, str]:
 IEEE_FLOAT32 = "float32 (IEEE)"
 # JAX's settings of jax_default_matmul_precision that compute float32 products in float32.
 _JAX_FLOAT32_PRECISIONS = ("highest", "float32", "F32_F32_F32")
+# Those that compute them in TF32; the others (bfloat16, high, BF16_BF16_F32...) in bfloat16 passes.
+_JAX_TF32_PRECISIONS = ("default", "tensorfloat32", "TF32_TF32_F32")
 
 
 def float32_matmul(backend: Backend) -> str:
-    """How ``backend`` multiplies float32 matrices: ``float32 (IEEE)``, or ``TF32 (opted in by ...)``."""
+    """How ``backend`` multiplies float32 matrices: ``float32 (IEEE)``, ``TF32 (opted in by ...)``, or for a
+    JAX precision of bfloat16 passes ``not IEEE float32 (opted in by ...)``."""
     switch = None
     if backend.name == "torch":
         switch = bool(_import("torch").backends.cuda.matmul.allow_tf32)
@@ -447,8 +450,11 @@ def float32_matmul_text(library: str, on_gpu: bool, environ: Mapping[str, str], 
         return "TF32 (opted in by CUPY_TF32=1)"
     if library == "torch" and switch:
         return "TF32 (opted in by torch.set_float32_matmul_precision('high'), or allow_tf32)"
+    if library == "jax" and switch is None:
+        return "TF32 (JAX's default on a GPU)"
     if library == "jax" and switch not in _JAX_FLOAT32_PRECISIONS:
-        return f"TF32 (opted in by JAX_DEFAULT_MATMUL_PRECISION={switch})"
+        kind = "TF32" if switch in _JAX_TF32_PRECISIONS else "not IEEE float32"
+        return f"{kind} (opted in by JAX_DEFAULT_MATMUL_PRECISION={switch})"
     return IEEE_FLOAT32
 
 
