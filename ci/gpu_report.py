@@ -210,6 +210,15 @@ def command_block(ran: Ran, lines: int = OUTPUT_LINES) -> list[str]:
     return [f"`{' '.join(ran.command)}`: {ran.status()}, {ran.seconds:.1f} s", "", "```", *shown, "```"]
 
 
+def last_json(ran: Ran) -> dict | None:
+    """The JSON object a child printed as its last line of stdout (a probe's findings); None if there is none."""
+    try:
+        found = json.loads(ran.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def check_device(lane: Lane) -> Result:
     ran = lane.run([sys.executable, str(Path(__file__)), "--probe", "--backend", lane.args.backend,
                     "--device", lane.args.device], "device")
@@ -217,9 +226,8 @@ def check_device(lane: Lane) -> Result:
     if ran.returncode != 0:
         return Result("device", "FAIL", f"{lane.args.backend} on {lane.args.device}: {ran.status()}: "
                                         f"{ran.last_line()}", ran.seconds, section)
-    try:
-        found = json.loads(ran.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
+    found = last_json(ran)
+    if found is None:
         return Result("device", "FAIL", f"the probe printed no JSON: {ran.last_line()}", ran.seconds, section)
     lane.environment.update(found)
     gpus = ", ".join(found.get("gpus", [])) or "no GPU listed"
@@ -353,11 +361,9 @@ def overall(results: list[Result]) -> str:
     return "PASS" if any(r.verdict == "PASS" for r in results) else "NOTHING CHECKED"
 
 
-def render(lane: Lane, results: list[Result], started: datetime.datetime, pending: list[str],
-           stopped: str | None = None) -> str:
-    """The whole report as Markdown; ``pending`` names the checks still to run (the first was running
-    when ``stopped``, a signal's name, ended the lane)."""
-    args, found = lane.args, lane.environment
+def standing(results: list[Result], pending: list[str], stopped: str | None) -> tuple[str, str, list[str]]:
+    """Where a run of checks stands: its verdict (INTERRUPTED, INCOMPLETE, or :func:`overall`'s), the
+    tally of verdicts, and the names of the failed checks."""
     counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("PASS", "FAIL", "SKIP")}
     failed = [r.name for r in results if r.verdict == "FAIL"]
     if stopped:
@@ -366,7 +372,15 @@ def render(lane: Lane, results: list[Result], started: datetime.datetime, pendin
         verdict = f"INCOMPLETE: {', '.join(pending)} still to run"
     else:
         verdict = overall(results)
-    tally = f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP"
+    return verdict, f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP", failed
+
+
+def render(lane: Lane, results: list[Result], started: datetime.datetime, pending: list[str],
+           stopped: str | None = None) -> str:
+    """The whole report as Markdown; ``pending`` names the checks still to run (the first was running
+    when ``stopped``, a signal's name, ended the lane)."""
+    args, found = lane.args, lane.environment
+    verdict, tally, failed = standing(results, pending, stopped)
     lines = [
         "# xpnet GPU report", "",
         f"Verdict: **{verdict}** ({tally}{'; failed: ' + ', '.join(failed) if failed else ''})", "",
@@ -403,12 +417,18 @@ def render(lane: Lane, results: list[Result], started: datetime.datetime, pendin
     if found.get("nvidia_smi"):
         lines += ["", "<details><summary>nvidia-smi</summary>", "", "```", found["nvidia_smi"], "```", "",
                   "</details>"]
+    lines += [*result_sections(results), "", f"verdict: {verdict} ({tally})", ""]
+    return "\n".join(lines)
+
+
+def result_sections(results: list[Result]) -> list[str]:
+    """Each check's section of a report, as Markdown lines: a heading with its verdict, the detail, the rest."""
+    lines = []
     for result in results:
         lines += ["", f"## {result.name}: {result.verdict}", "", result.detail]
         if result.section:
             lines += ["", *result.section]
-    lines += ["", f"verdict: {verdict} ({tally})", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def partial_path(path: Path) -> Path:

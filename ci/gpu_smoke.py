@@ -137,18 +137,25 @@ def failed(name: str, ran: Ran, seconds: float, section: list[str]) -> Result:
     return Result(name, "FAIL", f"{ran.status()}: {ran.last_line()}", seconds, section)
 
 
+def findings(name: str, ran: Ran, section: list[str], what: str) -> tuple[dict | None, Result | None]:
+    """The JSON a child (``what``) printed last, or None and the failed check ``name`` saying why there is none."""
+    if ran.returncode != 0:
+        return None, failed(name, ran, ran.seconds, section)
+    found = gpu_report.last_json(ran)
+    if found is None:
+        return None, Result(name, "FAIL", f"{what} printed no JSON: {ran.last_line()}", ran.seconds, section)
+    return found, None
+
+
 def check_device(smoke: Smoke, role: Role) -> Result:
     """gpu_report.py's probe: the backend resolves, multiplies like NumPy, and tells its versions."""
     name = f"device-{role.name}"
     ran = smoke.run(python("ci/gpu_report.py", "--probe", "--backend", role.backend, "--device", role.device),
                     "device")
     section = command_block(ran, 30)
-    if ran.returncode != 0:
-        return failed(name, ran, ran.seconds, section)
-    try:
-        found = json.loads(ran.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        return Result(name, "FAIL", f"the probe printed no JSON: {ran.last_line()}", ran.seconds, section)
+    found, failure = findings(name, ran, section, "the probe")
+    if failure is not None:
+        return failure
     smoke.found[role.name] = found
     return Result(name, "PASS", f"{found['backend']} on {found['device']}: {found.get('libraries', '')}; "
                                 f"GPU: {', '.join(found.get('gpus', [])) or 'none'}", ran.seconds, section)
@@ -282,12 +289,9 @@ def check_memory(smoke: Smoke, role: Role) -> Result:
     ran = smoke.run(python(str(Path(__file__)), "--memory", role.entry, "--dataset", smoke.sizes.cnn_dataset,
                            "--arch", smoke.sizes.cnn_arch), "memory")
     section = command_block(ran, 30)
-    if ran.returncode != 0:
-        return failed(name, ran, ran.seconds, section)
-    try:
-        found = json.loads(ran.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        return Result(name, "FAIL", f"the step printed no JSON: {ran.last_line()}", ran.seconds, section)
+    found, failure = findings(name, ran, section, "the step")
+    if failure is not None:
+        return failure
     if found["bytes"] is None:  # expected of a CPU stand-in only
         return Result(name, "PASS" if smoke.dry_reason else "FAIL", f"n/a: {found['how']}", ran.seconds, section)
     return Result(name, "PASS", f"{found['bytes'] / 2 ** 20:.1f} MiB: {found['how']}", ran.seconds, section)
@@ -363,15 +367,7 @@ def render(smoke: Smoke, results: list[Result], started: datetime.datetime, pend
            stopped: str | None = None) -> str:
     """The report as Markdown; ``pending`` names the checks still to run (the first was running when
     ``stopped``, a signal's name, ended the smoke)."""
-    counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("PASS", "FAIL", "SKIP")}
-    failed_checks = [r.name for r in results if r.verdict == "FAIL"]
-    if stopped:
-        verdict = f"INTERRUPTED by {stopped} " + (f"during {pending[0]}" if pending else "after the last check")
-    elif pending:
-        verdict = f"INCOMPLETE: {', '.join(pending)} still to run"
-    else:
-        verdict = overall(results)
-    tally = f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP"
+    verdict, tally, failed_checks = gpu_report.standing(results, pending, stopped)
     elapsed = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
     versions = "; ".join(f"{smoke.roles[role].entry}: {found.get('libraries', '?')}"
                          for role, found in smoke.found.items())
@@ -386,11 +382,7 @@ def render(smoke: Smoke, results: list[Result], started: datetime.datetime, pend
              "", "## Checks", "", "| check | verdict | seconds | detail |", "| --- | --- | ---: | --- |"]
     lines += [f"| {r.name} | {r.verdict} | {r.seconds:.1f} | {r.detail.replace('|', '/')} |" for r in results]
     lines += [f"| {name} | (to run) | | |" for name in pending]
-    for result in results:
-        lines += ["", f"## {result.name}: {result.verdict}", "", result.detail]
-        if result.section:
-            lines += ["", *result.section]
-    lines += ["", f"verdict: {verdict} ({tally})", ""]
+    lines += [*gpu_report.result_sections(results), "", f"verdict: {verdict} ({tally})", ""]
     return "\n".join(lines)
 
 
