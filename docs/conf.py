@@ -34,7 +34,8 @@ autodoc_mock_imports = ["cupy", "torch", "jax", "array_api_strict", "safetensors
 # (the build needs no network), so names from outside xpnet are not links.
 nitpicky = True
 nitpick_ignore_regex = [
-    ("py:class", r"(numpy|np|os|pathlib|collections\.abc|argparse|typing|threading)\..*"),  # Python's and NumPy's names (no intersphinx)
+    # Python's and NumPy's names in signatures: not links without intersphinx.
+    ("py:class", r"(numpy|np|os|pathlib|collections\.abc|argparse|typing|threading)\..*"),
     ("py:class", r"xpnet\..*\._\w+"),  # private base classes, named by show-inheritance
 ]
 
