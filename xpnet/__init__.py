@@ -1,5 +1,13 @@
 """xpnet: MNIST-style classifiers trained by hand-written backpropagation, written once
-against the Python Array API so the same lines run on NumPy, CuPy, PyTorch and array-api-strict."""
+against the Python Array API so the same lines run on NumPy, CuPy, PyTorch, JAX and array-api-strict.
+
+Reading order: ``nn`` (the mathematics: layers with their backward passes, networks,
+optimisers), ``data`` (datasets as host NumPy arrays), ``backend`` (the array library and
+device; the only module that names one), ``training`` (a run: the loop, its settings,
+checkpoints), ``inference`` (a trained model put to use), the commands ``train``, ``evaluate``,
+``predict``, ``plot`` and ``bench`` (each run as ``python -m xpnet.NAME``), what the commands
+share (``cli``, and ``arguments``: every argument checked in one line), ``errors`` (XpnetError
+and UsageError) and ``files`` (atomic writes)."""
 
 __version__ = "0.1.0"
 

@@ -26,6 +26,7 @@ from .arguments import MAX_CUDA_INDEX, MAX_THREADS, a_name, shown, whole_number
 from .errors import UsageError, XpnetError
 from .nn.checks import whole
 
+#: The array libraries xpnet runs on, by name.
 BACKENDS = ("numpy", "cupy", "torch", "jax", "array-api-strict")
 BACKEND_CHOICES = ("auto",) + BACKENDS
 

@@ -1,4 +1,5 @@
-"""``python -m xpnet.train``: train an MLP on MNIST-style data from the command line.
+"""``python -m xpnet.train``: train an MLP, a CNN or softmax regression on MNIST-style data from
+the command line.
 
 Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one
 line on stderr, no traceback), 130 when interrupted.

@@ -1,5 +1,11 @@
 """The data layer: datasets as host NumPy arrays, read from IDX files, downloaded or generated.
 
+Reading order: ``dataset`` (the Dataset value every loader returns, and DataError), ``load``
+(from a name to a verified Dataset), ``idx`` (IDX files, raw or gzipped), ``folder``
+(MNIST-format folders), ``known`` (the datasets known by name: checksums, mirrors, system
+copies), ``download`` (fetching them, verified), ``synthetic`` (generated data, no files
+needed) and ``limits`` (how much may be read, downloaded and allocated).
+
 Everything here runs on the host with NumPy; the trainer moves arrays to the device.
 """
 

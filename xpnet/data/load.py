@@ -95,12 +95,14 @@ def load_dataset(name: str, data_dir=None, *, download: bool = True, mirrors=Non
     """The dataset called name, as host NumPy arrays (see Dataset for shapes and dtypes).
 
     name is one of:
+
     - a known dataset (DATASETS: 'mnist', 'fashion-mnist'), looked for in data_dir/<name>/,
       $XPNET_DATA_DIR/<name>/, the cache ($XDG_CACHE_HOME/xpnet/<name>/), the system's copy,
       and otherwise downloaded into the cache (unless download=False) from mirrors (default:
       the dataset's own list); its files must match the published checksums;
     - 'synthetic' or 'synthetic:N', generated (see make_synthetic);
     - any other existing folder holding the four MNIST-format files (e.g. KMNIST), read as is.
+
     Raises DataError, with the problem and the fix in one line, when that fails; a name that is
     none of these is an UnknownDataset (a UsageError too), suggesting the closest known name.
     """

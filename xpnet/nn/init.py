@@ -14,7 +14,9 @@ import numpy as np
 
 from ..errors import UsageError
 
+#: The weight initialisations ``init_params`` draws (``--init``).
 SCHEMES = ("normal:STD", "uniform:A", "xavier", "he")
+#: Zero biases, or biases drawn like the weights (``--bias-init``).
 BIAS_SCHEMES = ("zeros", "same")
 
 

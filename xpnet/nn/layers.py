@@ -3,7 +3,7 @@
 A layer's forward pass turns its input ``H`` into its output and keeps what its backward
 pass will need (``saved``). Its backward pass turns the gradient of the loss with respect
 to its output into the gradient with respect to its input and the gradients of its own
-parameters:
+parameters::
 
     forward(params, H, *, keep, xp) -> (output, saved)
     backward(params, saved, d_output, *, input_grad, xp) -> (d_input, grads)

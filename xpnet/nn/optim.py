@@ -76,6 +76,7 @@ from ..backend import backend_of, to_numpy
 from ..errors import UsageError
 from .checks import fraction, non_negative, positive
 
+#: The optimisers :func:`make_optimizer` builds, by name.
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 
 

@@ -28,6 +28,7 @@ from ..arguments import shown
 from ..errors import UsageError
 from .checks import positive, whole
 
+#: The learning-rate schedules :func:`make_schedule` builds, by name.
 SCHEDULES = ("constant", "step", "cosine")
 
 

@@ -50,10 +50,11 @@ from .early_stopping import MONITORS
 FORMAT = "xpnet-checkpoint"
 FORMAT_VERSION = 1
 EXTENSIONS = (".npz", ".safetensors")
-# The most epochs, steps or examples a checkpoint may count: exact in a float, and beyond any run.
+#: The most epochs, steps or examples a checkpoint may count: exact in a float, and beyond any run.
 LARGEST_COUNT = 2 ** 53
 _SECONDS = "a finite number of seconds, 0 or more"
-METADATA_LIMIT = 32 * 2 ** 20  # bytes of metadata (or safetensors header) read: ~150,000 epochs of history
+#: The most bytes of metadata (or safetensors header) read: ~150,000 epochs of history.
+METADATA_LIMIT = 32 * 2 ** 20
 # JSON values parsed at most (commas; braces and brackets): parsing a hostile 32 MiB stays under ~200 MB.
 _JSON_VALUES, _JSON_CONTAINERS = 2_000_000, 1_000_000
 _METADATA_KEY = "__xpnet_metadata__"
@@ -81,7 +82,7 @@ class Checkpoint:
     """A model and its run's state, all on the host.
 
     ``params`` [(W, b), ...] NumPy arrays; ``optimizer_state`` name -> NumPy array;
-    ``config`` the resolved :class:`xpnet.config.Config` as a dict; ``epoch`` epochs
+    ``config`` the resolved :class:`xpnet.training.config.Config` as a dict; ``epoch`` epochs
     finished; ``history`` their metrics; ``rng_state`` the host generator's state after
     them; ``in_progress`` None, or where a run interrupted inside epoch ``epoch + 1``
     stopped (its generator state at that epoch's start, the steps done, partial totals);

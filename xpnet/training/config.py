@@ -18,7 +18,7 @@ from ..nn.optim import make_optimizer
 from ..nn.schedules import make_schedule
 
 DTYPES = ("float32", "float64")
-# A CNN's patches take some 600 KB an image (conv32k5 then conv64k5): it evaluates this many at a time at most.
+#: A CNN's patches take some 600 KB an image (conv32k5 then conv64k5): it evaluates this many at a time at most.
 CNN_EVAL_BATCH = 500
 
 
@@ -186,6 +186,7 @@ class Preset:
     settings: dict = field(default_factory=dict)
 
 
+#: The named recipes of ``--preset`` and ``fit(preset=...)``: the seed notebooks and better ones.
 PRESETS: dict[str, Preset] = {
     "seed000": Preset(
         "softmax regression, SGD lr 0.1, batch 256, 8 epochs (notebook 000: 91.58% test)",

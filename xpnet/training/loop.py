@@ -2,7 +2,7 @@
 
 Data live on the device (``DeviceSplit``); an epoch gathers its batches there and
 keeps its totals there (``EpochTotals``), so no step waits for the host.
-:mod:`xpnet.run` drives them.
+:mod:`xpnet.training.run` drives them.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class EpochTotals:
                    xp.zeros((), dtype=xp.int64, device=device_of(like)))
 
     def read(self, *extra) -> tuple[float, ...]:
-        """(loss_sum, correct, *extra) copied to the host in one transfer; ``extra`` are 0-d
+        """``(loss_sum, correct, *extra)`` copied to the host in one transfer; ``extra`` are 0-d
         arrays of the loss's dtype."""
         xp = array_namespace(self.loss_sum)
         values = xp.stack([self.loss_sum, xp.astype(self.correct, self.loss_sum.dtype), *extra])

@@ -25,6 +25,7 @@ from .checkpoint_folder import (INTERRUPTED_NAME, epoch_checkpoints, folder_iden
                                 newest_usable)
 from .config import PRESETS, Config, from_preset
 
+#: The settings a resumed run may change; every other flag must agree with the checkpoint.
 MAY_CHANGE = frozenset({"epochs", "log_interval", "threads", "eval_batch_size", "data_dir", "download",
                         "backend", "device", "dry_run", "compile"})
 

@@ -1,0 +1,71 @@
+"""The documentation stays true to the code: the CLI reference matches the parsers, each package's
+docstring names all its modules, and the Sphinx site builds with warnings as errors."""
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+PACKAGES = ("xpnet", "xpnet.nn", "xpnet.training", "xpnet.data", "xpnet.inference", "xpnet.bench")
+
+
+def cli_reference():
+    """docs/cli_reference.py, imported from its path (docs/ is no package)."""
+    spec = importlib.util.spec_from_file_location("cli_reference", DOCS / "cli_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cli_reference_matches_the_parsers():
+    reference = cli_reference()
+    committed = reference.CLI_PAGE.read_text(encoding="utf-8")
+    assert committed == reference.render(), (
+        f"docs/cli.md is stale (a flag was added or changed): run `{reference.REGENERATE}` and commit docs/cli.md")
+
+
+def test_the_cli_reference_lists_every_flag_of_every_command():
+    page = cli_reference().render()
+    for module_name in cli_reference().COMMANDS:
+        parser = importlib.import_module(module_name).build_parser()
+        assert f"## `{parser.prog}`" in page
+        for action in parser._actions:
+            for flag in action.option_strings:
+                assert flag in ("-h", "--help") or f"`{flag}`" in page, f"{parser.prog} {flag}"
+
+
+def test_defaults_move_from_the_help_text_to_their_column():
+    split_default = cli_reference().split_default
+    assert split_default("a named recipe (default: none): a (b), c") == ("a named recipe: a (b), c", "none")
+    assert split_default("every N epochs (default: 1, or the resumed run's (if any))") == (
+        "every N epochs", "1, or the resumed run's (if any)")
+    assert split_default("no default stated") == ("no default stated", "")
+
+
+@pytest.mark.parametrize("package_name", PACKAGES)
+def test_each_package_docstring_names_all_its_modules(package_name):
+    package = importlib.import_module(package_name)
+    modules = [info.name for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_")]
+    named = set(re.findall(r"``(\w+)``", package.__doc__ or ""))
+    missing = [name for name in modules if name not in named]
+    assert not missing, (f"{package_name}'s docstring does not name {', '.join(missing)}: add each, as ``name`` "
+                         f"with what it holds, in reading order, to {package.__file__}")
+
+
+def test_the_docs_build_with_warnings_as_errors(tmp_path):
+    for needed in ("sphinx", "myst_parser", "furo"):
+        pytest.importorskip(needed, reason=f"{needed} is not installed: pip install -e '.[docs]' (or '.[test]')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                           "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
+                          check=False, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert done.returncode == 0, f"sphinx-build -W failed:\n{done.stdout}{done.stderr}"
+    assert (tmp_path / "html" / "cli.html").is_file()
