@@ -56,8 +56,8 @@ def _normalised(token: str) -> str:
     match = _TOKEN.fullmatch(token.lower())
     if match is None:
         raise ParameterError("text", lambda name: f"unknown layer {shown(token)} in {name}; use convFkK (F filters, "
-                             "KxK, same padding; convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN (N units), "
-                             f"e.g. {EXAMPLE}", SUBJECT)
+                             "KxK, same padding; convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN "
+                             f"(N units), e.g. {EXAMPLE}", SUBJECT)
     filters, kernel, valid, units = match.groups()
     try:
         sizes = [whole_number(number, "size", MAX_WIDTH, 1) for number in (filters, kernel, units) if number]

@@ -26,7 +26,8 @@ from .ops import device_constant
 
 
 def shift_size(shift, image_shape=None) -> int:
-    """``shift`` if it is a usable largest shift in pixels (0: none), smaller than the image (:class:`~xpnet.nn.checks.ParameterError` otherwise)."""
+    """``shift`` if it is a usable largest shift in pixels (0: none), smaller than the image
+    (:class:`~xpnet.nn.checks.ParameterError` otherwise)."""
     shift = whole("shift", shift, 0, label="the largest")
     if image_shape is not None and shift >= min(image_shape[0], image_shape[1]):
         raise ParameterError("shift", lambda name: f"{name} must be smaller than the images "

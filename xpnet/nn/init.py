@@ -19,7 +19,8 @@ BIAS_SCHEMES = ("zeros", "same")
 
 
 def check_schemes(scheme: str, bias: str) -> None:
-    """A :class:`~xpnet.nn.checks.ParameterError` unless ``scheme`` (see :data:`SCHEMES`) and ``bias`` (see :data:`BIAS_SCHEMES`) are known."""
+    """A :class:`~xpnet.nn.checks.ParameterError` unless ``scheme`` (see :data:`SCHEMES`) and ``bias``
+    (see :data:`BIAS_SCHEMES`) are known."""
     parse_scheme(scheme)
     if bias not in BIAS_SCHEMES:
         raise ParameterError("bias", lambda _: f"bad bias init {bias!r}; use one of {', '.join(BIAS_SCHEMES)}")
