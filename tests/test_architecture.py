@@ -6,7 +6,6 @@ import pytest
 import reference
 
 from xpnet.backend import to_numpy
-from xpnet.errors import UsageError
 from xpnet.nn.architecture import Architecture, parse_arch
 from xpnet.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from xpnet.nn.init import init_params, init_shaped
@@ -33,7 +32,7 @@ def test_tokens_are_read_with_commas_or_spaces_in_any_case():
     ("pool,pool,pool", "even height and width"),
 ])
 def test_a_bad_architecture_is_one_line_naming_it(text, message):
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(ValueError, match=message):
         Architecture.of(text, (28, 28), 10)
 
 

@@ -16,14 +16,14 @@ from xpnet.nn.schedules import make_schedule
     (positive, True), (non_negative, -1e-9), (non_negative, None), (fraction, 1.0), (fraction, -0.1),
 ])
 def test_numbers_outside_their_range_are_refused_in_one_line(check, value):
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ValueError) as caught:
         check("setting", value)
     assert "setting" in str(caught.value) and repr(value) in str(caught.value) and "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize("value", [-1, 1.5, "3", True, None])
 def test_whole_numbers_refuse_negatives_floats_strings_and_bools(value):
-    with pytest.raises(UsageError, match="must be a whole number, 0 or more"):
+    with pytest.raises(ValueError, match="must be a whole number, 0 or more"):
         whole("seed", value, 0)
 
 
@@ -32,8 +32,8 @@ def test_whole_numbers_accept_numpy_integers_as_plain_ints():
     assert value == 7 and type(value) is int
 
 
-def _message(make) -> str:
-    with pytest.raises(UsageError) as caught:
+def _message(make, kind=UsageError) -> str:
+    with pytest.raises(kind) as caught:
         make()
     return str(caught.value)
 
@@ -41,15 +41,17 @@ def _message(make) -> str:
 @pytest.mark.parametrize("lr", [0.0, -0.1, float("nan")])
 def test_a_bad_learning_rate_reads_the_same_from_config_optimiser_and_schedule(lr):
     from_config = _message(lambda: Config(lr=lr).validate())
-    assert from_config == _message(lambda: make_optimizer("adam", lr)) == _message(
-        lambda: make_schedule("cosine", lr, 3, 10))
+    from_optimiser = _message(lambda: make_optimizer("adam", lr), ValueError)
+    assert from_optimiser == _message(lambda: make_schedule("cosine", lr, 3, 10), ValueError).replace("base_lr", "lr")
+    assert from_config == from_optimiser.replace("lr", "lr (--lr)", 1)
     assert "learning rate" in from_config
 
 
 @pytest.mark.parametrize("p", [0.995, 0.999, 1.0, -0.5])
 def test_dropout_that_would_keep_no_unit_is_refused_the_same_way_everywhere(p):
     from_config = _message(lambda: Config(dropout=p).validate())
-    assert from_config == _message(lambda: EpochDropout(np.random.default_rng(0), 4, (3,), p, np.asarray))
+    from_dropout = _message(lambda: EpochDropout(np.random.default_rng(0), 4, (3,), p, np.asarray), ValueError)
+    assert from_config == from_dropout.replace("the dropout rate p", "dropout (--dropout)")
     assert from_config.startswith("dropout (--dropout) must be in [0, 0.99)")
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from xpnet.backend import to_numpy
-from xpnet.errors import UsageError
 from xpnet.nn.init import init_params, parse_scheme
 
 
@@ -39,7 +38,7 @@ def test_scaled_schemes_have_the_right_spread(scheme, expected_std):
 
 @pytest.mark.parametrize("scheme", ["normal", "normal:-1", "uniform:x", "gauss:1", "he:2", ""])
 def test_bad_schemes_are_usage_errors(scheme):
-    with pytest.raises(UsageError):
+    with pytest.raises(ValueError):
         parse_scheme(scheme)
 
 

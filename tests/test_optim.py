@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from xpnet.backend import resolve, to_numpy
-from xpnet.errors import UsageError
 from xpnet.nn.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop, make_optimizer
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -392,13 +391,13 @@ def test_unset_eps_and_rho_are_torchs_defaults_and_config_passes_its_own():
                         "rmsprop, adagrad"),
     (("sgd", -0.1), "learning rate"),
     (("sgd", float("nan")), "learning rate"),
-    (("momentum", 0.1, 1.0), r"momentum \(--momentum\) must be in"),
+    (("momentum", 0.1, 1.0), "momentum must be in"),
     (("adam", 0.1, 0.9, 1.5), "beta1"),
     (("adamw", 0.1, 0.9, 0.9, 0.999, 0.0), "eps"),
     (("adamw", 0.1, 0.9, 0.9, 0.999, 1e-8, -1.0), "weight decay"),
     (("rmsprop", 0.0), "learning rate"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, 1.0), r"rho \(--rho\) must be in"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, -0.1), r"rho \(--rho\) must be in"),
+    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, 1.0), "rho must be in"),
+    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, -0.1), "rho must be in"),
     (("rmsprop", 0.1, 0.9, 0.9, 0.999, float("inf")), "epsilon"),
     (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, -0.5), "weight decay"),
     (("adagrad", float("inf")), "learning rate"),
@@ -406,5 +405,5 @@ def test_unset_eps_and_rho_are_torchs_defaults_and_config_passes_its_own():
     (("adagrad", 0.1, 0.9, 0.9, 0.999, 1e-10, float("nan")), "weight decay"),
 ])
 def test_make_optimizer_refuses_bad_values(args, words):
-    with pytest.raises(UsageError, match=words):
+    with pytest.raises(ValueError, match=words):
         make_optimizer(*args)

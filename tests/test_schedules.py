@@ -6,7 +6,6 @@ from itertools import pairwise
 
 import pytest
 
-from xpnet.errors import UsageError
 from xpnet.nn.schedules import SCHEDULES, make_schedule
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -121,14 +120,14 @@ def test_cosine_stays_at_zero_past_the_end():
     (("cosine", -0.1, 5, 10), {}, "learning rate"),
     (("cosine", 0.1, 0, 10), {}, "epochs"),
     (("cosine", 0.1, 5, 0), {}, "steps per epoch"),
-    (("cosine", 0.1, 5, 10), {"warmup_epochs": 5}, "warmup-epochs"),
-    (("cosine", 0.1, 5, 10), {"warmup_epochs": -1}, "warmup-epochs"),
-    (("cosine", 0.1, 5, 10), {"warmup_epochs": 0.5}, "warmup-epochs"),
+    (("cosine", 0.1, 5, 10), {"warmup_epochs": 5}, "warmup_epochs"),
+    (("cosine", 0.1, 5, 10), {"warmup_epochs": -1}, "warmup_epochs"),
+    (("cosine", 0.1, 5, 10), {"warmup_epochs": 0.5}, "warmup_epochs"),
     (("step", 0.1, 5, 10), {"step_size": 0}, "step size"),
     (("step", 0.1, 5, 10), {"gamma": 0.0}, "gamma"),
 ])
 def test_bad_values_are_refused(args, kwargs, words):
-    with pytest.raises(UsageError, match=words):
+    with pytest.raises(ValueError, match=words):
         make_schedule(*args, **kwargs)
 
 

@@ -24,7 +24,7 @@ from array_api_compat import device as device_of
 
 from .arguments import MAX_CUDA_INDEX, MAX_THREADS, a_name, shown, whole_number
 from .errors import UsageError, XpnetError
-from .nn.checks import whole
+from .nn.checks import ParameterError, whole
 
 #: The array libraries xpnet runs on, by name.
 BACKENDS = ("numpy", "cupy", "torch", "jax", "array-api-strict")
@@ -340,7 +340,10 @@ def limit_threads(threads: int | None):
     if threads is None:
         yield
         return
-    threads = whole("threads (--threads)", threads, 1, MAX_THREADS)
+    try:
+        threads = whole("threads", threads, 1, MAX_THREADS)
+    except ParameterError as error:
+        raise UsageError(error.naming("threads (--threads)")) from None
     from threadpoolctl import threadpool_limits
 
     torch = sys.modules.get("torch")

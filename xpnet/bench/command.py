@@ -390,7 +390,7 @@ def _cnn(text: str) -> Architecture:
     """``--cnn`` text -> the CNN it describes on 28x28x1 images and 10 classes (ArgumentTypeError if bad)."""
     try:
         arch = Architecture.of(text, IMAGE_SHAPE, CLASSES)
-    except UsageError as error:
+    except ValueError as error:  # a ParameterError: argparse names the flag
         raise argparse.ArgumentTypeError(str(error)) from None
     if not arch.is_convolutional:
         raise argparse.ArgumentTypeError(f"{text!r} has no conv layer; time an MLP with --models")

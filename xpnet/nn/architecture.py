@@ -1,4 +1,4 @@
-"""A network in one line: ``--arch conv32k5,pool,conv64k5,pool,fc256``.
+"""A network in one line: ``conv32k5,pool,conv64k5,pool,fc256``.
 
 Tokens, left to right from the image to the classes:
 
@@ -11,8 +11,8 @@ Tokens, left to right from the image to the classes:
   when the run has it). The first ``fc`` after convolutions flattens the image first.
 
 The last Dense layer, to the classes, is always there and never written. An MLP is its
-``fc`` tokens alone: ``--hidden 512,256`` is ``--arch fc512,fc256``, and softmax regression
-is the empty architecture (``--hidden ''``). Parameters stay the plain list ``[(W, b), ...]``,
+``fc`` tokens alone: hidden widths ``(512, 256)`` are ``fc512,fc256``, and softmax regression
+is the empty architecture (``''``). Parameters stay the plain list ``[(W, b), ...]``,
 one pair per Conv2d or Dense layer: a Conv2d's ``W`` is (k, k, c_in, c_out), a Dense
 layer's (fan_in, fan_out); an MLP's are exactly those of :func:`xpnet.nn.init.init_params`.
 """
@@ -25,41 +25,45 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..arguments import MAX_LAYERS, MAX_WIDTH, shown, whole_number
-from ..errors import UsageError
+from .checks import ParameterError, ParameterTypeError
 from .conv import POOLS, AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .layers import Dense, Dropout, ReLU
 from .model import describe
 
 _TOKEN = re.compile(r"conv([0-9]+)k([0-9]+)(v?)|pool|avgpool|fc([0-9]+)")
 EXAMPLE = "conv32k5,pool,conv64k5,pool,fc256"
+SUBJECT = "the architecture text"  # how errors name parse_arch's and Architecture.of's ``text``
 
 
 def parse_arch(text) -> tuple[str, ...]:
-    """``'conv32k5, pool,fc256'`` -> ``('conv32k5', 'pool', 'fc256')``; UsageError naming a bad token."""
+    """``'conv32k5, pool,fc256'`` -> ``('conv32k5', 'pool', 'fc256')``; a ParameterError naming a bad token."""
     if isinstance(text, (tuple, list)):
         tokens = [str(token) for token in text]
     elif isinstance(text, str):
         tokens = [token for token in re.split(r"[,\s]+", text.strip()) if token]
     else:
-        raise UsageError(f"an architecture (--arch) is text such as {EXAMPLE!r}, got {shown(text)}")
+        raise ParameterTypeError("text", lambda name: f"{name} must be text such as {EXAMPLE!r}, got {shown(text)}",
+                                 SUBJECT)
     if len(tokens) > MAX_LAYERS:
-        raise UsageError(f"--arch has {len(tokens)} layers, and at most {MAX_LAYERS} are allowed (a deeper network "
-                         "takes minutes to compile and gigabytes of memory); use fewer")
+        raise ParameterError("text", lambda name: f"{name} has {len(tokens)} layers, and at most {MAX_LAYERS} are "
+                             "allowed (a deeper network takes minutes to compile and gigabytes of memory); use fewer",
+                             SUBJECT)
     return tuple(_normalised(token) for token in tokens)
 
 
 def _normalised(token: str) -> str:
-    """One token in its one spelling (conv08k03 is conv8k3), its sizes 1 to MAX_WIDTH; UsageError otherwise."""
+    """One token in its one spelling (conv08k03 is conv8k3), its sizes 1 to MAX_WIDTH; ParameterError otherwise."""
     match = _TOKEN.fullmatch(token.lower())
     if match is None:
-        raise UsageError(f"unknown layer {shown(token)} in --arch; use convFkK (F filters, KxK, same padding; "
-                         f"convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN (N units), e.g. {EXAMPLE}")
+        raise ParameterError("text", lambda name: f"unknown layer {shown(token)} in {name}; use convFkK (F filters, "
+                             "KxK, same padding; convFkKv: valid), pool (2x2 max), avgpool (2x2 mean) or fcN "
+                             f"(N units), e.g. {EXAMPLE}", SUBJECT)
     filters, kernel, valid, units = match.groups()
     try:
         sizes = [whole_number(number, "size", MAX_WIDTH, 1) for number in (filters, kernel, units) if number]
-    except UsageError:
-        raise UsageError(f"layer {shown(token)} in --arch needs sizes of at least 1 and at most {MAX_WIDTH:,} "
-                         "(the digits 0-9)") from None
+    except ValueError:
+        raise ParameterError("text", lambda name: f"layer {shown(token)} in {name} needs sizes of at least 1 and at "
+                             f"most {MAX_WIDTH:,} (the digits 0-9)", SUBJECT) from None
     if filters:
         return f"conv{sizes[0]}k{sizes[1]}{valid}"
     return f"fc{sizes[0]}" if units else token.lower()
@@ -84,7 +88,7 @@ class Architecture:
 
     @classmethod
     def mlp(cls, hidden, image_shape, classes: int) -> "Architecture":
-        """The MLP with ``hidden`` layer widths (``--hidden``)."""
+        """The MLP with ``hidden`` layer widths."""
         return cls.of([f"fc{units}" for units in hidden], image_shape, classes)
 
     @property
@@ -112,20 +116,20 @@ class Architecture:
             match = _TOKEN.fullmatch(token)
             if token in ("pool", "avgpool"):
                 if shape is None:
-                    raise UsageError(f"--arch {','.join(self.tokens)}: {token} must come before the fc layers")
+                    raise self._refused(f"{token} must come before the fc layers")
                 try:
                     built.append((MaxPool2d if token == "pool" else AvgPool2d)(shape))
                 except ValueError as error:
-                    raise UsageError(f"--arch {','.join(self.tokens)}: {error} there") from None
+                    raise self._refused(f"{error} there") from None
                 shape = built[-1].out_shape
             elif token.startswith("conv"):
                 if shape is None:
-                    raise UsageError(f"--arch {','.join(self.tokens)}: conv layers must come before the fc layers")
+                    raise self._refused("conv layers must come before the fc layers")
                 filters, kernel, valid = int(match.group(1)), int(match.group(2)), bool(match.group(3))
                 try:
                     built += [Conv2d(shape, filters, kernel, "valid" if valid else "same"), ReLU()]
                 except ValueError as error:
-                    raise UsageError(f"--arch {','.join(self.tokens)}: {token}: {error}") from None
+                    raise self._refused(f"{token}: {error}") from None
                 shape = built[-2].out_shape
             else:
                 if shape is not None and self.is_convolutional:
@@ -136,6 +140,10 @@ class Architecture:
         if shape is not None and self.is_convolutional:
             built.append(Flatten())
         return tuple(built + [Dense()])
+
+    def _refused(self, problem: str) -> ParameterError:
+        """The error for tokens that cannot be built on images of this shape, naming ``text`` and its tokens."""
+        return ParameterError("text", lambda name: f"{name} {','.join(self.tokens)}: {problem}", SUBJECT)
 
     def describe(self) -> str:
         """``'CNN conv32k5-pool-fc256 (28x28x1 -> 10)'``, or ``'MLP 784-128-10'`` as for any MLP."""

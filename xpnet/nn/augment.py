@@ -21,17 +21,17 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ..errors import UsageError
-from .checks import whole
+from .checks import ParameterError, whole
 from .ops import device_constant
 
 
 def shift_size(shift, image_shape=None) -> int:
-    """``shift`` if it is a usable largest shift in pixels (0: none), smaller than the image (UsageError otherwise)."""
-    shift = whole("the largest shift (--shift)", shift, 0)
+    """``shift`` if it is a usable largest shift in pixels (0: none), smaller than the image
+    (:class:`~xpnet.nn.checks.ParameterError` otherwise)."""
+    shift = whole("shift", shift, 0, label="the largest")
     if image_shape is not None and shift >= min(image_shape[0], image_shape[1]):
-        raise UsageError(f"the largest shift (--shift) must be smaller than the images "
-                         f"({image_shape[0]}x{image_shape[1]}), got {shift}")
+        raise ParameterError("shift", lambda name: f"{name} must be smaller than the images "
+                             f"({image_shape[0]}x{image_shape[1]}), got {shift}", "the largest shift")
     return shift
 
 

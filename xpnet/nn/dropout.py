@@ -17,11 +17,11 @@ LEVELS = 256
 
 
 def dropout_rate(p) -> float:
-    """``p`` if it is a usable dropout rate, in [0, 0.99) (UsageError otherwise).
+    """``p`` if it is a usable dropout rate, in [0, 0.99) (:class:`~xpnet.nn.checks.ParameterError` otherwise).
 
     Rates are quantised to 1/256; the bound keeps at least one level, so some units survive.
     """
-    return fraction("dropout (--dropout)", p, below=0.99)
+    return fraction("p", p, below=0.99, label="the dropout rate")
 
 
 class EpochDropout:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..errors import UsageError
+from .checks import ParameterError
 
 #: The weight initialisations ``init_params`` draws (``--init``).
 SCHEMES = ("normal:STD", "uniform:A", "xavier", "he")
@@ -21,10 +21,11 @@ BIAS_SCHEMES = ("zeros", "same")
 
 
 def check_schemes(scheme: str, bias: str) -> None:
-    """UsageError unless ``scheme`` (see :data:`SCHEMES`) and ``bias`` (see :data:`BIAS_SCHEMES`) are known."""
+    """A :class:`~xpnet.nn.checks.ParameterError` unless ``scheme`` (see :data:`SCHEMES`) and ``bias``
+    (see :data:`BIAS_SCHEMES`) are known."""
     parse_scheme(scheme)
     if bias not in BIAS_SCHEMES:
-        raise UsageError(f"bad bias init {bias!r}; use one of {', '.join(BIAS_SCHEMES)}")
+        raise ParameterError("bias", lambda _: f"bad bias init {bias!r}; use one of {', '.join(BIAS_SCHEMES)}")
 
 
 def parse_scheme(scheme: str) -> tuple[str, float | None]:
@@ -39,7 +40,8 @@ def parse_scheme(scheme: str) -> tuple[str, float | None]:
             scale = -1.0
         if scale > 0 and math.isfinite(scale):
             return kind, scale
-    raise UsageError(f"bad init {scheme!r}; use one of {', '.join(SCHEMES)} (e.g. normal:0.01, uniform:0.5)")
+    raise ParameterError("scheme", lambda _: f"bad init {scheme!r}; use one of {', '.join(SCHEMES)} "
+                                             "(e.g. normal:0.01, uniform:0.5)")
 
 
 def draw_weights(rng: np.random.Generator, scheme: str, fan_in: int, fan_out: int, shape: tuple[int, ...]):

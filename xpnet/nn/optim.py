@@ -51,9 +51,9 @@ parameter group does. The interface every optimiser shares:
 - ``eps``: one epsilon for Adam, AdamW, RMSprop and Adagrad, added outside the square root as
   PyTorch adds it. Each class defaults to PyTorch's value (1e-8, Adagrad 1e-10);
   :func:`make_optimizer` too when ``eps`` is not given, while :class:`xpnet.Config` (and
-  ``--eps``) always pass theirs, 1e-8, to whichever optimiser is chosen: pass ``eps=1e-10``
+  the trainer) always pass theirs, 1e-8, to whichever optimiser is chosen: pass ``eps=1e-10``
   for exactly ``torch.optim.Adagrad``'s defaults. RMSprop's ``rho`` likewise: 0.99 in the
-  class (PyTorch's ``alpha``), 0.9 in ``Config`` and ``--rho`` (Keras's and Hinton's).
+  class (PyTorch's ``alpha``), 0.9 in ``Config`` (Keras's and Hinton's).
 - ``load_state_dict(state, to_device=None)``: restores that dict. ``to_device`` turns a
   host array into a device array (``backend.asarray``); without it the arrays are moved
   to the parameters' device at the next step. A state of the wrong optimiser or of
@@ -73,8 +73,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import backend_of, to_numpy
-from ..errors import UsageError
-from .checks import fraction, non_negative, positive
+from .checks import ParameterError, fraction, non_negative, positive
 
 #: The optimisers :func:`make_optimizer` builds, by name.
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
@@ -91,8 +90,8 @@ class SGD:
     slots: tuple[str, ...] = ()
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
-        self.lr = positive("learning rate (--lr)", lr)
-        self.weight_decay = non_negative("weight decay (--weight-decay)", weight_decay)
+        self.lr = positive("lr", lr, label="the learning rate")
+        self.weight_decay = non_negative("weight_decay", weight_decay, label="the weight decay")
         self.steps = 0
 
     @property
@@ -152,8 +151,8 @@ class _Stateful:
     slots: tuple[str, ...] = ()
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
-        self.lr = positive("learning rate (--lr)", lr)
-        self.weight_decay = non_negative("weight decay (--weight-decay)", weight_decay)
+        self.lr = positive("lr", lr, label="the learning rate")
+        self.weight_decay = non_negative("weight_decay", weight_decay, label="the weight decay")
         self.steps = 0
         self._state: dict[str, list] | None = None
         self._host_state: dict[str, list[np.ndarray]] | None = None
@@ -289,7 +288,7 @@ class Momentum(_Stateful):
 
     def __init__(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = fraction("momentum (--momentum)", momentum)
+        self.momentum = fraction("momentum", momentum)
 
     def _update(self, p, g, v, *, c, xp):
         if self.weight_decay:
@@ -330,9 +329,9 @@ class Adam(_Stateful):
     def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.beta1 = fraction("beta1 (--beta1)", beta1)
-        self.beta2 = fraction("beta2 (--beta2)", beta2)
-        self.eps = positive("epsilon (--eps)", eps)
+        self.beta1 = fraction("beta1", beta1)
+        self.beta2 = fraction("beta2", beta2)
+        self.eps = positive("eps", eps, label="the epsilon")
 
     def coefficients(self, lr: float, step: int) -> dict[str, float]:
         """``lr_corrected`` = lr / (1 - beta1**t), ``bias2_root`` = sqrt(1 - beta2**t), and
@@ -381,8 +380,8 @@ class RMSprop(_Stateful):
 
     def __init__(self, lr: float, rho: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.rho = fraction("rho (--rho)", rho)
-        self.eps = positive("epsilon (--eps)", eps)
+        self.rho = fraction("rho", rho)
+        self.eps = positive("eps", eps, label="the epsilon")
 
     def _update(self, p, g, s, *, c, xp):
         if self.weight_decay:
@@ -410,7 +409,7 @@ class Adagrad(_Stateful):
 
     def __init__(self, lr: float, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
-        self.eps = positive("epsilon (--eps)", eps)
+        self.eps = positive("eps", eps, label="the epsilon")
 
     def _update(self, p, g, G, *, c, xp):
         if self.weight_decay:
@@ -431,7 +430,7 @@ def make_optimizer(name: str, lr: float, momentum: float = 0.9, beta1: float = 0
     ``eps`` and ``rho`` (RMSprop's decay of the mean square, PyTorch's ``alpha``) left at None
     take the optimiser's own default, PyTorch's: eps 1e-8 (Adagrad 1e-10), rho 0.99.
     :class:`xpnet.Config` always passes its own: eps 1e-8, rho 0.9 (Keras's and Hinton's).
-    Raises :class:`UsageError` for an unknown name or an impossible value.
+    Raises :class:`~xpnet.nn.checks.ParameterError` (a ``ValueError``) for an unknown name or an impossible value.
     """
     key = str(name).lower()
     epsilon = {} if eps is None else {"eps": eps}
@@ -450,7 +449,7 @@ def make_optimizer(name: str, lr: float, momentum: float = 0.9, beta1: float = 0
         return RMSprop(lr, weight_decay=weight_decay, **decay, **epsilon)
     if key == "adagrad":
         return Adagrad(lr, weight_decay=weight_decay, **epsilon)
-    raise UsageError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    raise ParameterError("name", lambda _: f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def _name(slot: str, index: int) -> str:

@@ -25,8 +25,7 @@ import math
 from dataclasses import dataclass
 
 from ..arguments import shown
-from ..errors import UsageError
-from .checks import positive, whole
+from .checks import ParameterError, positive, whole
 
 #: The learning-rate schedules :func:`make_schedule` builds, by name.
 SCHEDULES = ("constant", "step", "cosine")
@@ -67,21 +66,21 @@ def make_schedule(name: str, base_lr: float, epochs: int, steps_per_epoch: int, 
     """The schedule called ``name`` (one of :data:`SCHEDULES`) for a run of ``epochs`` epochs.
 
     ``step_size`` and ``gamma`` are the ``step`` schedule's (``step_size`` None: a third of
-    the epochs after warmup, at least 1). Raises :class:`UsageError` for an unknown name or
-    an impossible value.
+    the epochs after warmup, at least 1). Raises :class:`~xpnet.nn.checks.ParameterError` (a ``ValueError``) for an
+    unknown name or an impossible value.
     """
     key = str(name).lower()
     if key not in SCHEDULES:
-        raise UsageError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
-    base_lr = positive("learning rate (--lr)", base_lr)
-    whole("epochs (--epochs)", epochs, 1)
-    whole("steps per epoch", steps_per_epoch, 1)
+        raise ParameterError("name", lambda _: f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    base_lr = positive("base_lr", base_lr, label="the learning rate")
+    whole("epochs", epochs, 1)
+    whole("steps_per_epoch", steps_per_epoch, 1, label="the steps per epoch")
     if not _is_int(warmup_epochs) or not 0 <= warmup_epochs < epochs:
-        raise UsageError(f"warmup-epochs must be a whole number from 0 to {epochs - 1} "
-                         f"(fewer than the {epochs} epoch(s)), got {shown(warmup_epochs)}")
+        raise ParameterError("warmup_epochs", lambda name: f"{name} must be a whole number from 0 to {epochs - 1} "
+                             f"(fewer than the {epochs} epoch(s)), got {shown(warmup_epochs)}")
     if step_size is None:
         step_size = max(1, (epochs - warmup_epochs) // 3)
-    whole("the step size (epochs)", step_size, 1)
+    whole("step_size", step_size, 1, label="the step size (epochs)")
     gamma = positive("gamma", gamma)
     return Schedule(key, base_lr, int(epochs), int(steps_per_epoch), int(warmup_epochs), int(step_size), gamma)
 

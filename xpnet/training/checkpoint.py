@@ -44,7 +44,7 @@ from ..data.limits import available_memory
 from ..files import write_output
 from ..nn.architecture import Architecture
 from ..nn.augment import shift_size
-from .config import Config
+from .config import Config, as_usage_errors
 from .early_stopping import MONITORS
 
 FORMAT = "xpnet-checkpoint"
@@ -598,7 +598,8 @@ def _check_arch(path: Path, meta: dict) -> None:
     if not arch:
         return
     try:
-        built = Architecture.of(arch, meta["image_shape"], meta["num_classes"])
+        with as_usage_errors():
+            built = Architecture.of(arch, meta["image_shape"], meta["num_classes"])
     except UsageError as error:
         raise CheckpointError(f"checkpoint {path} has an unusable network in its config ({_first_line(error)}); "
                               "the file is damaged or was edited: use an earlier checkpoint") from None
@@ -710,7 +711,8 @@ def _check_config(path: Path, meta: dict) -> None:
     known = set(Config.__dataclass_fields__)
     try:
         config = Config().replace(**{key: value for key, value in meta["config"].items() if key in known}).validate()
-        shift_size(config.shift, meta["image_shape"])
+        with as_usage_errors():
+            shift_size(config.shift, meta["image_shape"])
     except (UsageError, TypeError, ValueError, ArithmeticError) as error:
         raise CheckpointError(f"checkpoint {path} has an unusable setting in its config ({_first_line(error)}); "
                               "the file is damaged or was edited: use an earlier checkpoint") from None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..arguments import MAX_COUNT, MAX_LAYERS, MAX_SEED, MAX_THREADS, MAX_WIDTH, shown, whole_number
 from ..errors import UsageError
 from ..nn.architecture import EXAMPLE, Architecture, parse_arch
 from ..nn.augment import shift_size
-from ..nn.checks import whole
+from ..nn.checks import ParameterError, whole
 from .early_stopping import MONITORS
 from ..nn.dropout import dropout_rate
 from ..nn.init import check_schemes
@@ -20,6 +21,26 @@ from ..nn.schedules import make_schedule
 DTYPES = ("float32", "float64")
 #: A CNN's patches take some 600 KB an image (conv32k5 then conv64k5): it evaluates this many at a time at most.
 CNN_EVAL_BATCH = 500
+# The one table from what xpnet.nn calls a parameter to how Config and the trainer name it: the keyword,
+# then its flag. A parameter not here is named in nn's own words (the optimiser's name is named by value).
+SETTING_NAMES = {
+    "lr": "the learning rate lr (--lr)", "base_lr": "the learning rate lr (--lr)",
+    "weight_decay": "the weight decay weight_decay (--weight-decay)", "momentum": "momentum (--momentum)",
+    "beta1": "beta1 (--beta1)", "beta2": "beta2 (--beta2)", "eps": "the epsilon eps (--eps)", "rho": "rho (--rho)",
+    "p": "dropout (--dropout)", "shift": "the largest shift (--shift)", "epochs": "epochs (--epochs)",
+    "warmup_epochs": "warmup_epochs (--warmup-epochs)", "text": "--arch",
+}
+
+
+@contextmanager
+def as_usage_errors():
+    """Re-raise an xpnet.nn :class:`~xpnet.nn.checks.ParameterError` as a :class:`UsageError` (exit status 2)
+    naming the setting as :data:`SETTING_NAMES` says."""
+    try:
+        yield
+    except ParameterError as error:
+        words = SETTING_NAMES.get(error.parameter)
+        raise UsageError(str(error) if words is None else error.naming(words)) from None
 
 
 def _layer_sizes(hidden) -> tuple[int, ...]:
@@ -88,6 +109,10 @@ class Config:
 
     def validate(self) -> "Config":
         """Raise :class:`UsageError` with one line for any value that cannot work; return self."""
+        with as_usage_errors():
+            return self._validate()
+
+    def _validate(self) -> "Config":
         self._check_types()
         self.hidden = _layer_sizes(self.hidden)
         tokens = parse_arch(self.arch)
@@ -147,9 +172,10 @@ class Config:
 
     def architecture(self, image_shape, num_classes: int) -> Architecture:
         """The network these settings describe for images of ``image_shape`` and ``num_classes`` classes."""
-        if self.arch:
-            return Architecture.of(self.arch, image_shape, num_classes)
-        return Architecture.mlp(self.hidden, image_shape, num_classes)
+        with as_usage_errors():
+            if self.arch:
+                return Architecture.of(self.arch, image_shape, num_classes)
+            return Architecture.mlp(self.hidden, image_shape, num_classes)
 
     def evaluation_batch(self, arch: Architecture) -> int:
         """Images evaluated at a time: ``eval_batch_size``, at most :data:`CNN_EVAL_BATCH` for a CNN."""
@@ -157,12 +183,14 @@ class Config:
 
     def make_optimizer(self):
         """The optimiser these settings describe (UsageError for impossible values)."""
-        return make_optimizer(self.optimizer, self.lr, momentum=self.momentum, beta1=self.beta1, beta2=self.beta2,
-                              eps=self.eps, weight_decay=self.weight_decay, rho=self.rho)
+        with as_usage_errors():
+            return make_optimizer(self.optimizer, self.lr, momentum=self.momentum, beta1=self.beta1,
+                                  beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay, rho=self.rho)
 
     def make_schedule(self, steps_per_epoch: int):
         """The learning-rate schedule of these settings for epochs of ``steps_per_epoch`` steps."""
-        return make_schedule(self.schedule, self.lr, self.epochs, steps_per_epoch, self.warmup_epochs)
+        with as_usage_errors():
+            return make_schedule(self.schedule, self.lr, self.epochs, steps_per_epoch, self.warmup_epochs)
 
     def replace(self, **changes) -> "Config":
         """A copy with ``changes`` applied (unknown names raise UsageError)."""

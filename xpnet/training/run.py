@@ -43,7 +43,7 @@ from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint
 from .checkpoint_folder import (BEST_NAME, INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, check_checkpoint_folder,
                                 check_not_xpnets, checkpoint_name, folder_identity, locked, prune,
                                 remove_stale_temporaries)
-from .config import Config
+from .config import Config, as_usage_errors
 from .early_stopping import DevWatch
 from .memory import check_fits, memory_line, run_bytes
 from .interrupt import InterruptRequest, Interrupted, signal_name
@@ -160,7 +160,8 @@ def _claim_outputs(outputs: Outputs, stack: ExitStack, already_locked) -> None:
 def _check_arguments(config, dataset, log, checkpoint_every, *paths) -> None:
     """UsageError for arguments of the wrong type, before they fail somewhere deeper."""
     if checkpoint_every is not None:
-        whole("checkpoint_every (--checkpoint-every)", checkpoint_every, 1)
+        with as_usage_errors():
+            whole("checkpoint_every (--checkpoint-every)", checkpoint_every, 1)
     if config is not None and not isinstance(config, Config):
         raise UsageError(f"config must be an xpnet.Config, got {shown(config)}; pass a preset by name with preset=")
     if dataset is not None and not isinstance(dataset, (str, os.PathLike, Dataset)):
@@ -341,7 +342,8 @@ def _fit(start: Start, backend: Backend, dataset, say, progress: bool, interrupt
 def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     """The data on the device and the model: drawn afresh, or as the checkpoint left it."""
     config = start.config
-    shift_size(config.shift, dataset.image_shape)  # a shift as large as the image leaves nothing
+    with as_usage_errors():
+        shift_size(config.shift, dataset.image_shape)  # a shift as large as the image leaves nothing
     arch = config.architecture(dataset.image_shape, dataset.num_classes)
     if start.checkpoint is not None:  # before the memory check: an edited config may ask for huge layers
         _check_compatible(start.checkpoint, start.path, arch, config)
