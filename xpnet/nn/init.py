@@ -14,9 +14,9 @@ import numpy as np
 
 from .checks import ParameterError
 
-#: The weight initialisations ``init_params`` draws (``--init``).
+#: The weight initialisations ``init_params`` draws (its ``scheme``).
 SCHEMES = ("normal:STD", "uniform:A", "xavier", "he")
-#: Zero biases, or biases drawn like the weights (``--bias-init``).
+#: Zero biases, or biases drawn like the weights (its ``bias``).
 BIAS_SCHEMES = ("zeros", "same")
 
 
