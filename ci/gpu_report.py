@@ -14,7 +14,7 @@ limit (a hung GPU fails its check instead of hanging the lane):
   (float64: every parameter element; float32: loss and accuracy);
 - preset-seed000, preset-seed001: each preset on NumPy and on the backend, test accuracy within
   0.3 points (real MNIST: SKIP unless XPNET_DATA_DIR is set);
-- bench: `python -m xpnet.bench --backends numpy,BACKEND@DEVICE --batch-sizes 128,1024,8192`.
+- bench: `python -m xpnet.bench --backends numpy,BACKEND@DEVICE --full --batch-sizes 128,1024,8192`.
 
 The verdict is PASS when no check failed and at least one passed; FAIL, or NOTHING CHECKED when
 every check was skipped, exit 1; bad usage exits 2, and so does an output path (the report,
@@ -325,7 +325,7 @@ def check_preset(lane: Lane, preset: str) -> Result:
 def check_bench(lane: Lane) -> Result:
     command = [sys.executable, "-m", "xpnet.bench", "--backends", f"numpy,{lane.target}", "--json",
                str(lane.args.bench_json)]
-    command += ["--quick"] if lane.args.quick else ["--batch-sizes", BENCH_BATCH_SIZES]
+    command += ["--quick"] if lane.args.quick else ["--full", "--batch-sizes", BENCH_BATCH_SIZES]
     ran = lane.run(command, "bench")
     if ran.returncode != 0:
         return Result("bench", "FAIL", f"{ran.status()}: {ran.last_line()}", ran.seconds, command_block(ran))

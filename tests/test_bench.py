@@ -229,7 +229,7 @@ def test_targets_match_conv_rows_by_architecture():
     (["--quick"], ((784, 32, 10), (784, 10)), ("conv4k3,pool,fc16",)),
     (["--quick", "--models", "784-10"], ((784, 10),), ()),
     (["--quick", "--cnn", "conv2k3,pool,fc8"], (), ("conv2k3,pool,fc8",)),
-    ([], tuple(bench.DEFAULT_BATCH), (bench.DEFAULT_CNN,)),
+    (["--full"], tuple(bench.DEFAULT_BATCH), (bench.DEFAULT_CNN,)),
 ])
 def test_models_and_cnn_each_leave_the_other_kind_out(flags, models, cnn):
     settings = bench.settings_from(bench.build_parser().parse_args([*flags, "--backends", "numpy"]))

@@ -1,3 +1,3 @@
-"""``python -m xpnet.bench``: xpnet's training speed beside its peers (``command``), the
-hand-written reference implementations (``references``), the host dispatches per epoch
-counted by PyTorch's dispatcher (``dispatches``) and the report (``report``)."""
+"""``python -m xpnet.bench``: xpnet's training speed beside its peers (``command``), what a run times
+and roughly how long it takes (``plan``), the hand-written reference implementations (``references``),
+the host dispatches per epoch counted by PyTorch's dispatcher (``dispatches``) and the report (``report``)."""

@@ -14,8 +14,13 @@ epochs back to back, so one call per turn is what lets the peers run between xpn
 and it times exactly what users run. Ratios pair the turns of one round, so load that comes
 and goes hits both sides of a ratio alike.
 
+What runs is a plan (:mod:`.plan`): by default 784-128-10 at batch 128 and the CNN on 512 images,
+a few minutes on two CPU cores; ``--full`` every model, the CNN on 2,560 images and torch+compile;
+``--quick`` tiny sizes. Flags that name cases or sizes override the plan. The run starts with a
+line giving its estimated duration, and shows a progress bar on a terminal (a line per case otherwise).
+
 The convolutional case (``--cnn ARCH``, xpnet's ``--arch`` syntax; by default
-conv32k5,pool,conv64k5,pool,fc256 at batch 128 on 2,560 images) times xpnet's CNN on each
+conv32k5,pool,conv64k5,pool,fc256 at batch 128) times xpnet's CNN on each
 backend against ``torch-conv2d``: the same network written the usual PyTorch way
 (:func:`~xpnet.bench.references.torch_conv2d_epoch`), from xpnet's initial weights, on the same
 batches. It has no NumPy loop and no GEMM floor: neither exists for convolutions here.
@@ -43,6 +48,7 @@ from .dispatches import eager_dispatches_per_epoch
 from ..arguments import MAX_LAYERS, MAX_WIDTH, shown, whole_number
 from ..backend import (BACKENDS, Backend, available_backends, host_available_bytes, limit_threads, memory_pool_bytes,
                        release_memory_pool)
+from .plan import DEFAULT_BATCH, DEFAULT_CNN_BATCH, FULL, QUICK, SHORT, Progress, cases, estimate_line
 from .references import CONV_PEER, FLOOR
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
@@ -61,11 +67,6 @@ LR = 0.05
 SEED = 0
 INPUTS, CLASSES = 784, 10
 IMAGE_SHAPE = (28, 28, 1)
-DEFAULT_BATCH = {(784, 128, 10): 128, (784, 10): 256, (784, 1024, 10): 1024}
-# A CNN epoch on all 60,000 images would take minutes per turn on a small CPU; 2,560 (20 batches of 128) do not.
-DEFAULT_CNN_BATCH, DEFAULT_CNN_IMAGES = 128, 2560
-QUICK = {"models": ((784, 32, 10), (784, 10)), "batch_sizes": (64,), "epochs": 1, "n_train": 512,
-         "cnn": ("conv4k3,pool,fc16",), "cnn_batch_sizes": (64,), "cnn_images": 256}
 MLP_PEERS = {"numpy": "numpy-loop", "array-api-strict": "numpy-loop", "jax": "numpy-loop", "torch": "torch-eager"}
 CONV_PEERS = {name: CONV_PEER for name in BACKENDS}
 
@@ -330,14 +331,16 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
     notes = []
     if conv_cases and not refs.torch_installed():  # torch_installed loads PyTorch here, for the same reason
         notes.append(f"{CONV_PEER} not run: PyTorch is not installed, so the conv rows have no ratio")
+    progress = Progress(len(runs), say)
     with limit_threads(settings["threads"]):
-        for index, (model, batch, run_case) in enumerate(runs, 1):
+        for model, batch, run_case in runs:
             started = time.perf_counter()
-            say(f"[{index}/{len(runs)}] {model}, batch {batch}: {settings['epochs']} round(s)")
+            progress.start(f"{model}, batch {batch}: {settings['epochs']} round(s)")
             case = run_case(chosen, dtype, settings["epochs"])
             rows += case["rows"]
             memory.append(case["memory"])
-            say(f"[{index}/{len(runs)}] done in {time.perf_counter() - started:.0f} s")
+            progress.done(time.perf_counter() - started)
+        progress.close()
         env = environment(chosen, settings["threads"], load_before)
     described = f"synthetic, {n} train, {INPUTS} features" + (
         f"; the conv case: synthetic, {n_conv} train images, {'x'.join(map(str, IMAGE_SHAPE))}" if conv_cases else "")
@@ -412,10 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "@DEVICE (e.g. numpy,cupy@cuda:1 or torch@cuda), eager or compiled with +eager or "
                              "+compile (jax compiles by default: jax+eager; torch+compile); a row reads xpnet/NAME, "
                              "xpnet/NAME@DEVICE when a device is given, and 'compiled' after it when compiled "
-                             "(default: every installed one, and torch+compile when torch is installed, but not "
-                             "with --quick)")
+                             "(default: every installed one; with --full also torch+compile when torch is installed)")
     parser.add_argument("--models", type=_models, help="MLP layer sizes, e.g. 784-128-10,784-10 "
-                        "(default: 784-128-10,784-10,784-1024-10, or none when only --cnn is given)")
+                        "(default: 784-128-10; with --full 784-128-10,784-10,784-1024-10; none when only --cnn "
+                        "is given)")
     parser.add_argument("--cnn", type=_cnn, action="append", metavar="ARCH",
                         help=f"a convolutional network in --arch syntax, timed beside the same network in PyTorch "
                              f"({CONV_PEER}); repeat for several (default: {DEFAULT_CNN}, or none when only --models "
@@ -423,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cnn-batch-sizes", type=positive_ints, metavar="N[,N...]",
                         help=f"batch sizes to sweep for every --cnn network (default: {DEFAULT_CNN_BATCH})")
     parser.add_argument("--cnn-images", type=positive_int, metavar="N",
-                        help=f"training images of a --cnn epoch (default: {DEFAULT_CNN_IMAGES:,})")
+                        help=f"training images of a --cnn epoch (default: {SHORT['cnn_images']:,}; with --full "
+                             f"{FULL['cnn_images']:,})")
     parser.add_argument("--batch-sizes", type=positive_ints, metavar="N[,N...]",
                         help="batch sizes to sweep for every model (default: 128 for 784-128-10, 256 for "
                              "784-10, 1024 for 784-1024-10, else 128)")
@@ -436,31 +440,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="PATH", help="write every figure as JSON (default: none)")
     parser.add_argument("--plot", metavar="PATH", help="PNG of seconds per epoch against batch size, when "
                                                        "matplotlib is installed (default: none)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for tests and CI; explicit flags "
-                                                             "still win (default: off)")
+    plan = parser.add_mutually_exclusive_group()
+    plan.add_argument("--full", action="store_true", help="every model, the CNN on more images and torch+compile "
+                                                          "(a quarter of an hour or more on 2 CPU cores; it says its "
+                                                          "estimate first); explicit flags still win (default: off)")
+    plan.add_argument("--quick", action="store_true", help="tiny sizes for tests and CI; explicit flags "
+                                                           "still win (default: off)")
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> dict:
-    """Resolved settings; checks up front that each backend can run here (XpnetError if not)."""
-    quick = QUICK if args.quick else {}
+    """Resolved settings: the plan (default, --full or --quick) with the flags given over it; checks
+    up front that each backend can run here (XpnetError if not)."""
+    plan = QUICK if args.quick else FULL if args.full else SHORT
     default = available_backends()
-    # torch.compile takes tens of seconds per shape on a cold cache: not in a --quick smoke test.
-    compiled_torch = ["torch+compile"] if "torch" in default and not args.quick else []
+    # torch.compile takes tens of seconds per shape on a cold cache: only in the full plan.
+    compiled_torch = ["torch+compile"] if "torch" in default and plan["compiled_torch"] else []
     backends = list(resolve_entries(args.backends or default + compiled_torch))
     chosen = args.models is not None or args.cnn is not None  # naming one kind leaves the other out
-    models = args.models or (() if chosen else quick.get("models") or tuple(DEFAULT_BATCH))
-    cnn = tuple(args.cnn or (() if chosen else map(_cnn, quick.get("cnn", (DEFAULT_CNN,)))))
-    sweep = args.batch_sizes or quick.get("batch_sizes")
+    models = args.models or (() if chosen else plan["models"])
+    cnn = tuple(args.cnn or (() if chosen else map(_cnn, plan["cnn"])))
+    sweep = args.batch_sizes or plan.get("batch_sizes")
     return {
         "backends": backends, "models": models, "dtype": args.dtype, "threads": args.threads,
         "batch_sizes": {sizes: tuple(sweep or (DEFAULT_BATCH.get(sizes, 128),)) for sizes in models},
         "cnn": cnn,
-        "cnn_batch_sizes": tuple(args.cnn_batch_sizes or quick.get("cnn_batch_sizes", (DEFAULT_CNN_BATCH,))),
-        "cnn_images": args.cnn_images or quick.get("cnn_images", DEFAULT_CNN_IMAGES),
-        "epochs": args.epochs or quick.get("epochs", 3),
-        "n_train": args.n_train or quick.get("n_train", 60000),
+        "cnn_batch_sizes": tuple(args.cnn_batch_sizes or plan["cnn_batch_sizes"]),
+        "cnn_images": args.cnn_images or plan["cnn_images"],
+        "epochs": args.epochs or plan["epochs"],
+        "n_train": args.n_train or plan["n_train"],
     }
+
+
+def plan_line(args: argparse.Namespace, settings: dict) -> str:
+    """The estimate line; beside the default plan, also what --full (with the same flags) would take."""
+    full = None if args.full or args.quick else cases(settings_from(argparse.Namespace(**{**vars(args), "full": True})))
+    return estimate_line(cases(settings), full)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,7 +487,9 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(args.json, "--json")
         if args.plot is not None:
             check_output_file(args.plot, "--plot", (".png",))
-        report = run_bench(settings_from(args), say)
+        settings = settings_from(args)
+        say(plan_line(args, settings))
+        report = run_bench(settings, say)
         report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
         print(render(report), flush=True)
         if args.json:
