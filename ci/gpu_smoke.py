@@ -392,9 +392,10 @@ def no_gpu_reason() -> str | None:
     With a driver, a CuPy that cannot run is a failure of the CuPy checks, not a dry run; and
     this process leaves the GPU alone (CuPy's probe would hold a context on it throughout).
     """
-    if os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None:
+    from xpnet.backend import _nvidia_driver_present, cuda_problem
+
+    if _nvidia_driver_present():  # xpnet's own test, which neither imports nor initialises CUDA
         return None
-    from xpnet.backend import cuda_problem
 
     # Its first clause: the advice after it ("use --device cpu") is for a training command.
     return (cuda_problem() or "no NVIDIA driver").split(";")[0]
