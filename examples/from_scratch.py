@@ -15,7 +15,7 @@ import xpnet
 from xpnet.cli import example_parser, positive_int
 from xpnet.data import load_dataset
 from xpnet.nn.init import init_params
-from xpnet.nn.model import LOSS, backward, forward
+from xpnet.nn.network import LOSS, backward, forward
 from xpnet.nn.ops import accuracy, one_hot
 from xpnet.nn.optim import SGD
 

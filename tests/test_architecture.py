@@ -10,7 +10,7 @@ from xpnet.nn.architecture import Architecture, parse_arch
 from xpnet.nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from xpnet.nn.init import init_params, init_shaped
 from xpnet.nn.layers import Dense, Dropout, ReLU
-from xpnet.nn.model import loss_and_grads, mlp_layers
+from xpnet.nn.network import loss_and_grads, mlp_layers
 from xpnet.nn.ops import one_hot
 
 
@@ -85,11 +85,11 @@ def test_a_convolutional_network_s_gradients_match_finite_differences(backend, p
 
     def mean_loss(arrays):
         params = [(backend.asarray(W), backend.asarray(b)) for W, b in zip(arrays[0::2], arrays[1::2])]
-        loss_sum, _, _ = loss_and_grads(params, backend.asarray(X), Y, keep=keep, xp=xp, arch=arch)
+        loss_sum, _, _ = loss_and_grads(params, backend.asarray(X), Y, dropout=keep, xp=xp, network=arch)
         return float(to_numpy(loss_sum)) / n
 
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host]
-    _, logits, grads = loss_and_grads(params, backend.asarray(X), Y, keep=keep, xp=xp, arch=arch)
+    _, logits, grads = loss_and_grads(params, backend.asarray(X), Y, dropout=keep, xp=xp, network=arch)
     assert tuple(logits.shape) == (n, 4)
     flat_host = [array for pair in host for array in pair]
     numeric = reference.numeric_gradients(mean_loss, flat_host)
@@ -123,7 +123,7 @@ def test_twenty_sgd_steps_of_a_conv_net_follow_an_independent_numpy_oracle(backe
         expected = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(expected, grads_ref)]
         Y = one_hot(backend.asarray(y), 3, backend.dtype("float64"))
         loss, _, grads = loss_and_grads(params, backend.asarray(X.reshape(8, -1)), Y, scale=lr, xp=xp,
-                                        arch=arch)
+                                        network=arch)
         params = optimizer.step(params, grads)
         assert abs(float(to_numpy(loss)) - loss_ref) <= 1e-10 * abs(loss_ref)
     for (W, b), (W_ref, b_ref) in zip(params, expected, strict=True):

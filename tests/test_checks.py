@@ -59,7 +59,7 @@ def test_dropout_at_the_highest_rate_still_keeps_some_units():
     import array_api_compat.numpy as xp
 
     dropout = EpochDropout(np.random.default_rng(0), 1000, (50,), 0.989, np.asarray)
-    factors = dropout.keep(0, 1000, xp.float64, xp)[0]
+    factors = dropout.factors(dropout.rows(0, 1000), xp.float64, xp)[0]
     assert 0 < np.count_nonzero(factors) < factors.size and np.all(np.isfinite(factors))
 
 

@@ -54,7 +54,7 @@ def test_a_cnn_checkpoint_resumes_bit_for_bit(small_dataset, tmp_path, monkeypat
         xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
     stop_after(monkeypatch, 10 ** 9)
     held = load_checkpoint(tmp_path / "xpnet-interrupted.npz")
-    assert held.params[0][0].shape == (3, 3, 1, 4) and held.architecture().text == ARCH.replace(",", "-")
+    assert held.params[0][0].shape == (3, 3, 1, 4) and held.network().text == ARCH.replace(",", "-")
     resumed = xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
     for (W, b), (W_ref, b_ref) in zip(resumed.host_params(), whole.host_params(), strict=True):
         assert np.array_equal(W, W_ref) and np.array_equal(b, b_ref)
@@ -82,7 +82,7 @@ def test_evaluate_predict_and_plot_read_a_cnn_checkpoint(small_dataset, tmp_path
     saved = tmp_path / "cnn.npz"
     result = xpnet.fit(save_path=str(saved), **_settings(dataset=small_dataset, backend="numpy"))
     model = xpnet.load_model(saved, dataset=small_dataset)
-    assert model.describe().startswith("CNN conv4k3-pool-conv6k3v-pool-fc16 (28x28x1 -> 10), float32")
+    assert model.contents().startswith("CNN conv4k3-pool-conv6k3v-pool-fc16 (28x28x1 -> 10), float32")
     from xpnet.evaluate import evaluate_model
 
     report, _ = evaluate_model(model)

@@ -56,7 +56,7 @@ def test_each_layer_s_backward_matches_finite_differences(backend, name):
     def run(arrays):
         H_host, *params = arrays
         params = tuple(backend.asarray(p) for p in params)
-        return params, layer.forward(params, backend.asarray(H_host), keep=None, xp=xp)
+        return params, layer.forward(params, backend.asarray(H_host), dropout=None, xp=xp)
 
     params, (output, saved) = run([H, *host_params])
     G = rng.normal(size=tuple(output.shape))
@@ -79,7 +79,7 @@ def test_the_convolution_is_the_textbook_one(backend, padding):
     rng = np.random.default_rng(6)
     X, W, b = rng.normal(size=(3, 9, 8, 2)), rng.normal(size=(3, 3, 2, 4)), rng.normal(size=4)
     layer = Conv2d((9, 8, 2), 4, 3, padding)
-    Z, _ = layer.forward((backend.asarray(W), backend.asarray(b)), backend.asarray(X), keep=None, xp=backend.xp)
+    Z, _ = layer.forward((backend.asarray(W), backend.asarray(b)), backend.asarray(X), dropout=None, xp=backend.xp)
     expected = loop_convolution(X, W, b, 1 if padding == "same" else 0)
     assert tuple(Z.shape) == expected.shape == (3, *layer.out_shape)
     np.testing.assert_allclose(to_numpy(Z), expected, rtol=1e-12, atol=1e-12)
@@ -90,7 +90,7 @@ def test_a_first_layer_takes_flat_images_and_returns_their_gradient_flat(backend
     layer = Conv2d((4, 4, 1), 2, 3)
     flat, W, b = rng.normal(size=(N, 16)), rng.normal(size=(3, 3, 1, 2)), rng.normal(size=2)
     params = (backend.asarray(W), backend.asarray(b))
-    Z, saved = layer.forward(params, backend.asarray(flat), keep=None, xp=backend.xp)
+    Z, saved = layer.forward(params, backend.asarray(flat), dropout=None, xp=backend.xp)
     np.testing.assert_allclose(to_numpy(Z), loop_convolution(flat.reshape(N, 4, 4, 1), W, b, 0), rtol=1e-12)
     d_input, _ = layer.backward(params, saved, Z, input_grad=True, xp=backend.xp)
     assert tuple(d_input.shape) == (N, 16)
@@ -103,7 +103,7 @@ def test_pooling_ties_send_the_gradient_to_the_first_maximum(backend):
     H = np.zeros((1, 2, 4, 1))
     H[0, :, 2:, 0] = [[1.0, 3.0], [3.0, 2.0]]  # the second window's maximum, 3, twice
     layer = MaxPool2d((2, 4, 1))
-    A, saved = layer.forward((), backend.asarray(H), keep=None, xp=backend.xp)
+    A, saved = layer.forward((), backend.asarray(H), dropout=None, xp=backend.xp)
     np.testing.assert_array_equal(to_numpy(A)[0, 0, :, 0], [0.0, 3.0])
     dH, _ = layer.backward((), saved, backend.asarray(np.array([[[[5.0], [7.0]]]])), input_grad=True, xp=backend.xp)
     expected = np.zeros((2, 4))
@@ -114,7 +114,7 @@ def test_pooling_ties_send_the_gradient_to_the_first_maximum(backend):
 
 def test_average_pooling_is_the_mean_of_each_window(backend):
     H = np.random.default_rng(2).normal(size=(2, 4, 6, 3))
-    A, _ = AvgPool2d((4, 6, 3)).forward((), backend.asarray(H), keep=None, xp=backend.xp)
+    A, _ = AvgPool2d((4, 6, 3)).forward((), backend.asarray(H), dropout=None, xp=backend.xp)
     np.testing.assert_allclose(to_numpy(A), H.reshape(2, 2, 2, 3, 2, 3).mean(axis=(2, 4)), rtol=1e-12)
 
 

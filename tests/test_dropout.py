@@ -8,7 +8,7 @@ import reference
 import xpnet
 from xpnet.backend import to_numpy
 from xpnet.nn.dropout import EpochDropout
-from xpnet.nn.model import forward, loss_and_grads
+from xpnet.nn.network import forward, loss_and_grads
 from xpnet.nn.ops import cross_entropy, one_hot
 
 
@@ -17,17 +17,17 @@ def test_gradients_under_a_fixed_mask_match_finite_differences(backend):
     n, sizes = 6, [5, 7, 6, 3]
     host = [(rng.normal(0, 0.7, size=(a, b)), rng.normal(0, 0.3, size=b)) for a, b in zip(sizes[:-1], sizes[1:])]
     dropout = EpochDropout(np.random.default_rng(1), n, (7, 6), 0.4, backend.asarray)
-    keep = dropout.keep(0, n, backend.dtype("float64"), backend.xp)
+    keep = dropout.factors(dropout.rows(0, n), backend.dtype("float64"), backend.xp)
     assert any(float(to_numpy(backend.xp.min(k))) == 0.0 for k in keep)
     X = backend.asarray(rng.normal(size=(n, sizes[0])))
     Y = one_hot(backend.asarray(rng.integers(0, 3, n)), 3, backend.dtype("float64"))
 
     def loss_at(host_params):
         params = [(backend.asarray(W), backend.asarray(b)) for W, b in host_params]
-        return float(to_numpy(cross_entropy(forward(params, X, keep=keep)[0], Y)))
+        return float(to_numpy(cross_entropy(forward(params, X, dropout=keep)[0], Y)))
 
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host]
-    _, _, grads = loss_and_grads(params, X, Y, keep=keep)
+    _, _, grads = loss_and_grads(params, X, Y, dropout=keep)
     for pair, numeric in zip(grads, reference.central_differences(loss_at, host)):
         for analytic, estimate in zip(pair, numeric):
             np.testing.assert_allclose(to_numpy(analytic), estimate, rtol=1e-6, atol=1e-9)
@@ -35,7 +35,7 @@ def test_gradients_under_a_fixed_mask_match_finite_differences(backend):
 
 def test_masks_keep_the_right_fraction_and_scale():
     dropout = EpochDropout(np.random.default_rng(0), 4000, (50,), 0.25, np.asarray)
-    keep = dropout.keep(0, 4000, np.float64, xpnet.resolve("numpy").xp)[0]
+    keep = dropout.factors(dropout.rows(0, 4000), np.float64, xpnet.resolve("numpy").xp)[0]
     kept = keep > 0
     assert abs(kept.mean() - 0.75) < 0.01
     np.testing.assert_allclose(keep[kept], 256 / (256 - 64))

@@ -93,7 +93,7 @@ def test_a_gpu_runs_header_states_its_float32_products_and_the_backends_notes(mo
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     gpu = Backend("cupy", None, types.SimpleNamespace(id=1), "--backend cupy", ("note: how memory is taken",))
-    arch = types.SimpleNamespace(parameter_count=lambda: 10, describe=lambda: "784-10")
+    arch = types.SimpleNamespace(parameter_count=lambda: 10, title=lambda: "784-10")
     run = types.SimpleNamespace(config=Config(), backend=gpu, arch=arch, compiled=None, dev=None, batch_size=128,
                                 epochs=1, train=types.SimpleNamespace(size=6), test=types.SimpleNamespace(size=2),
                                 dataset=types.SimpleNamespace(name="synthetic", source="memory", num_classes=10))

@@ -5,7 +5,7 @@ import pytest
 import reference
 
 from xpnet.backend import to_numpy
-from xpnet.nn.model import forward, loss_and_grads
+from xpnet.nn.network import forward, loss_and_grads
 from xpnet.nn.ops import cross_entropy, one_hot
 
 

@@ -39,7 +39,7 @@ def test_each_layer_s_backward_matches_finite_differences(backend, name):
     def run(arrays):
         H_host, *params = arrays
         params = tuple(backend.asarray(p) for p in params)
-        return params, layer.forward(params, backend.asarray(H_host), keep=keep, xp=xp)
+        return params, layer.forward(params, backend.asarray(H_host), dropout=keep, xp=xp)
 
     def scalar(arrays):
         _, (output, _) = run(arrays)

@@ -51,7 +51,7 @@ def test_relu_and_its_backward(backend):
 
 
 def test_float32_stays_float32(backend):
-    from xpnet.nn.model import loss_and_grads
+    from xpnet.nn.network import loss_and_grads
     from xpnet.nn.optim import SGD
 
     rng = np.random.default_rng(1)

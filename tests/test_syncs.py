@@ -117,7 +117,7 @@ def test_a_conv_net_with_shifts_and_dropout_makes_no_host_conversion(tiny_datase
     shifts = EpochShifts(rng, data.size, 2, arch.image_shape, backend.asarray)
     host_conversions.clear()
     params, totals, finished = train_epoch(params, AdamW(0.001, weight_decay=0.01), data, 64, order,
-                                           dropout=dropout, shifts=shifts, arch=arch)
+                                           dropout=dropout, shifts=shifts, network=arch)
     assert finished and totals.steps == 10
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     assert params[0][0].device == backend.device

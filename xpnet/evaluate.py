@@ -36,7 +36,7 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
     with model.backend.activate():
         data = DeviceSplit(model.images_to_device(images), labels_to_device(labels, model.backend))
         loss, accuracy, predicted = evaluate_with_predictions(model.params, data, model.num_classes,
-                                                              model.eval_batch_size, arch=model.arch)
+                                                              model.eval_batch_size, network=model.network)
     confusion = confusion_matrix(labels, predicted, model.num_classes)
     report = {
         "checkpoint": model.source,
@@ -52,7 +52,7 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
         "device": model.backend.device_name,
         "dtype": model.checkpoint.dtype,
         "layer_sizes": model.checkpoint.layer_sizes,
-        "model": model.arch.describe(),
+        "model": model.network.title(),
         "epoch": model.checkpoint.epoch,
         "eval_batch_size": model.eval_batch_size,
         "xpnet_version": __version__,
@@ -84,7 +84,7 @@ def format_report(report: dict, model: Model) -> str:
     split = report["split"]
     return "\n".join([
         f"xpnet {__version__}: backend {model.backend.name} on {model.backend.device_name} ({model.backend.reason})",
-        f"checkpoint {printable(report['checkpoint'])}: {model.describe()}",
+        f"checkpoint {printable(report['checkpoint'])}: {model.contents()}",
         f"data: {printable(report['dataset'])} from {printable(report['data_source'])}: {split} split, "
         f"{report['examples']:,} examples",
         f"{split} accuracy {100 * report[f'{split}_accuracy']:.2f}% (loss {report[f'{split}_loss']:.4f})",

@@ -30,7 +30,7 @@ from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
 from .inference.figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
 from .files import check_output_file, check_output_folder, write_output
-from .nn.model import describe
+from .nn.network import mlp_title
 from .inference import load_model
 from .inference.inputs import open_regular
 from .inference.terminal import echo, escaped_errors, printable
@@ -150,7 +150,7 @@ def plot_metrics(path: str | os.PathLike, out_dir: str | os.PathLike = ".") -> l
     epochs, summary = read_metrics(path)
     title = _title(stem)
     if summary is not None and "layer_sizes" in summary:
-        title += _title(f": {describe(summary['layer_sizes'])} on {summary.get('dataset', '?')}, "
+        title += _title(f": {mlp_title(summary['layer_sizes'])} on {summary.get('dataset', '?')}, "
                         f"{summary.get('backend', '?')} {summary.get('dtype', '')}")
     return [_write(curves, curves_png(epochs, summary, title))]
 

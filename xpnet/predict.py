@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace) -> None:
     ranked = np.argsort(-probabilities, kind="stable")
     predicted = int(ranked[0])
     verdict = "" if label is None else f" (label {named(label)}: {'correct' if predicted == label else 'wrong'})"
-    echo(f"checkpoint {printable(model.source)}: {model.describe()}; backend {model.backend.name} on "
+    echo(f"checkpoint {printable(model.source)}: {model.contents()}; backend {model.backend.name} on "
          f"{model.backend.device_name}")
     echo(f"{what}:")
     echo(draw(image, SHADES if can_show(SHADES) else ASCII_SHADES))

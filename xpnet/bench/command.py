@@ -58,7 +58,7 @@ from ..cli import (CommandParser, add_shared, backend_entries, entry_compile, po
 from ..errors import UsageError
 from ..files import check_output_file, write_output
 from ..nn.architecture import EXAMPLE as DEFAULT_CNN, Architecture
-from ..nn.model import sizes_text
+from ..nn.network import sizes_text
 from ..training.config import Config
 from ..training.memory import check_fits, run_bytes
 from ..training.run import fit
@@ -363,7 +363,7 @@ def _test_size(n: int) -> int:
 def _check_fits(layer_sizes: list[int], n: int, batch: int, eval_batch: int, dtype: str, arch=None) -> None:
     """UsageError when a case on ``n`` training examples cannot fit in this machine's memory."""
     parts = run_bytes(layer_sizes, examples=n + _test_size(n), batch=batch, eval_batch=eval_batch,
-                      itemsize=np.dtype(dtype).itemsize, optimizer_slots=0, arch=arch)
+                      itemsize=np.dtype(dtype).itemsize, optimizer_slots=0, network=arch)
     # Twice: the NumPy and PyTorch references hold copies of their own beside xpnet's.
     check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
 

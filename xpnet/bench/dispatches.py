@@ -43,5 +43,5 @@ def eager_dispatches_per_epoch(layer_sizes: list[int], batch_size: int, X: np.nd
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in params]
     order = backend.asarray(order)
     with Counting():
-        train_epoch(params, SGD(lr), data, batch_size, order, arch=arch)
+        train_epoch(params, SGD(lr), data, batch_size, order, network=arch)
     return Counting.count

@@ -23,7 +23,7 @@ from ..training.checkpoint_folder import is_folder, newest_usable
 from ..training.config import Config
 from ..data import DataError, Dataset, load_dataset
 from ..errors import UsageError
-from ..nn.model import predict_logits
+from ..nn.network import predict_logits
 from ..nn.ops import softmax
 from ..training.loop import images_to_device
 from ..training.memory import check_fits, prediction_bytes
@@ -49,18 +49,18 @@ class Model:
         return self.checkpoint.num_classes
 
     @property
-    def arch(self):
+    def network(self):
         """The network (:class:`xpnet.nn.architecture.Architecture`) the parameters belong to."""
-        return self.checkpoint.architecture()
+        return self.checkpoint.network()
 
     @property
     def eval_batch_size(self) -> int:
-        return self.config.evaluation_batch(self.arch)
+        return self.config.evaluation_batch(self.network)
 
-    def describe(self) -> str:
+    def contents(self) -> str:
         """``MLP 784-128-10, float32, 8 epoch(s)``: what the checkpoint holds (escaped: the epoch comes
         from the file)."""
-        return printable(f"{self.arch.describe()}, {self.checkpoint.dtype}, "
+        return printable(f"{self.network.title()}, {self.checkpoint.dtype}, "
                          f"{self.checkpoint.epoch} epoch(s)")
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -133,11 +133,11 @@ class Model:
                 batch = images[start:start + self.eval_batch_size]
                 X = images_to_device(batch, self.backend, self.checkpoint.dtype, self.config.normalize)
                 xp = array_namespace(X)
-                yield start, to_numpy(softmax(predict_logits(self.params, X, xp=xp, arch=self.arch), xp=xp))
+                yield start, to_numpy(softmax(predict_logits(self.params, X, xp=xp, network=self.network), xp=xp))
 
     def _check_fits(self, count: int, result_bytes: int) -> None:
         """UsageError when ``count`` images' results (on the host) and a batch (on the device) cannot fit."""
-        parts = prediction_bytes(self.arch, images=count, batch=self.eval_batch_size,
+        parts = prediction_bytes(self.network, images=count, batch=self.eval_batch_size,
                                  itemsize=np.dtype(self.checkpoint.dtype).itemsize, result_bytes=result_bytes)
         # Held against the smaller of the host's and the device's free memory (one and the same on a CPU).
         known = [free for free in (host_available_bytes(), self.backend.available_bytes()) if free is not None]

@@ -28,7 +28,7 @@ from ..arguments import MAX_LAYERS, MAX_WIDTH, shown, whole_number
 from .checks import ParameterError, ParameterTypeError
 from .conv import POOLS, AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .layers import Dense, Dropout, ReLU
-from .model import describe
+from .network import mlp_title
 
 _TOKEN = re.compile(r"conv([0-9]+)k([0-9]+)(v?)|pool|avgpool|fc([0-9]+)")
 EXAMPLE = "conv32k5,pool,conv64k5,pool,fc256"
@@ -145,10 +145,10 @@ class Architecture:
         """The error for tokens that cannot be built on images of this shape, naming ``text`` and its tokens."""
         return ParameterError("text", lambda name: f"{name} {','.join(self.tokens)}: {problem}", SUBJECT)
 
-    def describe(self) -> str:
+    def title(self) -> str:
         """``'CNN conv32k5-pool-fc256 (28x28x1 -> 10)'``, or ``'MLP 784-128-10'`` as for any MLP."""
         if not self.is_convolutional:
-            return describe([math.prod(self.image_shape), *self.hidden_units, self.classes])
+            return mlp_title([math.prod(self.image_shape), *self.hidden_units, self.classes])
         height, width, channels = self.image_shape
         return f"CNN {self.text} ({height}x{width}x{channels} -> {self.classes})"
 

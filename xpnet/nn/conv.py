@@ -51,7 +51,7 @@ class Conv2d:
         if min(self.out_shape[:2]) < 1:
             raise ValueError(f"a {kernel}x{kernel} kernel does not fit a {height}x{width} input without padding")
 
-    def forward(self, params, H, *, keep, xp):
+    def forward(self, params, H, *, dropout, xp):
         W, b = params
         X = xp.reshape(H, (H.shape[0], *self.in_shape))
         patches = _patches(_padded(X, self.pad, xp), self.kernel, self.out_shape[:2], xp)
@@ -94,7 +94,7 @@ class MaxPool2d(_Pool2x2):
 
     kind = "max-pooling"
 
-    def forward(self, params, H, *, keep, xp):
+    def forward(self, params, H, *, dropout, xp):
         corners = _window_corners(H, self.out_shape, xp)
         A = xp.maximum(xp.maximum(corners[0], corners[1]), xp.maximum(corners[2], corners[3]))
         return A, (H, A)
@@ -116,7 +116,7 @@ class AvgPool2d(_Pool2x2):
 
     kind = "average pooling"
 
-    def forward(self, params, H, *, keep, xp):
+    def forward(self, params, H, *, dropout, xp):
         top_left, top_right, bottom_left, bottom_right = _window_corners(H, self.out_shape, xp)
         return (top_left + top_right + bottom_left + bottom_right) * 0.25, H.shape
 
@@ -143,7 +143,7 @@ class Flatten:
 
     has_params = False
 
-    def forward(self, params, H, *, keep, xp):
+    def forward(self, params, H, *, dropout, xp):
         return xp.reshape(H, (H.shape[0], -1)), H.shape
 
     def backward(self, params, input_shape, dA, *, input_grad, xp):

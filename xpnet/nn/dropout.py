@@ -36,11 +36,11 @@ class EpochDropout:
         self.scale = LEVELS / (LEVELS - self.threshold)
         self.codes = [to_device(rng.integers(0, LEVELS, size=(n, h), dtype=np.uint8)) for h in hidden]
 
-    def keep(self, start: int, stop: int, dtype, xp):
-        """Per hidden layer, the (stop - start, h) factors for rows ``start:stop``: 0 or 1 / (1 - p)."""
-        return self.factors([codes[start:stop, :] for codes in self.codes], dtype, xp)
+    def rows(self, start: int, stop: int) -> list:
+        """Per hidden layer, the (stop - start, h) codes of rows ``start:stop`` (views, no transfer)."""
+        return [codes[start:stop, :] for codes in self.codes]
 
     def factors(self, codes, dtype, xp):
-        """Per hidden layer, the factors 0 or 1 / (1 - p) of the codes ``codes`` (m, h) uint8: the
-        arithmetic alone, which a compiled step traces with the batch's codes gathered for it."""
+        """Per hidden layer, the factors 0 or 1 / (1 - p) of the codes ``codes`` (m, h) uint8, such as
+        :meth:`rows` gives (a compiled step traces this with the batch's codes sliced for it)."""
         return [xp.astype(layer_codes >= self.threshold, dtype) * self.scale for layer_codes in codes]

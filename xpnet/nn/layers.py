@@ -5,16 +5,16 @@ pass will need (``saved``). Its backward pass turns the gradient of the loss wit
 to its output into the gradient with respect to its input and the gradients of its own
 parameters::
 
-    forward(params, H, *, keep, xp) -> (output, saved)
+    forward(params, H, *, dropout, xp) -> (output, saved)
     backward(params, saved, d_output, *, input_grad, xp) -> (d_input, grads)
 
 ``params`` is the layer's own entry of the model's plain parameter list (``(W, b)`` for
 :class:`Dense`, ``()`` for the others), so checkpoints, optimisers and the tests read
-parameters as plain arrays. ``keep`` holds the step's dropout factors, one array per
+parameters as plain arrays. ``dropout`` holds the step's dropout factors, one array per
 :class:`Dropout` layer (None without dropout). ``input_grad=False`` (the first layer) skips
 a gradient nobody uses. Shapes: ``n`` examples.
 
-Each pass works in place on arrays it has just made (``Z += b``, ``dH *= keep``): NumPy,
+Each pass works in place on arrays it has just made (``Z += b``, ``dH *= factor``): NumPy,
 CuPy and PyTorch skip a temporary, and a library whose arrays never change (JAX) rebinds
 the name to a new array, which is what the pass returns.
 """
@@ -29,7 +29,7 @@ class Dense:
 
     has_params = True
 
-    def forward(self, params, H, *, keep, xp):
+    def forward(self, params, H, *, dropout, xp):
         W, b = params
         Z = H @ W
         Z += b
@@ -47,7 +47,7 @@ class ReLU:
 
     has_params = False
 
-    def forward(self, params, Z, *, keep, xp):
+    def forward(self, params, Z, *, dropout, xp):
         A = relu(Z, xp=xp)
         return A, A
 
@@ -59,7 +59,7 @@ class ReLU:
 class Dropout:
     """Inverted dropout: ``H * factor``, with the step's factor (n, units) 0 or 1 / (1 - p).
 
-    ``index`` says which of the step's ``keep`` arrays is this layer's.
+    ``index`` says which of the step's ``dropout`` arrays is this layer's.
     """
 
     has_params = False
@@ -67,8 +67,8 @@ class Dropout:
     def __init__(self, index: int):
         self.index = index
 
-    def forward(self, params, H, *, keep, xp):
-        factor = keep[self.index]
+    def forward(self, params, H, *, dropout, xp):
+        factor = dropout[self.index]
         # In place: the ReLU before it then keeps the dropped output, whose mask also drops
         # the dropped units; their gradient is already 0 from the factor, so nothing changes.
         H *= factor

@@ -117,11 +117,11 @@ class Checkpoint:
     def layer_sizes(self) -> list[int]:
         """[inputs, hidden widths..., classes]: an MLP's layer sizes; for a CNN, its pixels, fc widths and classes."""
         if _arch_text(self.config):
-            arch = self.architecture()
+            arch = self.network()
             return [math.prod(arch.image_shape), *arch.hidden_units, arch.classes]
         return [self.params[0][0].shape[0]] + [W.shape[1] for W, _ in self.params]
 
-    def architecture(self) -> Architecture:
+    def network(self) -> Architecture:
         """The network the parameters belong to: the config's ``arch``, else the MLP of the layer sizes."""
         arch = _arch_text(self.config)
         if arch:

@@ -2,7 +2,7 @@
 the library's compiler (``jax.jit``, ``torch.compile``) instead of run operation by operation.
 
 The step is the one a reader checks by hand, unchanged: gather the batch with ``xp.take``,
-:func:`xpnet.nn.model.loss_and_grads` (forward, loss, hand-written backward, dropout) and the
+:func:`xpnet.nn.network.loss_and_grads` (forward, loss, hand-written backward, dropout) and the
 optimiser's :meth:`update`. What changes is how it is called:
 
 - Everything that varies from step to step enters as arrays: the batch's rows of the epoch's
@@ -31,7 +31,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..backend import Backend
-from ..nn.model import loss_and_grads
+from ..nn.network import loss_and_grads
 from ..nn.ops import count_correct
 from .interrupt import end_at_exit_unless
 from .loop import DeviceSplit, EpochHooks, EpochTotals, batch_count
@@ -73,7 +73,7 @@ class CompiledTraining:
 
     def train_epoch(self, params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
                     lr_at: Callable[[int], float] | None = None, dropout=None, shifts=None,
-                    totals: EpochTotals | None = None, hooks: EpochHooks | None = None, arch=None):
+                    totals: EpochTotals | None = None, hooks: EpochHooks | None = None, network=None):
         """One pass over ``data``, compiled; returns ``(params, totals, finished)`` as the eager
         :func:`~xpnet.training.loop.train_epoch` does, and takes the same arguments."""
         if data.Y is None:
@@ -94,12 +94,12 @@ class CompiledTraining:
         rates = [optimizer.lr if lr_at is None else lr_at(step) for step in range(first, stop)]
         names, coefficients = self._coefficients(optimizer, rates, data.X.dtype)
         key = (first, stop, step_size, n, order is None, names, _dropout_key(dropout), _shifts_key(shifts),
-               type(optimizer), _hyperparameters(optimizer), arch)
+               type(optimizer), _hyperparameters(optimizer), network)
         if key not in self._compiled:
-            if not self._warmed_up(params, data, shifts, arch):
+            if not self._warmed_up(params, data, shifts, network):
                 return params, totals, False  # a signal while the operations warmed up: no step done
             self._compiled[key] = self._build(optimizer, dropout, shifts, names, first, stop, step_size, n,
-                                              order is None, data, arch)
+                                              order is None, data, network)
         carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
         # Per-row arrays the steps slice like the permutation: the dropout codes, then the shifts.
         codes = (() if dropout is None else tuple(dropout.codes)) + (() if shifts is None else (shifts.codes,))
@@ -148,8 +148,8 @@ class CompiledTraining:
                 X = shifts.apply(X, codes[layers], xp=xp)
             keep = None if dropout is None else dropout.factors(codes[:layers], X.dtype, xp)
             coefficients = {name: c[index] for index, name in enumerate(names)}  # c: (len(names),)
-            loss, logits, grads = loss_and_grads(params, X, Y, scale=coefficients.get("scale", 1.0), keep=keep,
-                                                 xp=xp, arch=arch)
+            loss, logits, grads = loss_and_grads(params, X, Y, scale=coefficients.get("scale", 1.0), dropout=keep,
+                                                 xp=xp, network=arch)
             params, state = optimizer.update(params, grads, state, coefficients, xp=xp)
             return params, state, loss_sum + loss, correct + count_correct(logits, y, xp=xp)
 
@@ -256,7 +256,7 @@ def _warm_up(params, data: DeviceSplit, shifts, arch) -> bool:
     """One eager step's gradients (no update), so that the constants the operations keep (ReLU's
     zero, a convolution's patch indices) exist before a trace, which must not create them; True."""
     xp = array_namespace(data.X)
-    loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, arch=arch)
+    loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, network=arch)
     if shifts is not None:
         shifts.apply(data.X[:1, :], shifts.rows(0, 1), xp=xp)
     return True

@@ -170,16 +170,16 @@ class Config:
         if self.compile is not None and not isinstance(self.compile, bool):
             raise UsageError(f"compile must be True, False or None (the backend's default), got {shown(self.compile)}")
 
-    def architecture(self, image_shape, num_classes: int) -> Architecture:
+    def network(self, image_shape, num_classes: int) -> Architecture:
         """The network these settings describe for images of ``image_shape`` and ``num_classes`` classes."""
         with as_usage_errors():
             if self.arch:
                 return Architecture.of(self.arch, image_shape, num_classes)
             return Architecture.mlp(self.hidden, image_shape, num_classes)
 
-    def evaluation_batch(self, arch: Architecture) -> int:
+    def evaluation_batch(self, network: Architecture) -> int:
         """Images evaluated at a time: ``eval_batch_size``, at most :data:`CNN_EVAL_BATCH` for a CNN."""
-        return min(self.eval_batch_size, CNN_EVAL_BATCH) if arch.is_convolutional else self.eval_batch_size
+        return min(self.eval_batch_size, CNN_EVAL_BATCH) if network.is_convolutional else self.eval_batch_size
 
     def make_optimizer(self):
         """The optimiser these settings describe (UsageError for impossible values)."""

@@ -15,7 +15,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ..backend import Backend, to_numpy
-from ..nn.model import loss_and_grads, predict_logits
+from ..nn.network import loss_and_grads, predict_logits
 from ..nn.ops import count_correct, cross_entropy, one_hot, predictions
 
 
@@ -104,7 +104,7 @@ class EpochHooks:
 
 def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
                 lr_at: Callable[[int], float] | None = None, dropout=None, shifts=None,
-                totals: EpochTotals | None = None, hooks: EpochHooks | None = None, arch=None):
+                totals: EpochTotals | None = None, hooks: EpochHooks | None = None, network=None):
     """One pass over ``data``; returns ``(params, totals, finished)``, ``params`` as the optimiser left them.
 
     ``data`` needs its one-hot ``Y`` (:meth:`DeviceSplit.with_one_hot`). ``order`` (n,)
@@ -139,9 +139,9 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
             X, Y, y = (xp.take(array, batch, axis=0) for array in (data.X, data.Y, data.y))
         if shifts is not None:
             X = shifts.apply(X, shifts.rows(start, stop_row), xp=xp)
-        keep = None if dropout is None else dropout.keep(start, stop_row, X.dtype, xp)
-        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, keep=keep, xp=xp,
-                                                     arch=arch)
+        keep = None if dropout is None else dropout.factors(dropout.rows(start, stop_row), X.dtype, xp)
+        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, dropout=keep, xp=xp,
+                                                     network=network)
         params = optimizer.step(params, grads)
         totals.loss_sum += batch_loss
         totals.correct += count_correct(logits, y, xp=xp)
@@ -152,28 +152,28 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
     return params, totals, True
 
 
-def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000, arch=None) -> tuple[float, float]:
+def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000, network=None) -> tuple[float, float]:
     """Mean loss and accuracy (a fraction) of ``params`` (of network ``arch``; None: an MLP) on
     ``data``, read back to the host once."""
-    loss, accuracy, _ = _evaluate(params, data, num_classes, batch_size, keep_predictions=False, arch=arch)
+    loss, accuracy, _ = _evaluate(params, data, num_classes, batch_size, keep_predictions=False, network=network)
     return loss, accuracy
 
 
 def evaluate_with_predictions(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000,
-                              arch=None) -> tuple[float, float, np.ndarray]:
+                              network=None) -> tuple[float, float, np.ndarray]:
     """As :func:`evaluate`, plus the predicted class of every row, (n,) int64 on the host,
     from the same forward pass."""
-    return _evaluate(params, data, num_classes, batch_size, keep_predictions=True, arch=arch)
+    return _evaluate(params, data, num_classes, batch_size, keep_predictions=True, network=network)
 
 
-def _evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int, keep_predictions: bool, arch=None):
+def _evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int, keep_predictions: bool, network=None):
     xp = array_namespace(data.X)
     totals = EpochTotals.zeros(data.X)
     kept = []
     for start in range(0, data.size, batch_size):
         stop = min(start + batch_size, data.size)
         X, y = data.X[start:stop, :], data.y[start:stop]
-        logits = predict_logits(params, X, xp=xp, arch=arch)
+        logits = predict_logits(params, X, xp=xp, network=network)
         totals.loss_sum += cross_entropy(logits, one_hot(y, num_classes, X.dtype, xp=xp), xp=xp) * X.shape[0]
         predicted = predictions(logits, xp=xp)
         totals.correct += xp.count_nonzero(predicted == y)

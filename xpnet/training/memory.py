@@ -21,15 +21,15 @@ HEADROOM = 0.8
 
 
 def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: int, itemsize: int,
-              optimizer_slots: int, arch=None) -> dict[str, int]:
+              optimizer_slots: int, network=None) -> dict[str, int]:
     """Bytes by part: the data (uint8 as moved, float as trained on, and the one-hot targets),
     the parameters with their gradients and optimiser state, and one step's activations.
-    ``arch`` (an :class:`xpnet.nn.architecture.Architecture`) counts a convolutional network's
+    ``network`` (an :class:`xpnet.nn.architecture.Architecture`) counts a convolutional network's
     parameters and its patches instead of the MLP of ``layer_sizes``."""
-    if arch is not None and arch.is_convolutional:
-        weights = arch.parameter_count()
-        activations = max(batch * arch.activation_values(training=True),
-                          eval_batch * arch.activation_values(training=False)) * itemsize
+    if network is not None and network.is_convolutional:
+        weights = network.parameter_count()
+        activations = max(batch * network.activation_values(training=True),
+                          eval_batch * network.activation_values(training=False)) * itemsize
     else:
         weights = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
         kept = KEPT_PER_LAYER * sum(layer_sizes[1:]) + TRAINING_COPIES * max(layer_sizes)
@@ -41,15 +41,15 @@ def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: 
     }
 
 
-def prediction_bytes(arch, *, images: int, batch: int, itemsize: int, result_bytes: int) -> dict[str, int]:
-    """Bytes by part of predicting ``images`` images ``batch`` at a time with ``arch``: the results
+def prediction_bytes(network, *, images: int, batch: int, itemsize: int, result_bytes: int) -> dict[str, int]:
+    """Bytes by part of predicting ``images`` images ``batch`` at a time with ``network``: the results
     kept on the host (``result_bytes`` an image), and one batch as pixels (on the host and the
     device), as floats and through the network's layers."""
-    pixels = math.prod(arch.image_shape)
-    if arch.is_convolutional:
-        forward = arch.activation_values(training=False)
+    pixels = math.prod(network.image_shape)
+    if network.is_convolutional:
+        forward = network.activation_values(training=False)
     else:
-        forward = EVALUATION_COPIES * max(pixels, *arch.hidden_units, arch.classes)
+        forward = EVALUATION_COPIES * max(pixels, *network.hidden_units, network.classes)
     return {"the results": images * result_bytes,
             "a batch of images and its activations": min(batch, images) * (2 * pixels + (pixels + forward) * itemsize)}
 

@@ -24,7 +24,7 @@ def report_header(say, run) -> None:
     say(f"data: {dataset.name} from {dataset.source}: {run.train.size:,} train"
         + (f", {dev.size:,} dev" if dev is not None else "")
         + f", {run.test.size:,} test, {dataset.num_classes} classes")
-    say(f"model: {run.arch.describe()} ({count:,} parameters), init {config.init}"
+    say(f"model: {run.arch.title()} ({count:,} parameters), init {config.init}"
         + (", biases drawn too" if config.bias_init == "same" else "")
         + f"; {optimizer_text(config)}, batch {'full' if run.batch_size is None else run.batch_size}, "
         + f"{run.epochs} epoch(s), seed {config.seed}")

@@ -344,7 +344,7 @@ def _start(start: Start, backend: Backend, dataset: Dataset, say) -> _Run:
     config = start.config
     with as_usage_errors():
         shift_size(config.shift, dataset.image_shape)  # a shift as large as the image leaves nothing
-    arch = config.architecture(dataset.image_shape, dataset.num_classes)
+    arch = config.network(dataset.image_shape, dataset.num_classes)
     if start.checkpoint is not None:  # before the memory check: an edited config may ask for huge layers
         _check_compatible(start.checkpoint, start.path, arch, config)
     memory = _check_memory(config, backend, dataset, arch)
@@ -381,7 +381,7 @@ def _check_memory(config: Config, backend: Backend, dataset: Dataset, arch: Arch
     parts = run_bytes(sizes, examples=train + test, batch=min(config.batch_size or train, train),
                       eval_batch=min(config.evaluation_batch(arch), max(train, test)),
                       itemsize=np.dtype(config.dtype).itemsize,
-                      optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())), arch=arch)
+                      optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())), network=arch)
     available = backend.available_bytes()
     check_fits(parts, available, f"{backend.name} {backend.device_name}")
     return memory_line(parts, available)
@@ -455,7 +455,7 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
                        max_steps=(totals.steps if totals else 0) + 1 if run.config.dry_run else None)
     run.params, totals, finished = run.train_epoch(
         run.params, run.optimizer, run.train, run.batch_size, order, totals=totals, dropout=dropout, shifts=shifts,
-        lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks, arch=run.arch)
+        lr_at=lambda step: run.schedule.lr_at(epoch - 1, step), hooks=hooks, network=run.arch)
     loss_sum, correct, params_sum = totals.read(_params_sum(run.params))
     seconds = seconds_before + time.perf_counter() - started
     if bar is not None:
@@ -471,7 +471,7 @@ def _train_one_epoch(run: _Run, epoch: int, interrupt: InterruptRequest, progres
         _diverged(epoch, record, run.history, run.config, run.last_saved)
     if run.dev is not None:
         record["dev_loss"], record["dev_accuracy"] = evaluate(run.params, run.dev, run.dataset.num_classes,
-                                                              run.config.evaluation_batch(run.arch), arch=run.arch)
+                                                              run.config.evaluation_batch(run.arch), network=run.arch)
     return record
 
 
@@ -620,7 +620,7 @@ def _finish(run: _Run, metrics: MetricsLog | None, say, interrupt: InterruptRequ
     if run.best is not None:
         params, final = [(run.backend.asarray(W), run.backend.asarray(b)) for W, b in run.best.params], run.best
     test_loss, test_accuracy = evaluate(params, run.test, run.dataset.num_classes,
-                                        run.config.evaluation_batch(run.arch), arch=run.arch)
+                                        run.config.evaluation_batch(run.arch), network=run.arch)
     if interrupt.signum is not None:
         _stop_after_epoch(run, run.epochs_done, interrupt.signum)
     summary = _summary(run, test_loss, test_accuracy)
@@ -651,7 +651,7 @@ def _summary(run: _Run, test_loss: float, test_accuracy: float) -> dict:
         "dataset": run.dataset.name,
         "data_source": run.dataset.source,
         "layer_sizes": run.layer_sizes,
-        "model": run.arch.describe(),
+        "model": run.arch.title(),
         "epochs": run.epochs_done,
         "train_seconds": run.train_seconds(),
         "xpnet_version": __version__,
@@ -703,11 +703,11 @@ def _check_place_in_epoch(checkpoint: Checkpoint, path, run: _Run) -> None:
 
 
 def _check_compatible(checkpoint: Checkpoint, path, arch: Architecture, config: Config) -> None:
-    held = checkpoint.architecture()
+    held = checkpoint.network()
     if held.param_shapes() != arch.param_shapes() or checkpoint.dtype != config.dtype:
         raise CheckpointError(
-            f"the checkpoint {path} holds a {held.describe()} {checkpoint.dtype} model "
-            f"but this run asks for {arch.describe()} {config.dtype}; "
+            f"the checkpoint {path} holds a {held.title()} {checkpoint.dtype} model "
+            f"but this run asks for {arch.title()} {config.dtype}; "
             "resume without changing --hidden, --arch, --dtype or --dataset"
         )
 

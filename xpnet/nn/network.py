@@ -1,4 +1,4 @@
-"""The multilayer perceptron: a sequence of layers (:mod:`xpnet.nn.layers`), its forward
+"""A network as a sequence of layers (:mod:`xpnet.nn.layers`, :mod:`xpnet.nn.conv`): its forward
 pass, its loss, and its backward pass, which runs the layers' backward passes in reverse.
 
 Parameters are a plain list ``[(W1, b1), ..., (WL, bL)]``, one pair per :class:`Dense`
@@ -23,7 +23,7 @@ def sizes_text(layer_sizes) -> str:
     return "-".join(str(size) for size in layer_sizes)
 
 
-def describe(layer_sizes) -> str:
+def mlp_title(layer_sizes) -> str:
     """``'MLP 784-128-10'``, or ``'softmax regression 784-10'`` for a model with no hidden layer."""
     kind = "MLP" if len(layer_sizes) > 2 else "softmax regression"
     return f"{kind} {sizes_text(layer_sizes)}"
@@ -42,22 +42,22 @@ def mlp_layers(depth: int, dropout: bool = False) -> tuple:
     return tuple(layers)
 
 
-def forward(params, X, *, keep=None, xp=None, arch=None):
+def forward(params, X, *, dropout=None, xp=None, network=None):
     """Logits (n, k) for inputs ``X`` (n, d), and the cache the backward pass needs.
 
-    ``keep`` (dropout while training) holds per hidden layer a (n, fan_out) factor, 0 or
+    ``dropout`` (while training) holds per hidden layer a (n, fan_out) factor, 0 or
     1 / (1 - p), that multiplies its activation. The cache holds, per layer, what its
-    backward pass needs. ``arch``: the network (an :class:`~xpnet.nn.architecture.Architecture`),
+    backward pass needs. ``network``: the layers to run (an :class:`~xpnet.nn.architecture.Architecture`),
     by default the MLP of ``params``.
     """
     xp = xp or array_namespace(X)
     H = X
     cache = []
     remaining = iter(params)
-    layers = mlp_layers(len(params), keep is not None) if arch is None else arch.layers(keep is not None)
+    layers = mlp_layers(len(params), dropout is not None) if network is None else network.layers(dropout is not None)
     for layer in layers:
         layer_params = next(remaining) if layer.has_params else ()
-        H, saved = layer.forward(layer_params, H, keep=keep, xp=xp)
+        H, saved = layer.forward(layer_params, H, dropout=dropout, xp=xp)
         cache.append((layer, layer_params, saved))
     return H, cache
 
@@ -76,19 +76,19 @@ def backward(cache, dlogits, *, xp=None):
     return grads[::-1]
 
 
-def loss_and_grads(params, X, Y, scale: float = 1.0, *, keep=None, xp=None, arch=None):
+def loss_and_grads(params, X, Y, scale: float = 1.0, *, dropout=None, xp=None, network=None):
     """Summed cross-entropy (0-d), logits (n, k), and the gradients of ``scale`` x the mean loss.
 
     ``X`` (n, d), one-hot ``Y`` (n, k). ``scale`` multiplies dLoss/dlogits once instead of
-    every gradient later (SGD passes its learning rate). ``keep``: dropout factors, as in
-    :func:`forward`, and ``arch``.
+    every gradient later (SGD passes its learning rate). ``dropout`` and ``network``
+    as in :func:`forward`.
     """
     xp = xp or array_namespace(X, Y)
-    logits, cache = forward(params, X, keep=keep, xp=xp, arch=arch)
+    logits, cache = forward(params, X, dropout=dropout, xp=xp, network=network)
     loss_sum, probs = LOSS.forward(logits, Y, xp=xp)
     return loss_sum, logits, backward(cache, LOSS.backward(probs, Y, scale), xp=xp)
 
 
-def predict_logits(params, X, *, xp=None, arch=None):
+def predict_logits(params, X, *, xp=None, network=None):
     """Logits (n, k) for ``X`` (n, d), without keeping a cache."""
-    return forward(params, X, xp=xp, arch=arch)[0]
+    return forward(params, X, xp=xp, network=network)[0]
