@@ -342,7 +342,9 @@ def test_a_step_never_reaches_the_host(case, host_conversions):
 def test_a_training_epoch_with_each_optimizer_never_reaches_the_host(case, tiny_dataset,
                                                                       host_conversions):
     from xpnet.nn.init import init_params
-    from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch
+    from xpnet.training.device_data import DeviceSplit, images_to_device, labels_to_device
+    from xpnet.training.epoch import EpochPlan, train_epoch
+    from xpnet.training.step import Step
 
     name, hyper = CASES[case]
     backend = resolve("array-api-strict", "device1")
@@ -352,10 +354,10 @@ def test_a_training_epoch_with_each_optimizer_never_reaches_the_host(case, tiny_
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, 16, 10], rng)]
     order = backend.asarray(rng.permutation(data.size))
     host_conversions.clear()
-    params, totals, finished = train_epoch(params, make_optimizer(name, 0.01, **hyper), data, 50, order)
+    params, totals, finished = train_epoch(Step(make_optimizer(name, 0.01, **hyper)), params, data, 50, EpochPlan(order))
     assert finished and sum(host_conversions.values()) == 0, dict(host_conversions)
     first_loss, _ = totals.read()
-    params, totals, _ = train_epoch(params, make_optimizer(name, 0.01, **hyper), data, 50, order)
+    params, totals, _ = train_epoch(Step(make_optimizer(name, 0.01, **hyper)), params, data, 50, EpochPlan(order))
     assert totals.read()[0] < first_loss
 
 

@@ -1,7 +1,7 @@
 """``python -m xpnet.evaluate CHECKPOINT``: accuracy, loss, per-class scores and the confusion
 matrix of a saved model, as text and, with ``--json PATH``, as JSON.
 
-The accuracy and loss come from :func:`xpnet.training.loop.evaluate` with the run's
+The accuracy and loss come from :func:`xpnet.training.evaluation.loss_and_accuracy` with the run's
 ``eval_batch_size``, the very computation that training reported, so on the same backend
 they are equal to the run's ``test_accuracy`` and ``test_loss`` bit for bit.
 From Python: :func:`evaluate_checkpoint`. What comes from files (the checkpoint's path and
@@ -26,7 +26,8 @@ from .inference.terminal import echo, escaped_errors, printable
 from .data import Dataset
 from .files import check_output_file, write_output
 from .inference import Model, load_model
-from .training.loop import DeviceSplit, evaluate_with_predictions, labels_to_device
+from .training.device_data import DeviceSplit, labels_to_device
+from .training.evaluation import loss_accuracy_and_predictions
 
 
 def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]:
@@ -35,8 +36,8 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
     images, labels = model.split(split)
     with model.backend.activate():
         data = DeviceSplit(model.images_to_device(images), labels_to_device(labels, model.backend))
-        loss, accuracy, predicted = evaluate_with_predictions(model.params, data, model.num_classes,
-                                                              model.eval_batch_size, network=model.network)
+        loss, accuracy, predicted = loss_accuracy_and_predictions(model.params, data, model.num_classes,
+                                                                  model.eval_batch_size, network=model.network)
     confusion = confusion_matrix(labels, predicted, model.num_classes)
     report = {
         "checkpoint": model.source,

@@ -1,7 +1,7 @@
 """A saved model put to use: a checkpoint's parameters on a device, its data, its predictions.
 
 ``python -m xpnet.evaluate``, ``predict`` and ``plot`` all start with :func:`load_model`.
-Images reach the device the way training sent them (:func:`xpnet.training.loop.images_to_device`,
+Images reach the device the way training sent them (:func:`xpnet.training.device_data.images_to_device`,
 with the checkpoint's dtype and normalisation), so the numbers here agree with training's.
 """
 
@@ -25,7 +25,7 @@ from ..data import DataError, Dataset, load_dataset
 from ..errors import UsageError
 from ..nn.network import predict_logits
 from ..nn.ops import softmax
-from ..training.loop import images_to_device
+from ..training.device_data import images_to_device
 from ..training.memory import check_fits, prediction_bytes
 from .terminal import echo, printable
 
