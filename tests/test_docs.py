@@ -19,7 +19,8 @@ README_MOST_LINES = 220
 # [text](target) and ![alt](target); the target ends at whitespace or the closing parenthesis.
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
-PACKAGES = ("xpnet", "xpnet.nn", "xpnet.training", "xpnet.data", "xpnet.inference", "xpnet.bench")
+PACKAGES = ("xpnet", "xpnet.nn", "xpnet.training", "xpnet.training.extensions", "xpnet.data", "xpnet.inference",
+            "xpnet.bench")
 
 
 def cli_reference():
@@ -101,3 +102,29 @@ def test_relative_links_are_found_and_others_left_alone(tmp_path):
     page.write_text("[a](docs/a.md#x) ![b](b.png) [c](https://x.org/c) [d](#d) [e](mailto:e@x.org)\n"
                     "```\n[f](not-a-link.md)\n```\n", encoding="utf-8")
     assert relative_links(page) == ["docs/a.md#x", "b.png"]
+
+
+def python_block_after(page: str, marker: str) -> str:
+    """The first ```python block of ``page`` whose text contains ``marker``."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    return next(block for block in blocks if marker in block)
+
+
+def output_block_after(page: str, code_marker: str) -> str:
+    """The plain ``` block that follows the python block holding ``code_marker``: its printed output."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    after_code = text.index("\n```\n", text.index(code_marker)) + len("\n```\n")
+    return re.search(r"^```\n(.*?)^```", text[after_code:], re.MULTILINE | re.DOTALL).group(1)
+
+
+@pytest.mark.parametrize("page, marker", [("tutorial.md", "class Tanh"), ("loop.md", "class WeightNorms")])
+def test_the_programs_in_the_pages_print_what_the_pages_show(page, marker):
+    code = python_block_after(page, marker)
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert completed.returncode == 0, completed.stderr
+    shown = output_block_after(page, marker)
+    # Seconds vary from run to run: compare the lines with every duration masked.
+    mask = re.compile(r"\d+\.\d+ s\b|[\d,]+ ex/s")
+    assert mask.sub("T", completed.stdout) == mask.sub("T", shown)

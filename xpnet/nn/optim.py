@@ -38,7 +38,7 @@ parameter group does. The interface every optimiser shares:
   (bias corrections, the decay factor, SGD's ``scale``); ``update`` is the arithmetic alone,
   a pure function of arrays returning ``(params, state)``, with ``state`` the slots' buffers
   (``{slot: [buffer of W0, b0, W1, ...]}``) and ``c`` the coefficients as Python floats or as
-  0-d arrays. :meth:`step` is ``update`` with ``coefficients(self.lr, self.steps)``; a
+  0-d arrays. ``step`` is ``update`` with ``coefficients(self.lr, self.steps)``; a
   compiler traces ``update`` with the coefficients of a whole epoch stacked into arrays, so
   neither a schedule nor the step count retraces anything. ``state_for(params)`` and
   ``adopt(state, steps)`` hand the state out and take it back.

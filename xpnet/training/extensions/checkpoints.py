@@ -19,7 +19,7 @@ KEEP_CHECKPOINTS = 3  # the newest epoch checkpoints a folder holds; older ones 
 
 class Checkpoints(Extension):
     """Writes ``epoch-NNNN.npz`` every ``--checkpoint-every`` epochs, at the last epoch and when the
-    run stops early (pruned to the newest :data:`KEEP_CHECKPOINTS`), and deletes an interrupted
+    run stops early (pruned to the newest ``KEEP_CHECKPOINTS``), and deletes an interrupted
     checkpoint once a newer one holds all it held. When a signal stops the run it keeps the epoch
     or the steps done in a checkpoint and tells the loop where, and how to resume."""
 
