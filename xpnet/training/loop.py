@@ -124,10 +124,12 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
     n = data.size
     step_size = n if batch_size is None else min(batch_size, n)
     totals = totals if totals is not None else EpochTotals.zeros(data.X)
+    state, steps = optimizer.state_for(params), optimizer.steps
     for start in range(totals.steps * step_size, n, step_size):
         if hooks.max_steps is not None and totals.steps >= hooks.max_steps:
             break
         if hooks.stop is not None and hooks.stop():
+            optimizer.adopt(state, steps)
             return params, totals, False
         if lr_at is not None:
             optimizer.lr = lr_at(totals.steps)
@@ -140,15 +142,18 @@ def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, or
         if shifts is not None:
             X = shifts.apply(X, shifts.rows(start, stop_row), xp=xp)
         keep = None if dropout is None else dropout.factors(dropout.rows(start, stop_row), X.dtype, xp)
-        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, dropout=keep, xp=xp,
+        steps += 1
+        c = optimizer.coefficients(optimizer.lr, steps)
+        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=c.get("scale", 1.0), dropout=keep, xp=xp,
                                                      network=network)
-        params = optimizer.step(params, grads)
+        params, state = optimizer.update(params, grads, state, c, xp=xp)
         totals.loss_sum += batch_loss
         totals.correct += count_correct(logits, y, xp=xp)
         totals.seen += X.shape[0]
         totals.steps += 1
         if hooks.on_step is not None:
             hooks.on_step()
+    optimizer.adopt(state, steps)
     return params, totals, True
 
 
