@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.nn import model as model_module
+from xpnet.nn import network as network_module
 from xpnet.training import run as run_module
 from xpnet.backend import resolve
 from xpnet.nn.dropout import EpochDropout
@@ -71,13 +71,13 @@ def test_evaluation_runs_the_forward_pass_once_per_batch(tiny_dataset, tmp_path,
     path = tmp_path / "m.npz"
     xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(16,), epochs=1, save_path=str(path), log=None,
               eval_batch_size=64)
-    original, calls = model_module.forward, {"n": 0}
+    original, calls = network_module.forward, {"n": 0}
 
     def counted(*args, **kwargs):
         calls["n"] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(model_module, "forward", counted)
+    monkeypatch.setattr(network_module, "forward", counted)
     report = evaluate_checkpoint(path, dataset=tiny_dataset, backend="numpy")
     assert report["examples"] == 200
     assert calls["n"] == -(-200 // 64)
