@@ -9,6 +9,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from optim_steps import next_scale, take_step
 
 from xpnet.backend import resolve, to_numpy
 from xpnet.nn.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop, make_optimizer
@@ -133,16 +134,16 @@ def _device_params(backend, host_params):
 
 
 def _xpnet_steps(backend, optimizer, params, host_grads, lrs):
-    """Parameters (flat, host) after each step, gradients scaled by ``gradient_scale`` as train_epoch does."""
+    """Parameters (flat, host) after each step, gradients scaled by the step's ``scale`` as train_epoch does."""
     history = []
     for lr, grads in zip(lrs, host_grads):
         optimizer.lr = lr
-        scale = optimizer.gradient_scale
+        scale = next_scale(optimizer)
         device_grads = [(backend.asarray(dW) * scale, backend.asarray(db) * scale) for dW, db in grads]
         before = _flat(params)
-        params = optimizer.step(params, device_grads)
-        # The caller keeps what step returns; arrays that can change are updated in place, not copied.
-        # JAX's cannot: there step returns new arrays and leaves the old ones as they were.
+        params = take_step(optimizer, params, device_grads)
+        # The caller keeps what update returns; arrays that can change are updated in place, not copied.
+        # JAX's cannot: there update returns new arrays and leaves the old ones as they were.
         if backend.name == "jax":
             assert all(a is not b for a, b in zip(_flat(params), before))
         else:
@@ -252,7 +253,7 @@ def test_state_dict_holds_named_host_arrays(backend, case):
 def _adam_state(layers=2, step=3, kind=Adam):
     optimizer = kind(0.1)
     params = [(np.zeros(w), np.zeros(b)) for w, b in SHAPES[:layers]]
-    optimizer.step(params, [(np.ones(w), np.ones(b)) for w, b in SHAPES[:layers]])
+    take_step(optimizer, params, [(np.ones(w), np.ones(b)) for w, b in SHAPES[:layers]])
     state = optimizer.state_dict()
     state["step"] = np.asarray(step, dtype=np.int64)
     return state
@@ -284,15 +285,15 @@ def test_a_state_for_another_model_is_refused_before_any_update(transfer):
     optimizer = Adam(0.1)
     optimizer.load_state_dict(_adam_state(layers=1), transfer)
     with pytest.raises(ValueError, match="1 layer"):
-        optimizer.step(params, grads)
+        take_step(optimizer, params, grads)
     state = _adam_state()
     state["m.1.W"] = np.zeros((3, 4))
     optimizer.load_state_dict(state, transfer)
     with pytest.raises(ValueError, match=r"m\.1\.W is \(3, 4\)"):
-        optimizer.step(params, grads)
+        take_step(optimizer, params, grads)
     optimizer.load_state_dict({**_adam_state(), "v.0.b": np.zeros(4, dtype=np.float32)}, transfer)
     with pytest.raises(ValueError, match="float32"):
-        optimizer.step(params, grads)
+        take_step(optimizer, params, grads)
     assert all(not np.any(p) for p in _flat(params))
 
 
@@ -304,9 +305,9 @@ def test_float32_stays_float32(backend, case):
     host32 = _host_grads(3, dtype=np.float32)
     float32 = params[0][0].dtype
     for grads in host32:
-        scale = optimizer.gradient_scale
-        params = optimizer.step(params, [(backend.asarray(dW) * scale, backend.asarray(db) * scale)
-                                         for dW, db in grads])
+        scale = next_scale(optimizer)
+        params = take_step(optimizer, params, [(backend.asarray(dW) * scale, backend.asarray(db) * scale)
+                                               for dW, db in grads])
     assert all(p.dtype == float32 for p in _flat(params))
     assert all(value.dtype == np.float32 for key, value in optimizer.state_dict().items() if key != "step")
     expected = _oracle(name, hyper, _host_params(dtype=np.float32), host32, [0.1] * 3)[-1]
@@ -325,14 +326,14 @@ def test_a_step_never_reaches_the_host(case, host_conversions):
     host_conversions.clear()
     for step_grads in grads[:2]:
         optimizer.lr *= 0.5
-        params = optimizer.step(params, step_grads)
+        params = take_step(optimizer, params, step_grads)
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     state = optimizer.state_dict()  # the one way back, on purpose
     restored = make_optimizer(name, 0.1, **hyper)
     restored.load_state_dict(state)
     host_conversions.clear()
     for step_grads in grads[2:]:
-        params = restored.step(params, step_grads)
+        params = take_step(restored, params, step_grads)
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     assert all(p.device == backend.device for p in _flat(params))
 
@@ -372,8 +373,8 @@ def test_make_optimizer_builds_each_by_name():
     assert make_optimizer("rmsprop", 0.05, rho=0.5).rho == 0.5
     sgd = built["sgd"]
     sgd.lr = 0.2
-    assert sgd.gradient_scale == 0.2
-    assert all(o.gradient_scale == 1.0 for name, o in built.items() if name != "sgd")
+    assert next_scale(sgd) == 0.2 and sgd.coefficients(sgd.lr, 1)["scale"] == 0.2
+    assert all(next_scale(o) == 1.0 for name, o in built.items() if name != "sgd")
 
 
 def test_unset_eps_and_rho_are_torchs_defaults_and_config_passes_its_own():
