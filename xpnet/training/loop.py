@@ -116,7 +116,7 @@ def _train_one_epoch(run: RunState, epoch: int, extensions: list[Extension], sig
     # A dry run takes one step from where the run stands (a resumed run: inside its epoch).
     hooks = EpochHooks(stop=signals, on_step=step_end if per_step else None,
                        max_steps=(totals.steps if totals else 0) + 1 if run.config.dry_run else None)
-    run.params, totals, finished = run.train_epoch(step, run.params, run.data.train, run.batch_size, plan, hooks)
+    run.params, totals, finished = run.epoch_function(step, run.params, run.data.train, run.batch_size, plan, hooks)
     loss_sum, correct, run.params_sum = totals.read(_params_sum(run.params))
     seconds = seconds_before + time.perf_counter() - started
     if not finished:

@@ -36,7 +36,7 @@ def prepare_run(start: Start, backend: Backend, dataset: Dataset, say) -> RunSta
                    say=say, memory=memory)
     run.schedule = config.make_schedule(batch_count(data.train.size, run.batch_size))
     compiled = config.compile or (config.compile is None and backend.compiles_by_default)
-    run.train_epoch = CompiledEpochs(backend, say) if compiled else train_epoch
+    run.epoch_function = CompiledEpochs(backend, say) if compiled else train_epoch
     if start.checkpoint is None:
         host_params = init_shaped(network.fans(), network.param_shapes(), rng, config.init, config.bias_init,
                                   config.dtype)

@@ -63,7 +63,7 @@ class RunState:
     in_progress: dict | None = None  # where a resumed run stopped inside its epoch
     resumed_from: Path | None = None
     seconds_dropped: float = 0.0  # training seconds of the epochs before those in ``history``
-    train_epoch: Callable | None = None  # eager :func:`~xpnet.training.epoch.train_epoch` or compiled
+    epoch_function: Callable | None = None  # eager :func:`~xpnet.training.epoch.train_epoch` or compiled
     params_sum: float = 0.0  # the sum of every parameter after the last epoch: not finite once one is not
     best: Checkpoint | None = None  # the best epoch so far, when the dev split is watched
     watch: object = None  # the :class:`~xpnet.training.early_stopping.DevWatch`, when there is one
@@ -74,7 +74,7 @@ class RunState:
     @property
     def compiled(self) -> CompiledEpochs | None:
         """The compiled epochs the run trains with; None: each step runs eagerly, operation by operation."""
-        return self.train_epoch if isinstance(self.train_epoch, CompiledEpochs) else None
+        return self.epoch_function if isinstance(self.epoch_function, CompiledEpochs) else None
 
     @property
     def epochs(self) -> int:
