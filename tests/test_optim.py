@@ -389,24 +389,29 @@ def test_unset_eps_and_rho_are_torchs_defaults_and_config_passes_its_own():
     assert Config(optimizer="adagrad").make_optimizer().eps == 1e-8  # --eps is shared; its default is Adam's
 
 
-@pytest.mark.parametrize("args, words", [
-    (("adadelta", 0.1), "unknown optimizer 'adadelta'; choose one of sgd, momentum, nesterov, adam, adamw, "
-                        "rmsprop, adagrad"),
-    (("sgd", -0.1), "learning rate"),
-    (("sgd", float("nan")), "learning rate"),
-    (("momentum", 0.1, 1.0), "momentum must be in"),
-    (("adam", 0.1, 0.9, 1.5), "beta1"),
-    (("adamw", 0.1, 0.9, 0.9, 0.999, 0.0), "eps"),
-    (("adamw", 0.1, 0.9, 0.9, 0.999, 1e-8, -1.0), "weight decay"),
-    (("rmsprop", 0.0), "learning rate"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, 1.0), "rho must be in"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, -0.1), "rho must be in"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, float("inf")), "epsilon"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, -0.5), "weight decay"),
-    (("adagrad", float("inf")), "learning rate"),
-    (("adagrad", 0.1, 0.9, 0.9, 0.999, -1e-10), "epsilon"),
-    (("adagrad", 0.1, 0.9, 0.9, 0.999, 1e-10, float("nan")), "weight decay"),
+@pytest.mark.parametrize("args, hyper, words", [
+    (("adadelta", 0.1), {}, "unknown optimizer 'adadelta'; choose one of sgd, momentum, nesterov, adam, adamw, "
+                            "rmsprop, adagrad"),
+    (("sgd", -0.1), {}, "learning rate"),
+    (("sgd", float("nan")), {}, "learning rate"),
+    (("momentum", 0.1), {"momentum": 1.0}, "momentum must be in"),
+    (("adam", 0.1), {"momentum": 0.9, "beta1": 1.5}, "beta1"),
+    (("adamw", 0.1), {"beta1": 0.9, "beta2": 0.999, "eps": 0.0}, "eps"),
+    (("adamw", 0.1), {"eps": 1e-8, "weight_decay": -1.0}, "weight decay"),
+    (("rmsprop", 0.0), {}, "learning rate"),
+    (("rmsprop", 0.1), {"eps": 1e-8, "weight_decay": 0.0, "rho": 1.0}, "rho must be in"),
+    (("rmsprop", 0.1), {"eps": 1e-8, "weight_decay": 0.0, "rho": -0.1}, "rho must be in"),
+    (("rmsprop", 0.1), {"eps": float("inf")}, "epsilon"),
+    (("rmsprop", 0.1), {"eps": 1e-8, "weight_decay": -0.5}, "weight decay"),
+    (("adagrad", float("inf")), {}, "learning rate"),
+    (("adagrad", 0.1), {"eps": -1e-10}, "epsilon"),
+    (("adagrad", 0.1), {"eps": 1e-10, "weight_decay": float("nan")}, "weight decay"),
 ])
-def test_make_optimizer_refuses_bad_values(args, words):
+def test_make_optimizer_refuses_bad_values(args, hyper, words):
     with pytest.raises(ValueError, match=words):
-        make_optimizer(*args)
+        make_optimizer(*args, **hyper)
+
+
+def test_make_optimizer_refuses_a_keyword_that_is_no_hyperparameter():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'betas'"):
+        make_optimizer("adam", 0.1, betas=(0.9, 0.99))

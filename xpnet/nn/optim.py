@@ -58,6 +58,7 @@ parameter group does. The interface every optimiser shares:
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable
@@ -394,33 +395,34 @@ class Adagrad(_Stateful):
         return p, G
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
-                   eps: float | None = None, weight_decay: float = 0.0, rho: float | None = None):
-    """The optimiser called ``name`` (one of :data:`OPTIMIZERS`), taking the hyperparameters it uses.
+#: Each optimiser class, by its name in :data:`OPTIMIZERS`.
+CLASSES = dict(zip(OPTIMIZERS, (SGD, Momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad)))
+#: The hyperparameters :func:`make_optimizer` takes besides ``lr``; each optimiser uses some of them.
+HYPERPARAMETERS = ("momentum", "beta1", "beta2", "eps", "weight_decay", "rho")
 
-    ``eps`` and ``rho`` (RMSprop's decay of the mean square, PyTorch's ``alpha``) left at None
-    take the optimiser's own default, PyTorch's: eps 1e-8 (Adagrad 1e-10), rho 0.99.
-    :class:`xpnet.Config` always passes its own: eps 1e-8, rho 0.9 (Keras's and Hinton's).
-    Raises :class:`~xpnet.nn.checks.ParameterError` (a ``ValueError``) for an unknown name or an impossible value.
+
+def make_optimizer(name: str, lr: float, **hyperparameters):
+    """The optimiser called ``name`` (one of :data:`OPTIMIZERS`) with learning rate ``lr``.
+
+    ``hyperparameters`` are any of :data:`HYPERPARAMETERS`: ``momentum``, ``beta1``, ``beta2``,
+    ``eps``, ``weight_decay`` and ``rho`` (RMSprop's decay of the mean square, PyTorch's ``alpha``).
+    The optimiser takes those it uses and ignores the others, so one set of settings builds any
+    of them; one left out takes the optimiser's own default, PyTorch's (``eps`` and ``rho`` also
+    when None): eps 1e-8 (Adagrad 1e-10), rho 0.99. :class:`xpnet.Config` always passes its own:
+    eps 1e-8, rho 0.9 (Keras's and Hinton's). Raises :class:`~xpnet.nn.checks.ParameterError` (a
+    ``ValueError``) for an unknown name or an impossible value, ``TypeError`` for a keyword that is
+    no hyperparameter.
     """
-    key = str(name).lower()
-    epsilon = {} if eps is None else {"eps": eps}
-    if key == "sgd":
-        return SGD(lr, weight_decay=weight_decay)
-    if key == "momentum":
-        return Momentum(lr, momentum=momentum, weight_decay=weight_decay)
-    if key == "nesterov":
-        return Nesterov(lr, momentum=momentum, weight_decay=weight_decay)
-    if key == "adam":
-        return Adam(lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, **epsilon)
-    if key == "adamw":
-        return AdamW(lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, **epsilon)
-    if key == "rmsprop":
-        decay = {} if rho is None else {"rho": rho}
-        return RMSprop(lr, weight_decay=weight_decay, **decay, **epsilon)
-    if key == "adagrad":
-        return Adagrad(lr, weight_decay=weight_decay, **epsilon)
-    raise ParameterError("name", lambda _: f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    unknown = sorted(set(hyperparameters) - set(HYPERPARAMETERS))
+    if unknown:
+        raise TypeError(f"make_optimizer() got an unexpected keyword argument {unknown[0]!r}; the hyperparameters "
+                        f"are {', '.join(HYPERPARAMETERS)}")
+    kind = CLASSES.get(str(name).lower())
+    if kind is None:
+        raise ParameterError("name", lambda _: f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    used = inspect.signature(kind).parameters
+    return kind(lr, **{key: value for key, value in hyperparameters.items()
+                       if key in used and not (value is None and key in ("eps", "rho"))})
 
 
 def _name(slot: str, index: int) -> str:

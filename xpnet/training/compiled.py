@@ -244,7 +244,7 @@ def _warm_up(params, data: DeviceSplit, step: Step) -> bool:
     """One eager step's gradients (no update), so that the constants the operations keep (ReLU's
     zero, a convolution's patch indices) exist before a trace, which must not create them; True."""
     xp = array_namespace(data.X)
-    loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, network=step.network)
+    loss_and_grads(params, data.X[:1, :], data.Y[:1, :], network=step.network)
     if step.shifts is not None:
         step.shifts.apply(data.X[:1, :], step.shifts.rows(0, 1), xp=xp)
     return True

@@ -57,12 +57,11 @@ def _check_memory(config: Config, backend: Backend, dataset: Dataset, network: A
     """UsageError, before anything is moved, when the run of ``network`` cannot fit in the device's free
     memory; else the header's line saying how much it takes."""
     train, test = dataset.train_images.shape[0], dataset.test_images.shape[0]
-    sizes = [int(np.prod(dataset.image_shape)), *network.hidden_units, dataset.num_classes]
     # No batch holds more than its split: the train split (the dev split is cut from it), or the test split.
-    parts = run_bytes(sizes, examples=train + test, batch=min(config.batch_size or train, train),
+    parts = run_bytes(network, examples=train + test, batch=min(config.batch_size or train, train),
                       eval_batch=min(config.evaluation_batch(network), max(train, test)),
                       itemsize=np.dtype(config.dtype).itemsize,
-                      optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())), network=network)
+                      optimizer_slots=len(getattr(config.make_optimizer(), "slots", ())))
     available = backend.available_bytes()
     check_fits(parts, available, f"{backend.name} {backend.device_name}")
     return memory_line(parts, available)

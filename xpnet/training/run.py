@@ -100,8 +100,7 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         check_outputs(Outputs(options.metrics_path, options.save_path, options.checkpoint_dir))  # before --restart
         if options.checkpoint_dir is not None and Path(options.checkpoint_dir).is_dir():
             locked_now = stack.enter_context(locked(options.checkpoint_dir))  # held before it is read
-        start = plan(config, preset, keywords, options.resume, options.outputs(), restart=options.restart,
-                     dataset_in_memory=dataset is not None, skipped=warn)
+        start = plan(config, preset, keywords, options, dataset_in_memory=dataset is not None, skipped=warn)
         if start.config.dry_run:  # it writes and deletes nothing: its outputs are checked, not claimed
             check_outputs(start.outputs)
         else:

@@ -48,7 +48,7 @@ class Step:
         if self.shifts is not None:
             X = self.shifts.apply(X, codes[layers], xp=xp)
         dropout = None if self.dropout is None else self.dropout.factors(codes[:layers], X.dtype, xp)
-        loss, logits, grads = loss_and_grads(params, X, Y, scale=c.get("scale", 1.0), dropout=dropout, xp=xp,
+        loss, logits, grads = loss_and_grads(params, X, Y, scale=c.get("scale", 1.0), dropout=dropout,
                                              network=self.network)
         params, state = self.optimizer.update(params, grads, state, c, xp=xp)
         return params, state, loss_sum + loss, correct + count_correct(logits, y, xp=xp)
