@@ -18,7 +18,7 @@ release = version = xpnet.__version__
 extensions = ["myst_parser", "sphinx.ext.autodoc"]
 source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build", "cli_reference.py"]
-# README.md's sections are linked to by their anchors, as GitHub spells them.
+# Sections are linked to by their anchors (page.md#a-heading), as GitHub spells them.
 myst_heading_anchors = 4
 
 html_theme = "furo"

@@ -38,6 +38,7 @@ with backend.activate():  # every array below is made and computed on the chosen
     y_test = backend.asarray(data.test_labels)
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params(sizes, rng, "normal:0.02")]
     optimizer = SGD(lr)
+    state, t = optimizer.state_for(params), 0  # the optimiser's buffers (plain SGD has none) and step count
     n = X.shape[0]
     for epoch in range(1, args.epochs + 1):
         order = backend.asarray(rng.permutation(n))  # one transfer per epoch
@@ -45,10 +46,12 @@ with backend.activate():  # every array below is made and computed on the chosen
         for start in range(0, n, batch_size):
             rows = order[start:min(start + batch_size, n)]
             X_batch, Y_batch = xp.take(X, rows, axis=0), xp.take(Y, rows, axis=0)
+            t += 1
+            c = optimizer.coefficients(lr, t)  # this step's scalars, Python floats; SGD's "scale" is lr
             logits, cache = forward(params, X_batch)  # every layer, remembering what backward needs
             batch_loss, probs = LOSS.forward(logits, Y_batch, xp=xp)  # softmax cross-entropy, summed
-            grads = backward(cache, LOSS.backward(probs, Y_batch, scale=optimizer.gradient_scale))
-            params = optimizer.step(params, grads)  # keep what it returns
+            grads = backward(cache, LOSS.backward(probs, Y_batch, scale=c.get("scale", 1.0)))
+            params, state = optimizer.update(params, grads, state, c, xp=xp)  # keep what it returns
             loss_sum += batch_loss
         test_accuracy = xpnet.to_numpy(accuracy(forward(params, X_test)[0], y_test))  # one read per epoch
         print(f"epoch {epoch}: train loss {xpnet.to_numpy(loss_sum) / n:.4f}, "

@@ -4,6 +4,7 @@ convolutional network's gradients against finite differences on every backend (f
 import numpy as np
 import pytest
 import reference
+from optim_steps import take_step
 
 from xpnet.backend import to_numpy
 from xpnet.nn.architecture import Architecture, parse_arch
@@ -81,15 +82,14 @@ def test_a_convolutional_network_s_gradients_match_finite_differences(backend, p
     y = rng.integers(0, 4, n)
     Y = one_hot(backend.asarray(y), 4, backend.dtype("float64"))
     keep = [backend.asarray(np.where(rng.random((n, 5)) < 0.3, 0.0, 1 / 0.7))] if dropout else None
-    xp = backend.xp
 
     def mean_loss(arrays):
         params = [(backend.asarray(W), backend.asarray(b)) for W, b in zip(arrays[0::2], arrays[1::2])]
-        loss_sum, _, _ = loss_and_grads(params, backend.asarray(X), Y, dropout=keep, xp=xp, network=arch)
+        loss_sum, _, _ = loss_and_grads(params, backend.asarray(X), Y, dropout=keep, network=arch)
         return float(to_numpy(loss_sum)) / n
 
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host]
-    _, logits, grads = loss_and_grads(params, backend.asarray(X), Y, dropout=keep, xp=xp, network=arch)
+    _, logits, grads = loss_and_grads(params, backend.asarray(X), Y, dropout=keep, network=arch)
     assert tuple(logits.shape) == (n, 4)
     flat_host = [array for pair in host for array in pair]
     numeric = reference.numeric_gradients(mean_loss, flat_host)
@@ -115,16 +115,15 @@ def test_twenty_sgd_steps_of_a_conv_net_follow_an_independent_numpy_oracle(backe
     images, labels = rng.normal(size=(40, 12, 12, 2)), rng.integers(0, 3, 40)
     expected = [(W.copy(), b.copy()) for W, b in host]
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host]
-    optimizer, xp, lr = SGD(0.05), backend.xp, 0.05
+    optimizer, lr = SGD(0.05), 0.05
     for step in range(20):
         rows = np.arange(step * 8, step * 8 + 8) % 40
         X, y = images[rows], labels[rows]
         loss_ref, grads_ref = oracle.loss_and_grads(network, expected, X, y, 3)
         expected = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(expected, grads_ref)]
         Y = one_hot(backend.asarray(y), 3, backend.dtype("float64"))
-        loss, _, grads = loss_and_grads(params, backend.asarray(X.reshape(8, -1)), Y, scale=lr, xp=xp,
-                                        network=arch)
-        params = optimizer.step(params, grads)
+        loss, _, grads = loss_and_grads(params, backend.asarray(X.reshape(8, -1)), Y, scale=lr, network=arch)
+        params = take_step(optimizer, params, grads)
         assert abs(float(to_numpy(loss)) - loss_ref) <= 1e-10 * abs(loss_ref)
     for (W, b), (W_ref, b_ref) in zip(params, expected, strict=True):
         np.testing.assert_allclose(to_numpy(W), W_ref, rtol=1e-10, atol=1e-12)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.training import run as run_module
+from xpnet.training import preparing as preparing_module
 from xpnet.training.checkpoint import FORMAT_VERSION, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from xpnet.training.checkpoint_folder import newest_usable
 from stopping import stop_after
@@ -147,17 +147,17 @@ def test_an_interrupt_inside_an_epoch_resumes_bit_identically(tiny_dataset, tmp_
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
-    real_epoch = run_module.train_epoch
+    real_epoch = preparing_module.train_epoch
     calls = {"n": 0}
 
-    def poisoned(params, *args, **kwargs):
+    def poisoned(step, params, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             W, _ = params[0]
             W *= float("nan")
-        return real_epoch(params, *args, **kwargs)
+        return real_epoch(step, params, *args, **kwargs)
 
-    monkeypatch.setattr(run_module, "train_epoch", poisoned)
+    monkeypatch.setattr(preparing_module, "train_epoch", poisoned)
     with pytest.raises(xpnet.XpnetError, match="diverged in epoch 3.*last good checkpoint is .*epoch-0002.npz"):
         xpnet.fit(dataset=tiny_dataset, backend="numpy", epochs=5, checkpoint_dir=str(tmp_path), log=None)
     assert sorted(p.name for p in tmp_path.glob("epoch-*")) == ["epoch-0001.npz", "epoch-0002.npz"]

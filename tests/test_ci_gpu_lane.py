@@ -86,12 +86,12 @@ def test_the_gpu_job_keeps_every_report_and_takes_its_runner_from_a_variable():
     runs_on = re.search(r"^    runs-on: (.+)$", gpu, re.MULTILINE).group(1)
     default = re.fullmatch(r"\$\{\{ fromJSON\(vars\.XPNET_GPU_RUNS_ON \|\| '(.+)'\) \}\}", runs_on)
     assert default and json.loads(default.group(1)) == ["self-hosted", "linux", "gpu"], runs_on
-    readme = (ROOT / "README.md").read_text()
-    assert "XPNET_GPU_RUNS_ON" in readme and "XPNET_GPU_RUNNER" in readme
+    testing = (ROOT / "docs" / "testing.md").read_text()
+    assert "XPNET_GPU_RUNS_ON" in testing and "XPNET_GPU_RUNNER" in testing
 
 
-def test_the_readme_gives_the_offline_commands():
-    tests = (ROOT / "README.md").read_text().split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+def test_the_testing_page_gives_the_offline_commands():
+    tests = (ROOT / "docs" / "testing.md").read_text()
     for command in ("bash ci/gpu.sh --prepare ", "bash ci/gpu.sh --wheelhouse ", "bash ci/gpu.sh --no-install",
                     "bash ci/gpu_smoke.sh"):
         assert command in tests, command

@@ -20,8 +20,10 @@ from xpnet.errors import UsageError
 from xpnet.nn.dropout import EpochDropout
 from xpnet.nn.init import init_params
 from xpnet.nn.optim import OPTIMIZERS, make_optimizer
-from xpnet.training.compiled import CompiledTraining
-from xpnet.training.loop import DeviceSplit, EpochHooks, train_epoch
+from xpnet.training.compiled import CompiledEpochs
+from xpnet.training.device_data import DeviceSplit
+from xpnet.training.epoch import EpochHooks, EpochPlan, train_epoch
+from xpnet.training.step import Step
 
 jax_installed = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 torch_installed = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
@@ -48,8 +50,8 @@ def _epochs(backend_name: str, compiled: bool, optimizer_name: str, *, epochs: i
         params = [(backend.asarray(W), backend.asarray(b))
                   for W, b in init_params([FEATURES, HIDDEN, CLASSES], rng, "he", "zeros", dtype)]
         optimizer = make_optimizer(optimizer_name, 0.02, weight_decay=0.01)
-        trainer = CompiledTraining(backend) if compiled else None
-        epoch_fn = trainer.train_epoch if compiled else train_epoch
+        trainer = CompiledEpochs(backend) if compiled else None
+        epoch_fn = trainer if compiled else train_epoch
         totals_seen = []
         for epoch in range(epochs):
             order = backend.asarray(rng.permutation(N))
@@ -57,11 +59,11 @@ def _epochs(backend_name: str, compiled: bool, optimizer_name: str, *, epochs: i
             totals = None
             if start_steps:
                 # Continue an epoch as a resumed run does: its first steps done by the eager loop.
-                params, totals, _ = train_epoch(params, optimizer, data, batch_size, order, lr_at=_schedule,
-                                                dropout=masks, hooks=EpochHooks(max_steps=start_steps))
+                params, totals, _ = train_epoch(Step(optimizer, dropout=masks), params, data, batch_size,
+                                                EpochPlan(order, _schedule), EpochHooks(max_steps=start_steps))
             with (around(epoch) if around is not None else contextlib.nullcontext()):
-                params, totals, finished = epoch_fn(params, optimizer, data, batch_size, order, lr_at=_schedule,
-                                                    dropout=masks, totals=totals, hooks=hooks)
+                params, totals, finished = epoch_fn(Step(optimizer, dropout=masks), params, data, batch_size,
+                                                    EpochPlan(order, _schedule, totals), hooks)
             assert finished
             totals_seen.append((totals.read(), totals.seen, totals.steps))
         return [(to_numpy(W), to_numpy(b)) for W, b in params], totals_seen, trainer
@@ -132,8 +134,8 @@ def test_compiled_jax_buffers_are_donated():
                        backend.asarray(rng.integers(0, CLASSES, N).astype(np.int64))).with_one_hot(CLASSES)
     params = [(backend.asarray(W), backend.asarray(b))
               for W, b in init_params([FEATURES, CLASSES], rng, "he", "zeros", "float32")]
-    new_params, _, _ = CompiledTraining(backend).train_epoch(params, make_optimizer("sgd", 0.1), data, 50,
-                                                             backend.asarray(rng.permutation(N)))
+    new_params, _, _ = CompiledEpochs(backend)(Step(make_optimizer("sgd", 0.1)), params, data, 50,
+                                               EpochPlan(backend.asarray(rng.permutation(N))))
     assert params[0][0].is_deleted() and not new_params[0][0].is_deleted()
 
 

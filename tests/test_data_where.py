@@ -1,4 +1,5 @@
-"""What the README promises about data: --data-dir at the folder of files, one offline line, EMNIST's names."""
+"""What the docs promise about data (docs/getting-started.md, "Data"): --data-dir at the folder of files,
+one offline line, EMNIST's names."""
 
 import socket
 import urllib.error

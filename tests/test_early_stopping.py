@@ -11,7 +11,8 @@ from stopping import stop_after
 from xpnet.errors import UsageError
 from xpnet.training.checkpoint import load_checkpoint
 from xpnet.training.early_stopping import DevWatch
-from xpnet.training.loop import DeviceSplit, evaluate, images_to_device, labels_to_device
+from xpnet.training.device_data import DeviceSplit, images_to_device, labels_to_device
+from xpnet.training.evaluation import loss_and_accuracy
 
 RUN = dict(backend="numpy", hidden=(64,), lr=0.5, batch_size=50, epochs=40, dev_size=200, early_stopping=3, seed=2,
            log=None)
@@ -52,7 +53,7 @@ def test_the_run_stops_when_the_dev_loss_stops_improving_and_tests_the_best_epoc
     backend = stopped.backend
     test = DeviceSplit(images_to_device(tiny_dataset_module.test_images, backend, "float32", True),
                        labels_to_device(tiny_dataset_module.test_labels, backend))
-    loss, accuracy = evaluate(stopped.params, test, 10)
+    loss, accuracy = loss_and_accuracy(stopped.params, test, 10)
     assert (loss, accuracy) == (summary["test_loss"], summary["test_accuracy"])
 
 

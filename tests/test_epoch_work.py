@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.nn import model as model_module
-from xpnet.training import run as run_module
+from xpnet.nn import network as network_module
+from xpnet.training import loop as loop_module
 from xpnet.backend import resolve
 from xpnet.nn.dropout import EpochDropout
 from xpnet.nn.init import init_params
 from xpnet.nn.optim import SGD
-from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch
+from xpnet.training.device_data import DeviceSplit, images_to_device, labels_to_device
+from xpnet.training.epoch import EpochPlan, train_epoch
+from xpnet.training.step import Step
 
 strict = pytest.importorskip("array_api_strict")
 
@@ -43,7 +45,7 @@ def test_an_epoch_allocates_no_constant_per_step(tiny_dataset, monkeypatch):
         rng = np.random.default_rng(0)
         params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, 32, 16, 10], rng)]
         calls["n"] = 0
-        train_epoch(params, SGD(0.1), data, batch_size, backend.asarray(rng.permutation(data.size)))
+        train_epoch(Step(SGD(0.1)), params, data, batch_size, EpochPlan(backend.asarray(rng.permutation(data.size))))
         return calls["n"]
 
     allocations(300)  # a first epoch may make its constants once
@@ -71,13 +73,13 @@ def test_evaluation_runs_the_forward_pass_once_per_batch(tiny_dataset, tmp_path,
     path = tmp_path / "m.npz"
     xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(16,), epochs=1, save_path=str(path), log=None,
               eval_batch_size=64)
-    original, calls = model_module.forward, {"n": 0}
+    original, calls = network_module.forward, {"n": 0}
 
     def counted(*args, **kwargs):
         calls["n"] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(model_module, "forward", counted)
+    monkeypatch.setattr(network_module, "forward", counted)
     report = evaluate_checkpoint(path, dataset=tiny_dataset, backend="numpy")
     assert report["examples"] == 200
     assert calls["n"] == -(-200 // 64)
@@ -89,7 +91,7 @@ def test_an_epochs_seconds_include_drawing_and_moving_its_dropout_masks(tiny_dat
             time.sleep(0.3)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "EpochDropout", SlowDropout)
+    monkeypatch.setattr(loop_module, "EpochDropout", SlowDropout)
     result = xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(16,), dropout=0.2, epochs=1, log=None)
     assert result.history[0]["seconds"] >= 0.3
 
@@ -125,7 +127,7 @@ def test_a_checkpoint_from_a_gpu_run_says_how_to_resume_on_this_machine(tiny_dat
 
 
 def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_exactly(tiny_dataset):
-    from xpnet.training.loop import EpochHooks
+    from xpnet.training.epoch import EpochHooks
 
     backend = resolve("numpy", "cpu")
     data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float64", True),
@@ -135,17 +137,18 @@ def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_e
     def fresh():
         return [(W.copy(), b.copy()) for W, b in init_params([784, 16, 10], np.random.default_rng(0), dtype="float64")]
 
-    whole_params, whole, finished = train_epoch(fresh(), SGD(0.1), data, 64, order)
+    whole_params, whole, finished = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order))
     steps = {"n": 0}
     counting = EpochHooks(stop=lambda: steps["n"] >= 3, on_step=lambda: steps.__setitem__("n", steps["n"] + 1))
-    params, part, finished_part = train_epoch(fresh(), SGD(0.1), data, 64, order, hooks=counting)
+    params, part, finished_part = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order), counting)
     assert whole.steps > 3 and finished and not finished_part and part.steps == 3 and part.seen == 3 * 64
-    params, rest, finished_rest = train_epoch(params, SGD(0.1), data, 64, order, totals=part)
+    params, rest, finished_rest = train_epoch(Step(SGD(0.1)), params, data, 64, EpochPlan(order, totals=part))
     assert finished_rest and (rest.steps, rest.seen) == (whole.steps, whole.seen)
     assert rest.read() == whole.read()
     for (W, b), (rW, rb) in zip(params, whole_params):
         assert np.array_equal(W, rW) and np.array_equal(b, rb)
-    _, limited, finished_limited = train_epoch(fresh(), SGD(0.1), data, 64, order, hooks=EpochHooks(max_steps=2))
+    _, limited, finished_limited = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order),
+                                                   EpochHooks(max_steps=2))
     assert finished_limited and limited.steps == 2
 
 
@@ -154,4 +157,4 @@ def test_an_epoch_without_one_hot_labels_says_how_to_make_them(tiny_dataset):
     data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float32", True),
                        labels_to_device(tiny_dataset.train_labels, backend))
     with pytest.raises(ValueError, match="with_one_hot"):
-        train_epoch(init_params([784, 10], np.random.default_rng(0)), SGD(0.1), data, 64)
+        train_epoch(Step(SGD(0.1)), init_params([784, 10], np.random.default_rng(0)), data, 64)

@@ -116,6 +116,13 @@ def test_data_of_another_shape_is_one_line():
     assert "\n" not in str(error.value) and "--dataset" in str(error.value)
 
 
+def test_a_data_setting_misspelt_is_a_type_error_naming_it(trained):
+    path, _ = trained
+    for call in (lambda: load_model(path, datset=DATASET), lambda: evaluate_checkpoint(path, datset=DATASET)):
+        with pytest.raises(TypeError, match="unexpected keyword argument 'datset'"):
+            call()
+
+
 @pytest.mark.parametrize("make", ["missing", "damaged", "folder without checkpoints"])
 def test_bad_checkpoint_is_one_line_and_exit_1(tmp_path, capsys, make):
     target = tmp_path / "model.npz"

@@ -86,7 +86,7 @@ def test_the_float32_matmul_precision_is_stated_for_each_case(library, on_gpu, e
                                              ({"CUPY_TF32": "1"}, "TF32 (opted in by CUPY_TF32=1)")])
 def test_a_gpu_runs_header_states_its_float32_products_and_the_backends_notes(monkeypatch, environ, stated):
     from xpnet.training.config import Config
-    from xpnet.training.report import report_header
+    from xpnet.training.extensions.terminal import report_header
 
     monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
     monkeypatch.delenv("CUPY_TF32", raising=False)
@@ -94,8 +94,9 @@ def test_a_gpu_runs_header_states_its_float32_products_and_the_backends_notes(mo
         monkeypatch.setenv(name, value)
     gpu = Backend("cupy", None, types.SimpleNamespace(id=1), "--backend cupy", ("note: how memory is taken",))
     arch = types.SimpleNamespace(parameter_count=lambda: 10, title=lambda: "784-10")
-    run = types.SimpleNamespace(config=Config(), backend=gpu, arch=arch, compiled=None, dev=None, batch_size=128,
-                                epochs=1, train=types.SimpleNamespace(size=6), test=types.SimpleNamespace(size=2),
+    splits = types.SimpleNamespace(train=types.SimpleNamespace(size=6), dev=None, test=types.SimpleNamespace(size=2))
+    run = types.SimpleNamespace(config=Config(), backend=gpu, network=arch, compiled=None, data=splits, batch_size=128,
+                                epochs=1,
                                 dataset=types.SimpleNamespace(name="synthetic", source="memory", num_classes=10))
     lines = []
     report_header(lines.append, run)

@@ -26,7 +26,7 @@ from test_rerun import _disk_full_for
 import xpnet
 from xpnet.errors import UsageError, XpnetError
 from xpnet.train import main
-from xpnet.training import run as run_module
+from xpnet.training import final_test as final_test_module
 from xpnet.training.checkpoint import load_checkpoint
 from xpnet.training.checkpoint_folder import INTERRUPTED_NAME, LOCK_NAME
 from xpnet.training.interrupt import signal_name
@@ -101,18 +101,18 @@ def test_a_signal_during_the_final_test_leaves_a_checkpoint_that_resumes(tmp_pat
     whole = xpnet.fit(backend="numpy", **RUN).host_params()
     monkeypatch.chdir(tmp_path)
     outputs = dict(save_path="m.npz", checkpoint_dir="ck" if with_folder else None)
-    tested = run_module.evaluate
+    tested = final_test_module.loss_and_accuracy
 
     def signalled(*args, **kwargs):  # the signal comes as the test split is evaluated
         os.kill(os.getpid(), signum)
         return tested(*args, **kwargs)
-    monkeypatch.setattr(run_module, "evaluate", signalled)
+    monkeypatch.setattr(final_test_module, "loss_and_accuracy", signalled)
     kept = os.path.join("ck", "epoch-0002.npz") if with_folder else INTERRUPTED_NAME
     with pytest.raises(TrainingInterrupted, match=f"^stopped by {signal_name(signum)} after epoch 2 of 2; checkpoint "
                                                   f"written to {kept}; to resume, ") as caught:
         xpnet.fit(backend="numpy", **outputs, **RUN)
     assert caught.value.exit_status == 128 + signum and not (tmp_path / "m.npz").exists()
-    monkeypatch.setattr(run_module, "evaluate", tested)
+    monkeypatch.setattr(final_test_module, "loss_and_accuracy", tested)
     lines = []
     xpnet.fit(backend="numpy", resume=None if with_folder else kept, **outputs, **{**RUN, "log": lines.append})
     assert f"resuming from {kept}: epoch 2 of 2 done" in lines

@@ -21,6 +21,7 @@ from test_hostile_outputs import child_env, run_xpnet
 import xpnet
 from xpnet.errors import UsageError
 from xpnet.train import main as train_main
+from xpnet.training import outputs as outputs_module
 from xpnet.training import run as run_module
 from xpnet.training.checkpoint import load_checkpoint, save_checkpoint
 from xpnet.training.interrupt import InterruptRequest
@@ -178,6 +179,7 @@ def test_a_system_home_or_shared_folder_is_refused_as_a_checkpoint_folder(tiny_d
     monkeypatch.setenv("HOME", str(tmp_path / "HOME"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(run_module, "locked", _must_not_lock)
+    monkeypatch.setattr(outputs_module, "locked", _must_not_lock)
     if not os.path.isdir(folder):
         pytest.skip(f"this system has no {folder}")
     before = sorted(os.listdir(folder))

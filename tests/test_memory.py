@@ -7,13 +7,15 @@ import sys
 import pytest
 
 from xpnet.errors import UsageError
+from xpnet.nn.architecture import Architecture
 from xpnet.training.memory import check_fits, run_bytes
 
 pytestmark = pytest.mark.hostile
 
 
 def test_the_estimate_counts_data_weights_optimiser_state_and_activations():
-    parts = run_bytes([784, 128, 10], examples=70000, batch=128, eval_batch=10000, itemsize=4, optimizer_slots=2)
+    mlp = Architecture.mlp((128,), (28, 28, 1), 10)
+    parts = run_bytes(mlp, examples=70000, batch=128, eval_batch=10000, itemsize=4, optimizer_slots=2)
     weights = 784 * 128 + 128 + 128 * 10 + 10
     assert parts["the weights, their gradients and the optimiser's state"] == weights * 4 * 4
     assert parts["the data"] == 70000 * (784 * 5 + 10 * 4 + 8)

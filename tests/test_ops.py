@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from optim_steps import take_step
 
 from xpnet.nn import ops
 from xpnet.backend import to_numpy
@@ -62,7 +63,7 @@ def test_float32_stays_float32(backend):
     X = backend.asarray(rng.normal(size=(8, 5)).astype(np.float32))
     Y = ops.one_hot(backend.asarray(rng.integers(0, 3, 8)), 3, backend.dtype("float32"))
     loss, logits, grads = loss_and_grads(params, X, Y)
-    new = SGD(0.1).step(params, grads)
+    new = take_step(SGD(0.1), params, grads)
     float32 = backend.dtype("float32")
     assert loss.dtype == float32 and logits.dtype == float32
     assert all(a.dtype == float32 for pair in grads + new for a in pair)

@@ -9,6 +9,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from optim_steps import next_scale, take_step
 
 from xpnet.backend import resolve, to_numpy
 from xpnet.nn.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop, make_optimizer
@@ -133,16 +134,16 @@ def _device_params(backend, host_params):
 
 
 def _xpnet_steps(backend, optimizer, params, host_grads, lrs):
-    """Parameters (flat, host) after each step, gradients scaled by ``gradient_scale`` as train_epoch does."""
+    """Parameters (flat, host) after each step, gradients scaled by the step's ``scale`` as train_epoch does."""
     history = []
     for lr, grads in zip(lrs, host_grads):
         optimizer.lr = lr
-        scale = optimizer.gradient_scale
+        scale = next_scale(optimizer)
         device_grads = [(backend.asarray(dW) * scale, backend.asarray(db) * scale) for dW, db in grads]
         before = _flat(params)
-        params = optimizer.step(params, device_grads)
-        # The caller keeps what step returns; arrays that can change are updated in place, not copied.
-        # JAX's cannot: there step returns new arrays and leaves the old ones as they were.
+        params = take_step(optimizer, params, device_grads)
+        # The caller keeps what update returns; arrays that can change are updated in place, not copied.
+        # JAX's cannot: there update returns new arrays and leaves the old ones as they were.
         if backend.name == "jax":
             assert all(a is not b for a, b in zip(_flat(params), before))
         else:
@@ -252,7 +253,7 @@ def test_state_dict_holds_named_host_arrays(backend, case):
 def _adam_state(layers=2, step=3, kind=Adam):
     optimizer = kind(0.1)
     params = [(np.zeros(w), np.zeros(b)) for w, b in SHAPES[:layers]]
-    optimizer.step(params, [(np.ones(w), np.ones(b)) for w, b in SHAPES[:layers]])
+    take_step(optimizer, params, [(np.ones(w), np.ones(b)) for w, b in SHAPES[:layers]])
     state = optimizer.state_dict()
     state["step"] = np.asarray(step, dtype=np.int64)
     return state
@@ -284,15 +285,15 @@ def test_a_state_for_another_model_is_refused_before_any_update(transfer):
     optimizer = Adam(0.1)
     optimizer.load_state_dict(_adam_state(layers=1), transfer)
     with pytest.raises(ValueError, match="1 layer"):
-        optimizer.step(params, grads)
+        take_step(optimizer, params, grads)
     state = _adam_state()
     state["m.1.W"] = np.zeros((3, 4))
     optimizer.load_state_dict(state, transfer)
     with pytest.raises(ValueError, match=r"m\.1\.W is \(3, 4\)"):
-        optimizer.step(params, grads)
+        take_step(optimizer, params, grads)
     optimizer.load_state_dict({**_adam_state(), "v.0.b": np.zeros(4, dtype=np.float32)}, transfer)
     with pytest.raises(ValueError, match="float32"):
-        optimizer.step(params, grads)
+        take_step(optimizer, params, grads)
     assert all(not np.any(p) for p in _flat(params))
 
 
@@ -304,9 +305,9 @@ def test_float32_stays_float32(backend, case):
     host32 = _host_grads(3, dtype=np.float32)
     float32 = params[0][0].dtype
     for grads in host32:
-        scale = optimizer.gradient_scale
-        params = optimizer.step(params, [(backend.asarray(dW) * scale, backend.asarray(db) * scale)
-                                         for dW, db in grads])
+        scale = next_scale(optimizer)
+        params = take_step(optimizer, params, [(backend.asarray(dW) * scale, backend.asarray(db) * scale)
+                                               for dW, db in grads])
     assert all(p.dtype == float32 for p in _flat(params))
     assert all(value.dtype == np.float32 for key, value in optimizer.state_dict().items() if key != "step")
     expected = _oracle(name, hyper, _host_params(dtype=np.float32), host32, [0.1] * 3)[-1]
@@ -325,14 +326,14 @@ def test_a_step_never_reaches_the_host(case, host_conversions):
     host_conversions.clear()
     for step_grads in grads[:2]:
         optimizer.lr *= 0.5
-        params = optimizer.step(params, step_grads)
+        params = take_step(optimizer, params, step_grads)
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     state = optimizer.state_dict()  # the one way back, on purpose
     restored = make_optimizer(name, 0.1, **hyper)
     restored.load_state_dict(state)
     host_conversions.clear()
     for step_grads in grads[2:]:
-        params = restored.step(params, step_grads)
+        params = take_step(restored, params, step_grads)
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     assert all(p.device == backend.device for p in _flat(params))
 
@@ -342,7 +343,9 @@ def test_a_step_never_reaches_the_host(case, host_conversions):
 def test_a_training_epoch_with_each_optimizer_never_reaches_the_host(case, tiny_dataset,
                                                                       host_conversions):
     from xpnet.nn.init import init_params
-    from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch
+    from xpnet.training.device_data import DeviceSplit, images_to_device, labels_to_device
+    from xpnet.training.epoch import EpochPlan, train_epoch
+    from xpnet.training.step import Step
 
     name, hyper = CASES[case]
     backend = resolve("array-api-strict", "device1")
@@ -352,10 +355,10 @@ def test_a_training_epoch_with_each_optimizer_never_reaches_the_host(case, tiny_
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, 16, 10], rng)]
     order = backend.asarray(rng.permutation(data.size))
     host_conversions.clear()
-    params, totals, finished = train_epoch(params, make_optimizer(name, 0.01, **hyper), data, 50, order)
+    params, totals, finished = train_epoch(Step(make_optimizer(name, 0.01, **hyper)), params, data, 50, EpochPlan(order))
     assert finished and sum(host_conversions.values()) == 0, dict(host_conversions)
     first_loss, _ = totals.read()
-    params, totals, _ = train_epoch(params, make_optimizer(name, 0.01, **hyper), data, 50, order)
+    params, totals, _ = train_epoch(Step(make_optimizer(name, 0.01, **hyper)), params, data, 50, EpochPlan(order))
     assert totals.read()[0] < first_loss
 
 
@@ -370,8 +373,8 @@ def test_make_optimizer_builds_each_by_name():
     assert make_optimizer("rmsprop", 0.05, rho=0.5).rho == 0.5
     sgd = built["sgd"]
     sgd.lr = 0.2
-    assert sgd.gradient_scale == 0.2
-    assert all(o.gradient_scale == 1.0 for name, o in built.items() if name != "sgd")
+    assert next_scale(sgd) == 0.2 and sgd.coefficients(sgd.lr, 1)["scale"] == 0.2
+    assert all(next_scale(o) == 1.0 for name, o in built.items() if name != "sgd")
 
 
 def test_unset_eps_and_rho_are_torchs_defaults_and_config_passes_its_own():
@@ -386,24 +389,29 @@ def test_unset_eps_and_rho_are_torchs_defaults_and_config_passes_its_own():
     assert Config(optimizer="adagrad").make_optimizer().eps == 1e-8  # --eps is shared; its default is Adam's
 
 
-@pytest.mark.parametrize("args, words", [
-    (("adadelta", 0.1), "unknown optimizer 'adadelta'; choose one of sgd, momentum, nesterov, adam, adamw, "
-                        "rmsprop, adagrad"),
-    (("sgd", -0.1), "learning rate"),
-    (("sgd", float("nan")), "learning rate"),
-    (("momentum", 0.1, 1.0), "momentum must be in"),
-    (("adam", 0.1, 0.9, 1.5), "beta1"),
-    (("adamw", 0.1, 0.9, 0.9, 0.999, 0.0), "eps"),
-    (("adamw", 0.1, 0.9, 0.9, 0.999, 1e-8, -1.0), "weight decay"),
-    (("rmsprop", 0.0), "learning rate"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, 1.0), "rho must be in"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, -0.1), "rho must be in"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, float("inf")), "epsilon"),
-    (("rmsprop", 0.1, 0.9, 0.9, 0.999, 1e-8, -0.5), "weight decay"),
-    (("adagrad", float("inf")), "learning rate"),
-    (("adagrad", 0.1, 0.9, 0.9, 0.999, -1e-10), "epsilon"),
-    (("adagrad", 0.1, 0.9, 0.9, 0.999, 1e-10, float("nan")), "weight decay"),
+@pytest.mark.parametrize("args, hyper, words", [
+    (("adadelta", 0.1), {}, "unknown optimizer 'adadelta'; choose one of sgd, momentum, nesterov, adam, adamw, "
+                            "rmsprop, adagrad"),
+    (("sgd", -0.1), {}, "learning rate"),
+    (("sgd", float("nan")), {}, "learning rate"),
+    (("momentum", 0.1), {"momentum": 1.0}, "momentum must be in"),
+    (("adam", 0.1), {"momentum": 0.9, "beta1": 1.5}, "beta1"),
+    (("adamw", 0.1), {"beta1": 0.9, "beta2": 0.999, "eps": 0.0}, "eps"),
+    (("adamw", 0.1), {"eps": 1e-8, "weight_decay": -1.0}, "weight decay"),
+    (("rmsprop", 0.0), {}, "learning rate"),
+    (("rmsprop", 0.1), {"eps": 1e-8, "weight_decay": 0.0, "rho": 1.0}, "rho must be in"),
+    (("rmsprop", 0.1), {"eps": 1e-8, "weight_decay": 0.0, "rho": -0.1}, "rho must be in"),
+    (("rmsprop", 0.1), {"eps": float("inf")}, "epsilon"),
+    (("rmsprop", 0.1), {"eps": 1e-8, "weight_decay": -0.5}, "weight decay"),
+    (("adagrad", float("inf")), {}, "learning rate"),
+    (("adagrad", 0.1), {"eps": -1e-10}, "epsilon"),
+    (("adagrad", 0.1), {"eps": 1e-10, "weight_decay": float("nan")}, "weight decay"),
 ])
-def test_make_optimizer_refuses_bad_values(args, words):
+def test_make_optimizer_refuses_bad_values(args, hyper, words):
     with pytest.raises(ValueError, match=words):
-        make_optimizer(*args)
+        make_optimizer(*args, **hyper)
+
+
+def test_make_optimizer_refuses_a_keyword_that_is_no_hyperparameter():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'betas'"):
+        make_optimizer("adam", 0.1, betas=(0.9, 0.99))

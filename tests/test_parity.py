@@ -13,7 +13,9 @@ from xpnet.backend import to_numpy
 from xpnet.nn.init import init_params
 from xpnet.nn.optim import SGD
 from xpnet.training.run import fit
-from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch
+from xpnet.training.device_data import DeviceSplit, images_to_device, labels_to_device
+from xpnet.training.epoch import EpochPlan, train_epoch
+from xpnet.training.step import Step
 
 TOLERANCES = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}
 
@@ -36,7 +38,7 @@ def test_first_20_sgd_steps_match_the_float64_reference(backend, tiny_dataset, d
     for step in range(steps):
         window = device_order[step * batch_size:(step + 1) * batch_size]
         batch = DeviceSplit(backend.xp.take(data.X, window, axis=0), backend.xp.take(data.y, window, axis=0))
-        params, totals, _ = train_epoch(params, optimizer, batch.with_one_hot(10), batch_size)
+        params, totals, _ = train_epoch(Step(optimizer), params, batch.with_one_hot(10), batch_size)
         assert totals.seen == batch_size
         for (W, b), (rW, rb) in zip(params, expected[step]):
             assert W.dtype == backend.dtype(dtype)
@@ -54,7 +56,7 @@ def test_train_epoch_gathers_batches_in_the_permutation_order(backend, tiny_data
     data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float64", True),
                        labels_to_device(tiny_dataset.train_labels, backend))
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in host]
-    params, totals, _ = train_epoch(params, SGD(0.5), data.with_one_hot(10), 30, backend.asarray(order))
+    params, totals, _ = train_epoch(Step(SGD(0.5)), params, data.with_one_hot(10), 30, EpochPlan(backend.asarray(order)))
     assert totals.seen == 600
     for (W, b), (rW, rb) in zip(params, expected):
         np.testing.assert_allclose(to_numpy(W), rW, **TOLERANCES["float64"])

@@ -15,6 +15,7 @@ from stopping import stop_after
 from xpnet.errors import UsageError, XpnetError
 from xpnet.training import checkpoint as checkpoint_module
 from xpnet.training import run as run_module
+from xpnet.training import run_state as run_state_module
 from xpnet.training.checkpoint import CheckpointError, load_checkpoint
 from xpnet.training.interrupt import Interrupted, InterruptRequest
 
@@ -272,7 +273,7 @@ def test_the_metrics_file_is_appended_to_not_rewritten_and_a_resumed_run_keeps_i
 def test_a_checkpoint_stays_the_same_size_however_long_the_run(tmp_path, monkeypatch):
     from xpnet.data import make_synthetic
 
-    monkeypatch.setattr(run_module, "HISTORY_KEPT", 5)
+    monkeypatch.setattr(run_state_module, "HISTORY_KEPT", 5)
     data = make_synthetic(60, 20, seed=1)
     run = dict(backend="numpy", hidden=(4,), batch_size=None, dev_size=20, early_stopping=50, seed=0, log=None)
     whole = xpnet.fit(dataset=data, epochs=30, **run)

@@ -131,6 +131,11 @@ def test_bad_values_are_refused(args, kwargs, words):
         make_schedule(*args, **kwargs)
 
 
+def test_a_keyword_the_step_schedule_does_not_take_is_a_type_error():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'decay'"):
+        make_schedule("step", 0.1, 5, 10, decay=0.5)
+
+
 def test_a_step_outside_the_epoch_is_refused():
     schedule = make_schedule("constant", 0.1, 2, 3)
     for epoch, step in [(-1, 0), (0, 3), (0, -1)]:

@@ -77,7 +77,7 @@ def test_the_from_scratch_loop_reaches_the_seed001_preset(mnist):
 # The CNN presets train for minutes each: they run where XPNET_LONG_RUNS=1 too.
 long_runs = pytest.mark.skipif(os.environ.get("XPNET_LONG_RUNS") != "1",
                                reason="the CNN presets train for minutes: set XPNET_LONG_RUNS=1 to run them")
-FASTEST = "numpy"  # for convolutions on a CPU, NumPy is xpnet's fastest backend (README, "Convolutional networks")
+FASTEST = "numpy"  # for convolutions on a CPU, NumPy is xpnet's fastest backend (docs/cnn.md, "Speed")
 
 
 @long_runs

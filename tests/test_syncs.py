@@ -18,7 +18,9 @@ import xpnet  # noqa: E402
 from xpnet.backend import resolve  # noqa: E402
 from xpnet.nn.init import init_params  # noqa: E402
 from xpnet.nn.optim import SGD  # noqa: E402
-from xpnet.training.loop import DeviceSplit, images_to_device, labels_to_device, train_epoch  # noqa: E402
+from xpnet.training.device_data import DeviceSplit, images_to_device, labels_to_device  # noqa: E402
+from xpnet.training.epoch import EpochPlan, train_epoch  # noqa: E402
+from xpnet.training.step import Step  # noqa: E402
 
 HOST_CONVERSIONS = ("__float__", "__bool__", "__int__", "__index__", "__complex__", "__array__", "__dlpack__",
                     "__iter__")
@@ -65,7 +67,7 @@ def test_a_training_epoch_never_reaches_the_host(tiny_dataset, host_conversions,
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in init_params([784, *hidden, 10], rng)]
     order = backend.asarray(rng.permutation(data.size))
     host_conversions.clear()
-    params, totals, finished = train_epoch(params, SGD(0.1), data, 16, order)
+    params, totals, finished = train_epoch(Step(SGD(0.1)), params, data, 16, EpochPlan(order))
     assert finished and totals.seen == data.size
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     assert totals.loss_sum.device == backend.device and params[0][0].device == backend.device
@@ -81,8 +83,8 @@ def test_dropout_and_adam_make_no_host_conversion_either(tiny_dataset, host_conv
     order = backend.asarray(rng.permutation(data.size))
     dropout = EpochDropout(rng, data.size, (32,), 0.3, backend.asarray)
     host_conversions.clear()
-    _, totals, finished = train_epoch(params, Adam(0.001), data, 16, order, dropout=dropout,
-                                      lr_at=lambda step: 0.001 / (1 + step))
+    _, totals, finished = train_epoch(Step(Adam(0.001), dropout=dropout), params, data, 16,
+                                      EpochPlan(order, lambda step: 0.001 / (1 + step)))
     assert finished and sum(host_conversions.values()) == 0, dict(host_conversions)
 
 
@@ -116,8 +118,8 @@ def test_a_conv_net_with_shifts_and_dropout_makes_no_host_conversion(tiny_datase
     dropout = EpochDropout(rng, data.size, arch.hidden_units, 0.3, backend.asarray)
     shifts = EpochShifts(rng, data.size, 2, arch.image_shape, backend.asarray)
     host_conversions.clear()
-    params, totals, finished = train_epoch(params, AdamW(0.001, weight_decay=0.01), data, 64, order,
-                                           dropout=dropout, shifts=shifts, network=arch)
+    params, totals, finished = train_epoch(Step(AdamW(0.001, weight_decay=0.01), arch, dropout, shifts), params,
+                                           data, 64, EpochPlan(order))
     assert finished and totals.steps == 10
     assert sum(host_conversions.values()) == 0, dict(host_conversions)
     assert params[0][0].device == backend.device

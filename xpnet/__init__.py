@@ -36,7 +36,9 @@ from .training.config import PRESETS, Config, from_preset  # noqa: E402
 from .errors import UsageError, XpnetError  # noqa: E402
 from .inference import Model, load_model  # noqa: E402
 from .training.run import FitResult, TrainingInterrupted, fit  # noqa: E402
-from .training.loop import train_epoch  # noqa: E402
+from .training.epoch import train_epoch  # noqa: E402
+from .training.loop import Extension  # noqa: E402
+from .training.step import Step  # noqa: E402
 
 # The commands' modules, ``xpnet.evaluate.evaluate_checkpoint`` and ``xpnet.plot.plot_checkpoint``
 # as the README calls them after ``import xpnet``: imported on first use, so that
@@ -52,10 +54,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# ``xpnet.evaluate`` is the module of ``python -m xpnet.evaluate``; the function that
-# evaluates parameters on a split is ``xpnet.training.loop.evaluate``.
+# ``xpnet.evaluate`` is the module of ``python -m xpnet.evaluate``; the function that scores
+# parameters on a split is ``xpnet.training.evaluation.loss_and_accuracy``.
 __all__ = [
-    "Backend", "Config", "FitResult", "Model", "PRESETS", "TrainingInterrupted", "UsageError", "XpnetError",
+    "Backend", "Config", "Extension", "FitResult", "Model", "PRESETS", "TrainingInterrupted", "UsageError", "XpnetError",
     "available_backends",
-    "fit", "from_preset", "load_model", "resolve", "to_numpy", "train_epoch", "__version__",
+    "Step", "fit", "from_preset", "load_model", "resolve", "to_numpy", "train_epoch", "__version__",
 ]

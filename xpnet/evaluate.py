@@ -1,7 +1,7 @@
 """``python -m xpnet.evaluate CHECKPOINT``: accuracy, loss, per-class scores and the confusion
 matrix of a saved model, as text and, with ``--json PATH``, as JSON.
 
-The accuracy and loss come from :func:`xpnet.training.loop.evaluate` with the run's
+The accuracy and loss come from :func:`xpnet.training.evaluation.loss_and_accuracy` with the run's
 ``eval_batch_size``, the very computation that training reported, so on the same backend
 they are equal to the run's ``test_accuracy`` and ``test_loss`` bit for bit.
 From Python: :func:`evaluate_checkpoint`. What comes from files (the checkpoint's path and
@@ -23,10 +23,10 @@ from .training.checkpoint import Checkpoint
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .inference.scores import class_scores, confusion_matrix, confusion_table, scores_table
 from .inference.terminal import echo, escaped_errors, printable
-from .data import Dataset
 from .files import check_output_file, write_output
 from .inference import Model, load_model
-from .training.loop import DeviceSplit, evaluate_with_predictions, labels_to_device
+from .training.device_data import DeviceSplit, labels_to_device
+from .training.evaluation import loss_accuracy_and_predictions
 
 
 def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]:
@@ -35,8 +35,8 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
     images, labels = model.split(split)
     with model.backend.activate():
         data = DeviceSplit(model.images_to_device(images), labels_to_device(labels, model.backend))
-        loss, accuracy, predicted = evaluate_with_predictions(model.params, data, model.num_classes,
-                                                              model.eval_batch_size, network=model.network)
+        loss, accuracy, predicted = loss_accuracy_and_predictions(model.params, data, model.num_classes,
+                                                                  model.eval_batch_size, network=model.network)
     confusion = confusion_matrix(labels, predicted, model.num_classes)
     report = {
         "checkpoint": model.source,
@@ -60,21 +60,19 @@ def evaluate_model(model: Model, split: str = "test") -> tuple[dict, np.ndarray]
     return report, predicted
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike | Checkpoint, *, split: str = "test",
-                        dataset: Dataset | str | None = None, data_dir: str | None = None,
-                        download: bool | None = None, backend: str = "auto", device: str = "auto",
-                        threads: int | None = None) -> dict:
+def evaluate_checkpoint(checkpoint: str | os.PathLike | Checkpoint, *, split: str = "test", backend: str = "auto",
+                        device: str = "auto", threads: int | None = None, **data) -> dict:
     """Evaluate a checkpoint (a path, a folder of checkpoints, or a loaded :class:`Checkpoint`).
 
     Returns a JSON-ready dict: ``{split}_accuracy`` (a fraction) and ``{split}_loss``, e.g.
     ``test_accuracy``; ``classes``, one dict per class with ``precision``, ``recall``, ``f1``
     and ``support``; ``macro_avg``; ``confusion_matrix`` (k lists of k counts, rows the true
     class); and where it ran (``backend``, ``device``, ``dataset``...). The data default to
-    the checkpoint's own, the backend to ``auto``.
+    the checkpoint's own (``data``: ``dataset``, ``data_dir``, ``download``, as
+    :func:`~xpnet.inference.trained_model.load_model` takes them), the backend to ``auto``.
     """
     with limit_threads(threads):
-        model = load_model(checkpoint, backend=backend, device=device, dataset=dataset, data_dir=data_dir,
-                           download=download)
+        model = load_model(checkpoint, backend=backend, device=device, **data)
         return evaluate_model(model, split)[0]
 
 

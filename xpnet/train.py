@@ -21,7 +21,9 @@ from .training.config import PRESETS, Config
 from .training.early_stopping import MONITORS
 from .nn.init import BIAS_SCHEMES
 from .nn.optim import OPTIMIZERS
-from .training.run import INTERRUPTED_NAME, KEEP_CHECKPOINTS, fit
+from .training.checkpoint_folder import INTERRUPTED_NAME
+from .training.extensions.checkpoints import KEEP_CHECKPOINTS
+from .training.run import fit
 from .nn.schedules import SCHEDULES
 
 DEFAULTS = Config()

@@ -362,8 +362,8 @@ def _test_size(n: int) -> int:
 
 def _check_fits(layer_sizes: list[int], n: int, batch: int, eval_batch: int, dtype: str, arch=None) -> None:
     """UsageError when a case on ``n`` training examples cannot fit in this machine's memory."""
-    parts = run_bytes(layer_sizes, examples=n + _test_size(n), batch=batch, eval_batch=eval_batch,
-                      itemsize=np.dtype(dtype).itemsize, optimizer_slots=0, network=arch)
+    parts = run_bytes(arch or Architecture.mlp(layer_sizes[1:-1], IMAGE_SHAPE, CLASSES), examples=n + _test_size(n),
+                      batch=batch, eval_batch=eval_batch, itemsize=np.dtype(dtype).itemsize, optimizer_slots=0)
     # Twice: the NumPy and PyTorch references hold copies of their own beside xpnet's.
     check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
 

@@ -14,7 +14,9 @@ import numpy as np
 from ..backend import resolve
 from ..errors import XpnetError
 from ..nn.optim import SGD
-from ..training.loop import DeviceSplit, train_epoch
+from ..training.device_data import DeviceSplit
+from ..training.epoch import EpochPlan, train_epoch
+from ..training.step import Step
 from .references import fit_draws
 
 
@@ -43,5 +45,5 @@ def eager_dispatches_per_epoch(layer_sizes: list[int], batch_size: int, X: np.nd
     params = [(backend.asarray(W), backend.asarray(b)) for W, b in params]
     order = backend.asarray(order)
     with Counting():
-        train_epoch(params, SGD(lr), data, batch_size, order, network=arch)
+        train_epoch(Step(SGD(lr), arch), params, data, batch_size, EpochPlan(order))
     return Counting.count

@@ -1,7 +1,7 @@
 """A saved model put to use: a checkpoint's parameters on a device, its data, its predictions.
 
 ``python -m xpnet.evaluate``, ``predict`` and ``plot`` all start with :func:`load_model`.
-Images reach the device the way training sent them (:func:`xpnet.training.loop.images_to_device`,
+Images reach the device the way training sent them (:func:`xpnet.training.device_data.images_to_device`,
 with the checkpoint's dtype and normalisation), so the numbers here agree with training's.
 """
 
@@ -25,11 +25,13 @@ from ..data import DataError, Dataset, load_dataset
 from ..errors import UsageError
 from ..nn.network import predict_logits
 from ..nn.ops import softmax
-from ..training.loop import images_to_device
+from ..training.device_data import images_to_device
 from ..training.memory import check_fits, prediction_bytes
 from .terminal import echo, printable
 
 SPLITS = ("test", "train")
+#: The keywords of :func:`load_model` that replace a checkpoint's data settings.
+DATA_SETTINGS = ("dataset", "data_dir", "download")
 
 
 @dataclass
@@ -146,17 +148,17 @@ class Model:
 
 
 def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = True, backend: str = "auto",
-               device: str = "auto", dataset: Dataset | str | None = None, data_dir: str | None = None,
-               download: bool | None = None) -> Model:
+               device: str = "auto", **data) -> Model:
     """Read ``checkpoint`` (a file, a folder of checkpoints, or a :class:`Checkpoint`), move its
     parameters to the device, and with ``with_data`` load the dataset it was trained on.
 
+    ``data`` replaces the checkpoint's own data settings, any of :data:`DATA_SETTINGS`:
     ``dataset`` (a name, a folder or a :class:`Dataset` in memory), ``data_dir`` and
-    ``download`` replace the checkpoint's own settings; the backend is chosen afresh
-    (``auto``: CuPy on a working GPU, else NumPy), not taken from the run. Raises
-    :class:`xpnet.XpnetError` (one line) for a bad checkpoint or data of another shape.
+    ``download``. The backend is chosen afresh (``auto``: CuPy on a working GPU, else NumPy),
+    not taken from the run. Raises :class:`xpnet.XpnetError` (one line) for a bad checkpoint or
+    data of another shape.
     """
-    _check_arguments(checkpoint, with_data, dataset, data_dir, download)
+    _check_arguments(checkpoint, with_data, data)
     if isinstance(checkpoint, Checkpoint):
         source = "(in memory)"
     else:
@@ -165,8 +167,9 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
         source = str(path)
     known = {f.name for f in dataclasses.fields(Config)}
     config = Config().replace(**{k: v for k, v in checkpoint.config.items() if k in known})
+    dataset = data.get("dataset")
     in_memory = dataset if isinstance(dataset, Dataset) else None
-    overrides = {"dataset": None if in_memory else dataset, "data_dir": data_dir, "download": download}
+    overrides = {**data, "dataset": None if in_memory else dataset}
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
     chosen = resolve(backend, device)
     params = [(chosen.asarray(W), chosen.asarray(b)) for W, b in checkpoint.params]
@@ -177,17 +180,22 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     return model
 
 
-def _check_arguments(checkpoint, with_data, dataset, data_dir, download) -> None:
-    """UsageError naming the keyword of an argument of the wrong type (backend and device: :func:`resolve`)."""
+def _check_arguments(checkpoint, with_data, data: dict) -> None:
+    """UsageError naming the keyword of an argument of the wrong type (backend and device: :func:`resolve`);
+    TypeError for a keyword :func:`load_model` does not take."""
+    unknown = sorted(set(data) - set(DATA_SETTINGS))
+    if unknown:
+        raise TypeError(f"load_model() got an unexpected keyword argument {unknown[0]!r}; it takes with_data, "
+                        f"backend, device and {', '.join(DATA_SETTINGS)}")
     if not isinstance(checkpoint, (str, os.PathLike, Checkpoint)):
         raise UsageError(f"checkpoint must be a path or an xpnet Checkpoint, got {shown(checkpoint)}")
     if not isinstance(checkpoint, Checkpoint):
         a_path("checkpoint", checkpoint)
     a_switch("with_data", with_data)
-    if not isinstance(dataset, Dataset):
-        a_path("dataset (a name, a folder or an xpnet.data.Dataset)", dataset, optional=True)
-    a_path("data_dir", data_dir, optional=True)
-    a_switch("download", download, optional=True)
+    if not isinstance(data.get("dataset"), Dataset):
+        a_path("dataset (a name, a folder or an xpnet.data.Dataset)", data.get("dataset"), optional=True)
+    a_path("data_dir", data.get("data_dir"), optional=True)
+    a_switch("download", data.get("download"), optional=True)
 
 
 def _check_fits(model: Model) -> None:

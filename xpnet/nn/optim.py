@@ -16,32 +16,26 @@ step by step in ``tests/test_optim.py``):
 Weight decay applies to every parameter, biases included, as a single PyTorch
 parameter group does. The interface every optimiser shares:
 
-- ``lr``: a plain attribute, a Python float; a schedule may change it before any step
-  (before the gradients of that step are computed, since SGD folds it into them).
+- ``lr``: a plain attribute, a Python float, which a schedule may change between steps.
   Every hyperparameter stays a Python float, so float32 is never promoted.
-- ``gradient_scale``: the factor that the backward pass must already have applied to
-  the gradients given to ``step``. SGD's is ``lr``: the backward pass scales one small
-  (n, k) array instead of every gradient, and the step is ``W -= dW``. Every other
-  optimiser's is 1.0, since its state must see the raw gradients.
-- ``step(params, grads) -> params``: the new ``params`` ``[(W, b), ...]`` after one step
-  by ``grads`` (the same structure); the caller keeps what is returned. Each update is
-  written ``W -= dW``: NumPy, CuPy and PyTorch update the array in place (no new
-  buffer), while a library whose arrays cannot change (JAX) binds ``W`` to a new array,
-  which is what the returned list and the kept state hold, so the same lines are right on
-  both. State (moments) lives on the parameters' device, in their dtype, created with
-  ``xp.zeros_like`` on the first step.
-  The step count is a Python int and bias corrections are Python floats: a step never
-  reads anything back from the device.
-- ``coefficients(lr, step) -> dict[str, float]`` and ``update(params, grads, state, c, *, xp)``:
-  the same step split in two, for compiled training. ``coefficients`` computes on the host,
-  in Python floats, the scalars of step number ``step`` (from 1) at learning rate ``lr``
-  (bias corrections, the decay factor, SGD's ``scale``); ``update`` is the arithmetic alone,
-  a pure function of arrays returning ``(params, state)``, with ``state`` the slots' buffers
-  (``{slot: [buffer of W0, b0, W1, ...]}``) and ``c`` the coefficients as Python floats or as
-  0-d arrays. :meth:`step` is ``update`` with ``coefficients(self.lr, self.steps)``; a
-  compiler traces ``update`` with the coefficients of a whole epoch stacked into arrays, so
-  neither a schedule nor the step count retraces anything. ``state_for(params)`` and
-  ``adopt(state, steps)`` hand the state out and take it back.
+- One way to take a step, the same eager and compiled; step ``t`` counts from 1::
+
+      state = optimizer.state_for(params)           # once, before the first step
+      c = optimizer.coefficients(optimizer.lr, t)   # Python floats, on the host
+      loss, logits, grads = loss_and_grads(params, X, Y, scale=c.get("scale", 1.0))
+      params, state = optimizer.update(params, grads, state, c, xp=xp)
+      optimizer.adopt(state, t)                     # once, after the last step
+
+  ``coefficients`` computes the step's scalars on the host: the learning rate, Adam's bias
+  corrections, the weight decay factor ``decay``, and SGD's ``scale`` (its ``lr``, which the
+  backward pass applies to one small (n, k) array instead of to every gradient; the others
+  have none, since their state must see the raw gradients). ``update`` is the arithmetic
+  alone, a function of arrays: ``state`` is ``{slot: [buffer of W0, b0, W1, ...]}`` and ``c``
+  may hold 0-d arrays, so a compiler traces it once for a whole epoch's coefficients. It
+  writes ``W -= dW``: NumPy, CuPy and PyTorch change the arrays in place, JAX binds new ones,
+  so keep the ``(params, state)`` it returns. ``state_for`` hands the state out on the
+  parameters' device, in their dtype (zeros at first); ``adopt`` takes it back with the step
+  count, for :meth:`state_dict` and the next epoch. A step reads nothing back from the device.
 - ``state_dict() -> dict[str, numpy.ndarray]``: the state as host arrays, named
   ``{slot}.{layer}.{W|b}`` (``m.0.W``, ``v.1.b``...) plus ``step``, a 0-d int64 array.
   The slots: ``v`` (Momentum, Nesterov), ``m`` and ``v`` (Adam, AdamW), ``s`` (RMSprop's
@@ -55,8 +49,8 @@ parameter group does. The interface every optimiser shares:
   for exactly ``torch.optim.Adagrad``'s defaults. RMSprop's ``rho`` likewise: 0.99 in the
   class (PyTorch's ``alpha``), 0.9 in ``Config`` (Keras's and Hinton's).
 - ``load_state_dict(state, to_device=None)``: restores that dict. ``to_device`` turns a
-  host array into a device array (``backend.asarray``); without it the arrays are moved
-  to the parameters' device at the next step. A state of the wrong optimiser or of
+  host array into a device array (``backend.asarray``); without it ``state_for`` moves the
+  arrays to the parameters' device. A state of the wrong optimiser or of
   another model raises ``ValueError`` naming what differs.
 
 :func:`make_optimizer` builds one by name.
@@ -64,6 +58,7 @@ parameter group does. The interface every optimiser shares:
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable
@@ -82,7 +77,7 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagra
 class SGD:
     """Stochastic gradient descent, ``W <- W - lr * (dW + weight_decay * W)``.
 
-    The learning rate is folded into the backward pass (``gradient_scale``), so the
+    The learning rate is folded into the backward pass (``coefficients(...)["scale"]``), so the
     gradients arrive as ``lr * dW`` and the update is one in-place subtraction per
     parameter; weight decay, when asked for, adds one in-place multiplication.
     """
@@ -94,19 +89,9 @@ class SGD:
         self.weight_decay = non_negative("weight_decay", weight_decay, label="the weight decay")
         self.steps = 0
 
-    @property
-    def gradient_scale(self) -> float:
-        """The factor the gradients passed to :meth:`step` must already carry: ``lr``."""
-        return self.lr
-
     def coefficients(self, lr: float, step: int) -> dict[str, float]:
-        """``scale``, the gradients' factor (``lr``), and ``keep``, the decay factor ``1 - lr * wd``."""
-        return {"scale": lr, "keep": 1.0 - lr * self.weight_decay}
-
-    def step(self, params, grads):
-        """The new ``params`` ``[(W, b), ...]`` after a step by ``grads`` scaled by ``gradient_scale``."""
-        self.steps += 1
-        return self.update(params, grads, {}, self.coefficients(self.lr, self.steps), xp=None)[0]
+        """``scale``, the gradients' factor (``lr``), and ``decay``, the weight decay factor ``1 - lr * wd``."""
+        return {"scale": lr, "decay": 1.0 - lr * self.weight_decay}
 
     def update(self, params, grads, state, c, *, xp):
         """``(params, state)`` after a step by ``grads``, which already carry ``c["scale"]``."""
@@ -114,8 +99,8 @@ class SGD:
         for (W, b), (dW, db) in zip(params, grads, strict=True):
             if self.weight_decay:
                 # W - lr * (g + wd * W) = (1 - lr * wd) * W - dW, with dW = lr * g.
-                W *= c["keep"]
-                b *= c["keep"]
+                W *= c["decay"]
+                b *= c["decay"]
             W -= dW
             b -= db
             stepped.append((W, b))
@@ -126,7 +111,7 @@ class SGD:
         return {}
 
     def adopt(self, state: dict, steps: int) -> None:
-        """Take back the state after ``steps`` steps in all (a compiled epoch's)."""
+        """Take back the state after ``steps`` steps in all."""
         self.steps = steps
 
     def state_dict(self) -> dict:
@@ -158,22 +143,9 @@ class _Stateful:
         self._host_state: dict[str, list[np.ndarray]] | None = None
         self._unchecked = False
 
-    @property
-    def gradient_scale(self) -> float:
-        """1.0: the state must see the raw gradients."""
-        return 1.0
-
     def coefficients(self, lr: float, step: int) -> dict[str, float]:
         """The learning rate; Adam adds its bias corrections."""
         return {"lr": lr}
-
-    def step(self, params, grads):
-        """The new ``params`` ``[(W, b), ...]`` after a step by the raw ``grads``."""
-        state = self.state_for(params)
-        self.steps += 1
-        xp = array_namespace(params[0][0])
-        params, self._state = self.update(params, grads, state, self.coefficients(self.lr, self.steps), xp=xp)
-        return params
 
     def update(self, params, grads, state, c, *, xp):
         """``(params, state)`` after a step by the raw ``grads``, with coefficients ``c``."""
@@ -224,7 +196,7 @@ class _Stateful:
 
     def load_state_dict(self, state: dict, to_device: Callable | None = None) -> None:
         """Restore :meth:`state_dict`'s output; ``to_device(host_array)`` moves each buffer
-        now, or, when None, the next step moves them to the parameters' device."""
+        now, or, when None, :meth:`state_for` moves them to the parameters' device."""
         kind = type(self).__name__
         if "step" not in state:
             raise ValueError(f"the optimiser state has no 'step'; it does not belong to {kind} "
@@ -423,33 +395,34 @@ class Adagrad(_Stateful):
         return p, G
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
-                   eps: float | None = None, weight_decay: float = 0.0, rho: float | None = None):
-    """The optimiser called ``name`` (one of :data:`OPTIMIZERS`), taking the hyperparameters it uses.
+#: Each optimiser class, by its name in :data:`OPTIMIZERS`.
+CLASSES = dict(zip(OPTIMIZERS, (SGD, Momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad)))
+#: The hyperparameters :func:`make_optimizer` takes besides ``lr``; each optimiser uses some of them.
+HYPERPARAMETERS = ("momentum", "beta1", "beta2", "eps", "weight_decay", "rho")
 
-    ``eps`` and ``rho`` (RMSprop's decay of the mean square, PyTorch's ``alpha``) left at None
-    take the optimiser's own default, PyTorch's: eps 1e-8 (Adagrad 1e-10), rho 0.99.
-    :class:`xpnet.Config` always passes its own: eps 1e-8, rho 0.9 (Keras's and Hinton's).
-    Raises :class:`~xpnet.nn.checks.ParameterError` (a ``ValueError``) for an unknown name or an impossible value.
+
+def make_optimizer(name: str, lr: float, **hyperparameters):
+    """The optimiser called ``name`` (one of :data:`OPTIMIZERS`) with learning rate ``lr``.
+
+    ``hyperparameters`` are any of :data:`HYPERPARAMETERS`: ``momentum``, ``beta1``, ``beta2``,
+    ``eps``, ``weight_decay`` and ``rho`` (RMSprop's decay of the mean square, PyTorch's ``alpha``).
+    The optimiser takes those it uses and ignores the others, so one set of settings builds any
+    of them; one left out takes the optimiser's own default, PyTorch's (``eps`` and ``rho`` also
+    when None): eps 1e-8 (Adagrad 1e-10), rho 0.99. :class:`xpnet.Config` always passes its own:
+    eps 1e-8, rho 0.9 (Keras's and Hinton's). Raises :class:`~xpnet.nn.checks.ParameterError` (a
+    ``ValueError``) for an unknown name or an impossible value, ``TypeError`` for a keyword that is
+    no hyperparameter.
     """
-    key = str(name).lower()
-    epsilon = {} if eps is None else {"eps": eps}
-    if key == "sgd":
-        return SGD(lr, weight_decay=weight_decay)
-    if key == "momentum":
-        return Momentum(lr, momentum=momentum, weight_decay=weight_decay)
-    if key == "nesterov":
-        return Nesterov(lr, momentum=momentum, weight_decay=weight_decay)
-    if key == "adam":
-        return Adam(lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, **epsilon)
-    if key == "adamw":
-        return AdamW(lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, **epsilon)
-    if key == "rmsprop":
-        decay = {} if rho is None else {"rho": rho}
-        return RMSprop(lr, weight_decay=weight_decay, **decay, **epsilon)
-    if key == "adagrad":
-        return Adagrad(lr, weight_decay=weight_decay, **epsilon)
-    raise ParameterError("name", lambda _: f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    unknown = sorted(set(hyperparameters) - set(HYPERPARAMETERS))
+    if unknown:
+        raise TypeError(f"make_optimizer() got an unexpected keyword argument {unknown[0]!r}; the hyperparameters "
+                        f"are {', '.join(HYPERPARAMETERS)}")
+    kind = CLASSES.get(str(name).lower())
+    if kind is None:
+        raise ParameterError("name", lambda _: f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    used = inspect.signature(kind).parameters
+    return kind(lr, **{key: value for key, value in hyperparameters.items()
+                       if key in used and not (value is None and key in ("eps", "rho"))})
 
 
 def _name(slot: str, index: int) -> str:

@@ -62,13 +62,19 @@ class Schedule:
 
 
 def make_schedule(name: str, base_lr: float, epochs: int, steps_per_epoch: int, warmup_epochs: int = 0,
-                  step_size: int | None = None, gamma: float = 0.1) -> Schedule:
+                  **step_decay) -> Schedule:
     """The schedule called ``name`` (one of :data:`SCHEDULES`) for a run of ``epochs`` epochs.
 
-    ``step_size`` and ``gamma`` are the ``step`` schedule's (``step_size`` None: a third of
-    the epochs after warmup, at least 1). Raises :class:`~xpnet.nn.checks.ParameterError` (a ``ValueError``) for an
-    unknown name or an impossible value.
+    ``step_decay`` holds the ``step`` schedule's ``step_size`` (left out or None: a third of the
+    epochs after warmup, at least 1) and ``gamma`` (default 0.1). Raises
+    :class:`~xpnet.nn.checks.ParameterError` (a ``ValueError``) for an unknown name or an impossible
+    value, ``TypeError`` for another keyword.
     """
+    unknown = sorted(set(step_decay) - {"step_size", "gamma"})
+    if unknown:
+        raise TypeError(f"make_schedule() got an unexpected keyword argument {unknown[0]!r}; the step schedule "
+                        "takes step_size and gamma")
+    step_size, gamma = step_decay.get("step_size"), step_decay.get("gamma", 0.1)
     key = str(name).lower()
     if key not in SCHEDULES:
         raise ParameterError("name", lambda _: f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")

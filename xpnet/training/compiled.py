@@ -1,9 +1,9 @@
-"""Compiled training: the same step as :func:`xpnet.training.loop.train_epoch`, traced once by
-the library's compiler (``jax.jit``, ``torch.compile``) instead of run operation by operation.
+"""Compiled training: the epoch of :func:`xpnet.training.epoch.train_epoch`, with the same
+:class:`~xpnet.training.step.Step` traced once by the library's compiler (``jax.jit``,
+``torch.compile``) instead of run operation by operation.
 
-The step is the one a reader checks by hand, unchanged: gather the batch with ``xp.take``,
-:func:`xpnet.nn.network.loss_and_grads` (forward, loss, hand-written backward, dropout) and the
-optimiser's :meth:`update`. What changes is how it is called:
+The compiler wraps the step a reader checks by hand; it does not restate it. What changes is
+how the step is called:
 
 - Everything that varies from step to step enters as arrays: the batch's rows of the epoch's
   permutation, its dropout codes and image shifts, and the optimiser's coefficients (learning rate from the
@@ -12,7 +12,7 @@ optimiser's :meth:`update`. What changes is how it is called:
 - With JAX the epoch is one call: a ``lax.scan`` over its full batches, then the last,
   partial batch, in one compiled function whose parameter, optimiser-state and totals
   buffers are donated. With PyTorch, one compiled call per batch.
-- Compilations are counted (:attr:`CompiledTraining.compilations`): one per epoch shape with
+- Compilations are counted (:attr:`CompiledEpochs.compilations`): one per epoch shape with
   JAX (one more when a run resumes inside an epoch or a dry run stops after a step), one per
   batch shape with PyTorch (a full batch and the last, partial one).
 
@@ -25,27 +25,28 @@ first step, even while the compiler's C++ code holds back signal handlers for mi
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 from array_api_compat import array_namespace
 
 from ..backend import Backend
 from ..nn.network import loss_and_grads
-from ..nn.ops import count_correct
+from .device_data import DeviceSplit
+from .epoch import EpochHooks, EpochPlan, EpochTotals, batch_count
 from .interrupt import end_at_exit_unless
-from .loop import DeviceSplit, EpochHooks, EpochTotals, batch_count
+from .step import Step
 
 LONG_COMPILATION_LAYERS = 16  # from this many layers on, a run says that compiling takes a while
 _LOOK_UP_SECONDS = 0.02  # how often a run waiting for a compilation lets signal handlers run
 
 
-class CompiledTraining:
-    """``train_epoch`` with the step compiled by ``backend``'s compiler; one per run.
+class CompiledEpochs:
+    """:func:`~xpnet.training.epoch.train_epoch` with its step compiled by ``backend``'s compiler; one per run.
 
-    :meth:`train_epoch` takes and returns what :func:`xpnet.training.loop.train_epoch` does,
-    and trains the same steps in the same order. The ``params`` passed in must not be used
-    again (JAX reuses their buffers): keep the ones returned.
+    Called as ``train_epoch`` is, it trains the same steps in the same order with the same
+    :class:`~xpnet.training.step.Step`. The ``params`` passed in must not be used again (JAX
+    reuses their buffers): keep the ones returned.
     """
 
     def __init__(self, backend: Backend, say: Callable[[str], None] | None = None):
@@ -71,40 +72,39 @@ class CompiledTraining:
         """Traces compiled so far by this run."""
         return self.compiler.compilations
 
-    def train_epoch(self, params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
-                    lr_at: Callable[[int], float] | None = None, dropout=None, shifts=None,
-                    totals: EpochTotals | None = None, hooks: EpochHooks | None = None, network=None):
-        """One pass over ``data``, compiled; returns ``(params, totals, finished)`` as the eager
-        :func:`~xpnet.training.loop.train_epoch` does, and takes the same arguments."""
+    def __call__(self, step: Step, params, data: DeviceSplit, batch_size: int | None, plan: EpochPlan | None = None,
+                 hooks: EpochHooks | None = None):
+        """One pass over ``data``, compiled; returns ``(params, totals, finished)`` as
+        :func:`~xpnet.training.epoch.train_epoch` does."""
         if data.Y is None:
             raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
-        hooks = hooks if hooks is not None else EpochHooks()
+        plan, hooks, optimizer = plan or EpochPlan(), hooks or EpochHooks(), step.optimizer
         n = data.size
         step_size = n if batch_size is None else min(batch_size, n)
-        steps = batch_count(n, step_size)
+        totals = plan.totals
         if totals is None:  # made on the host and moved explicitly: no implicit transfer
             totals = EpochTotals(self.backend.asarray(np.zeros((), dtype=np.float64), dtype=data.X.dtype),
                                  self.backend.asarray(np.zeros((), dtype=np.int64)))
         first = totals.steps
-        stop = steps if hooks.max_steps is None else min(steps, max(first, hooks.max_steps))
+        stop = batch_count(n, step_size) if hooks.max_steps is None else min(batch_count(n, step_size),
+                                                                              max(first, hooks.max_steps))
         if first >= stop:
             return params, totals, True
         if hooks.stop is not None and hooks.stop():
             return params, totals, False
-        rates = [optimizer.lr if lr_at is None else lr_at(step) for step in range(first, stop)]
+        rates = [optimizer.lr if plan.lr_at is None else plan.lr_at(index) for index in range(first, stop)]
         names, coefficients = self._coefficients(optimizer, rates, data.X.dtype)
-        key = (first, stop, step_size, n, order is None, names, _dropout_key(dropout), _shifts_key(shifts),
-               type(optimizer), _hyperparameters(optimizer), network)
+        epoch = _Epoch(first, stop, step_size, n, plan.order is None)
+        key = (epoch, names, _dropout_key(step.dropout), _shifts_key(step.shifts), type(optimizer),
+               _hyperparameters(optimizer), step.network)
         if key not in self._compiled:
-            if not self._warmed_up(params, data, shifts, network):
+            if not self._warmed_up(params, data, step):
                 return params, totals, False  # a signal while the operations warmed up: no step done
-            self._compiled[key] = self._build(optimizer, dropout, shifts, names, first, stop, step_size, n,
-                                              order is None, data, network)
+            self._compiled[key] = self._build(step, names, epoch, array_namespace(data.X))
         carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
-        # Per-row arrays the steps slice like the permutation: the dropout codes, then the shifts.
-        codes = (() if dropout is None else tuple(dropout.codes)) + (() if shifts is None else (shifts.codes,))
         try:
-            carry, done = self._compiled[key](carry, (data.X, data.Y, data.y), order, codes, coefficients, hooks.stop)
+            carry, done = self._compiled[key](carry, (data.X, data.Y, data.y), plan.order, step.epoch_codes(),
+                                              coefficients, hooks.stop)
             params, state, totals.loss_sum, totals.correct = carry
             self.compiler.wait(totals.loss_sum)  # in Python, so that a second Ctrl-C acts at once
         finally:
@@ -118,12 +118,12 @@ class CompiledTraining:
                 hooks.on_step()
         return params, totals, first + done == stop
 
-    def _warmed_up(self, params, data: DeviceSplit, shifts, arch) -> bool:
+    def _warmed_up(self, params, data: DeviceSplit, step: Step) -> bool:
         """Before a new compilation: say so when it will be long, and run :func:`_warm_up`; False
         when a signal came first."""
         if not self._compiled and len(params) >= LONG_COMPILATION_LAYERS:
             self.say(f"compiling the training step ({len(params)} layers; this can take a while)")
-        return self._while_signals_are_answered(lambda: _warm_up(params, data, shifts, arch)) is not None
+        return self._while_signals_are_answered(lambda: _warm_up(params, data, step)) is not None
 
     def _coefficients(self, optimizer, rates: list[float], dtype):
         """The optimiser's coefficients of the coming steps, (names, (len(names), steps) array on the device)."""
@@ -132,33 +132,20 @@ class CompiledTraining:
         table = np.array([[row[name] for row in rows] for name in names], dtype=np.float64)
         return names, self.backend.asarray(table, dtype=dtype)
 
-    def _build(self, optimizer, dropout, shifts, names, first, stop, step_size, n, whole_data, data, arch):
-        """The compiled function that runs steps ``first`` to ``stop`` of an epoch."""
-        xp = array_namespace(data.X)
-        layers = 0 if dropout is None else len(dropout.codes)
+    def _build(self, step: Step, names, epoch: "_Epoch", xp):
+        """The compiled function that runs steps ``epoch.first`` to ``epoch.stop`` of an epoch: ``step``
+        with its coefficients as arrays (one row of the epoch's table each)."""
 
-        def step(carry, data_arrays, rows, codes, c):
-            params, state, loss_sum, correct = carry
-            X_all, Y_all, y_all = data_arrays
-            if rows is None:
-                X, Y, y = X_all, Y_all, y_all
-            else:
-                X, Y, y = (xp.take(array, rows, axis=0) for array in (X_all, Y_all, y_all))
-            if shifts is not None:
-                X = shifts.apply(X, codes[layers], xp=xp)
-            keep = None if dropout is None else dropout.factors(codes[:layers], X.dtype, xp)
-            coefficients = {name: c[index] for index, name in enumerate(names)}  # c: (len(names),)
-            loss, logits, grads = loss_and_grads(params, X, Y, scale=coefficients.get("scale", 1.0), dropout=keep,
-                                                 xp=xp, network=arch)
-            params, state = optimizer.update(params, grads, state, coefficients, xp=xp)
-            return params, state, loss_sum + loss, correct + count_correct(logits, y, xp=xp)
+        def compiled_step(carry, data_arrays, rows, codes, c):
+            return step(carry, data_arrays, rows, codes, {name: c[index] for index, name in enumerate(names)})
 
         if self.compiler.scan is None:
-            return self._step_by_step(step, first, stop, step_size, n, whole_data)
-        return self._one_call(step, first, stop, step_size, n, whole_data, xp)
+            return self._step_by_step(compiled_step, epoch)
+        return self._one_call(compiled_step, epoch, xp)
 
-    def _one_call(self, step, first, stop, step_size, n, whole_data, xp):
+    def _one_call(self, step, epoch: "_Epoch", xp):
         """An epoch as one compiled call: its full batches scanned, then the last, partial one."""
+        first, stop, step_size, n, whole_data = epoch
         full = (min(stop * step_size, n) - first * step_size) // step_size
         partial = stop * step_size > n
         scan = self.compiler.scan
@@ -167,7 +154,7 @@ class CompiledTraining:
             part = array[begin:finish, ...]
             return xp.reshape(part, (count, step_size, *part.shape[1:]))
 
-        def epoch(carry, data_arrays, order, codes, coefficients):
+        def whole_epoch(carry, data_arrays, order, codes, coefficients):
             start, end = first * step_size, (first + full) * step_size
             if full:
                 rows = None if whole_data else batches(order, start, end, full)
@@ -180,7 +167,7 @@ class CompiledTraining:
                              coefficients[:, full])
             return carry
 
-        compiled = self.compiler.compile(epoch, donate=(0,))
+        compiled = self.compiler.compile(whole_epoch, donate=(0,))
         ahead = self.compiler.ahead or (lambda function, *args: function)
         executable = []
 
@@ -197,12 +184,13 @@ class CompiledTraining:
 
         return call
 
-    def _step_by_step(self, step, first, stop, step_size, n, whole_data):
+    def _step_by_step(self, step, epoch: "_Epoch"):
         """An epoch as one compiled call per batch (a library without ``scan``)."""
+        first, stop, step_size, n, whole_data = epoch
         compiled = self.compiler.compile(step)
         compiled_sizes = set()  # the first call with a batch of a new size compiles
 
-        def epoch(carry, data_arrays, order, codes, coefficients, stop_requested):
+        def steps(carry, data_arrays, order, codes, coefficients, stop_requested):
             for offset, index in enumerate(range(first, stop)):
                 if offset and stop_requested is not None and stop_requested():  # between steps, as eagerly
                     return carry, offset
@@ -220,7 +208,7 @@ class CompiledTraining:
                 self.calls += 1
             return carry, stop - first
 
-        return epoch
+        return steps
 
     def _while_signals_are_answered(self, work):
         """``work()`` (a compilation) run in a worker thread while this one waits in Python, where
@@ -252,14 +240,25 @@ class CompiledTraining:
         return outcome["value"]
 
 
-def _warm_up(params, data: DeviceSplit, shifts, arch) -> bool:
+def _warm_up(params, data: DeviceSplit, step: Step) -> bool:
     """One eager step's gradients (no update), so that the constants the operations keep (ReLU's
     zero, a convolution's patch indices) exist before a trace, which must not create them; True."""
     xp = array_namespace(data.X)
-    loss_and_grads(params, data.X[:1, :], data.Y[:1, :], xp=xp, network=arch)
-    if shifts is not None:
-        shifts.apply(data.X[:1, :], shifts.rows(0, 1), xp=xp)
+    loss_and_grads(params, data.X[:1, :], data.Y[:1, :], network=step.network)
+    if step.shifts is not None:
+        step.shifts.apply(data.X[:1, :], step.shifts.rows(0, 1), xp=xp)
     return True
+
+
+class _Epoch(NamedTuple):
+    """The steps ``first`` to ``stop`` of an epoch of ``n`` examples in batches of ``step_size``;
+    ``whole_data``: no permutation (the data in their order)."""
+
+    first: int
+    stop: int
+    step_size: int
+    n: int
+    whole_data: bool
 
 
 def _dropout_key(dropout):

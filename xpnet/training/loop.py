@@ -1,184 +1,165 @@
-"""The two plain functions a run is built from: ``train_epoch`` and ``evaluate``.
+"""The training loop, in one screen: epochs of steps, with extensions called at fixed points.
 
-Data live on the device (``DeviceSplit``); an epoch gathers its batches there and
-keeps its totals there (``EpochTotals``), so no step waits for the host.
-:mod:`xpnet.training.run` drives them.
+:func:`train` is all of it. Everything else a run does (checkpoints, the metrics file, the
+best epoch and early stopping, the divergence check, dev metrics, what it prints, signals)
+is an :class:`Extension`, in :mod:`xpnet.training.extensions`, called at these points::
+
+    run_start                      once, data and model ready
+    for each epoch left:
+        epoch_start
+        steps                      step_end after each, for extensions with per_step = True
+        epoch_end(record)          in the order of the list; one may set run.stop_reason
+    run_end(summary)               after the test split is scored
+    interrupted(stop)              instead, when a signal stopped the run at a safe point
+
+:func:`xpnet.fit` assembles the extensions; pass your own with ``fit(extensions=[...])``.
 """
 
 from __future__ import annotations
 
+import math
+import signal
+import time
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
-import numpy as np
 from array_api_compat import array_namespace
-from array_api_compat import device as device_of
 
-from ..backend import Backend, to_numpy
-from ..nn.network import loss_and_grads, predict_logits
-from ..nn.ops import count_correct, cross_entropy, one_hot, predictions
+from ..nn.augment import EpochShifts
+from ..nn.dropout import EpochDropout
+from .epoch import EpochHooks, EpochPlan
+from .final_test import FitResult, score_test_split
+from .interrupt import Interrupted, signal_name
+from .resuming import continued_totals
+from .run_state import RunState
+from .step import Step
+
+
+class TrainingInterrupted(Interrupted):
+    """A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run at a safe point; the message says
+    where its checkpoint is and how to resume."""
+
+
+class Extension:
+    """Tooling hung on :func:`train`: override the hook points you need (each does nothing here).
+
+    Each hook gets the :class:`~xpnet.training.run_state.RunState`; ``record`` is the epoch's
+    metrics (a dict, already last in ``run.history``) and ``summary`` the run's last record
+    (test metrics, settings). An extension may add keys to ``record`` and may end the run after
+    this epoch by setting ``run.stop_reason``. ``step_end`` is called only when ``per_step`` is
+    True (a compiled JAX epoch calls it for each of its steps once the epoch is done).
+    """
+
+    per_step = False
+
+    def run_start(self, run: RunState) -> None: ...
+
+    def epoch_start(self, run: RunState, epoch: int) -> None: ...
+
+    def step_end(self, run: RunState) -> None: ...
+
+    def epoch_end(self, run: RunState, record: dict) -> None: ...
+
+    def interrupted(self, run: RunState, stop: "Stop") -> None: ...
+
+    def run_end(self, run: RunState, summary: dict) -> None: ...
 
 
 @dataclass
-class DeviceSplit:
-    """Images ``X`` (n, d) of the run's dtype, labels ``y`` (n,) int64 and, for training,
-    their one-hot ``Y`` (n, k) of the run's dtype, all on the device."""
+class Stop:
+    """Where a signal stopped a run: after epoch ``epoch``, or inside it (``in_progress``: its
+    steps so far). The checkpoint extension fills in ``checkpoint`` and ``resume``."""
 
-    X: object
-    y: object
-    Y: object = None
-
-    def with_one_hot(self, num_classes: int) -> "DeviceSplit":
-        """This split with ``Y`` filled in, made once so that batches gather rows of it."""
-        return DeviceSplit(self.X, self.y, one_hot(self.y, num_classes, self.X.dtype))
-
-    @property
-    def size(self) -> int:
-        return self.X.shape[0]
+    signum: int
+    epoch: int
+    in_progress: dict | None = None
+    checkpoint: Path | None = None
+    resume: str = ""
 
 
-def images_to_device(images: np.ndarray, backend: Backend, dtype: str, normalize: bool):
-    """uint8 images (n, rows, cols) -> (n, rows*cols) ``dtype`` on the device, scaled to [0, 1] if ``normalize``.
-
-    The uint8 pixels travel (a quarter of the float32 bytes) and are converted on the device.
-    """
-    xp = backend.xp
-    flat = backend.asarray(np.ascontiguousarray(images.reshape(images.shape[0], -1)))
-    X = xp.astype(flat, backend.dtype(dtype))
-    if normalize:
-        # In place: ``X / 255.0`` would leave a second float copy of the data in CuPy's memory pool.
-        X /= 255.0
-    return X
-
-
-def labels_to_device(labels: np.ndarray, backend: Backend):
-    """Integer labels (n,) -> int64 (n,) on the device."""
-    return backend.asarray(np.asarray(labels, dtype=np.int64))
-
-
-@dataclass
-class EpochTotals:
-    """Running totals of an epoch: summed loss (0-d, the run's dtype) and correct count
-    (0-d int64) on the device; examples ``seen`` and ``steps`` done, on the host."""
-
-    loss_sum: object
-    correct: object
-    seen: int = 0
-    steps: int = 0
-
-    @classmethod
-    def zeros(cls, like) -> "EpochTotals":
-        """Fresh totals on the device and in the dtype of array ``like``."""
-        xp = array_namespace(like)
-        return cls(xp.zeros((), dtype=like.dtype, device=device_of(like)),
-                   xp.zeros((), dtype=xp.int64, device=device_of(like)))
-
-    def read(self, *extra) -> tuple[float, ...]:
-        """``(loss_sum, correct, *extra)`` copied to the host in one transfer; ``extra`` are 0-d
-        arrays of the loss's dtype."""
-        xp = array_namespace(self.loss_sum)
-        values = xp.stack([self.loss_sum, xp.astype(self.correct, self.loss_sum.dtype), *extra])
-        return tuple(float(v) for v in to_numpy(values))
-
-
-def batch_count(n: int, batch_size: int | None) -> int:
-    """Steps in an epoch of ``n`` examples (the last batch may be partial; None is full batch)."""
-    return 1 if batch_size is None else -(-n // batch_size)
-
-
-@dataclass
-class EpochHooks:
-    """What a run's tooling may ask of an epoch, beside the math; each is optional.
-
-    ``stop()`` is asked between steps (a host flag, never the device): yes ends the epoch
-    early, unfinished (Ctrl-C). ``on_step()`` is called after each step (a progress bar).
-    ``max_steps`` ends the epoch once its step count (those of ``totals`` carried in included)
-    reaches it, on purpose (a dry run); the epoch then reads as finished, and only its caller
-    knows that it is not whole (``totals.steps`` < :func:`batch_count`).
-    """
-
-    stop: Callable[[], bool] | None = None
-    on_step: Callable[[], None] | None = None
-    max_steps: int | None = None
-
-
-def train_epoch(params, optimizer, data: DeviceSplit, batch_size: int | None, order=None, *,
-                lr_at: Callable[[int], float] | None = None, dropout=None, shifts=None,
-                totals: EpochTotals | None = None, hooks: EpochHooks | None = None, network=None):
-    """One pass over ``data``; returns ``(params, totals, finished)``, ``params`` as the optimiser left them.
-
-    ``data`` needs its one-hot ``Y`` (:meth:`DeviceSplit.with_one_hot`). ``order`` (n,)
-    int64 on the device is the epoch's permutation; each batch is gathered from it with
-    ``xp.take``. ``batch_size=None`` (full batch) uses the data as they are.
-    ``lr_at(step)`` sets the optimiser's learning rate before each step (a schedule);
-    ``dropout`` (an :class:`xpnet.nn.dropout.EpochDropout`) gives each step's dropout factors;
-    ``shifts`` (an :class:`xpnet.nn.augment.EpochShifts`) moves each batch's images.
-    ``totals`` from an epoch stopped part-way continue it at its next step; ``finished`` is
-    False when ``hooks.stop()`` ended the epoch early. ``arch``: the network
-    (:class:`xpnet.nn.architecture.Architecture`; None: the MLP of ``params``).
-    """
-    xp = array_namespace(data.X)
-    if data.Y is None:
-        raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
-    hooks = hooks if hooks is not None else EpochHooks()
-    n = data.size
-    step_size = n if batch_size is None else min(batch_size, n)
-    totals = totals if totals is not None else EpochTotals.zeros(data.X)
-    for start in range(totals.steps * step_size, n, step_size):
-        if hooks.max_steps is not None and totals.steps >= hooks.max_steps:
+def train(run: RunState, extensions: list[Extension], signals) -> FitResult:
+    """Train ``run`` from ``run.first_epoch`` to ``run.epochs`` (``signals()``: stop now?), then test it."""
+    for extension in extensions:
+        extension.run_start(run)
+    for epoch in range(run.first_epoch, run.epochs + 1):
+        if run.stop_reason is not None:
             break
-        if hooks.stop is not None and hooks.stop():
-            return params, totals, False
-        if lr_at is not None:
-            optimizer.lr = lr_at(totals.steps)
-        stop_row = min(start + step_size, n)
-        if order is None:
-            X, Y, y = data.X[start:stop_row, :], data.Y[start:stop_row, :], data.y[start:stop_row]
-        else:
-            batch = order[start:stop_row]
-            X, Y, y = (xp.take(array, batch, axis=0) for array in (data.X, data.Y, data.y))
-        if shifts is not None:
-            X = shifts.apply(X, shifts.rows(start, stop_row), xp=xp)
-        keep = None if dropout is None else dropout.factors(dropout.rows(start, stop_row), X.dtype, xp)
-        batch_loss, logits, grads = loss_and_grads(params, X, Y, scale=optimizer.gradient_scale, dropout=keep, xp=xp,
-                                                     network=network)
-        params = optimizer.step(params, grads)
-        totals.loss_sum += batch_loss
-        totals.correct += count_correct(logits, y, xp=xp)
-        totals.seen += X.shape[0]
-        totals.steps += 1
-        if hooks.on_step is not None:
-            hooks.on_step()
-    return params, totals, True
+        record = _train_one_epoch(run, epoch, extensions, signals)
+        run.history.append(record)
+        for extension in extensions:
+            extension.epoch_end(run, record)
+        if signals.signum is not None:  # it came during the epoch's last step, or a compiled epoch
+            _stop(run, extensions, Stop(signals.signum, epoch))
+        if run.config.dry_run:
+            break
+    result = score_test_split(run)
+    if signals.signum is not None:  # it came while the test split was scored
+        _stop(run, extensions, Stop(signals.signum, run.epochs_done))
+    for extension in extensions:
+        extension.run_end(run, result.summary)
+    return result
 
 
-def evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000, network=None) -> tuple[float, float]:
-    """Mean loss and accuracy (a fraction) of ``params`` (of network ``arch``; None: an MLP) on
-    ``data``, read back to the host once."""
-    loss, accuracy, _ = _evaluate(params, data, num_classes, batch_size, keep_predictions=False, network=network)
-    return loss, accuracy
+def _train_one_epoch(run: RunState, epoch: int, extensions: list[Extension], signals) -> dict:
+    """Epoch ``epoch`` (or the rest of the one a resumed run stopped in), and its record."""
+    totals, seconds_before = continued_totals(run)
+    epoch_rng_state = run.rng.bit_generator.state
+    started = time.perf_counter()  # an epoch's time counts its draws (permutation, masks, shifts) too
+    step, plan = _draws(run, epoch, totals)
+    for extension in extensions:
+        extension.epoch_start(run, epoch)
+    per_step = [extension for extension in extensions if extension.per_step]
+
+    def step_end():
+        for extension in per_step:
+            extension.step_end(run)
+    # A dry run takes one step from where the run stands (a resumed run: inside its epoch).
+    hooks = EpochHooks(stop=signals, on_step=step_end if per_step else None,
+                       max_steps=(totals.steps if totals else 0) + 1 if run.config.dry_run else None)
+    run.params, totals, finished = run.epoch_function(step, run.params, run.data.train, run.batch_size, plan, hooks)
+    loss_sum, correct, run.params_sum = totals.read(_params_sum(run.params))
+    seconds = seconds_before + time.perf_counter() - started
+    if not finished:
+        _stop(run, extensions, Stop(signals.signum or signal.SIGINT, epoch, {
+            "epoch_rng_state": epoch_rng_state, "steps": totals.steps, "seen": totals.seen,
+            "loss_sum": loss_sum, "correct": int(correct), "seconds": seconds}))
+    return {"epoch": epoch, "lr": run.schedule.lr_at(epoch - 1, 0), "train_loss": loss_sum / totals.seen,
+            "train_accuracy": correct / totals.seen, "seconds": seconds,
+            "examples_per_second": totals.seen / seconds if seconds > 0 else math.inf}
 
 
-def evaluate_with_predictions(params, data: DeviceSplit, num_classes: int, batch_size: int = 10000,
-                              network=None) -> tuple[float, float, np.ndarray]:
-    """As :func:`evaluate`, plus the predicted class of every row, (n,) int64 on the host,
-    from the same forward pass."""
-    return _evaluate(params, data, num_classes, batch_size, keep_predictions=True, network=network)
+def _draws(run: RunState, epoch: int, totals) -> tuple[Step, EpochPlan]:
+    """The epoch's step and plan, drawn from the run's generator in this order: the permutation,
+    the dropout codes, the shifts (the same draws on every backend, and again when resumed)."""
+    config, train = run.config, run.data.train
+    order = None if run.batch_size is None else run.backend.asarray(run.rng.permutation(train.size))
+    hidden = run.network.hidden_units
+    dropout = (EpochDropout(run.rng, train.size, hidden, config.dropout, run.backend.asarray)
+               if config.dropout and hidden else None)
+    shifts = (EpochShifts(run.rng, train.size, config.shift, run.network.image_shape, run.backend.asarray)
+              if config.shift else None)
+    plan = EpochPlan(order, lambda step: run.schedule.lr_at(epoch - 1, step), totals)
+    return Step(run.optimizer, run.network, dropout, shifts), plan
 
 
-def _evaluate(params, data: DeviceSplit, num_classes: int, batch_size: int, keep_predictions: bool, network=None):
-    xp = array_namespace(data.X)
-    totals = EpochTotals.zeros(data.X)
-    kept = []
-    for start in range(0, data.size, batch_size):
-        stop = min(start + batch_size, data.size)
-        X, y = data.X[start:stop, :], data.y[start:stop]
-        logits = predict_logits(params, X, xp=xp, network=network)
-        totals.loss_sum += cross_entropy(logits, one_hot(y, num_classes, X.dtype, xp=xp), xp=xp) * X.shape[0]
-        predicted = predictions(logits, xp=xp)
-        totals.correct += xp.count_nonzero(predicted == y)
-        if keep_predictions:
-            kept.append(predicted)
-    loss_sum, correct = totals.read()
-    predicted = to_numpy(xp.concat(kept)).astype(np.int64, copy=False) if keep_predictions else None
-    return loss_sum / data.size, correct / data.size, predicted
+def _stop(run: RunState, extensions: list[Extension], stop: Stop):
+    """End the run stopped by a signal: its checkpoint written (none in a dry run), then TrainingInterrupted."""
+    signal_text = signal_name(stop.signum)
+    if run.config.dry_run:
+        raise TrainingInterrupted(f"stopped by {signal_text} during a dry run, which writes nothing; "
+                                  "nothing to resume", stop.signum)
+    for extension in extensions:
+        extension.interrupted(run, stop)
+    where = (f"in epoch {stop.epoch} after {stop.in_progress['steps']} step(s)" if stop.in_progress
+             else f"after epoch {stop.epoch} of {run.epochs}")
+    raise TrainingInterrupted(f"stopped by {signal_text} {where}; checkpoint written to {stop.checkpoint}; "
+                              f"to resume, {stop.resume}", stop.signum)
+
+
+def _params_sum(params):
+    """Sum of every parameter, a 0-d device array: not finite as soon as any parameter is not."""
+    xp = array_namespace(params[0][0])
+    total = xp.sum(params[0][0]) + xp.sum(params[0][1])
+    for W, b in params[1:]:
+        total = total + xp.sum(W) + xp.sum(b)
+    return total

@@ -20,23 +20,24 @@ KEPT_PER_LAYER, TRAINING_COPIES, EVALUATION_COPIES = 2, 2, 2
 HEADROOM = 0.8
 
 
-def run_bytes(layer_sizes: list[int], *, examples: int, batch: int, eval_batch: int, itemsize: int,
-              optimizer_slots: int, network=None) -> dict[str, int]:
-    """Bytes by part: the data (uint8 as moved, float as trained on, and the one-hot targets),
-    the parameters with their gradients and optimiser state, and one step's activations.
-    ``network`` (an :class:`xpnet.nn.architecture.Architecture`) counts a convolutional network's
-    parameters and its patches instead of the MLP of ``layer_sizes``."""
-    if network is not None and network.is_convolutional:
-        weights = network.parameter_count()
+def run_bytes(network, *, examples: int, batch: int, eval_batch: int, itemsize: int,
+              optimizer_slots: int) -> dict[str, int]:
+    """Bytes by part of training ``network`` (an :class:`xpnet.nn.architecture.Architecture`): the
+    data (uint8 as moved, float as trained on, and the one-hot targets), the parameters with their
+    gradients and optimiser state, and one step's activations (a convolutional network's with
+    its patches)."""
+    pixels = math.prod(network.image_shape)
+    if network.is_convolutional:
         activations = max(batch * network.activation_values(training=True),
                           eval_batch * network.activation_values(training=False)) * itemsize
     else:
-        weights = sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+        layer_sizes = [pixels, *network.hidden_units, network.classes]
         kept = KEPT_PER_LAYER * sum(layer_sizes[1:]) + TRAINING_COPIES * max(layer_sizes)
         activations = max(batch * kept, eval_batch * EVALUATION_COPIES * max(layer_sizes)) * itemsize
     return {
-        "the data": examples * (layer_sizes[0] * (1 + itemsize) + layer_sizes[-1] * itemsize + 8),
-        "the weights, their gradients and the optimiser's state": weights * itemsize * (2 + optimizer_slots),
+        "the data": examples * (pixels * (1 + itemsize) + network.classes * itemsize + 8),
+        "the weights, their gradients and the optimiser's state":
+            network.parameter_count() * itemsize * (2 + optimizer_slots),
         "the activations of a batch": activations,
     }
 

@@ -15,7 +15,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import UsageError
 from ..inference.terminal import printable
@@ -24,6 +24,9 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .checkpoint_folder import (INTERRUPTED_NAME, epoch_checkpoints, folder_identity, forget_run, is_folder,
                                 newest_usable)
 from .config import PRESETS, Config, from_preset
+
+if TYPE_CHECKING:  # (run.py calls plan: importing it here would be circular)
+    from .run import RunOptions
 
 #: The settings a resumed run may change; every other flag must agree with the checkpoint.
 MAY_CHANGE = frozenset({"epochs", "log_interval", "threads", "eval_batch_size", "data_dir", "download",
@@ -58,16 +61,17 @@ class Start:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(config: Config | None, preset: str | None, overrides: dict, resume, outputs: dict, *,
-         restart: bool = False, dataset_in_memory: bool = False,
-         skipped: Callable[[str], None] | None = None) -> Start:
-    """Decide how the run starts. ``outputs`` holds the output arguments given (None: not given).
+def plan(config: Config | None, preset: str | None, overrides: dict, options: RunOptions, *,
+         dataset_in_memory: bool = False, skipped: Callable[[str], None] | None = None) -> Start:
+    """Decide how the run starts: from ``options``' ``resume`` and ``restart``, with its output
+    arguments (None: not given).
 
     ``--resume``: the checkpoint's settings, with the given ones that agree or ``MAY_CHANGE``.
     Otherwise, a ``checkpoint_dir`` holding this same run continues it (``restart`` deletes
     it and starts over), and one holding another run is refused, naming the first difference.
     """
-    given = {key: value for key, value in outputs.items() if value is not None}
+    given = {key: value for key, value in options.outputs().items() if value is not None}
+    resume, restart = options.resume, options.restart
     if resume is not None:
         if restart:
             raise UsageError("--restart starts a run over; it cannot be combined with --resume")

@@ -1,0 +1,116 @@
+"""One epoch, eagerly: :class:`~xpnet.training.step.Step` called batch after batch.
+
+Data live on the device (:class:`~xpnet.training.device_data.DeviceSplit`); an epoch gathers
+its batches there and keeps its totals there (:class:`EpochTotals`), so no step waits for the
+host. :class:`~xpnet.training.compiled.CompiledEpochs` trains the same epoch with the same step,
+compiled, and takes the same arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from ..backend import to_numpy
+from .device_data import DeviceSplit
+
+
+@dataclass
+class EpochTotals:
+    """Running totals of an epoch: summed loss (0-d, the run's dtype) and correct count
+    (0-d int64) on the device; examples ``seen`` and ``steps`` done, on the host."""
+
+    loss_sum: object
+    correct: object
+    seen: int = 0
+    steps: int = 0
+
+    @classmethod
+    def zeros(cls, like) -> "EpochTotals":
+        """Fresh totals on the device and in the dtype of array ``like``."""
+        xp = array_namespace(like)
+        return cls(xp.zeros((), dtype=like.dtype, device=device_of(like)),
+                   xp.zeros((), dtype=xp.int64, device=device_of(like)))
+
+    def read(self, *extra) -> tuple[float, ...]:
+        """``(loss_sum, correct, *extra)`` copied to the host in one transfer; ``extra`` are 0-d
+        arrays of the loss's dtype."""
+        xp = array_namespace(self.loss_sum)
+        values = xp.stack([self.loss_sum, xp.astype(self.correct, self.loss_sum.dtype), *extra])
+        return tuple(float(v) for v in to_numpy(values))
+
+
+def batch_count(n: int, batch_size: int | None) -> int:
+    """Steps in an epoch of ``n`` examples (the last batch may be partial; None is full batch)."""
+    return 1 if batch_size is None else -(-n // batch_size)
+
+
+@dataclass
+class EpochPlan:
+    """What an epoch follows besides its step, each optional: ``order`` (n,) int64 on the device,
+    its permutation (None: the data in their order); ``lr_at(step)``, the learning rate of each of
+    its steps (a schedule; None: the optimiser's ``lr``); ``totals`` of an epoch stopped part-way,
+    which it continues at its next step."""
+
+    order: object = None
+    lr_at: Callable[[int], float] | None = None
+    totals: EpochTotals | None = None
+
+
+@dataclass
+class EpochHooks:
+    """What a run's tooling may ask of an epoch, beside the math; each is optional.
+
+    ``stop()`` is asked between steps (a host flag, never the device): yes ends the epoch
+    early, unfinished (Ctrl-C). ``on_step()`` is called after each step (a progress bar).
+    ``max_steps`` ends the epoch once its step count (those of ``totals`` carried in included)
+    reaches it, on purpose (a dry run); the epoch then reads as finished, and only its caller
+    knows that it is not whole (``totals.steps`` < :func:`batch_count`).
+    """
+
+    stop: Callable[[], bool] | None = None
+    on_step: Callable[[], None] | None = None
+    max_steps: int | None = None
+
+
+def train_epoch(step, params, data: DeviceSplit, batch_size: int | None, plan: EpochPlan | None = None,
+                hooks: EpochHooks | None = None):
+    """One pass over ``data`` with ``step`` (a :class:`~xpnet.training.step.Step`); returns
+    ``(params, totals, finished)``, ``params`` as the optimiser left them.
+
+    ``data`` needs its one-hot ``Y`` (:meth:`DeviceSplit.with_one_hot`); ``batch_size=None``
+    (full batch) uses the data as they are. ``finished`` is False when ``hooks.stop()`` ended
+    the epoch early.
+    """
+    if data.Y is None:
+        raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+    plan, hooks, optimizer = plan or EpochPlan(), hooks or EpochHooks(), step.optimizer
+    n = data.size
+    step_size = n if batch_size is None else min(batch_size, n)
+    totals = plan.totals if plan.totals is not None else EpochTotals.zeros(data.X)
+    carry = (params, optimizer.state_for(params), totals.loss_sum, totals.correct)
+    finished = True
+    for start in range(totals.steps * step_size, n, step_size):
+        if hooks.max_steps is not None and totals.steps >= hooks.max_steps:
+            break
+        if hooks.stop is not None and hooks.stop():
+            finished = False
+            break
+        if plan.lr_at is not None:
+            optimizer.lr = plan.lr_at(totals.steps)
+        stop = min(start + step_size, n)
+        rows = None if plan.order is None else plan.order[start:stop]
+        batch = (data.X, data.Y, data.y) if rows is not None else (
+            data.X[start:stop, :], data.Y[start:stop, :], data.y[start:stop])
+        carry = step(carry, batch, rows, step.codes(start, stop), optimizer.coefficients(optimizer.lr,
+                                                                                           optimizer.steps + 1))
+        optimizer.adopt(carry[1], optimizer.steps + 1)
+        totals.seen += stop - start
+        totals.steps += 1
+        if hooks.on_step is not None:
+            hooks.on_step()
+    params, _, totals.loss_sum, totals.correct = carry
+    return params, totals, finished
