@@ -72,7 +72,9 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
 
     ``dataset`` is a name or folder to load, or a :class:`xpnet.data.Dataset` in memory.
     ``log`` receives each line of the report (None for silence). ``extensions`` are your own
-    :class:`~xpnet.training.loop.Extension` objects, called after xpnet's own at each hook point.
+    :class:`~xpnet.training.loop.Extension` objects, called at each hook point after xpnet's that
+    measure (divergence, dev metrics, the best epoch) and before those that write (the metrics
+    file, the terminal, checkpoints), so what yours add to an epoch's record is written too.
     The other keywords are :class:`Config` settings (``epochs=3``, ``lr=0.1``...) and these
     (:class:`RunOptions`): ``save_path`` writes the final model; ``checkpoint_dir`` keeps the last
     checkpoints, one every ``checkpoint_every`` epochs (default 1). Run again with the same
@@ -115,21 +117,23 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         if dataset is None:
             dataset = load_dataset(start.config.dataset, start.config.data_dir, download=start.config.download)
         run = prepare_run(start, backend, dataset, say)
-        return train(run, _extensions(run, start, progress, signals) + list(extensions), signals)
+        return train(run, _extensions(run, start, progress, signals, extensions), signals)
 
 
-def _extensions(run: RunState, start: Start, progress: bool, signals: Signals) -> list[Extension]:
-    """xpnet's own extensions of ``run``, in the order they are called at each hook point."""
-    chosen = [ProgressBar()] if progress else []
-    chosen.append(DivergenceCheck())
-    chosen += [DevEvaluation()] if run.data.dev is not None else []
-    chosen += [BestEpoch()] if run.watch is not None else []
-    chosen += [MetricsFile(run.outputs.metrics_path)] if run.outputs.metrics_path else []
-    chosen.append(TerminalReport(start.checkpoint, start.path))
-    chosen += [ScheduleNote(start.checkpoint)] if start.checkpoint is not None else []
-    chosen.append(Checkpoints())
-    chosen += [SaveModel(run.outputs.save_path)] if run.outputs.save_path else []
-    return chosen + [signals]
+def _extensions(run: RunState, start: Start, progress: bool, signals: Signals, yours) -> list[Extension]:
+    """The run's extensions in the order they are called at each hook point: those that measure an
+    epoch, then ``yours`` (which see what they measured and may add to the record or stop the run),
+    then those that write it down."""
+    measuring = [ProgressBar()] if progress else []
+    measuring.append(DivergenceCheck())
+    measuring += [DevEvaluation()] if run.data.dev is not None else []
+    measuring += [BestEpoch()] if run.watch is not None else []
+    writing = [MetricsFile(run.outputs.metrics_path)] if run.outputs.metrics_path else []
+    writing.append(TerminalReport(start.checkpoint, start.path))
+    writing += [ScheduleNote(start.checkpoint)] if start.checkpoint is not None else []
+    writing.append(Checkpoints())
+    writing += [SaveModel(run.outputs.save_path)] if run.outputs.save_path else []
+    return measuring + list(yours) + writing + [signals]
 
 
 def _check_arguments(config, dataset, log, extensions, options: RunOptions) -> None:
@@ -145,7 +149,7 @@ def _check_arguments(config, dataset, log, extensions, options: RunOptions) -> N
         a_path("dataset", dataset, optional=True)
     if log is not None and not callable(log):
         raise UsageError(f"log must be a function taking a line (such as print) or None, got {shown(log)}")
-    if isinstance(extensions, (str, bytes)) or not all(isinstance(one, Extension) for one in extensions):
+    if not isinstance(extensions, (list, tuple)) or not all(isinstance(one, Extension) for one in extensions):
         raise UsageError(f"extensions must be a list of xpnet.training.loop.Extension objects, got {shown(extensions)}")
     paths = (options.metrics_path, options.save_path, options.checkpoint_dir, options.resume)
     for flag, path in zip(("--metrics", "--save", "--checkpoint-dir", "--resume"), paths):
