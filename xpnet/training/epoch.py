@@ -14,8 +14,11 @@ from typing import Callable
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from ..arguments import shown
 from ..backend import to_numpy
+from ..nn.checks import whole
 from .device_data import DeviceSplit
+from .step import Step
 
 
 @dataclass
@@ -59,6 +62,13 @@ class EpochPlan:
     lr_at: Callable[[int], float] | None = None
     totals: EpochTotals | None = None
 
+    def __post_init__(self):
+        if self.lr_at is not None and not callable(self.lr_at):
+            raise TypeError(f"EpochPlan's lr_at must be a function of the step (a schedule's) or None, got {shown(self.lr_at)}")
+        if self.totals is not None and not isinstance(self.totals, EpochTotals):
+            raise TypeError(f"EpochPlan's totals must be the EpochTotals of an unfinished epoch or None, "
+                            f"got {shown(self.totals)}")
+
 
 @dataclass
 class EpochHooks:
@@ -85,8 +95,7 @@ def train_epoch(step, params, data: DeviceSplit, batch_size: int | None, plan: E
     (full batch) uses the data as they are. ``finished`` is False when ``hooks.stop()`` ended
     the epoch early.
     """
-    if data.Y is None:
-        raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+    check_epoch_arguments(step, params, data, batch_size, plan, hooks)
     plan, hooks, optimizer = plan or EpochPlan(), hooks or EpochHooks(), step.optimizer
     n = data.size
     step_size = n if batch_size is None else min(batch_size, n)
@@ -114,3 +123,25 @@ def train_epoch(step, params, data: DeviceSplit, batch_size: int | None, plan: E
             hooks.on_step()
     params, _, totals.loss_sum, totals.correct = carry
     return params, totals, finished
+
+
+def check_epoch_arguments(step, params, data, batch_size, plan, hooks) -> None:
+    """TypeError or ValueError naming the argument of an epoch (eager or compiled) that it cannot
+    take, before its first step rather than deep inside one."""
+    for name, value, kind in (("step", step, Step), ("data", data, DeviceSplit),
+                              ("plan", plan, EpochPlan), ("hooks", hooks, EpochHooks)):
+        optional = name in ("plan", "hooks")
+        if not isinstance(value, kind) and not (optional and value is None):
+            raise TypeError(f"{name} must be an {kind.__module__}.{kind.__name__}{' or None' if optional else ''}, "
+                            f"got {shown(value)}")
+    if not isinstance(params, (list, tuple)) or not params or not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in params):
+        raise TypeError(f"params must be a list of (W, b) pairs, one a layer, got {shown(params)}")
+    if data.Y is None:
+        raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+    if batch_size is not None:
+        whole("batch_size", batch_size, 1)
+    order = None if plan is None else plan.order
+    if order is not None and tuple(getattr(order, "shape", ())) != (data.size,):
+        got = f"shape {tuple(order.shape)}" if hasattr(order, "shape") else shown(order)
+        raise ValueError(f"plan.order must be a permutation of the data's {data.size} rows, an array of shape "
+                         f"({data.size},), got {got}")
