@@ -97,3 +97,30 @@ def test_the_eager_and_compiled_runs_share_one_step(tiny_dataset, monkeypatch):
     xpnet.fit(dataset=tiny_dataset, log=None, **{**RUN, "backend": "jax"})
     assert eager == 3 * -(-tiny_dataset.train_images.shape[0] // 100)
     assert 1 <= calls["n"] <= 2  # traced: the scanned full batch, and the last partial one if any
+
+
+class StepReader(Extension):
+    """Reads the parameters after every step, as a user's per-step extension may."""
+
+    per_step = True
+
+    def __init__(self):
+        self.sums = []
+
+    def step_end(self, run):
+        self.sums.append(float(sum(xpnet.to_numpy(W).sum() for W, _ in run.params)))
+
+
+@pytest.mark.parametrize("backend, compile", [("numpy", None), ("jax", False), ("jax", True)])
+def test_a_per_step_extension_reads_the_parameters_each_step_left(tiny_dataset, backend, compile):
+    """Eagerly each step_end sees that step's parameters; after a compiled JAX epoch (one call, its
+    parameters' buffers donated) each sees the epoch's last ones, not spent buffers."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    reader = StepReader()
+    result = xpnet.fit(dataset=tiny_dataset, log=None, extensions=[reader],
+                       **{**RUN, "backend": backend, "compile": compile, "epochs": 1})
+    steps = -(-tiny_dataset.train_images.shape[0] // RUN["batch_size"])
+    assert len(reader.sums) == steps
+    assert reader.sums[-1] == pytest.approx(float(sum(W.sum() for W, _ in result.host_params())), rel=1e-6)
+    assert len(set(reader.sums)) == (1 if compile else steps)

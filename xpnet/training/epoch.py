@@ -75,14 +75,15 @@ class EpochHooks:
     """What a run's tooling may ask of an epoch, beside the math; each is optional.
 
     ``stop()`` is asked between steps (a host flag, never the device): yes ends the epoch
-    early, unfinished (Ctrl-C). ``on_step()`` is called after each step (a progress bar).
+    early, unfinished (Ctrl-C). ``on_step(params)`` is called after each step with the parameters it left
+    (a progress bar, an extension's ``step_end``).
     ``max_steps`` ends the epoch once its step count (those of ``totals`` carried in included)
     reaches it, on purpose (a dry run); the epoch then reads as finished, and only its caller
     knows that it is not whole (``totals.steps`` < :func:`batch_count`).
     """
 
     stop: Callable[[], bool] | None = None
-    on_step: Callable[[], None] | None = None
+    on_step: Callable[[list], None] | None = None
     max_steps: int | None = None
 
 
@@ -120,7 +121,7 @@ def train_epoch(step, params, data: DeviceSplit, batch_size: int | None, plan: E
         totals.seen += stop - start
         totals.steps += 1
         if hooks.on_step is not None:
-            hooks.on_step()
+            hooks.on_step(carry[0])
     params, _, totals.loss_sum, totals.correct = carry
     return params, totals, finished
 
