@@ -124,3 +124,18 @@ def test_a_per_step_extension_reads_the_parameters_each_step_left(tiny_dataset, 
     assert len(reader.sums) == steps
     assert reader.sums[-1] == pytest.approx(float(sum(W.sum() for W, _ in result.host_params())), rel=1e-6)
     assert len(set(reader.sums)) == (1 if compile else steps)
+
+
+class Raises(Extension):
+    def epoch_end(self, run, record):
+        if record["epoch"] == 2:
+            raise RuntimeError("the user's own bug")
+
+
+def test_an_extension_that_raises_ends_the_run_with_its_error_and_leaves_the_folder_usable(tiny_dataset, tmp_path):
+    folder = tmp_path / "runs"
+    with pytest.raises(RuntimeError, match="the user's own bug"):
+        xpnet.fit(dataset=tiny_dataset, log=None, extensions=[Raises()], checkpoint_dir=str(folder), **RUN)
+    assert sorted(path.name for path in folder.glob("*.npz")) == ["epoch-0001.npz"]
+    result = xpnet.fit(dataset=tiny_dataset, log=None, checkpoint_dir=str(folder), **RUN)  # the lock is free
+    assert [record["epoch"] for record in result.history] == [1, 2, 3]
