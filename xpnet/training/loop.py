@@ -69,7 +69,9 @@ class Extension:
 @dataclass
 class Stop:
     """Where a signal stopped a run: after epoch ``epoch``, or inside it (``in_progress``: its
-    steps so far). The checkpoint extension fills in ``checkpoint`` and ``resume``."""
+    steps so far). The checkpoint extension fills in ``checkpoint`` and ``resume``; it comes after
+    a user's extensions, whose ``interrupted`` hooks see them empty (the TrainingInterrupted
+    message names them)."""
 
     signum: int
     epoch: int
