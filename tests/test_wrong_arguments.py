@@ -62,7 +62,8 @@ def test_an_epoch_names_the_argument_it_cannot_take(epoch_inputs, compiled, chan
     (dict(optimizer="sgd"), r"^Step's optimizer must be an optimiser of xpnet.nn.optim .*, got 'sgd'"),
     (dict(optimizer=None), r"^Step's optimizer must be"),
     (dict(optimizer=SGD(0.1), network="mlp"), r"^Step's network must be an xpnet.nn.architecture.Architecture or None"),
-    (dict(optimizer=SGD(0.1), dropout=0.5), r"^Step's dropout must be an xpnet.nn.dropout.EpochDropout or None, got 0.5"),
+    (dict(optimizer=SGD(0.1), dropout=0.5),
+     r"^Step's dropout must be an xpnet.nn.dropout.EpochDropout or None, got 0.5"),
     (dict(optimizer=SGD(0.1), shifts=2), r"^Step's shifts must be an xpnet.nn.augment.EpochShifts or None, got 2"),
 ])
 def test_a_step_names_the_field_it_cannot_use(fields, words):

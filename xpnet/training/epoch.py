@@ -64,7 +64,8 @@ class EpochPlan:
 
     def __post_init__(self):
         if self.lr_at is not None and not callable(self.lr_at):
-            raise TypeError(f"EpochPlan's lr_at must be a function of the step (a schedule's) or None, got {shown(self.lr_at)}")
+            raise TypeError(f"EpochPlan's lr_at must be a function of the step (a schedule's) or None, "
+                            f"got {shown(self.lr_at)}")
         if self.totals is not None and not isinstance(self.totals, EpochTotals):
             raise TypeError(f"EpochPlan's totals must be the EpochTotals of an unfinished epoch or None, "
                             f"got {shown(self.totals)}")
@@ -135,7 +136,9 @@ def check_epoch_arguments(step, params, data, batch_size, plan, hooks) -> None:
         if not isinstance(value, kind) and not (optional and value is None):
             raise TypeError(f"{name} must be an {kind.__module__}.{kind.__name__}{' or None' if optional else ''}, "
                             f"got {shown(value)}")
-    if not isinstance(params, (list, tuple)) or not params or not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in params):
+    pairs = isinstance(params, (list, tuple)) and params and all(isinstance(pair, (list, tuple)) and len(pair) == 2
+                                                                 for pair in params)
+    if not pairs:
         raise TypeError(f"params must be a list of (W, b) pairs, one a layer, got {shown(params)}")
     if data.Y is None:
         raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")

@@ -54,7 +54,8 @@ class Step:
         for name, kind in (("network", Architecture), ("dropout", EpochDropout), ("shifts", EpochShifts)):
             value = getattr(self, name)
             if value is not None and not isinstance(value, kind):
-                raise TypeError(f"Step's {name} must be an {kind.__module__}.{kind.__name__} or None, got {shown(value)}")
+                raise TypeError(f"Step's {name} must be an {kind.__module__}.{kind.__name__} or None, "
+                                f"got {shown(value)}")
 
     def __call__(self, carry, data, rows, codes, c):
         """``carry`` after one step on the batch ``rows`` (m,) of ``data`` ``(X, Y, y)``."""
