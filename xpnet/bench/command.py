@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -380,6 +381,13 @@ def _check_fits(layer_sizes: list[int], n: int, batch: int, eval_batch: int, dty
     check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
 
 
+def _check_apart(json_path: str | None, plot_path: str | None) -> None:
+    """UsageError when --json and --plot name one file, which the plot would overwrite."""
+    if json_path and plot_path and os.path.realpath(json_path) == os.path.realpath(plot_path):
+        raise UsageError(f"--json {json_path} and --plot {plot_path} name the same file, and the plot would "
+                         "overwrite the figures; give each its own")
+
+
 def _unchanged(params, *arrays):
     return (params, *arrays)
 
@@ -499,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(args.json, "--json")
         if args.plot is not None:
             check_output_file(args.plot, "--plot", (".png",))
+        _check_apart(args.json, args.plot)
         with stopping_between_turns() as stop:  # from here on a signal is answered between turns
             settings = settings_from(args)
             stop.cases = len(cases(settings))
