@@ -26,8 +26,9 @@ backend against ``torch-conv2d``: the same network written the usual PyTorch way
 batches. It has no NumPy loop and no GEMM floor: neither exists for convolutions here.
 ``--models`` alone times MLPs only, ``--cnn`` alone CNNs only; with neither, both run.
 
-Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line), 130 when
-interrupted.
+Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line); stopped by
+Ctrl-C, SIGTERM or SIGHUP before its next turn, writing nothing, 128 + the signal's number
+(130, 143, 129; :mod:`.stop`).
 """
 
 from __future__ import annotations
