@@ -119,3 +119,16 @@ def test_json_and_plot_naming_one_file_are_refused_before_any_work(tmp_path, mon
     status = bench.main([*TINY, "--json", "bench.png", "--plot", "./bench.png"])
     err = capsys.readouterr().err.splitlines()
     assert status == 2 and "error: --json bench.png and --plot ./bench.png name the same file" in err[0], err
+
+
+def test_a_ctrl_c_while_the_libraries_shut_down_ends_the_bench_without_a_traceback(tmp_path):
+    """After the bench's line or table, JAX's exit handlers take a while, and a Ctrl-C among
+    them printed 'Exception ignored in atexit callback' and a traceback from their code."""
+    after_the_bench = ("import atexit, runpy, signal, sys; "
+                       "atexit.register(signal.raise_signal, signal.SIGINT); "  # runs after the bench's main
+                       f"sys.argv = ['xpnet.bench', *{TINY!r}]; runpy.run_module('xpnet.bench', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", after_the_bench], cwd=tmp_path, capture_output=True, text=True,
+                          env=child_env(), timeout=120)
+    # Ended by the signal itself (-2), which a shell shows as 130, as a command does when Ctrl-C ends it.
+    assert done.returncode in (130, -signal.SIGINT), done.stderr
+    assert "Traceback" not in done.stderr and "| 784-10 |" in done.stdout, done.stderr
