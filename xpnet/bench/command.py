@@ -324,9 +324,9 @@ def _planned_runs(settings: dict) -> tuple[list, list]:
     return runs, conv_cases
 
 
-def run_bench(settings: dict, say: Callable[[str], None], stop: BenchStop | None = None) -> dict:
-    """Every configuration of ``settings``; the whole report as a JSON-ready dict. ``stop``, where
-    given, is checked before each turn and counts the cases done."""
+def run_bench(settings: dict, say: Callable[[str], None], stop: BenchStop) -> dict:
+    """Every configuration of ``settings``; the whole report as a JSON-ready dict. ``stop`` (from
+    :func:`~xpnet.bench.stop.stopping_between_turns`) is checked before each turn and counts the cases done."""
     load_before = load_average()
     if looks_busy(load_before, usable_cores()):
         say(f"warning: 1-minute load average {load_before:.2f} before the run: the machine looks busy; "
@@ -340,19 +340,17 @@ def run_bench(settings: dict, say: Callable[[str], None], stop: BenchStop | None
     notes = []
     if conv_cases and not refs.torch_installed():  # torch_installed loads PyTorch here, for the same reason
         notes.append(f"{CONV_PEER} not run: PyTorch is not installed, so the conv rows have no ratio")
-    between_turns = stop.check if stop is not None else lambda: None
     progress = Progress(len(runs), say)
     with limit_threads(settings["threads"]):
         try:
             for model, batch, run_case in runs:
                 started = time.perf_counter()
                 progress.start(f"{model}, batch {batch}: {settings['epochs']} round(s)")
-                case = run_case(chosen, dtype, settings["epochs"], between_turns)
+                case = run_case(chosen, dtype, settings["epochs"], stop.check)
                 rows += case["rows"]
                 memory.append(case["memory"])
                 progress.done(time.perf_counter() - started)
-                if stop is not None:
-                    stop.done += 1
+                stop.done += 1
         finally:  # a stopped bench's line comes after the bar, not inside it
             progress.close()
         env = environment(chosen, settings["threads"], load_before)
