@@ -132,3 +132,17 @@ def test_a_ctrl_c_while_the_libraries_shut_down_ends_the_bench_without_a_traceba
     # Ended by the signal itself (-2), which a shell shows as 130, as a command does when Ctrl-C ends it.
     assert done.returncode in (130, -signal.SIGINT), done.stderr
     assert "Traceback" not in done.stderr and "| 784-10 |" in done.stdout, done.stderr
+
+
+def test_a_turn_that_fails_after_a_signal_is_the_stop_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """Ctrl-C at a terminal also kills the compiler torch.compile runs as a child (g++), and the
+    turn then failed with PyTorch's compile error, hundreds of lines of it, instead of stopping."""
+    def compiler_killed(*args, **kwargs):
+        raise RuntimeError("C++ compile error: g++ died of SIGINT\n" + "warning: ...\n" * 300)
+
+    monkeypatch.setattr(Dense, "backward", _signalling(compiler_killed, signal.SIGINT))
+    status, err = _run_in(tmp_path, monkeypatch, capsys)
+    assert status == 130, err
+    assert err[-1] == ("bench stopped by Ctrl-C after 0 of 1 case(s) (the running turn failed as it stopped: "
+                       "RuntimeError); nothing written"), err
+    assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,10 @@ ran on to the end) or cannot pass (a callback from C++ code aborts the process).
 the bench is no longer at its default, so each ``fit`` the bench calls leaves it alone: a
 fit neither stops part-way nor writes the interrupted checkpoint and resume hint of a training
 run (a bench is not resumable). A second signal acts at once, as in training.
+
+A Ctrl-C typed at a terminal reaches the whole process group: a compiler the libraries run as a
+child (g++ under ``torch.compile``) dies of it, and the turn fails with the library's error. Once a
+signal has come, such a failure is the stop it asked for, said in the same line.
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ class BenchStop:
         if self.request.signum is not None:
             raise self.interrupted(self.request.signum)
 
-    def interrupted(self, signum: int) -> Interrupted:
+    def interrupted(self, signum: int, failure: Exception | None = None) -> Interrupted:
         where = "before its first case" if self.cases is None else f"after {self.done} of {self.cases} case(s)"
-        return Interrupted(f"bench stopped by {signal_name(signum)} {where}; nothing written", signum)
+        failed = "" if failure is None else f" (the running turn failed as it stopped: {type(failure).__name__})"
+        return Interrupted(f"bench stopped by {signal_name(signum)} {where}{failed}; nothing written", signum)
 
 
 @contextmanager
@@ -50,6 +55,12 @@ def stopping_between_turns() -> Iterator[BenchStop]:
         stop = BenchStop(request)
         try:
             yield stop
+        except Interrupted:
+            raise
         except KeyboardInterrupt:  # the second Ctrl-C, raised wherever the bench was
             raise stop.interrupted(signal.SIGINT) from None
+        except Exception as failure:
+            if request.signum is None:
+                raise
+            raise stop.interrupted(request.signum, failure) from None
         stop.check()  # one that came after the last check
