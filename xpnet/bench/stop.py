@@ -40,6 +40,7 @@ class BenchStop:
             raise self.interrupted(self.request.signum)
 
     def interrupted(self, signum: int, failure: Exception | None = None) -> Interrupted:
+        """The bench's stop by ``signum``, naming the type of the error its running turn failed with, if any."""
         where = "before its first case" if self.cases is None else f"after {self.done} of {self.cases} case(s)"
         failed = "" if failure is None else f" (the running turn failed as it stopped: {type(failure).__name__})"
         return Interrupted(f"bench stopped by {signal_name(signum)} {where}{failed}; nothing written", signum)
