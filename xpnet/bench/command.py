@@ -26,14 +26,16 @@ backend against ``torch-conv2d``: the same network written the usual PyTorch way
 batches. It has no NumPy loop and no GEMM floor: neither exists for convolutions here.
 ``--models`` alone times MLPs only, ``--cnn`` alone CNNs only; with neither, both run.
 
-Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line), 130 when
-interrupted.
+Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line); stopped by
+Ctrl-C, SIGTERM or SIGHUP before its next turn, writing nothing, 128 + the signal's number
+(130, 143, 129; :mod:`.stop`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -50,6 +52,7 @@ from ..backend import (BACKENDS, Backend, available_backends, host_available_byt
                        release_memory_pool)
 from .plan import DEFAULT_BATCH, DEFAULT_CNN_BATCH, FULL, QUICK, SHORT, Progress, cases, estimate_line
 from .references import CONV_PEER, FLOOR
+from .stop import BenchStop, stopping_between_turns
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
 from ..data import make_synthetic
@@ -181,12 +184,15 @@ def floor_runner(X, sizes, batch_size: int) -> Runner:
     return Runner(FLOOR, run, floor=False)
 
 
-def measure(runners: list[Runner], rounds: int) -> dict[str, list[float]]:
-    """Seconds per timed epoch of each runner, one per round; the starting runner rotates per round."""
+def measure(runners: list[Runner], rounds: int, between_turns: Callable[[], None] = lambda: None
+            ) -> dict[str, list[float]]:
+    """Seconds per timed epoch of each runner, one per round; the starting runner rotates per round.
+    ``between_turns()`` is called before each turn (the bench's answer to a signal)."""
     times: dict[str, list[float]] = {runner.name: [] for runner in runners}
     for round_ in range(rounds):
         shift = round_ % len(runners)
         for runner in runners[shift:] + runners[:shift]:
+            between_turns()
             times[runner.name].append(runner.run())
     return times
 
@@ -198,9 +204,9 @@ def paired_ratio(seconds: list[float], peer_seconds: list[float]) -> dict:
 
 
 def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backend], dtype: str,
-               rounds: int) -> dict:
+               rounds: int, between_turns: Callable[[], None] = lambda: None) -> dict:
     """Rows (one per implementation) and memory figures for one model at one batch size;
-    ``backends`` maps each NAME[@DEVICE] entry to its resolved backend."""
+    ``backends`` maps each NAME[@DEVICE] entry to its resolved backend; ``between_turns`` as :func:`measure`."""
     gpu: dict = {}
     release_memory_pool(backends.values())
     runners = [xpnet_runner(dataset, entry, backend, {"hidden": tuple(sizes[1:-1])}, batch_size, dtype, gpu)
@@ -210,7 +216,8 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
         runners.append(reference_runner("torch-eager", refs.torch_eager_epoch, refs.to_torch, X, y, sizes,
                                         batch_size, dtype))
     runners.append(floor_runner(X, sizes, batch_size))
-    times = measure(runners, rounds)
+    times = measure(runners, rounds, between_turns)
+    between_turns()  # counting the dispatches is one more eager epoch
     eager = eager_dispatches_per_epoch(list(sizes), batch_size, X, y, LR) if any(
         runner.backend is not None and not runner.compiled for runner in runners) else None
 
@@ -221,9 +228,9 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
 
 
 def conv_case(arch: Architecture, batch_size: int, dataset, X, y, backends: dict[str, Backend], dtype: str,
-              rounds: int) -> dict:
+              rounds: int, between_turns: Callable[[], None] = lambda: None) -> dict:
     """Rows and memory figures for the CNN ``arch`` at one batch size, ``X`` (n, 784) flattened NHWC:
-    xpnet on each backend and, where PyTorch is installed, :data:`CONV_PEER`."""
+    xpnet on each backend and, where PyTorch is installed, :data:`CONV_PEER`; ``between_turns`` as :func:`measure`."""
     gpu: dict = {}
     release_memory_pool(backends.values())
     tokens = ",".join(arch.tokens)
@@ -232,7 +239,8 @@ def conv_case(arch: Architecture, batch_size: int, dataset, X, y, backends: dict
     if refs.torch_installed() and any(runner.peer == CONV_PEER for runner in runners):
         runners.append(reference_runner(CONV_PEER, refs.torch_conv2d_epoch, partial(refs.to_torch_conv, arch), X, y,
                                         arch, batch_size, dtype))
-    times = measure(runners, rounds)
+    times = measure(runners, rounds, between_turns)
+    between_turns()  # counting the dispatches is one more eager epoch
     eager = eager_dispatches_per_epoch([X.shape[1], *arch.hidden_units, arch.classes], batch_size, X, y, LR,
                                        arch=arch) if any(
         runner.backend is not None and not runner.compiled for runner in runners) else None
@@ -316,8 +324,9 @@ def _planned_runs(settings: dict) -> tuple[list, list]:
     return runs, conv_cases
 
 
-def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
-    """Every configuration of ``settings``; the whole report as a JSON-ready dict."""
+def run_bench(settings: dict, say: Callable[[str], None], stop: BenchStop) -> dict:
+    """Every configuration of ``settings``; the whole report as a JSON-ready dict. ``stop`` (from
+    :func:`~xpnet.bench.stop.stopping_between_turns`) is checked before each turn and counts the cases done."""
     load_before = load_average()
     if looks_busy(load_before, usable_cores()):
         say(f"warning: 1-minute load average {load_before:.2f} before the run: the machine looks busy; "
@@ -333,14 +342,17 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
         notes.append(f"{CONV_PEER} not run: PyTorch is not installed, so the conv rows have no ratio")
     progress = Progress(len(runs), say)
     with limit_threads(settings["threads"]):
-        for model, batch, run_case in runs:
-            started = time.perf_counter()
-            progress.start(f"{model}, batch {batch}: {settings['epochs']} round(s)")
-            case = run_case(chosen, dtype, settings["epochs"])
-            rows += case["rows"]
-            memory.append(case["memory"])
-            progress.done(time.perf_counter() - started)
-        progress.close()
+        try:
+            for model, batch, run_case in runs:
+                started = time.perf_counter()
+                progress.start(f"{model}, batch {batch}: {settings['epochs']} round(s)")
+                case = run_case(chosen, dtype, settings["epochs"], stop.check)
+                rows += case["rows"]
+                memory.append(case["memory"])
+                progress.done(time.perf_counter() - started)
+                stop.done += 1
+        finally:  # a stopped bench's line comes after the bar, not inside it
+            progress.close()
         env = environment(chosen, settings["threads"], load_before)
     described = f"synthetic, {n} train, {INPUTS} features" + (
         f"; the conv case: synthetic, {n_conv} train images, {'x'.join(map(str, IMAGE_SHAPE))}" if conv_cases else "")
@@ -366,6 +378,13 @@ def _check_fits(layer_sizes: list[int], n: int, batch: int, eval_batch: int, dty
                       batch=batch, eval_batch=eval_batch, itemsize=np.dtype(dtype).itemsize, optimizer_slots=0)
     # Twice: the NumPy and PyTorch references hold copies of their own beside xpnet's.
     check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
+
+
+def _check_apart(json_path: str | None, plot_path: str | None) -> None:
+    """UsageError when --json and --plot name one file, which the plot would overwrite."""
+    if json_path and plot_path and os.path.realpath(json_path) == os.path.realpath(plot_path):
+        raise UsageError(f"--json {json_path} and --plot {plot_path} name the same file, and the plot would "
+                         "overwrite the figures; give each its own")
 
 
 def _unchanged(params, *arrays):
@@ -487,9 +506,13 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(args.json, "--json")
         if args.plot is not None:
             check_output_file(args.plot, "--plot", (".png",))
-        settings = settings_from(args)
-        say(plan_line(args, settings))
-        report = run_bench(settings, say)
+        _check_apart(args.json, args.plot)
+        with stopping_between_turns() as stop:  # from here on a signal is answered between turns
+            settings = settings_from(args)
+            stop.cases = len(cases(settings))
+            say(plan_line(args, settings))
+            stop.check()
+            report = run_bench(settings, say, stop)
         report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
         print(render(report), flush=True)
         if args.json:
