@@ -139,7 +139,7 @@ def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_e
 
     whole_params, whole, finished = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order))
     steps = {"n": 0}
-    counting = EpochHooks(stop=lambda: steps["n"] >= 3, on_step=lambda: steps.__setitem__("n", steps["n"] + 1))
+    counting = EpochHooks(stop=lambda: steps["n"] >= 3, on_step=lambda _params: steps.__setitem__("n", steps["n"] + 1))
     params, part, finished_part = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order), counting)
     assert whole.steps > 3 and finished and not finished_part and part.steps == 3 and part.seen == 3 * 64
     params, rest, finished_rest = train_epoch(Step(SGD(0.1)), params, data, 64, EpochPlan(order, totals=part))

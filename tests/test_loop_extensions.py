@@ -97,3 +97,45 @@ def test_the_eager_and_compiled_runs_share_one_step(tiny_dataset, monkeypatch):
     xpnet.fit(dataset=tiny_dataset, log=None, **{**RUN, "backend": "jax"})
     assert eager == 3 * -(-tiny_dataset.train_images.shape[0] // 100)
     assert 1 <= calls["n"] <= 2  # traced: the scanned full batch, and the last partial one if any
+
+
+class StepReader(Extension):
+    """Reads the parameters after every step, as a user's per-step extension may."""
+
+    per_step = True
+
+    def __init__(self):
+        self.sums = []
+
+    def step_end(self, run):
+        self.sums.append(float(sum(xpnet.to_numpy(W).sum() for W, _ in run.params)))
+
+
+@pytest.mark.parametrize("backend, compile", [("numpy", None), ("jax", False), ("jax", True)])
+def test_a_per_step_extension_reads_the_parameters_each_step_left(tiny_dataset, backend, compile):
+    """Eagerly each step_end sees that step's parameters; after a compiled JAX epoch (one call, its
+    parameters' buffers donated) each sees the epoch's last ones, not spent buffers."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    reader = StepReader()
+    result = xpnet.fit(dataset=tiny_dataset, log=None, extensions=[reader],
+                       **{**RUN, "backend": backend, "compile": compile, "epochs": 1})
+    steps = -(-tiny_dataset.train_images.shape[0] // RUN["batch_size"])
+    assert len(reader.sums) == steps
+    assert reader.sums[-1] == pytest.approx(float(sum(W.sum() for W, _ in result.host_params())), rel=1e-6)
+    assert len(set(reader.sums)) == (1 if compile else steps)
+
+
+class Raises(Extension):
+    def epoch_end(self, run, record):
+        if record["epoch"] == 2:
+            raise RuntimeError("the user's own bug")
+
+
+def test_an_extension_that_raises_ends_the_run_with_its_error_and_leaves_the_folder_usable(tiny_dataset, tmp_path):
+    folder = tmp_path / "runs"
+    with pytest.raises(RuntimeError, match="the user's own bug"):
+        xpnet.fit(dataset=tiny_dataset, log=None, extensions=[Raises()], checkpoint_dir=str(folder), **RUN)
+    assert sorted(path.name for path in folder.glob("*.npz")) == ["epoch-0001.npz"]
+    result = xpnet.fit(dataset=tiny_dataset, log=None, checkpoint_dir=str(folder), **RUN)  # the lock is free
+    assert [record["epoch"] for record in result.history] == [1, 2, 3]

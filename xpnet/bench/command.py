@@ -26,14 +26,16 @@ backend against ``torch-conv2d``: the same network written the usual PyTorch way
 batches. It has no NumPy loop and no GEMM floor: neither exists for convolutions here.
 ``--models`` alone times MLPs only, ``--cnn`` alone CNNs only; with neither, both run.
 
-Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line), 130 when
-interrupted.
+Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line); stopped by
+Ctrl-C, SIGTERM or SIGHUP before its next turn, writing nothing, 128 + the signal's number
+(130, 143, 129; :mod:`.stop`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -50,6 +52,7 @@ from ..backend import (BACKENDS, Backend, available_backends, host_available_byt
                        release_memory_pool)
 from .plan import DEFAULT_BATCH, DEFAULT_CNN_BATCH, FULL, QUICK, SHORT, Progress, cases, estimate_line
 from .references import CONV_PEER, FLOOR
+from .stop import BenchStop, stopping_between_turns
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
 from ..data import make_synthetic
@@ -124,19 +127,41 @@ class Runner:
     dispatches: dict | None = None  # xpnet's: {"per_epoch": count}, filled in by a run
 
 
-def xpnet_runner(dataset, entry: str, backend: Backend, network: dict, batch_size: int, dtype: str, gpu: dict,
-                 peers: dict = MLP_PEERS, floor: bool = True) -> Runner:
-    """``xpnet.fit(**network)`` (``hidden=`` or ``arch=``) for two epochs on the NAME[@DEVICE][+MODE]
-    ``entry`` (resolved as ``backend``); records CuPy's pool peak into ``gpu``. ``peers`` maps a
-    backend name to the reference its ratio is taken against; ``floor``: whether a GEMM floor runs."""
+@dataclass
+class Case:
+    """One bench case: ``network`` (an MLP's layer sizes [d, ..., k], or a CNN's :class:`Architecture`)
+    at ``batch_size``, trained by xpnet on ``dataset`` and by the peers on its host arrays ``X``
+    (n, d) and ``y`` (n,), in ``dtype``."""
+
+    network: object
+    batch_size: int
+    dataset: object
+    X: np.ndarray
+    y: np.ndarray
+    dtype: str
+
+    @property
+    def fit_network(self) -> dict:
+        """The network as :func:`xpnet.fit` takes it: ``hidden=`` or ``arch=``."""
+        if isinstance(self.network, Architecture):
+            return {"arch": ",".join(self.network.tokens)}
+        return {"hidden": tuple(self.network[1:-1])}
+
+
+def xpnet_runner(case: Case, entry: str, backend: Backend, gpu: dict, peers: dict = MLP_PEERS,
+                 floor: bool = True) -> Runner:
+    """``xpnet.fit`` of ``case`` for two epochs on the NAME[@DEVICE][+MODE] ``entry`` (resolved as
+    ``backend``); records CuPy's pool peak into ``gpu``. ``peers`` maps a backend name to the
+    reference its ratio is taken against; ``floor``: whether a GEMM floor runs."""
     name, device = split_entry(entry)
     compiled = entry_compile(entry)
     compiled = backend.compiles_by_default if compiled is None else compiled
     dispatches: dict = {}
 
     def run() -> float:
-        result = fit(dataset=dataset, backend=name, device=device, compile=compiled, **network,
-                     batch_size=batch_size, epochs=2, lr=LR, dtype=dtype, seed=SEED, log=None, progress=False)
+        result = fit(dataset=case.dataset, backend=name, device=device, compile=compiled, **case.fit_network,
+                     batch_size=case.batch_size, epochs=2, lr=LR, dtype=case.dtype, seed=SEED, log=None,
+                     progress=False)
         held = memory_pool_bytes(result.params[0][0])
         if held is not None:
             gpu["pool_peak_bytes"] = max(gpu.get("pool_peak_bytes", 0), held)
@@ -154,15 +179,14 @@ def xpnet_runner(dataset, entry: str, backend: Backend, network: dict, batch_siz
                   dispatches=dispatches)
 
 
-def reference_runner(name: str, epoch, convert, X, y, network, batch_size: int, dtype: str) -> Runner:
-    """``epoch(params, X, y, order, batch_size, lr)`` on what ``convert(params, X, y, *orders)`` returns;
-    ``network``: the MLP's layer sizes or the CNN's :class:`Architecture`."""
+def reference_runner(name: str, epoch, convert, case: Case) -> Runner:
+    """``epoch(params, X, y, order, batch_size, lr)`` of ``case`` on what ``convert(params, X, y, *orders)`` returns."""
     def run() -> float:
-        params, orders = refs.fit_draws(network, X.shape[0], SEED, dtype, epochs=2)
-        params, Xc, yc, first, second = convert(params, X, y, *orders)
-        epoch(params, Xc, yc, first, batch_size, LR)
+        params, orders = refs.fit_draws(case.network, case.X.shape[0], SEED, case.dtype, epochs=2)
+        params, Xc, yc, first, second = convert(params, case.X, case.y, *orders)
+        epoch(params, Xc, yc, first, case.batch_size, LR)
         started = time.perf_counter()
-        epoch(params, Xc, yc, second, batch_size, LR)
+        epoch(params, Xc, yc, second, case.batch_size, LR)
         return time.perf_counter() - started
 
     return Runner(name, run)
@@ -181,12 +205,15 @@ def floor_runner(X, sizes, batch_size: int) -> Runner:
     return Runner(FLOOR, run, floor=False)
 
 
-def measure(runners: list[Runner], rounds: int) -> dict[str, list[float]]:
-    """Seconds per timed epoch of each runner, one per round; the starting runner rotates per round."""
+def measure(runners: list[Runner], rounds: int, between_turns: Callable[[], None] = lambda: None
+            ) -> dict[str, list[float]]:
+    """Seconds per timed epoch of each runner, one per round; the starting runner rotates per round.
+    ``between_turns()`` is called before each turn (the bench's answer to a signal)."""
     times: dict[str, list[float]] = {runner.name: [] for runner in runners}
     for round_ in range(rounds):
         shift = round_ % len(runners)
         for runner in runners[shift:] + runners[:shift]:
+            between_turns()
             times[runner.name].append(runner.run())
     return times
 
@@ -197,20 +224,20 @@ def paired_ratio(seconds: list[float], peer_seconds: list[float]) -> dict:
             "of_min": min(seconds) / min(peer_seconds)}
 
 
-def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backend], dtype: str,
-               rounds: int) -> dict:
-    """Rows (one per implementation) and memory figures for one model at one batch size;
-    ``backends`` maps each NAME[@DEVICE] entry to its resolved backend."""
+def bench_case(case: Case, backends: dict[str, Backend], rounds: int,
+               between_turns: Callable[[], None] = lambda: None) -> dict:
+    """Rows (one per implementation) and memory figures for the MLP ``case`` (its layer sizes);
+    ``backends`` maps each NAME[@DEVICE] entry to its resolved backend; ``between_turns`` as :func:`measure`."""
     gpu: dict = {}
+    sizes, batch_size, X, y, dtype = case.network, case.batch_size, case.X, case.y, case.dtype
     release_memory_pool(backends.values())
-    runners = [xpnet_runner(dataset, entry, backend, {"hidden": tuple(sizes[1:-1])}, batch_size, dtype, gpu)
-               for entry, backend in backends.items()]
-    runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, X, y, sizes, batch_size, dtype))
+    runners = [xpnet_runner(case, entry, backend, gpu) for entry, backend in backends.items()]
+    runners.append(reference_runner("numpy-loop", refs.numpy_loop_epoch, _unchanged, case))
     if any(runner.peer == "torch-eager" for runner in runners):
-        runners.append(reference_runner("torch-eager", refs.torch_eager_epoch, refs.to_torch, X, y, sizes,
-                                        batch_size, dtype))
+        runners.append(reference_runner("torch-eager", refs.torch_eager_epoch, refs.to_torch, case))
     runners.append(floor_runner(X, sizes, batch_size))
-    times = measure(runners, rounds)
+    times = measure(runners, rounds, between_turns)
+    between_turns()  # counting the dispatches is one more eager epoch
     eager = eager_dispatches_per_epoch(list(sizes), batch_size, X, y, LR) if any(
         runner.backend is not None and not runner.compiled for runner in runners) else None
 
@@ -220,19 +247,20 @@ def bench_case(sizes, batch_size: int, dataset, X, y, backends: dict[str, Backen
     return {"rows": rows, "memory": case_memory(network, X, params_values, dtype, gpu)}
 
 
-def conv_case(arch: Architecture, batch_size: int, dataset, X, y, backends: dict[str, Backend], dtype: str,
-              rounds: int) -> dict:
-    """Rows and memory figures for the CNN ``arch`` at one batch size, ``X`` (n, 784) flattened NHWC:
-    xpnet on each backend and, where PyTorch is installed, :data:`CONV_PEER`."""
+def conv_case(case: Case, backends: dict[str, Backend], rounds: int,
+              between_turns: Callable[[], None] = lambda: None) -> dict:
+    """Rows and memory figures for the CNN ``case`` (its :class:`Architecture`), ``X`` (n, 784) flattened
+    NHWC: xpnet on each backend and, where PyTorch is installed, :data:`CONV_PEER`; ``between_turns`` as
+    :func:`measure`."""
     gpu: dict = {}
+    arch, batch_size, X, y, dtype = case.network, case.batch_size, case.X, case.y, case.dtype
     release_memory_pool(backends.values())
     tokens = ",".join(arch.tokens)
-    runners = [xpnet_runner(dataset, entry, backend, {"arch": tokens}, batch_size, dtype, gpu, CONV_PEERS, floor=False)
-               for entry, backend in backends.items()]
+    runners = [xpnet_runner(case, entry, backend, gpu, CONV_PEERS, floor=False) for entry, backend in backends.items()]
     if refs.torch_installed() and any(runner.peer == CONV_PEER for runner in runners):
-        runners.append(reference_runner(CONV_PEER, refs.torch_conv2d_epoch, partial(refs.to_torch_conv, arch), X, y,
-                                        arch, batch_size, dtype))
-    times = measure(runners, rounds)
+        runners.append(reference_runner(CONV_PEER, refs.torch_conv2d_epoch, partial(refs.to_torch_conv, arch), case))
+    times = measure(runners, rounds, between_turns)
+    between_turns()  # counting the dispatches is one more eager epoch
     eager = eager_dispatches_per_epoch([X.shape[1], *arch.hidden_units, arch.classes], batch_size, X, y, LR,
                                        arch=arch) if any(
         runner.backend is not None and not runner.compiled for runner in runners) else None
@@ -306,18 +334,19 @@ def _planned_runs(settings: dict) -> tuple[list, list]:
     if mlp_cases:
         dataset = make_synthetic(n, _test_size(n))
         X, y = refs.host_data(dataset.train_images, dataset.train_labels, dtype)
-        runs += [(sizes_text(sizes), batch, partial(bench_case, sizes, batch, dataset, X, y))
+        runs += [(sizes_text(sizes), batch, partial(bench_case, Case(sizes, batch, dataset, X, y, dtype)))
                  for sizes, batch in mlp_cases]
     if conv_cases:
         images = make_synthetic(n_conv, _test_size(n_conv))
         X_images, y_images = refs.host_data(images.train_images, images.train_labels, dtype)
-        runs += [(arch.text, batch, partial(conv_case, arch, batch, images, X_images, y_images))
+        runs += [(arch.text, batch, partial(conv_case, Case(arch, batch, images, X_images, y_images, dtype)))
                  for arch, batch in conv_cases]
     return runs, conv_cases
 
 
-def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
-    """Every configuration of ``settings``; the whole report as a JSON-ready dict."""
+def run_bench(settings: dict, say: Callable[[str], None], stop: BenchStop) -> dict:
+    """Every configuration of ``settings``; the whole report as a JSON-ready dict. ``stop`` (from
+    :func:`~xpnet.bench.stop.stopping_between_turns`) is checked before each turn and counts the cases done."""
     load_before = load_average()
     if looks_busy(load_before, usable_cores()):
         say(f"warning: 1-minute load average {load_before:.2f} before the run: the machine looks busy; "
@@ -333,14 +362,17 @@ def run_bench(settings: dict, say: Callable[[str], None]) -> dict:
         notes.append(f"{CONV_PEER} not run: PyTorch is not installed, so the conv rows have no ratio")
     progress = Progress(len(runs), say)
     with limit_threads(settings["threads"]):
-        for model, batch, run_case in runs:
-            started = time.perf_counter()
-            progress.start(f"{model}, batch {batch}: {settings['epochs']} round(s)")
-            case = run_case(chosen, dtype, settings["epochs"])
-            rows += case["rows"]
-            memory.append(case["memory"])
-            progress.done(time.perf_counter() - started)
-        progress.close()
+        try:
+            for model, batch, run_case in runs:
+                started = time.perf_counter()
+                progress.start(f"{model}, batch {batch}: {settings['epochs']} round(s)")
+                case = run_case(chosen, settings["epochs"], stop.check)
+                rows += case["rows"]
+                memory.append(case["memory"])
+                progress.done(time.perf_counter() - started)
+                stop.done += 1
+        finally:  # a stopped bench's line comes after the bar, not inside it
+            progress.close()
         env = environment(chosen, settings["threads"], load_before)
     described = f"synthetic, {n} train, {INPUTS} features" + (
         f"; the conv case: synthetic, {n_conv} train images, {'x'.join(map(str, IMAGE_SHAPE))}" if conv_cases else "")
@@ -366,6 +398,13 @@ def _check_fits(layer_sizes: list[int], n: int, batch: int, eval_batch: int, dty
                       batch=batch, eval_batch=eval_batch, itemsize=np.dtype(dtype).itemsize, optimizer_slots=0)
     # Twice: the NumPy and PyTorch references hold copies of their own beside xpnet's.
     check_fits({part: 2 * size for part, size in parts.items()}, host_available_bytes(), "this machine")
+
+
+def _check_apart(json_path: str | None, plot_path: str | None) -> None:
+    """UsageError when --json and --plot name one file, which the plot would overwrite."""
+    if json_path and plot_path and os.path.realpath(json_path) == os.path.realpath(plot_path):
+        raise UsageError(f"--json {json_path} and --plot {plot_path} name the same file, and the plot would "
+                         "overwrite the figures; give each its own")
 
 
 def _unchanged(params, *arrays):
@@ -487,9 +526,13 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(args.json, "--json")
         if args.plot is not None:
             check_output_file(args.plot, "--plot", (".png",))
-        settings = settings_from(args)
-        say(plan_line(args, settings))
-        report = run_bench(settings, say)
+        _check_apart(args.json, args.plot)
+        with stopping_between_turns() as stop:  # from here on a signal is answered between turns
+            settings = settings_from(args)
+            stop.cases = len(cases(settings))
+            say(plan_line(args, settings))
+            stop.check()
+            report = run_bench(settings, say, stop)
         report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
         print(render(report), flush=True)
         if args.json:

@@ -33,7 +33,7 @@ from array_api_compat import array_namespace
 from ..backend import Backend
 from ..nn.network import loss_and_grads
 from .device_data import DeviceSplit
-from .epoch import EpochHooks, EpochPlan, EpochTotals, batch_count
+from .epoch import EpochHooks, EpochPlan, EpochTotals, batch_count, check_epoch_arguments
 from .interrupt import end_at_exit_unless
 from .step import Step
 
@@ -76,8 +76,7 @@ class CompiledEpochs:
                  hooks: EpochHooks | None = None):
         """One pass over ``data``, compiled; returns ``(params, totals, finished)`` as
         :func:`~xpnet.training.epoch.train_epoch` does."""
-        if data.Y is None:
-            raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+        check_epoch_arguments(step, params, data, batch_size, plan, hooks)
         plan, hooks, optimizer = plan or EpochPlan(), hooks or EpochHooks(), step.optimizer
         n = data.size
         step_size = n if batch_size is None else min(batch_size, n)
@@ -114,8 +113,8 @@ class CompiledEpochs:
         totals.seen += min((first + done) * step_size, n) - first * step_size
         totals.steps = first + done
         if hooks.on_step is not None:
-            for _ in range(done):
-                hooks.on_step()
+            for _ in range(done):  # after the call: each sees the epoch's last parameters
+                hooks.on_step(params)
         return params, totals, first + done == stop
 
     def _warmed_up(self, params, data: DeviceSplit, step: Step) -> bool:

@@ -14,8 +14,11 @@ from typing import Callable
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from ..arguments import shown
 from ..backend import to_numpy
+from ..nn.checks import whole
 from .device_data import DeviceSplit
+from .step import Step
 
 
 @dataclass
@@ -59,20 +62,29 @@ class EpochPlan:
     lr_at: Callable[[int], float] | None = None
     totals: EpochTotals | None = None
 
+    def __post_init__(self):
+        if self.lr_at is not None and not callable(self.lr_at):
+            raise TypeError(f"EpochPlan's lr_at must be a function of the step (a schedule's) or None, "
+                            f"got {shown(self.lr_at)}")
+        if self.totals is not None and not isinstance(self.totals, EpochTotals):
+            raise TypeError(f"EpochPlan's totals must be the EpochTotals of an unfinished epoch or None, "
+                            f"got {shown(self.totals)}")
+
 
 @dataclass
 class EpochHooks:
     """What a run's tooling may ask of an epoch, beside the math; each is optional.
 
     ``stop()`` is asked between steps (a host flag, never the device): yes ends the epoch
-    early, unfinished (Ctrl-C). ``on_step()`` is called after each step (a progress bar).
+    early, unfinished (Ctrl-C). ``on_step(params)`` is called after each step with the parameters it left
+    (a progress bar, an extension's ``step_end``).
     ``max_steps`` ends the epoch once its step count (those of ``totals`` carried in included)
     reaches it, on purpose (a dry run); the epoch then reads as finished, and only its caller
     knows that it is not whole (``totals.steps`` < :func:`batch_count`).
     """
 
     stop: Callable[[], bool] | None = None
-    on_step: Callable[[], None] | None = None
+    on_step: Callable[[list], None] | None = None
     max_steps: int | None = None
 
 
@@ -85,8 +97,7 @@ def train_epoch(step, params, data: DeviceSplit, batch_size: int | None, plan: E
     (full batch) uses the data as they are. ``finished`` is False when ``hooks.stop()`` ended
     the epoch early.
     """
-    if data.Y is None:
-        raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+    check_epoch_arguments(step, params, data, batch_size, plan, hooks)
     plan, hooks, optimizer = plan or EpochPlan(), hooks or EpochHooks(), step.optimizer
     n = data.size
     step_size = n if batch_size is None else min(batch_size, n)
@@ -111,6 +122,30 @@ def train_epoch(step, params, data: DeviceSplit, batch_size: int | None, plan: E
         totals.seen += stop - start
         totals.steps += 1
         if hooks.on_step is not None:
-            hooks.on_step()
+            hooks.on_step(carry[0])
     params, _, totals.loss_sum, totals.correct = carry
     return params, totals, finished
+
+
+def check_epoch_arguments(step, params, data, batch_size, plan, hooks) -> None:
+    """TypeError or ValueError naming the argument of an epoch (eager or compiled) that it cannot
+    take, before its first step rather than deep inside one."""
+    for name, value, kind in (("step", step, Step), ("data", data, DeviceSplit),
+                              ("plan", plan, EpochPlan), ("hooks", hooks, EpochHooks)):
+        optional = name in ("plan", "hooks")
+        if not isinstance(value, kind) and not (optional and value is None):
+            raise TypeError(f"{name} must be an {kind.__module__}.{kind.__name__}{' or None' if optional else ''}, "
+                            f"got {shown(value)}")
+    pairs = isinstance(params, (list, tuple)) and params and all(isinstance(pair, (list, tuple)) and len(pair) == 2
+                                                                 for pair in params)
+    if not pairs:
+        raise TypeError(f"params must be a list of (W, b) pairs, one a layer, got {shown(params)}")
+    if data.Y is None:
+        raise ValueError("train_epoch needs the one-hot labels: pass data.with_one_hot(num_classes)")
+    if batch_size is not None:
+        whole("batch_size", batch_size, 1)
+    order = None if plan is None else plan.order
+    if order is not None and tuple(getattr(order, "shape", ())) != (data.size,):
+        got = f"shape {tuple(order.shape)}" if hasattr(order, "shape") else shown(order)
+        raise ValueError(f"plan.order must be a permutation of the data's {data.size} rows, an array of shape "
+                         f"({data.size},), got {got}")

@@ -47,7 +47,8 @@ class Extension:
     metrics (a dict, already last in ``run.history``) and ``summary`` the run's last record
     (test metrics, settings). An extension may add keys to ``record`` and may end the run after
     this epoch by setting ``run.stop_reason``. ``step_end`` is called only when ``per_step`` is
-    True (a compiled JAX epoch calls it for each of its steps once the epoch is done).
+    True, with ``run.params`` as the step left them; a compiled epoch calls it for each of its
+    steps once the epoch is done, each with the epoch's last parameters.
     """
 
     per_step = False
@@ -68,7 +69,9 @@ class Extension:
 @dataclass
 class Stop:
     """Where a signal stopped a run: after epoch ``epoch``, or inside it (``in_progress``: its
-    steps so far). The checkpoint extension fills in ``checkpoint`` and ``resume``."""
+    steps so far). The checkpoint extension fills in ``checkpoint`` and ``resume``; it comes after
+    a user's extensions, whose ``interrupted`` hooks see them empty (the TrainingInterrupted
+    message names them)."""
 
     signum: int
     epoch: int
@@ -110,7 +113,8 @@ def _train_one_epoch(run: RunState, epoch: int, extensions: list[Extension], sig
         extension.epoch_start(run, epoch)
     per_step = [extension for extension in extensions if extension.per_step]
 
-    def step_end():
+    def step_end(params):
+        run.params = params  # those the step left: the run's own may be spent (JAX donates them)
         for extension in per_step:
             extension.step_end(run)
     # A dry run takes one step from where the run stands (a resumed run: inside its epoch).

@@ -21,8 +21,15 @@ from dataclasses import dataclass
 
 from array_api_compat import array_namespace
 
+from ..arguments import shown
+from ..nn.architecture import Architecture
+from ..nn.augment import EpochShifts
+from ..nn.dropout import EpochDropout
 from ..nn.network import loss_and_grads
 from ..nn.ops import count_correct
+
+# What the step calls on its optimiser (every optimiser of xpnet.nn.optim has them).
+OPTIMIZER_METHODS = ("state_for", "coefficients", "update", "adopt")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,17 @@ class Step:
     network: object = None
     dropout: object = None
     shifts: object = None
+
+    def __post_init__(self):
+        """TypeError naming the field that cannot take part in a step, now rather than inside a batch."""
+        if not all(callable(getattr(self.optimizer, method, None)) for method in OPTIMIZER_METHODS):
+            raise TypeError(f"Step's optimizer must be an optimiser of xpnet.nn.optim (SGD(0.1), Adam(0.001)...), "
+                            f"got {shown(self.optimizer)}")
+        for name, kind in (("network", Architecture), ("dropout", EpochDropout), ("shifts", EpochShifts)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"Step's {name} must be an {kind.__module__}.{kind.__name__} or None, "
+                                f"got {shown(value)}")
 
     def __call__(self, carry, data, rows, codes, c):
         """``carry`` after one step on the batch ``rows`` (m,) of ``data`` ``(X, Y, y)``."""
