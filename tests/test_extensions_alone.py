@@ -1,0 +1,85 @@
+"""Each extension of the training loop tested alone, on a stand-in for the run's state: what it
+reads of the run is all it needs."""
+
+import json
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from xpnet.errors import XpnetError
+from xpnet.training.config import Config
+from xpnet.training.early_stopping import DevWatch
+from xpnet.training.extensions.best_epoch import BestEpoch
+from xpnet.training.extensions.divergence import DivergenceCheck
+from xpnet.training.extensions.metrics_file import MetricsFile
+from xpnet.training.extensions.terminal import TerminalReport
+from xpnet.training.starting import Outputs
+
+
+def record(epoch, loss=1.0, **more):
+    return {"epoch": epoch, "lr": 0.1, "train_loss": loss, "train_accuracy": 0.5, "seconds": 1.0,
+            "examples_per_second": 100.0, **more}
+
+
+def a_run(**settings):
+    """What the extensions read of a run: its settings, history, outputs, and where it says lines."""
+    lines = []
+    run = SimpleNamespace(config=Config(**settings), history=[], outputs=Outputs(), params_sum=0.0,
+                          last_saved=None, stop_reason=None, best=None, watch=None, say=lines.append,
+                          snapshot=lambda epoch: SimpleNamespace(epoch=epoch))
+    run.epochs = run.config.epochs
+    return run, lines
+
+
+def test_the_divergence_check_names_the_last_finite_loss_and_what_to_lower():
+    run, _ = a_run(lr=0.5)
+    run.history = [record(1, 0.7), record(2, math.nan)]
+    with pytest.raises(XpnetError, match=r"diverged in epoch 2: the loss is not finite \(last finite loss: 0\.7000 "
+                                         r"in epoch 1\); lower the learning rate \(now --lr 0\.5\)"):
+        DivergenceCheck().epoch_end(run, run.history[-1])
+    run.history, run.params_sum = [record(1, 0.7)], math.inf
+    with pytest.raises(XpnetError, match="a parameter is not finite"):
+        DivergenceCheck().epoch_end(run, run.history[-1])
+
+
+def test_the_divergence_check_lets_a_finite_epoch_pass():
+    run, _ = a_run()
+    run.history = [record(1, 0.7)]
+    DivergenceCheck().epoch_end(run, run.history[-1])
+
+
+def test_the_best_epoch_marks_improvements_and_stops_after_the_patience():
+    run, _ = a_run(dev_size=10, early_stopping=2)
+    run.watch = DevWatch("dev_loss", patience=2)
+    best = BestEpoch()
+    best.run_start(run)
+    for epoch, dev_loss in enumerate([0.9, 0.8, 0.85, 0.86], start=1):
+        epoch_record = record(epoch, dev_loss=dev_loss)
+        run.history.append(epoch_record)
+        best.epoch_end(run, epoch_record)
+    assert [r.get("best", False) for r in run.history] == [True, True, False, False]
+    assert run.best.epoch == 2
+    assert run.stop_reason == ("early stopping: dev_loss has not improved for 2 epoch(s) (best 0.8000 at epoch 2)")
+
+
+def test_the_terminal_prints_every_log_interval_the_last_epoch_and_the_stop():
+    run, lines = a_run(epochs=5, log_interval=2)
+    report = TerminalReport()
+    for epoch in (1, 2, 3):
+        report.epoch_end(run, record(epoch))
+    run.stop_reason = "stopped by my extension"
+    report.epoch_end(run, record(4))
+    assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["2/5", "4/5"]
+    assert lines[-1] == "stopped by my extension"
+
+
+def test_the_metrics_file_writes_the_history_then_each_epoch_then_the_summary(tmp_path):
+    run, _ = a_run()
+    run.history = [record(1)]
+    metrics = MetricsFile(str(tmp_path / "m.jsonl"))
+    metrics.run_start(run)
+    metrics.epoch_end(run, record(2))
+    metrics.run_end(run, {"test_accuracy": 0.5})
+    written = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [row.get("epoch") for row in written] == [1, 2, None] and written[-1]["test_accuracy"] == 0.5
