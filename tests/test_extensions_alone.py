@@ -83,3 +83,10 @@ def test_the_metrics_file_writes_the_history_then_each_epoch_then_the_summary(tm
     metrics.run_end(run, {"test_accuracy": 0.5})
     written = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [row.get("epoch") for row in written] == [1, 2, None] and written[-1]["test_accuracy"] == 0.5
+
+
+def test_an_epoch_line_shows_the_dev_loss_that_judges_the_best_epoch():
+    """"(best)" is judged by the dev loss by default: the line shows it beside the dev accuracy."""
+    run, lines = a_run(epochs=1)
+    TerminalReport().epoch_end(run, record(1, dev_loss=0.0722, dev_accuracy=0.9793, best=True))
+    assert "train acc  50.00%  dev loss 0.0722  dev acc  97.93%  1.00 s" in lines[0] and lines[0].endswith("(best)")

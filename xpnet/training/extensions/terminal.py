@@ -87,12 +87,13 @@ def optimizer_text(config: Config) -> str:
 
 
 def epoch_line(record: dict, epochs: int, show_lr: bool = False) -> str:
-    """One epoch's line: losses, accuracies, seconds, examples per second, and whether it is the best."""
+    """One epoch's line: train and (with a dev split) dev loss and accuracy, seconds, examples per second,
+    and whether it is the best."""
     width = len(str(epochs))
     line = (f"epoch {record['epoch']:>{width}}/{epochs}  " + (f"lr {record['lr']:.4g}  " if show_lr else "")
             + f"train loss {record['train_loss']:.4f}  "
             f"train acc {100 * record['train_accuracy']:6.2f}%")
     if "dev_accuracy" in record:
-        line += f"  dev acc {100 * record['dev_accuracy']:6.2f}%"
+        line += f"  dev loss {record['dev_loss']:.4f}  dev acc {100 * record['dev_accuracy']:6.2f}%"
     line += f"  {record['seconds']:.2f} s  {record['examples_per_second']:,.0f} ex/s"
     return line + ("  (best)" if record.get("best") else "")
