@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 # The commands in the order a user meets them; each module has build_parser().
-COMMANDS = ("xpnet.train", "xpnet.evaluate", "xpnet.predict", "xpnet.plot", "xpnet.bench.command")
+COMMANDS = ("xpnet.train", "xpnet.evaluate", "xpnet.predict", "xpnet.plot", "xpnet.export", "xpnet.bench.command")
 CLI_PAGE = Path(__file__).resolve().parent / "cli.md"
 REGENERATE = "python docs/cli_reference.py"
 

@@ -5,7 +5,7 @@ Reading order: ``nn`` (the mathematics: layers with their backward passes, netwo
 optimisers), ``data`` (datasets as host NumPy arrays), ``backend`` (the array library and
 device; the only module that names one), ``training`` (a run: the loop, its settings,
 checkpoints), ``inference`` (a trained model put to use), the commands ``train``, ``evaluate``,
-``predict``, ``plot`` and ``bench`` (each run as ``python -m xpnet.NAME``), what the commands
+``predict``, ``plot``, ``export`` and ``bench`` (each run as ``python -m xpnet.NAME``), what the commands
 share (``cli``, and ``arguments``: every argument checked in one line), ``errors`` (XpnetError
 and UsageError) and ``files`` (atomic writes)."""
 
@@ -43,7 +43,7 @@ from .training.step import Step  # noqa: E402
 # The commands' modules, ``xpnet.evaluate.evaluate_checkpoint`` and ``xpnet.plot.plot_checkpoint``
 # as the README calls them after ``import xpnet``: imported on first use, so that
 # ``python -m xpnet.evaluate`` does not find its module imported before it runs (runpy warns).
-_COMMANDS = ("evaluate", "plot", "predict", "train")
+_COMMANDS = ("evaluate", "export", "plot", "predict", "train")
 
 
 def __getattr__(name: str):
