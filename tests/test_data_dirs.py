@@ -95,3 +95,14 @@ def test_a_mistyped_data_dir_is_a_usage_error_from_the_command(sandbox, capsys):
     status = train_main(["--data-dir", str(sandbox / "dta"), "--no-download", "--epochs", "1"])
     err = capsys.readouterr().err
     assert status == 2 and f"--data-dir {sandbox / 'dta'}: no such folder" in err and "Traceback" not in err, err
+
+
+def test_a_checkpoints_data_dir_that_is_gone_is_not_an_error(tiny_mnist, sandbox, monkeypatch):
+    import xpnet
+
+    write_mnist_folder(sandbox / "data" / "mnist", tiny_mnist)
+    path, _ = train_and_save(sandbox, dataset="mnist", data_dir=str(sandbox / "data"), download=False,
+                             hidden=(), epochs=1)
+    (sandbox / "data").rename(sandbox / "moved")  # the model is used on another machine, say
+    monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "moved"))
+    assert xpnet.load_model(path).dataset.source == f"{sandbox / 'moved' / 'mnist'} (from XPNET_DATA_DIR)"
