@@ -106,3 +106,11 @@ def test_a_checkpoints_data_dir_that_is_gone_is_not_an_error(tiny_mnist, sandbox
     (sandbox / "data").rename(sandbox / "moved")  # the model is used on another machine, say
     monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "moved"))
     assert xpnet.load_model(path).dataset.source == f"{sandbox / 'moved' / 'mnist'} (from XPNET_DATA_DIR)"
+
+
+def test_a_data_dir_that_is_the_cache_is_looked_in_once(tiny_mnist, sandbox):
+    (sandbox / "cache" / "xpnet").mkdir(parents=True)
+    with pytest.raises(Exception) as error:
+        load_dataset("mnist", sandbox / "cache" / "xpnet", download=False)
+    message = assert_one_line(error, "mnist not found")
+    assert message.count(f"{sandbox / 'cache' / 'xpnet' / 'mnist'},") == 1, message

@@ -61,7 +61,10 @@ def search_folders(known: KnownDataset, data_dir=None) -> list[tuple[Path, str |
         folders += [(root[0] / known.name, root[1]), (root[0], root[1])]
     folders.append((cache_root() / known.name, None))
     folders += [(Path(folder), None) for folder in known.system_dirs]
-    return list(dict.fromkeys(folders))
+    unique: dict[Path, str | None] = {}
+    for folder, origin in folders:
+        unique.setdefault(folder, origin)  # a folder listed twice keeps its first origin
+    return list(unique.items())
 
 
 def _other_dataset(known: KnownDataset, checksums: dict[str, str]) -> str | None:
