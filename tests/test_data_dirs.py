@@ -114,3 +114,15 @@ def test_a_data_dir_that_is_the_cache_is_looked_in_once(tiny_mnist, sandbox):
         load_dataset("mnist", sandbox / "cache" / "xpnet", download=False)
     message = assert_one_line(error, "mnist not found")
     assert message.count(f"{sandbox / 'cache' / 'xpnet' / 'mnist'},") == 1, message
+
+
+def test_a_resumed_run_whose_data_dir_is_gone_finds_the_data_elsewhere(tiny_mnist, sandbox, monkeypatch):
+    import xpnet
+
+    write_mnist_folder(sandbox / "data" / "mnist", tiny_mnist)
+    path, _ = train_and_save(sandbox, dataset="mnist", data_dir=str(sandbox / "data"), download=False,
+                             hidden=(), epochs=1)
+    (sandbox / "data").rename(sandbox / "moved")  # resumed on another machine, say
+    monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "moved"))
+    result = xpnet.fit(resume=str(path), epochs=2, log=None, save_path=str(sandbox / "again.npz"))
+    assert result.summary["data_source"] == f"{sandbox / 'moved' / 'mnist'} (from XPNET_DATA_DIR)", result.summary
