@@ -80,6 +80,7 @@ def test_device_cuda_without_cuda_is_one_line_and_exit_1():
 
 
 def test_missing_data_offline_is_one_line(tmp_path):
+    (tmp_path / "none").mkdir()
     env = {"XPNET_DATA_DIR": str(tmp_path / "none"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     result = run_train("--dataset", "mnist", "--no-download", env=env)
     line = assert_one_line_error(result, 1)

@@ -84,6 +84,7 @@ def test_a_failure_on_a_later_file_removes_the_files_already_fetched(mirrors, sa
 
 
 def test_all_mirrors_failing_lists_the_places_and_the_fixes(mirrors, sandbox, refused_url, capsys):
+    (sandbox / "given").mkdir()
     with pytest.raises(DataError) as error:
         load_dataset("mnist", sandbox / "given", mirrors=[mirrors["missing"], refused_url])
     assert_one_line(

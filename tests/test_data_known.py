@@ -17,25 +17,33 @@ from xpnet.data import DATASETS, DataError, load_dataset, write_idx, write_mnist
 def test_known_dataset_loads_from_data_dir(tiny_mnist, sandbox):
     write_mnist_folder(sandbox / "root" / "mnist", tiny_mnist)
     dataset = load_dataset("mnist", sandbox / "root", download=False)
-    assert dataset.name == "mnist" and dataset.source == str(sandbox / "root" / "mnist")
+    assert dataset.name == "mnist" and dataset.source == f"{sandbox / 'root' / 'mnist'} (from --data-dir)"
     assert dataset.num_classes == 10 and dataset.image_shape == (28, 28)
     np.testing.assert_array_equal(dataset.test_images, tiny_mnist.test_images)
 
 
-def test_lookup_order_data_dir_then_env_then_cache_then_system(tiny_mnist, sandbox, monkeypatch):
+def test_lookup_order_data_dir_then_cache_then_system(tiny_mnist, sandbox, monkeypatch):
     folders = {
-        "data_dir": sandbox / "given" / "mnist",
-        "env": sandbox / "env" / "mnist",
-        "cache": sandbox / "cache" / "xpnet" / "mnist",
-        "system": sandbox / "system" / "mnist",
+        "data_dir": (sandbox / "given" / "mnist", " (from --data-dir)"),
+        "cache": (sandbox / "cache" / "xpnet" / "mnist", ""),
+        "system": (sandbox / "system" / "mnist", ""),
     }
-    for folder in folders.values():
+    for folder, _ in folders.values():
         write_mnist_folder(folder, tiny_mnist)
+    # The flag wins: the variable's folder is not looked in when --data-dir is given.
+    write_mnist_folder(sandbox / "env" / "mnist", tiny_mnist)
     monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "env"))
-    for place, folder in folders.items():
-        assert load_dataset("mnist", sandbox / "given", download=False).source == str(folder), place
+    for place, (folder, origin) in folders.items():
+        assert load_dataset("mnist", sandbox / "given", download=False).source == f"{folder}{origin}", place
         # Take this copy away (one file is enough) so the next place in line is used.
         (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+
+
+def test_xpnet_data_dir_is_used_without_the_flag_and_named_in_the_source(tiny_mnist, sandbox, monkeypatch):
+    write_mnist_folder(sandbox / "env" / "mnist", tiny_mnist)
+    write_mnist_folder(sandbox / "cache" / "xpnet" / "mnist", tiny_mnist)
+    monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "env"))
+    assert load_dataset("mnist", download=False).source == f"{sandbox / 'env' / 'mnist'} (from XPNET_DATA_DIR)"
 
 
 def test_cache_defaults_to_home_when_xdg_cache_home_is_unset(tiny_mnist, sandbox, monkeypatch):
@@ -91,10 +99,9 @@ def test_offline_and_not_found_says_where_it_looked_and_how_to_fix(tiny_mnist, s
     write_mnist_folder(sandbox / "env" / "mnist", tiny_mnist)
     (sandbox / "env" / "mnist" / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError) as error:
-        load_dataset("mnist", sandbox / "given", download=False)
+        load_dataset("mnist", download=False)
     assert_one_line(
         error, "mnist not found", "downloading is off",
-        str(sandbox / "given" / "mnist"),
         f"{sandbox / 'env' / 'mnist'} (only 3 of the 4 files)",
         str(sandbox / "cache" / "xpnet" / "mnist"),
         str(sandbox / "system" / "mnist"),

@@ -16,14 +16,14 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 def test_data_dir_may_be_the_folder_holding_the_four_files(tiny_mnist, sandbox):
     write_mnist_folder(sandbox / "downloads", tiny_mnist)
     dataset = load_dataset("mnist", sandbox / "downloads", download=False)
-    assert dataset.source == str(sandbox / "downloads")
+    assert dataset.source == f"{sandbox / 'downloads'} (from --data-dir)"
     assert dataset.num_classes == 10
 
 
 def test_data_dir_subfolder_still_comes_first(tiny_mnist, sandbox):
     write_mnist_folder(sandbox / "root" / "mnist", tiny_mnist)
     write_mnist_folder(sandbox / "root", tiny_dataset_arrays(seed=1))  # not mnist: would fail its checksums
-    assert load_dataset("mnist", sandbox / "root", download=False).source == str(sandbox / "root" / "mnist")
+    assert load_dataset("mnist", sandbox / "root", download=False).source == f"{sandbox / 'root' / 'mnist'} (from --data-dir)"
 
 
 def test_files_in_the_data_dir_itself_are_still_checked(tiny_mnist, sandbox):

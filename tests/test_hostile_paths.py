@@ -328,7 +328,7 @@ def no_mnist_anywhere(tmp_path, monkeypatch):
 
 def test_a_data_dir_with_escapes_is_named_escaped(tmp_path, capsys, no_mnist_anywhere):
     status = train_main(["--dataset", "mnist", "--no-download", "--data-dir", str(tmp_path / EVIL), "--epochs", "1"])
-    line = one_line_error(status, 1, capsys.readouterr().err)
+    line = one_line_error(status, 2, capsys.readouterr().err)  # no such folder: a bad flag
     assert "\x1b" not in line and "\\x1b[2J" in line
 
 

@@ -18,7 +18,7 @@ def test_real_mnist_loads_and_matches_the_published_checksums(tmp_path, monkeypa
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     # load_dataset raises unless all four files match the published SHA-256 of their content.
     dataset = load_dataset("mnist", data_dir=DATA_DIR, download=False)
-    assert dataset.source == os.path.abspath(Path(DATA_DIR) / "mnist")
+    assert dataset.source == f"{os.path.abspath(Path(DATA_DIR) / 'mnist')} (from --data-dir)"
     assert dataset.train_images.shape == (60000, 28, 28) and dataset.test_images.shape == (10000, 28, 28)
     assert dataset.train_labels.shape == (60000,) and dataset.test_labels.shape == (10000,)
     assert dataset.num_classes == 10

@@ -26,31 +26,91 @@ def cache_root() -> Path:
     return base / "xpnet"
 
 
-def search_folders(known: KnownDataset, data_dir=None) -> list[Path]:
-    """Where a known dataset is looked for, in order: data_dir/<name>/ then data_dir itself, the
-    same for $XPNET_DATA_DIR, then the cache, then the system's folders."""
-    folders = []
-    for root in (data_dir, os.environ.get("XPNET_DATA_DIR") or None):
-        if root is not None:
-            # A user often points at the folder that holds the four files itself.
-            folders += [Path(root) / known.name, Path(root)]
-    folders.append(cache_root() / known.name)
-    folders += [Path(folder) for folder in known.system_dirs]
-    return list(dict.fromkeys(folders))
+class NoSuchDataDir(UsageError, DataError):
+    """--data-dir names no folder: a usage error (exit status 2), and still a DataError."""
 
 
-def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path]) -> Dataset:
+def data_root(data_dir=None) -> tuple[Path, str] | None:
+    """The root given by data_dir, else by $XPNET_DATA_DIR (the flag wins), with its origin
+    ('--data-dir' or 'XPNET_DATA_DIR'); None when neither is set.
+
+    Raises NoSuchDataDir (or DataError, for the variable) when that folder does not exist."""
+    if data_dir is not None:
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise NoSuchDataDir(f"--data-dir {root}: no such folder; check the path (ROOT holds <dataset>/ or "
+                                f"the four files), or leave --data-dir out to use $XPNET_DATA_DIR or the cache")
+        return root, "--data-dir"
+    variable = os.environ.get("XPNET_DATA_DIR") or None
+    if variable is None:
+        return None
+    if not Path(variable).is_dir():
+        raise DataError(f"XPNET_DATA_DIR={variable}: no such folder; fix the variable or unset it, "
+                        f"or pass --data-dir ROOT")
+    return Path(variable), "XPNET_DATA_DIR"
+
+
+def search_folders(known: KnownDataset, data_dir=None) -> list[tuple[Path, str | None]]:
+    """Where a known dataset is looked for, in order, each with the origin of its root (None for
+    the cache and the system's folders): ROOT/<name>/ then ROOT itself, ROOT being data_dir or else
+    $XPNET_DATA_DIR (see data_root), then the cache, then the system's folders."""
+    folders: list[tuple[Path, str | None]] = []
+    root = data_root(data_dir)
+    if root is not None:
+        # A user often points at the folder that holds the four files itself.
+        folders += [(root[0] / known.name, root[1]), (root[0], root[1])]
+    folders.append((cache_root() / known.name, None))
+    folders += [(Path(folder), None) for folder in known.system_dirs]
+    unique: dict[Path, str | None] = {}
+    for folder, origin in folders:
+        unique.setdefault(folder, origin)  # a folder listed twice keeps its first origin
+    return list(unique.items())
+
+
+def _other_dataset(known: KnownDataset, checksums: dict[str, str]) -> str | None:
+    """The name of the known dataset other than known whose four files have these checksums."""
+    for other in DATASETS.values():
+        if other.name != known.name and other.sha256 == checksums:
+            return other.name
+    return None
+
+
+def _owner_of(checksum: str, name: str) -> str | None:
+    """The known dataset whose file name has this checksum, or None."""
+    return next((known.name for known in DATASETS.values() if known.sha256[name] == checksum), None)
+
+
+class OtherDataset(DataError):
+    """A folder holds the four files of another known dataset (not corrupt: looked past)."""
+
+    def __init__(self, folder: Path, name: str):
+        super().__init__(f"{folder} holds {name}")
+        self.folder, self.name = folder, name
+
+
+def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path], origin: str | None) -> Dataset:
+    """The dataset in folder, its four files checked against known's checksums; OtherDataset when
+    they are all another known dataset's. origin ('--data-dir', ...) is named in the source."""
     arrays = read_mnist_arrays(files, known)
+    # Hashing the array's IDX encoding equals hashing the file's content, without a second read.
+    checksums = {name: idx_sha256(arrays[name]) for name in MNIST_FILES}
+    other = _other_dataset(known, checksums)
+    if other is not None:
+        raise OtherDataset(folder, other)
     for name in MNIST_FILES:
-        # Hashing the array's IDX encoding equals hashing the file's content, without a second read.
-        got, expected = idx_sha256(arrays[name]), known.sha256[name]
+        got, expected = checksums[name], known.sha256[name]
+        owner = _owner_of(got, name)
+        if got != expected and owner is not None:
+            raise DataError(f"{files[name]}: this is {owner}'s {name}, not {known.name}'s; keep each dataset's "
+                            f"four files in a folder of its own (ROOT/{owner}/, ROOT/{known.name}/)")
         if got != expected:
             raise DataError(
                 f"{files[name]}: checksum mismatch for {known.name} (expected SHA-256 "
                 f"{expected[:12]}..., got {got[:12]}...); delete the file so xpnet fetches a "
                 f"fresh copy, or replace it with the original"
             )
-    dataset = dataset_from_arrays(known.name, arrays, source=os.path.abspath(folder),
+    source = os.path.abspath(folder) + (f" (from {origin})" if origin else "")
+    dataset = dataset_from_arrays(known.name, arrays, source=source,
                                   num_classes=known.num_classes, class_names=known.class_names)
     if dataset.image_shape != known.image_shape:
         raise DataError(
@@ -60,22 +120,43 @@ def _read_verified(known: KnownDataset, folder: Path, files: dict[str, Path]) ->
     return dataset
 
 
-def _describe_folder(folder: Path) -> str:
+def _describe_folder(known: KnownDataset, folder: Path, others: dict[Path, str]) -> str:
+    if folder in others:
+        return f"{folder} (holds {others[folder]}, not {known.name})"
     present = len(find_mnist_files(folder))
     return f"{folder} (only {present} of the 4 files)" if present else str(folder)
 
 
-def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Dataset:
-    folders = search_folders(known, data_dir)
-    for folder in folders:
+def _fix(known: KnownDataset, others: dict[Path, str]) -> str:
+    """How to give xpnet a copy; when a folder held another dataset, how to keep both apart."""
+    if others:
+        folder, other = next(iter(others.items()))
+        return (f"{folder} holds {other}, which is not corrupt: put {known.name}'s four files in "
+                f"ROOT/{known.name}/ and pass --data-dir ROOT, the folder holding {other}/ and {known.name}/")
+    return (f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass --data-dir ROOT, "
+            f"or set XPNET_DATA_DIR=ROOT")
+
+
+def _find_local(known: KnownDataset, data_dir, others: dict[Path, str]) -> Dataset | None:
+    """The first verified copy in search_folders' order, or None; a folder holding another known
+    dataset is looked past and noted in others."""
+    for folder, origin in search_folders(known, data_dir):
         files = find_mnist_files(folder)
         if len(files) == len(MNIST_FILES):
-            return _read_verified(known, folder, files)
-    looked = ", ".join(_describe_folder(folder) for folder in folders)
-    fix = (
-        f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass --data-dir ROOT, "
-        f"or set XPNET_DATA_DIR=ROOT"
-    )
+            try:
+                return _read_verified(known, folder, files, origin)
+            except OtherDataset as error:
+                others[error.folder] = error.name
+    return None
+
+
+def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Dataset:
+    others: dict[Path, str] = {}
+    found = _find_local(known, data_dir, others)
+    if found is not None:
+        return found
+    looked = ", ".join(_describe_folder(known, folder, others) for folder, _ in search_folders(known, data_dir))
+    fix = _fix(known, others)
     if not download:
         raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off (--no-download); "
                         f"{fix}, or drop --no-download to fetch them")
@@ -83,12 +164,15 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
     try:
         download_dataset(known, cache, mirrors)
     except Offline as error:
+        if others:
+            raise DataError(f"{known.name}: no local copy (looked in {looked}) and no network ({error}); "
+                            f"{fix}") from None
         raise DataError(f"{known.name}: no local copy and no network ({error}); pass --data-dir ROOT "
                         f"(the folder holding its four files), or try xpnet with --dataset synthetic") from None
     except DownloadFailed as error:
         raise DataError(f"{known.name} not found (looked in {looked}) and the download failed "
                         f"({error}); {fix}, or connect to the internet") from None
-    return _read_verified(known, cache, find_mnist_files(cache))
+    return _read_verified(known, cache, find_mnist_files(cache), None)
 
 
 def load_dataset(name: str, data_dir=None, *, download: bool = True, mirrors=None) -> Dataset:
@@ -96,10 +180,13 @@ def load_dataset(name: str, data_dir=None, *, download: bool = True, mirrors=Non
 
     name is one of:
 
-    - a known dataset (DATASETS: 'mnist', 'fashion-mnist'), looked for in data_dir/<name>/,
-      $XPNET_DATA_DIR/<name>/, the cache ($XDG_CACHE_HOME/xpnet/<name>/), the system's copy,
-      and otherwise downloaded into the cache (unless download=False) from mirrors (default:
-      the dataset's own list); its files must match the published checksums;
+    - a known dataset (DATASETS: 'mnist', 'fashion-mnist'), looked for in data_dir/<name>/ and
+      data_dir (or, without data_dir, the same in $XPNET_DATA_DIR; a folder that does not exist
+      is an error), the cache ($XDG_CACHE_HOME/xpnet/<name>/), the system's copy, and otherwise
+      downloaded into the cache (unless download=False) from mirrors (default: the dataset's own
+      list); its files must match the published checksums, and a folder holding another known
+      dataset's files is looked past (and named if nothing is found). The source names the
+      folder, and '(from --data-dir)' or '(from XPNET_DATA_DIR)' when it came from either;
     - 'synthetic' or 'synthetic:N', generated (see make_synthetic);
     - any other existing folder holding the four MNIST-format files (e.g. KMNIST), read as is.
 

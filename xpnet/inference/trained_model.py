@@ -171,6 +171,9 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     in_memory = dataset if isinstance(dataset, Dataset) else None
     overrides = {**data, "dataset": None if in_memory else dataset}
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
+    if data.get("data_dir") is None and config.data_dir is not None and not os.path.isdir(config.data_dir):
+        # The checkpoint's folder is gone (trained elsewhere): look where no folder is given.
+        config = config.replace(data_dir=None)
     chosen = resolve(backend, device)
     params = [(chosen.asarray(W), chosen.asarray(b)) for W, b in checkpoint.params]
     model = Model(checkpoint, source, config, chosen, params)

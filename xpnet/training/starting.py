@@ -85,6 +85,9 @@ def plan(config: Config | None, preset: str | None, overrides: dict, options: Ru
                              "leave these out to resume it, or start a new run")
         # Only flags given change the run: a preset's epoch count does not stretch it.
         kept = _config(checkpoint.config).replace(**{k: v for k, v in overrides.items() if k in MAY_CHANGE})
+        if overrides.get("data_dir") is None and kept.data_dir is not None and not os.path.isdir(kept.data_dir):
+            # The run's data folder is gone (resumed on another machine): look where no folder is given.
+            kept = kept.replace(data_dir=None)
         start = Start(kept.validate(), _merged({}, given), checkpoint, path)
         _adopt_outputs(start, checkpoint, path, given)
         return start
