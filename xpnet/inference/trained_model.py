@@ -37,7 +37,7 @@ DATA_SETTINGS = ("dataset", "data_dir", "download")
 @dataclass
 class Model:
     """A checkpoint ready to use: ``params`` [(W, b), ...] on ``backend``'s device, ``config``
-    the run's settings with any data overrides, and ``dataset`` when it was asked for."""
+    the run's settings with any data overrides, and ``dataset`` once loaded (asked for, or a split read)."""
 
     checkpoint: Checkpoint = field(repr=False)
     source: str
@@ -69,10 +69,11 @@ class Model:
         """Host images (n, rows, cols) uint8 and labels (n,) int64 of split ``name``.
 
         ``train`` is the whole training file, including any examples the run held out with
-        ``--dev-size``.
+        ``--dev-size``. The data are loaded (as :attr:`config` says) on the first call.
         """
         if self.dataset is None:
-            raise ValueError("this Model was loaded without its data (with_data=False)")
+            self.dataset = load_dataset(self.config.dataset, self.config.data_dir, download=self.config.download)
+            _check_fits(self)
         if a_name("split", name, SPLITS) == "test":
             return self.dataset.test_images, self.dataset.test_labels
         return self.dataset.train_images, self.dataset.train_labels
@@ -147,10 +148,11 @@ class Model:
                    task=f"predicting {count:,} images", fix="pass fewer images at a time")
 
 
-def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = True, backend: str = "auto",
+def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = False, backend: str = "auto",
                device: str = "auto", **data) -> Model:
     """Read ``checkpoint`` (a file, a folder of checkpoints, or a :class:`Checkpoint`), move its
-    parameters to the device, and with ``with_data`` load the dataset it was trained on.
+    parameters to the device, and with ``with_data`` load the dataset it was trained on (else it
+    is loaded when :meth:`Model.split` first asks for it: predicting needs no data).
 
     ``data`` replaces the checkpoint's own data settings, any of :data:`DATA_SETTINGS`:
     ``dataset`` (a name, a folder or a :class:`Dataset` in memory), ``data_dir`` and
@@ -174,7 +176,7 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     chosen = resolve(backend, device)
     params = [(chosen.asarray(W), chosen.asarray(b)) for W, b in checkpoint.params]
     model = Model(checkpoint, source, config, chosen, params)
-    if with_data:
+    if with_data or in_memory is not None:
         model.dataset = in_memory or load_dataset(config.dataset, config.data_dir, download=config.download)
         _check_fits(model)
     return model
