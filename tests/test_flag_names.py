@@ -95,3 +95,20 @@ def test_the_data_of_a_model_loaded_without_it_come_when_a_split_is_asked(tiny_d
     images, labels = model.split("test")
     assert images.shape[1:] == (28, 28) and labels.shape == images.shape[:1]
     assert np.array_equal(model.predict(images[:3]), model.predict(images[:3]))
+
+
+def test_errors_name_the_keyword_in_python_and_the_flag_on_the_command_line(tiny_dataset, tmp_path, monkeypatch,
+                                                                           capsys):
+    from xpnet.data import load_dataset
+    from xpnet.data.dataset import DataError
+    from xpnet.train import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("xpnet.data.load.search_folders", lambda known, data_dir: [tmp_path])  # no copy anywhere
+    with pytest.raises(DataError, match=r"downloading is off \(download=False\).*pass data_dir=ROOT") as caught:
+        load_dataset("fashion-mnist", tmp_path, download=False)
+    assert "--" not in str(caught.value)
+    with pytest.raises(UsageError, match=r"^save m\.npz and metrics m\.npz name the same file"):
+        xpnet.fit(dataset=tiny_dataset, backend="numpy", save="m.npz", metrics="m.npz")
+    assert main(["--dataset", "synthetic:60", "--save", "m.npz", "--metrics", "m.npz"]) == 2
+    assert "--save m.npz and --metrics m.npz name the same file" in capsys.readouterr().err

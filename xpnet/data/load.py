@@ -4,6 +4,7 @@ import difflib
 import os
 from pathlib import Path
 
+from xpnet.arguments import passing
 from xpnet.data.dataset import DataError, Dataset
 from xpnet.data.download import DownloadFailed, Offline, download_dataset
 from xpnet.data.folder import (FILE_LIST, MNIST_FILES, dataset_from_arrays, find_mnist_files,
@@ -73,18 +74,19 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
             return _read_verified(known, folder, files)
     looked = ", ".join(_describe_folder(folder) for folder in folders)
     fix = (
-        f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass --data-dir ROOT, "
+        f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass {passing('--data-dir', 'ROOT')}, "
         f"or set XPNET_DATA_DIR=ROOT"
     )
     if not download:
-        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off (--no-download); "
-                        f"{fix}, or drop --no-download to fetch them")
+        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off "
+                        f"({passing('--no-download')}); {fix}, or drop {passing('--no-download')} to fetch them")
     cache = cache_root() / known.name
     try:
         download_dataset(known, cache, mirrors)
     except Offline as error:
-        raise DataError(f"{known.name}: no local copy and no network ({error}); pass --data-dir ROOT "
-                        f"(the folder holding its four files), or try xpnet with --dataset synthetic") from None
+        raise DataError(f"{known.name}: no local copy and no network ({error}); pass {passing('--data-dir', 'ROOT')} "
+                        f"(the folder holding its four files), or try xpnet with {passing('--dataset', 'synthetic')}"
+                        ) from None
     except DownloadFailed as error:
         raise DataError(f"{known.name} not found (looked in {looked}) and the download failed "
                         f"({error}); {fix}, or connect to the internet") from None

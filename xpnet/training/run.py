@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from ..arguments import a_path, a_switch, shown
+from ..arguments import a_path, a_switch, option, shown
 from ..backend import Backend, cpu_flags, limit_threads, resolve
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
@@ -196,8 +196,9 @@ def _check_arguments(config, dataset, log, extensions, options: RunOptions) -> N
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise UsageError(f"{name} ({flag}): paths must be strings or os.PathLike, got {shown(path)}")
         if path is not None and not os.fspath(path).strip():
-            raise UsageError(f"{flag} needs a path, and {os.fspath(path)!r} is none; give one, or leave {flag} out")
-        a_path(flag, path, optional=True)
+            raise UsageError(f"{option(flag)} needs a path, and {os.fspath(path)!r} is none; give one, or leave "
+                             f"{option(flag)} out")
+        a_path(option(flag), path, optional=True)
 
 
 def _check_switches(config, settings: dict, options: RunOptions) -> None:
@@ -205,8 +206,8 @@ def _check_switches(config, settings: dict, options: RunOptions) -> None:
     a_switch("restart", options.restart)
     a_switch("progress", options.progress, optional=True)
     if options.restart and (config.dry_run if config is not None else settings.get("dry_run")):
-        raise UsageError("--restart deletes the checkpoints of the folder's run, and a dry run writes and deletes "
-                         "nothing; leave out --restart or --dry-run")
+        raise UsageError(f"{option('--restart')} deletes the checkpoints of the folder's run, and a dry run writes "
+                         f"and deletes nothing; leave out {option('--restart')} or {option('--dry-run')}")
 
 
 def _backend_for(start: Start, settings: dict) -> Backend:
