@@ -115,7 +115,7 @@ def test_data_of_another_shape_is_one_line():
                  lambda: load_model(checkpoint, backend="numpy").split("test")):  # the data loaded when asked
         with pytest.raises(DataError) as error:
             load()
-        assert "\n" not in str(error.value) and "--dataset" in str(error.value)
+        assert "\n" not in str(error.value) and "the dataset it was trained on" in str(error.value)
 
 
 def test_a_data_setting_misspelt_is_a_type_error_naming_it(trained):

@@ -52,7 +52,7 @@ def test_another_run_into_the_folder_is_refused_naming_the_difference_and_restar
     folder = str(tmp_path / "run")
     xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **RUN)
     with pytest.raises(UsageError, match=r"holds checkpoints of another run \(--lr 0.05 \(the checkpoint's run has "
-                                         r"0.1\)\); add --restart to start over there"):
+                                         r"0.1\)\); add restart=True to start over there"):
         xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **{**RUN, "lr": 0.05})
     lines = []
     fresh = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, restart=True, **{**RUN, "lr": 0.05, "epochs": 2,

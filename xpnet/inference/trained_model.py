@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..arguments import a_name, a_path, a_switch, shown
+from ..arguments import a_name, a_path, a_switch, option, shown
 from ..backend import Backend, host_available_bytes, resolve, to_numpy
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import is_folder, newest_usable
@@ -207,7 +207,7 @@ def _check_fits(model: Model) -> None:
         raise DataError(
             f"dataset {dataset.name} has {dataset.image_shape[0]}x{dataset.image_shape[1]} images in "
             f"{dataset.num_classes} classes but the checkpoint's model takes {checkpoint.layer_sizes[0]} pixels "
-            f"and {checkpoint.num_classes} classes; pass the --dataset it was trained on"
+            f"and {checkpoint.num_classes} classes; pass the {option('--dataset')} it was trained on"
         )
 
 
