@@ -112,3 +112,13 @@ def test_errors_name_the_keyword_in_python_and_the_flag_on_the_command_line(tiny
         xpnet.fit(dataset=tiny_dataset, backend="numpy", save="m.npz", metrics="m.npz")
     assert main(["--dataset", "synthetic:60", "--save", "m.npz", "--metrics", "m.npz"]) == 2
     assert "--save m.npz and --metrics m.npz name the same file" in capsys.readouterr().err
+
+
+def test_restart_with_resume_names_keywords_in_python_and_flags_on_the_command_line(tmp_path, monkeypatch, capsys):
+    from xpnet.train import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="^restart starts a run over; it cannot be combined with resume$"):
+        xpnet.fit(dataset="synthetic:60", resume="m.npz", restart=True)
+    assert main(["--resume", "m.npz", "--restart"]) == 2
+    assert "--restart starts a run over; it cannot be combined with --resume" in capsys.readouterr().err
