@@ -75,7 +75,8 @@ def plan(config: Config | None, preset: str | None, overrides: dict, options: Ru
     resume, restart = options.resume, options.restart
     if resume is not None:
         if restart:
-            raise UsageError(f"{option('--restart')} starts a run over; it cannot be combined with {option('--resume')}")
+            raise UsageError(f"{option('--restart')} starts a run over; it cannot be combined with "
+                             f"{option('--resume')}")
         if config is not None:
             raise UsageError("pass either a Config, or a preset or checkpoint with overrides, not both")
         path, checkpoint = _load(resume, skipped)
