@@ -51,8 +51,8 @@ def test_offline_is_one_short_line_after_one_lookup(tiny_mnist, sandbox, offline
     mirrors = ["http://first.invalid/", "http://second.invalid/", "http://third.invalid/"]
     with pytest.raises(DataError) as error:
         load_dataset("mnist", mirrors=mirrors)
-    message = assert_one_line(error, "no network", "first.invalid", "--data-dir ROOT")
-    assert message.endswith("--dataset synthetic") and len(message) < 200, message
+    message = assert_one_line(error, "no network", "first.invalid", "data_dir=ROOT")
+    assert message.endswith("dataset='synthetic'") and len(message) < 200, message
     assert offline == ["http://first.invalid/train-images-idx3-ubyte.gz"], "stop after the first failed lookup"
     assert capsys.readouterr().err == "", "no per-mirror notes: the error is the only line"
     assert not (sandbox / "cache").exists()

@@ -111,9 +111,11 @@ def test_train_split_a_checkpoint_folder_and_a_loaded_checkpoint(trained, tmp_pa
 def test_data_of_another_shape_is_one_line():
     checkpoint = Checkpoint(params=[(np.zeros((100, 10), np.float32), np.zeros(10, np.float32))],
                             config={"dataset": DATASET}, image_shape=(10, 10))
-    with pytest.raises(DataError) as error:
-        load_model(checkpoint, backend="numpy")
-    assert "\n" not in str(error.value) and "--dataset" in str(error.value)
+    for load in (lambda: load_model(checkpoint, with_data=True, backend="numpy"),
+                 lambda: load_model(checkpoint, backend="numpy").split("test")):  # the data loaded when asked
+        with pytest.raises(DataError) as error:
+            load()
+        assert "\n" not in str(error.value) and "the dataset it was trained on" in str(error.value)
 
 
 def test_a_data_setting_misspelt_is_a_type_error_naming_it(trained):

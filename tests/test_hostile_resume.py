@@ -82,7 +82,7 @@ def test_a_dry_run_never_replaces_a_saved_model_and_a_signal_during_it_writes_no
     xpnet.fit(backend="numpy", dry_run=True, save_path=str(model), metrics_path="m.jsonl", checkpoint_dir="ck", **RUN)
     assert model.read_bytes() == b"a model trained for days" and not (tmp_path / "m.jsonl").exists()
     assert not (tmp_path / "ck").exists()  # not even the folder and its lock
-    with pytest.raises(UsageError, match="--metrics .* is a folder"):  # its outputs are checked all the same
+    with pytest.raises(UsageError, match="metrics .* is a folder"):  # its outputs are checked all the same
         xpnet.fit(backend="numpy", dry_run=True, metrics_path=str(tmp_path), **RUN)
     stop_after(monkeypatch, 0)
     with pytest.raises(TrainingInterrupted, match="^stopped by Ctrl-C during a dry run, which writes nothing; nothing "
@@ -285,8 +285,8 @@ def test_a_dry_run_refuses_restart_which_would_delete_the_folders_run(tmp_path):
     folder = tmp_path / "ck"
     xpnet.fit(backend="numpy", checkpoint_dir=str(folder), **RUN)
     before = _kept(folder)
-    with pytest.raises(UsageError, match="^--restart deletes the checkpoints of the folder's run, and a dry run "
-                                         "writes and deletes nothing; leave out --restart or --dry-run$"):
+    with pytest.raises(UsageError, match="^restart deletes the checkpoints of the folder's run, and a dry run "
+                                         "writes and deletes nothing; leave out restart or dry_run$"):
         xpnet.fit(backend="numpy", checkpoint_dir=str(folder), dry_run=True, restart=True, **RUN)
     assert _kept(folder) == before
     lines = []

@@ -183,7 +183,7 @@ def test_a_system_home_or_shared_folder_is_refused_as_a_checkpoint_folder(tiny_d
     if not os.path.isdir(folder):
         pytest.skip(f"this system has no {folder}")
     before = sorted(os.listdir(folder))
-    with pytest.raises(UsageError, match=f"--checkpoint-dir {folder} is {what}.*; xpnet deletes old checkpoints"):
+    with pytest.raises(UsageError, match=f"checkpoint_dir {folder} is {what}.*; xpnet deletes old checkpoints"):
         xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **RUN)
     assert sorted(os.listdir(folder)) == before
 

@@ -52,7 +52,7 @@ def test_another_run_into_the_folder_is_refused_naming_the_difference_and_restar
     folder = str(tmp_path / "run")
     xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **RUN)
     with pytest.raises(UsageError, match=r"holds checkpoints of another run \(--lr 0.05 \(the checkpoint's run has "
-                                         r"0.1\)\); add --restart to start over there"):
+                                         r"0.1\)\); add restart=True to start over there"):
         xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **{**RUN, "lr": 0.05})
     lines = []
     fresh = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, restart=True, **{**RUN, "lr": 0.05, "epochs": 2,
@@ -121,11 +121,11 @@ def test_fewer_epochs_than_done_say_nothing_of_the_schedule(tiny_dataset, tmp_pa
 
 
 @pytest.mark.parametrize("outputs, words", [
-    (dict(save_path="model.pt"), "--save model.pt: use a name ending in .npz or .safetensors"),
-    (dict(save_path="{tmp}"), "--save {tmp}: use a name ending in"),
+    (dict(save_path="model.pt"), "save model.pt: use a name ending in .npz or .safetensors"),
+    (dict(save_path="{tmp}"), "save {tmp}: use a name ending in"),
     (dict(save_path="{tmp}/a-file/model.npz"), "is not a folder"),
-    (dict(metrics_path="{tmp}"), "--metrics {tmp} is a folder, not a regular file"),
-    (dict(checkpoint_dir="{tmp}/a-file"), "--checkpoint-dir {tmp}/a-file is not a folder"),
+    (dict(metrics_path="{tmp}"), "metrics {tmp} is a folder, not a regular file"),
+    (dict(checkpoint_dir="{tmp}/a-file"), "checkpoint_dir {tmp}/a-file is not a folder"),
     (dict(metrics_path="{tmp}/fifo"), "is a FIFO, not a regular file"),
 ])
 def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, monkeypatch, outputs, words):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -24,6 +26,9 @@ MAX_SEED = 2**32 - 1
 MAX_THREADS = 4096
 MAX_CUDA_INDEX = 1023
 
+# Set by the commands (xpnet.cli.run_command): their errors name flags, Python's name keywords.
+_ON_THE_COMMAND_LINE = ContextVar("on_the_command_line", default=False)
+
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _SHOWN_CHARS = 60
 
@@ -34,6 +39,33 @@ def shown(value) -> str:
         return f"an array of shape {value.shape} ({value.dtype})"
     text = " ".join(repr(value).split())
     return text if len(text) <= _SHOWN_CHARS else f"{text[:_SHOWN_CHARS - 4]}...{text[-1]}"
+
+
+@contextmanager
+def on_the_command_line():
+    """Within it, :func:`option` and :func:`passing` name an argument as a flag (``--data-dir``);
+    outside, as the keyword of the Python API (``data_dir``)."""
+    token = _ON_THE_COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _ON_THE_COMMAND_LINE.reset(token)
+
+
+def option(flag: str) -> str:
+    """``--save`` on the command line, ``save`` (its keyword) in Python."""
+    return flag if _ON_THE_COMMAND_LINE.get() else flag.removeprefix("--").replace("-", "_")
+
+
+def passing(flag: str, value: str | None = None) -> str:
+    """How the user gives ``flag`` (with ``value``): ``--data-dir ROOT`` or ``data_dir=ROOT`` (an
+    upper-case placeholder is left bare, other values quoted); ``--no-download``: ``download=False``."""
+    if _ON_THE_COMMAND_LINE.get():
+        return flag if value is None else f"{flag} {value}"
+    name = option(flag)
+    if value is not None:
+        return f"{name}={value if value.isupper() else repr(value)}"
+    return f"{name[3:]}=False" if name.startswith("no_") else f"{name}=True"
 
 
 def whole_number(text: str, what: str, maximum: int, minimum: int = 0) -> int:

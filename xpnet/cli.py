@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .arguments import MAX_COUNT, MAX_LAYERS, MAX_SEED, MAX_THREADS, MAX_WIDTH, decimal_number, shown, whole_number
+from .arguments import (MAX_COUNT, MAX_LAYERS, MAX_SEED, MAX_THREADS, MAX_WIDTH, decimal_number, on_the_command_line,
+                        shown, whole_number)
 from .backend import BACKEND_CHOICES, Backend, limit_threads, resolve
 from .errors import UsageError, XpnetError
 from .inference import SPLITS
@@ -273,7 +274,7 @@ def run_command(parser: argparse.ArgumentParser, body: Callable[[argparse.Namesp
         sys.stdout = stdout
     try:
         args = parser.parse_args(argv)
-        with limit_threads(getattr(args, "threads", None)):
+        with on_the_command_line(), limit_threads(getattr(args, "threads", None)):
             body(args)
     except Interrupted as error:
         print(printable(error), file=sys.stderr)

@@ -72,7 +72,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | Checkpoint, *, split: st
     :func:`~xpnet.inference.trained_model.load_model` takes them), the backend to ``auto``.
     """
     with limit_threads(threads):
-        model = load_model(checkpoint, backend=backend, device=device, **data)
+        model = load_model(checkpoint, with_data=True, backend=backend, device=device, **data)
         return evaluate_model(model, split)[0]
 
 
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> None:
     if args.json is not None:
         check_output_file(args.json, "--json")
-    model = load_model(args.checkpoint, **model_options(args))
+    model = load_model(args.checkpoint, with_data=True, **model_options(args))
     report, _ = evaluate_model(model, args.split)
     echo(format_report(report, model))
     if args.json is not None:

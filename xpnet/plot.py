@@ -164,7 +164,7 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
     """
     out_dir = a_path("out_dir", out_dir)
     require_matplotlib()
-    model = load_model(checkpoint, **options)
+    model = load_model(checkpoint, **{"with_data": True, **options})
     stem = Path(model.source).stem
     confusion, wrong, weights = _checked_outputs(out_dir, stem, ("confusion", "misclassified", "weights"))
     report, predicted = evaluate_model(model, split)

@@ -147,12 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def train(args) -> None:
         options = vars(args)
-        preset, quiet, resume = options.pop("preset"), options.pop("quiet"), options.pop("resume")
-        outputs = dict(metrics_path=options.pop("metrics"), save_path=options.pop("save"),
-                       checkpoint_dir=options.pop("checkpoint_dir"), checkpoint_every=options.pop("checkpoint_every"),
-                       restart=options.pop("restart"))
+        quiet = options.pop("quiet")  # every other flag is fit's keyword of its name
         # echo: a path in a line (--save, --resume, --data-dir) may hold an escape sequence
-        fit(preset=preset, resume=resume, log=None if quiet else echo, **outputs, **options)
+        fit(log=None if quiet else echo, **options)
 
     # A diverging run overflows before the epoch-end check reports it in one line.
     warnings.filterwarnings("ignore", category=RuntimeWarning, message=".*(overflow|invalid value|divide by zero)")

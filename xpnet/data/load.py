@@ -4,6 +4,7 @@ import difflib
 import os
 from pathlib import Path
 
+from xpnet.arguments import option, passing
 from xpnet.data.dataset import DataError, Dataset
 from xpnet.data.download import DownloadFailed, Offline, download_dataset
 from xpnet.data.folder import (FILE_LIST, MNIST_FILES, dataset_from_arrays, find_mnist_files,
@@ -38,15 +39,16 @@ def data_root(data_dir=None) -> tuple[Path, str] | None:
     if data_dir is not None:
         root = Path(data_dir)
         if not root.is_dir():
-            raise NoSuchDataDir(f"--data-dir {root}: no such folder; check the path (ROOT holds <dataset>/ or "
-                                f"the four files), or leave --data-dir out to use $XPNET_DATA_DIR or the cache")
+            raise NoSuchDataDir(f"{option('--data-dir')} {root}: no such folder; check the path (ROOT holds "
+                                f"<dataset>/ or the four files), or leave {option('--data-dir')} out to use "
+                                "$XPNET_DATA_DIR or the cache")
         return root, "--data-dir"
     variable = os.environ.get("XPNET_DATA_DIR") or None
     if variable is None:
         return None
     if not Path(variable).is_dir():
         raise DataError(f"XPNET_DATA_DIR={variable}: no such folder; fix the variable or unset it, "
-                        f"or pass --data-dir ROOT")
+                        f"or pass {passing('--data-dir', 'ROOT')}")
     return Path(variable), "XPNET_DATA_DIR"
 
 
@@ -132,9 +134,10 @@ def _fix(known: KnownDataset, others: dict[Path, str]) -> str:
     if others:
         folder, other = next(iter(others.items()))
         return (f"{folder} holds {other}, which is not corrupt: put {known.name}'s four files in "
-                f"ROOT/{known.name}/ and pass --data-dir ROOT, the folder holding {other}/ and {known.name}/")
-    return (f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass --data-dir ROOT, "
-            f"or set XPNET_DATA_DIR=ROOT")
+                f"ROOT/{known.name}/ and pass {passing('--data-dir', 'ROOT')}, the folder holding {other}/ and "
+                f"{known.name}/")
+    return (f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass "
+            f"{passing('--data-dir', 'ROOT')}, or set XPNET_DATA_DIR=ROOT")
 
 
 def _find_local(known: KnownDataset, data_dir, others: dict[Path, str]) -> Dataset | None:
@@ -158,8 +161,8 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
     looked = ", ".join(_describe_folder(known, folder, others) for folder, _ in search_folders(known, data_dir))
     fix = _fix(known, others)
     if not download:
-        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off (--no-download); "
-                        f"{fix}, or drop --no-download to fetch them")
+        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off "
+                        f"({passing('--no-download')}); {fix}, or drop {passing('--no-download')} to fetch them")
     cache = cache_root() / known.name
     try:
         download_dataset(known, cache, mirrors)
@@ -167,8 +170,9 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
         if others:
             raise DataError(f"{known.name}: no local copy (looked in {looked}) and no network ({error}); "
                             f"{fix}") from None
-        raise DataError(f"{known.name}: no local copy and no network ({error}); pass --data-dir ROOT "
-                        f"(the folder holding its four files), or try xpnet with --dataset synthetic") from None
+        raise DataError(f"{known.name}: no local copy and no network ({error}); pass {passing('--data-dir', 'ROOT')} "
+                        f"(the folder holding its four files), or try xpnet with {passing('--dataset', 'synthetic')}"
+                        ) from None
     except DownloadFailed as error:
         raise DataError(f"{known.name} not found (looked in {looked}) and the download failed "
                         f"({error}); {fix}, or connect to the internet") from None

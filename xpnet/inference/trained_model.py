@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..arguments import a_name, a_path, a_switch, shown
+from ..arguments import a_name, a_path, a_switch, option, shown
 from ..backend import Backend, host_available_bytes, resolve, to_numpy
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import is_folder, newest_usable
@@ -37,7 +37,7 @@ DATA_SETTINGS = ("dataset", "data_dir", "download")
 @dataclass
 class Model:
     """A checkpoint ready to use: ``params`` [(W, b), ...] on ``backend``'s device, ``config``
-    the run's settings with any data overrides, and ``dataset`` when it was asked for."""
+    the run's settings with any data overrides, and ``dataset`` once loaded (asked for, or a split read)."""
 
     checkpoint: Checkpoint = field(repr=False)
     source: str
@@ -69,10 +69,11 @@ class Model:
         """Host images (n, rows, cols) uint8 and labels (n,) int64 of split ``name``.
 
         ``train`` is the whole training file, including any examples the run held out with
-        ``--dev-size``.
+        ``--dev-size``. The data are loaded (as :attr:`config` says) on the first call.
         """
         if self.dataset is None:
-            raise ValueError("this Model was loaded without its data (with_data=False)")
+            self.dataset = load_dataset(self.config.dataset, self.config.data_dir, download=self.config.download)
+            _check_fits(self)
         if a_name("split", name, SPLITS) == "test":
             return self.dataset.test_images, self.dataset.test_labels
         return self.dataset.train_images, self.dataset.train_labels
@@ -147,10 +148,11 @@ class Model:
                    task=f"predicting {count:,} images", fix="pass fewer images at a time")
 
 
-def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = True, backend: str = "auto",
+def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = False, backend: str = "auto",
                device: str = "auto", **data) -> Model:
     """Read ``checkpoint`` (a file, a folder of checkpoints, or a :class:`Checkpoint`), move its
-    parameters to the device, and with ``with_data`` load the dataset it was trained on.
+    parameters to the device, and with ``with_data`` load the dataset it was trained on (else it
+    is loaded when :meth:`Model.split` first asks for it: predicting needs no data).
 
     ``data`` replaces the checkpoint's own data settings, any of :data:`DATA_SETTINGS`:
     ``dataset`` (a name, a folder or a :class:`Dataset` in memory), ``data_dir`` and
@@ -177,7 +179,7 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     chosen = resolve(backend, device)
     params = [(chosen.asarray(W), chosen.asarray(b)) for W, b in checkpoint.params]
     model = Model(checkpoint, source, config, chosen, params)
-    if with_data:
+    if with_data or in_memory is not None:
         model.dataset = in_memory or load_dataset(config.dataset, config.data_dir, download=config.download)
         _check_fits(model)
     return model
@@ -208,7 +210,7 @@ def _check_fits(model: Model) -> None:
         raise DataError(
             f"dataset {dataset.name} has {dataset.image_shape[0]}x{dataset.image_shape[1]} images in "
             f"{dataset.num_classes} classes but the checkpoint's model takes {checkpoint.layer_sizes[0]} pixels "
-            f"and {checkpoint.num_classes} classes; pass the --dataset it was trained on"
+            f"and {checkpoint.num_classes} classes; pass the {option('--dataset')} it was trained on"
         )
 
 

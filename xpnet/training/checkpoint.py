@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..arguments import option
 from ..errors import UsageError, XpnetError
 from ..data.limits import available_memory
 from ..files import write_output
@@ -541,7 +542,7 @@ def _parse_metadata(path: Path, metadata: str | None) -> dict:
         raise CheckpointError(f"checkpoint {path} has unreadable metadata (not JSON, or more values than xpnet "
                               "writes); use an earlier checkpoint")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an xpnet checkpoint; pass a file written by --save")
+        raise CheckpointError(f"{path} is not an xpnet checkpoint; pass a file written by {option('--save')}")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path} has format version {_show(version)}, this xpnet "

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from ..arguments import option
 from ..errors import UsageError, XpnetError
 from ..files import check_output_folder
 from .checkpoint import EXTENSIONS, Checkpoint, CheckpointError, load_checkpoint
@@ -281,8 +282,8 @@ def forget_run(folder: str | os.PathLike) -> list[Path]:
         try:
             path.unlink(missing_ok=True)
         except OSError as error:
-            raise XpnetError(f"--restart cannot delete {path} ({error.strerror or error}); delete it yourself, "
-                             "or choose another --checkpoint-dir") from None
+            raise XpnetError(f"{option('--restart')} cannot delete {path} ({error.strerror or error}); delete it "
+                             f"yourself, or choose another {option('--checkpoint-dir')}") from None
     return doomed
 
 

@@ -7,6 +7,7 @@ import os
 from contextlib import ExitStack
 from pathlib import Path
 
+from ..arguments import option
 from ..errors import UsageError
 from ..files import check_output_file, remove_temporaries_of
 from .checkpoint import EXTENSIONS
@@ -35,16 +36,17 @@ def check_outputs(outputs: Outputs) -> None:
     keeps for a run, one file for both --save and --metrics, a checkpoint folder that is a
     system or shared folder (exit status 2)."""
     if outputs.checkpoint_dir is not None:
-        check_checkpoint_folder(outputs.checkpoint_dir, "--checkpoint-dir")
+        check_checkpoint_folder(outputs.checkpoint_dir, option("--checkpoint-dir"))
     if outputs.save_path is not None:
-        check_output_file(outputs.save_path, "--save", EXTENSIONS)
-        check_not_xpnets(outputs.save_path, "--save", outputs.checkpoint_dir)
+        check_output_file(outputs.save_path, option("--save"), EXTENSIONS)
+        check_not_xpnets(outputs.save_path, option("--save"), outputs.checkpoint_dir)
     if outputs.metrics_path is not None:
-        check_output_file(outputs.metrics_path, "--metrics")
-        check_not_xpnets(outputs.metrics_path, "--metrics", outputs.checkpoint_dir)
+        check_output_file(outputs.metrics_path, option("--metrics"))
+        check_not_xpnets(outputs.metrics_path, option("--metrics"), outputs.checkpoint_dir)
     if outputs.save_path is not None and outputs.metrics_path is not None and _same_file(outputs.save_path,
                                                                                         outputs.metrics_path):
-        raise UsageError(f"--save {outputs.save_path} and --metrics {outputs.metrics_path} name the same file, "
+        raise UsageError(f"{option('--save')} {outputs.save_path} and {option('--metrics')} {outputs.metrics_path} "
+                         "name the same file, "
                          "and each would overwrite the other; give each its own")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from ..arguments import a_path, a_switch, shown
+from ..arguments import a_path, a_switch, option, shown
 from ..backend import Backend, cpu_flags, limit_threads, resolve
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
@@ -42,6 +42,10 @@ from .starting import Outputs, Start, plan
 
 __all__ = ["FitResult", "RunOptions", "TrainingInterrupted", "fit"]
 
+#: fit's keywords named as the command's flags (``save=`` as ``--save``) -> the older names they
+#: replace, kept as aliases: each pair fills one :class:`RunOptions` field.
+ALIASES = {"save": "save_path", "metrics": "metrics_path"}
+
 
 @dataclass
 class RunOptions:
@@ -55,15 +59,47 @@ class RunOptions:
     checkpoint_every: int | None = None
     restart: bool = False
     progress: bool | None = None
+    quiet: bool | None = None
 
     @classmethod
     def taken_from(cls, keywords: dict) -> "RunOptions":
-        """The options among ``keywords``, removed from it (what is left are settings)."""
+        """The options among ``keywords``, removed from it (what is left are settings); ``save``
+        and ``metrics`` fill ``save_path`` and ``metrics_path`` (UsageError when both of a pair differ)."""
+        for name, older in ALIASES.items():
+            if name in keywords:
+                value = keywords.pop(name)
+                if older in keywords and not _same_path(value, keywords[older]):
+                    raise UsageError(f"{name}= and {older}= name one setting (--{name}) and differ; pass {name}= alone")
+                keywords[older] = value
         return cls(**{option.name: keywords.pop(option.name) for option in fields(cls) if option.name in keywords})
+
+    @classmethod
+    def keywords(cls) -> set[str]:
+        """The names :meth:`taken_from` takes, aliases included."""
+        return {option.name for option in fields(cls)} | set(ALIASES)
 
     def outputs(self) -> dict:
         return dict(metrics_path=self.metrics_path, save_path=self.save_path, checkpoint_dir=self.checkpoint_dir,
                     checkpoint_every=self.checkpoint_every)
+
+
+def _same_path(one, other) -> bool:
+    """Whether two values given for one path keyword agree (any other values: only when identical)."""
+    if one is other:
+        return True
+    paths = (str, os.PathLike)
+    return isinstance(one, paths) and isinstance(other, paths) and os.fspath(one) == os.fspath(other)
+
+
+def _log_for(log, quiet: bool | None):
+    """The function receiving the report's lines (None: silence), from ``log`` and ``quiet`` (the
+    flag's name for ``log=None``); UsageError when they disagree."""
+    a_switch("quiet", quiet, optional=True)
+    if quiet and log is not None and log is not print:
+        raise UsageError("quiet=True silences the report that log= would receive; pass one of them")
+    if quiet is False and log is None:
+        raise UsageError("quiet=False and log=None disagree (log=None is quiet=True); pass one of them")
+    return None if quiet else log
 
 
 def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dataset | str | None = None,
@@ -76,14 +112,16 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     measure (divergence, dev metrics, the best epoch) and before those that write (the metrics
     file, the terminal, checkpoints), so what yours add to an epoch's record is written too.
     The other keywords are :class:`Config` settings (``epochs=3``, ``lr=0.1``...) and these
-    (:class:`RunOptions`): ``save_path`` writes the final model; ``checkpoint_dir`` keeps the last
+    (:class:`RunOptions`), each named as the command's flag (``--checkpoint-dir``:
+    ``checkpoint_dir``): ``save`` writes the final model; ``checkpoint_dir`` keeps the last
     checkpoints, one every ``checkpoint_every`` epochs (default 1). Run again with the same
     ``checkpoint_dir``, the same run continues from its newest usable checkpoint
     (``restart=True`` starts it over). ``resume`` continues from a checkpoint file or folder,
     with its settings, and the outputs inside its checkpoint folder when it lies in the folder
     that wrote it (others are named in a note); settings that differ from its settings are refused,
     except those in :data:`xpnet.training.starting.MAY_CHANGE` (``epochs``, ``device``...).
-    ``metrics_path`` writes one JSON line per epoch; ``progress`` shows a bar per epoch
+    ``metrics`` writes one JSON line per epoch; ``quiet=True`` is ``log=None``
+    (``save_path`` and ``metrics_path`` are older names of ``save`` and ``metrics``); ``progress`` shows a bar per epoch
     (default: on a terminal). ``dry_run=True`` takes one step from where the run stands and
     writes and deletes nothing.
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
@@ -91,6 +129,7 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     writes none).
     """
     options = RunOptions.taken_from(keywords)
+    log = _log_for(log, options.quiet)
     _check_arguments(config, dataset, log, extensions, options)
     _check_switches(config, keywords, options)
     if isinstance(dataset, (str, os.PathLike)):
@@ -157,8 +196,9 @@ def _check_arguments(config, dataset, log, extensions, options: RunOptions) -> N
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise UsageError(f"{name} ({flag}): paths must be strings or os.PathLike, got {shown(path)}")
         if path is not None and not os.fspath(path).strip():
-            raise UsageError(f"{flag} needs a path, and {os.fspath(path)!r} is none; give one, or leave {flag} out")
-        a_path(flag, path, optional=True)
+            raise UsageError(f"{option(flag)} needs a path, and {os.fspath(path)!r} is none; give one, or leave "
+                             f"{option(flag)} out")
+        a_path(option(flag), path, optional=True)
 
 
 def _check_switches(config, settings: dict, options: RunOptions) -> None:
@@ -166,8 +206,8 @@ def _check_switches(config, settings: dict, options: RunOptions) -> None:
     a_switch("restart", options.restart)
     a_switch("progress", options.progress, optional=True)
     if options.restart and (config.dry_run if config is not None else settings.get("dry_run")):
-        raise UsageError("--restart deletes the checkpoints of the folder's run, and a dry run writes and deletes "
-                         "nothing; leave out --restart or --dry-run")
+        raise UsageError(f"{option('--restart')} deletes the checkpoints of the folder's run, and a dry run writes "
+                         f"and deletes nothing; leave out {option('--restart')} or {option('--dry-run')}")
 
 
 def _backend_for(start: Start, settings: dict) -> Backend:

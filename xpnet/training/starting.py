@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..arguments import option, passing
 from ..errors import UsageError
 from ..inference.terminal import printable
 from ..nn.architecture import parse_arch
@@ -74,7 +75,8 @@ def plan(config: Config | None, preset: str | None, overrides: dict, options: Ru
     resume, restart = options.resume, options.restart
     if resume is not None:
         if restart:
-            raise UsageError("--restart starts a run over; it cannot be combined with --resume")
+            raise UsageError(f"{option('--restart')} starts a run over; it cannot be combined with "
+                             f"{option('--resume')}")
         if config is not None:
             raise UsageError("pass either a Config, or a preset or checkpoint with overrides, not both")
         path, checkpoint = _load(resume, skipped)
@@ -107,8 +109,8 @@ def plan(config: Config | None, preset: str | None, overrides: dict, options: Ru
     path, checkpoint = newest_usable(folder, skipped)
     difference = _differences(checkpoint.config, config.to_dict(), dataset_in_memory, first_only=True)
     if difference:
-        raise UsageError(f"{folder} holds checkpoints of another run ({difference[0]}); add --restart to start "
-                         "over there, or choose another --checkpoint-dir")
+        raise UsageError(f"{folder} holds checkpoints of another run ({difference[0]}); add {passing('--restart')} to "
+                         f"start over there, or choose another {option('--checkpoint-dir')}")
     start.checkpoint, start.path = checkpoint, path  # the same command: its own outputs, nothing adopted
     return start
 
