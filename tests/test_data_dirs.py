@@ -64,7 +64,7 @@ def test_a_data_dir_that_does_not_exist_is_named_even_with_the_variable_set(tiny
     monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "env"))
     with pytest.raises(UsageError) as error:
         load_dataset("mnist", sandbox / "dta", download=False)
-    assert_one_line(error, f"--data-dir {sandbox / 'dta'}: no such folder", "check the path")
+    assert_one_line(error, f"data_dir {sandbox / 'dta'}: no such folder", "check the path")
 
 
 def test_an_xpnet_data_dir_that_does_not_exist_is_named(tiny_mnist, sandbox, monkeypatch):
@@ -105,7 +105,7 @@ def test_a_checkpoints_data_dir_that_is_gone_is_not_an_error(tiny_mnist, sandbox
                              hidden=(), epochs=1)
     (sandbox / "data").rename(sandbox / "moved")  # the model is used on another machine, say
     monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "moved"))
-    assert xpnet.load_model(path).dataset.source == f"{sandbox / 'moved' / 'mnist'} (from XPNET_DATA_DIR)"
+    assert xpnet.load_model(path, with_data=True).dataset.source == f"{sandbox / 'moved' / 'mnist'} (from XPNET_DATA_DIR)"
 
 
 def test_a_data_dir_that_is_the_cache_is_looked_in_once(tiny_mnist, sandbox):
