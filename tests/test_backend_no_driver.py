@@ -50,3 +50,13 @@ def test_the_answer_is_cached(fresh_probe, monkeypatch):
 
 def test_the_driver_probe_is_a_plain_bool():
     assert isinstance(backend_module._nvidia_driver_present(), bool)
+
+
+@pytest.mark.parametrize("device", ["auto", "cuda", "cuda:0"])
+def test_cupy_asked_by_name_without_a_gpu_points_to_numpy_not_in_a_circle(fresh_probe, monkeypatch, device):
+    """--backend cupy said 'use --device cpu', and --backend cupy --device cpu says CuPy has no CPU."""
+    monkeypatch.setattr(backend_module, "_nvidia_driver_present", lambda: False)
+    _without_cupy(monkeypatch)
+    with pytest.raises(XpnetError) as caught:
+        resolve("cupy", device)
+    assert str(caught.value).endswith("use --backend numpy --device cpu"), str(caught.value)

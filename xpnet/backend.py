@@ -474,6 +474,8 @@ def _make(name: str, device: str, reason: str) -> Backend:
         index = _parse_cuda_index(device)
         problem = _cupy_problem(index)
         if problem is not None:
+            if reason.startswith("--backend"):  # CuPy asked for by name: the CPU is another backend, not a device
+                problem = problem.replace(USE_THE_CPU, f"use {cpu_flags('cupy')}")
             raise XpnetError(f"--device cuda:{index} is not usable: {problem}")
         import array_api_compat.cupy as xp
         import cupy
@@ -654,6 +656,7 @@ def _import(name: str):
 
 
 _CUPY_PROBES: dict[int, str | None] = {}
+USE_THE_CPU = "use --device cpu"  # the advice of a probe; a run that named CuPy gets cpu_flags("cupy") instead
 
 
 def _nvidia_driver_present() -> bool:
@@ -672,7 +675,7 @@ def _cupy_problem(index: int) -> str | None:
         return _CUPY_PROBES[index]
     # Without a driver no CuPy install can help, so say that before suggesting a 3 GB one.
     if not _nvidia_driver_present():
-        problem = "no NVIDIA GPU found (no NVIDIA driver); use --device cpu"
+        problem = f"no NVIDIA GPU found (no NVIDIA driver); {USE_THE_CPU}"
         _CUPY_PROBES[index] = problem
         return problem
     try:
@@ -684,7 +687,7 @@ def _cupy_problem(index: int) -> str | None:
     problem = None
     try:
         if not cupy.cuda.is_available():
-            problem = "CuPy sees no CUDA GPU or NVIDIA driver (check nvidia-smi); use --device cpu"
+            problem = f"CuPy sees no CUDA GPU or NVIDIA driver (check nvidia-smi); {USE_THE_CPU}"
         else:
             count = cupy.cuda.runtime.getDeviceCount()
             if index >= count:
