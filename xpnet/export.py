@@ -43,8 +43,9 @@ def export_checkpoint(checkpoint, out) -> Path:
                          "pip install -e '.[export]' (or pip install onnx)") from None
     path = Path(checkpoint)
     _, loaded = newest_usable(path, lambda line: None) if is_folder(path) else (path, load_checkpoint(path))
-    graph = network_graph(loaded.network(), loaded.params, normalize=bool(loaded.config.get("normalize", True)),
-                          name=f"xpnet {loaded.network().title()}")
+    network = loaded.network()
+    graph = network_graph(network, loaded.params, normalize=bool(loaded.config.get("normalize", True)),
+                          name=f"xpnet {network.title()}")
     onnx.checker.check_model(graph)
     return write_output(out, graph.SerializeToString(), fix="choose another OUT.onnx")
 

@@ -140,10 +140,11 @@ def _fix(known: KnownDataset, others: dict[Path, str]) -> str:
             f"{passing('--data-dir', 'ROOT')}, or set XPNET_DATA_DIR=ROOT")
 
 
-def _find_local(known: KnownDataset, data_dir, others: dict[Path, str]) -> Dataset | None:
-    """The first verified copy in search_folders' order, or None; a folder holding another known
-    dataset is looked past and noted in others."""
-    for folder, origin in search_folders(known, data_dir):
+def _find_local(known: KnownDataset, folders: list[tuple[Path, str | None]],
+                others: dict[Path, str]) -> Dataset | None:
+    """The first verified copy among folders (search_folders' (folder, origin) pairs, in order), or
+    None; a folder holding another known dataset is looked past and noted in others."""
+    for folder, origin in folders:
         files = find_mnist_files(folder)
         if len(files) == len(MNIST_FILES):
             try:
@@ -155,10 +156,11 @@ def _find_local(known: KnownDataset, data_dir, others: dict[Path, str]) -> Datas
 
 def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Dataset:
     others: dict[Path, str] = {}
-    found = _find_local(known, data_dir, others)
+    folders = search_folders(known, data_dir)
+    found = _find_local(known, folders, others)
     if found is not None:
         return found
-    looked = ", ".join(_describe_folder(known, folder, others) for folder, _ in search_folders(known, data_dir))
+    looked = ", ".join(_describe_folder(known, folder, others) for folder, _ in folders)
     fix = _fix(known, others)
     if not download:
         raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off "

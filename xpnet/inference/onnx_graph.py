@@ -12,6 +12,8 @@ in float32 (a float64 checkpoint is rounded once).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
@@ -28,7 +30,7 @@ def network_graph(network, params, *, normalize: bool, name: str = "xpnet"):
 
     height, width, channels = network.image_shape
     nodes, weights = [], []
-    counter = iter(range(10 ** 6))
+    counter = itertools.count()
 
     def fresh(stem: str) -> str:
         return f"{stem}_{next(counter)}"
@@ -71,7 +73,8 @@ def _layer(layer, current: str, remaining, node, constant) -> str:
     """The nodes of one xpnet layer after ``current``; the name of its output."""
     if isinstance(layer, Dense):
         W, b = next(remaining)
-        return node("Gemm", [current, constant("W", np.asarray(W, np.float32)), constant("b", np.asarray(b, np.float32))])
+        weights = constant("W", np.asarray(W, np.float32))
+        return node("Gemm", [current, weights, constant("b", np.asarray(b, np.float32))])
     if isinstance(layer, ReLU):
         return node("Relu", [current])
     if isinstance(layer, Conv2d):

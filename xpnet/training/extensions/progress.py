@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..epoch import batch_count
 from ..loop import Extension
 
 
@@ -16,7 +17,6 @@ class ProgressBar(Extension):
         self.bar = None
 
     def epoch_start(self, run, epoch: int) -> None:
-        from ..epoch import batch_count
         from tqdm import tqdm
 
         self.bar = tqdm(total=batch_count(run.data.train.size, run.batch_size), desc=f"epoch {epoch}/{run.epochs}",
