@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -47,7 +47,7 @@ class Backend:
     """
 
     name: str
-    xp: Any
+    xp: Any = field(repr=False)  # its repr names the install path: repr(Backend) would vary by machine
     device: Any
     reason: str = ""
     notes: tuple[str, ...] = ()  # lines a run prints under its header: how the library was set up
