@@ -107,7 +107,7 @@ def test_a_run_with_shifts_resumes_bit_for_bit(small_dataset, tmp_path, monkeypa
     resumed = xpnet.fit(checkpoint_dir=str(tmp_path), **settings)
     for (W, b), (W_ref, b_ref) in zip(resumed.host_params(), whole.host_params(), strict=True):
         assert np.array_equal(W, W_ref) and np.array_equal(b, b_ref)
-    with pytest.raises(UsageError, match=r"--shift 1 \(the checkpoint's run has 2\)"):
+    with pytest.raises(UsageError, match=r"shift=1 \(the checkpoint's run has 2\)"):
         xpnet.fit(checkpoint_dir=str(tmp_path), **dict(settings, shift=1))
 
 

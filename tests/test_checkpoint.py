@@ -135,7 +135,7 @@ def test_an_interrupt_inside_an_epoch_resumes_bit_identically(tiny_dataset, tmp_
                     **TRAINING[training])
     whole = xpnet.fit(epochs=3, **settings)
     stop_after(monkeypatch, 12 + 5)  # 12 steps per epoch: stop 5 steps into epoch 2
-    with pytest.raises(xpnet.TrainingInterrupted, match="epoch 2 after 5 step.*--resume"):
+    with pytest.raises(xpnet.TrainingInterrupted, match=r"epoch 2 after 5 step.*call fit again as before, or fit\(\.\.\., resume="):
         xpnet.fit(epochs=3, checkpoint_dir=str(tmp_path), **settings)
     interrupted = load_checkpoint(tmp_path / "xpnet-interrupted.npz")
     assert interrupted.epoch == 1 and interrupted.in_progress["steps"] == 5
@@ -167,7 +167,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monke
 def test_resuming_with_another_architecture_is_refused(tiny_dataset, tmp_path):
     xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(8,), epochs=1, save_path=str(tmp_path / "m.npz"),
               log=None)
-    with pytest.raises(xpnet.XpnetError, match=r"--hidden 9 \(the checkpoint's run has 8\)"):
+    with pytest.raises(xpnet.XpnetError, match=r"hidden=9 \(the checkpoint's run has 8\)"):
         xpnet.fit(resume=tmp_path / "m.npz", dataset=tiny_dataset, hidden=(9,), log=None)
 
 
@@ -221,7 +221,7 @@ def test_a_file_that_is_not_a_zip_or_holds_pickles_is_refused_without_advice_to_
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_divergence_from_a_huge_weight_decay_names_it(tiny_dataset):
-    with pytest.raises(xpnet.XpnetError, match=r"lower the weight decay \(now --weight-decay 1e\+300\) or the "
+    with pytest.raises(xpnet.XpnetError, match=r"lower the weight decay \(now weight_decay=1e\+300\) or the "
                                                r"learning rate"):
         xpnet.fit(dataset=tiny_dataset, backend="numpy", epochs=2, weight_decay=1e300, log=None)
 

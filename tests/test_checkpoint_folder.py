@@ -97,7 +97,7 @@ def test_a_second_run_into_the_same_folder_fails_at_once_and_a_dead_runs_lock_is
     try:
         assert holder.stdout.readline().strip() == "locked"
         words = (rf"another xpnet run \(process {holder.pid}\) is writing checkpoints to {tmp_path}; "
-                 "wait for it to end, or choose another --checkpoint-dir")
+                 "wait for it to end, or choose another checkpoint_dir")
         with pytest.raises(FolderInUse, match=words):
             with locked(tmp_path):
                 pass

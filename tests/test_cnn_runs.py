@@ -62,7 +62,7 @@ def test_a_cnn_checkpoint_resumes_bit_for_bit(small_dataset, tmp_path, monkeypat
 
 def test_resuming_with_another_network_is_refused_naming_both(small_dataset, tmp_path):
     xpnet.fit(checkpoint_dir=str(tmp_path), **_settings(dataset=small_dataset, backend="numpy", epochs=1))
-    with pytest.raises(UsageError, match="--arch"):
+    with pytest.raises(UsageError, match="arch='conv8k3,pool,fc16' .the checkpoint's run has arch='conv4k3"):
         xpnet.fit(checkpoint_dir=str(tmp_path), **_settings(dataset=small_dataset, backend="numpy", epochs=1,
                                                             arch="conv8k3,pool,fc16"))
 
@@ -145,7 +145,7 @@ def test_the_cnn_presets_run_their_networks(preset, network):
 
 def test_a_cnn_preset_refuses_hidden_naming_arch():
     with pytest.raises(UsageError, match="preset lenet is the network conv6k5,pool,conv16k5v,pool,fc120,fc84: "
-                                         "change its fc layers with --arch"):
+                                         "change its fc layers with arch, not hidden"):
         xpnet.from_preset("lenet", hidden=(64,))
     assert xpnet.from_preset("lenet", arch="conv6k5,pool,fc32").hidden == (32,)
 
@@ -176,12 +176,12 @@ def test_an_edited_cnn_checkpoint_is_refused_naming_the_setting(cnn_checkpoint, 
 
 
 @pytest.mark.parametrize("first, then, fragment", [
-    (dict(arch="fc32"), dict(arch="fc64"), "--arch fc64 (the checkpoint's run has 32)"),
-    (dict(hidden=(32,)), dict(hidden=(64,)), "--hidden 64 (the checkpoint's run has 32)"),
-    (dict(hidden=(32,)), dict(arch="conv4k3,fc32"), "--arch conv4k3,fc32 (the checkpoint's run has 32)"),
-    (dict(arch=ARCH), dict(hidden=(16,)), f"the checkpoint's run is the network {ARCH}, which only --arch describes"),
-    (dict(arch=ARCH), dict(arch="fc16"), f"--arch fc16 (the checkpoint's run has --arch {ARCH})"),
-    (dict(arch=ARCH), dict(arch=ARCH.replace("fc16", "fc8")), "--arch conv4k3,pool,conv6k3v,pool,fc8 (the"),
+    (dict(arch="fc32"), dict(arch="fc64"), "arch='fc64' (the checkpoint's run has 32)"),
+    (dict(hidden=(32,)), dict(hidden=(64,)), "hidden=64 (the checkpoint's run has 32)"),
+    (dict(hidden=(32,)), dict(arch="conv4k3,fc32"), "arch='conv4k3,fc32' (the checkpoint's run has 32)"),
+    (dict(arch=ARCH), dict(hidden=(16,)), f"the checkpoint's run is the network {ARCH}, which only arch describes"),
+    (dict(arch=ARCH), dict(arch="fc16"), f"arch='fc16' (the checkpoint's run has arch='{ARCH}')"),
+    (dict(arch=ARCH), dict(arch=ARCH.replace("fc16", "fc8")), "arch='conv4k3,pool,conv6k3v,pool,fc8' (the"),
 ])
 def test_resuming_with_another_network_names_it_whichever_flag_describes_it(small_dataset, tmp_path, first, then,
                                                                            fragment):
@@ -200,7 +200,7 @@ def test_a_resume_that_agrees_on_the_network_goes_on(small_dataset, tmp_path):
 
 
 @pytest.mark.parametrize("settings, fragment", [
-    (dict(arch="conv4k3,pool", dropout=0.5), "--arch conv4k3,pool has no fc layer"),
+    (dict(arch="conv4k3,pool", dropout=0.5), "arch='conv4k3,pool' has no fc layer"),
     (dict(hidden=(), dropout=0.5), "softmax regression has no hidden layer"),
 ])
 def test_dropout_without_an_fc_layer_is_refused_before_a_new_run(small_dataset, settings, fragment):

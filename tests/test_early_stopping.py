@@ -92,8 +92,9 @@ def test_an_interrupted_watched_run_resumed_stops_at_the_same_epoch_with_the_sam
 
 
 @pytest.mark.parametrize("settings, words", [
-    (dict(early_stopping=3), "--early-stopping watches the dev split, and there is none: add --dev-size N"),
-    (dict(keep_best=True), "--keep-best watches the dev split"),
+    (dict(early_stopping=3), "early_stopping watches the dev split, and there is none: add dev_size=N "
+                              r"\(e\.g\. dev_size=5000\)"),
+    (dict(keep_best=True), "keep_best watches the dev split"),
     (dict(early_stopping=3, dev_size=100, monitor="test_accuracy"), "bad monitor 'test_accuracy'"),
     (dict(early_stopping=-1, dev_size=100), r"patience \(--early-stopping\) must be a whole number, 0 or more"),
 ])

@@ -36,7 +36,7 @@ def test_the_divergence_check_names_the_last_finite_loss_and_what_to_lower():
     run, _ = a_run(lr=0.5)
     run.history = [record(1, 0.7), record(2, math.nan)]
     with pytest.raises(XpnetError, match=r"diverged in epoch 2: the loss is not finite \(last finite loss: 0\.7000 "
-                                         r"in epoch 1\); lower the learning rate \(now --lr 0\.5\)"):
+                                         r"in epoch 1\); lower the learning rate \(now lr=0\.5\)"):
         DivergenceCheck().epoch_end(run, run.history[-1])
     run.history, run.params_sum = [record(1, 0.7)], math.inf
     with pytest.raises(XpnetError, match="a parameter is not finite"):

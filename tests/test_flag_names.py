@@ -122,3 +122,35 @@ def test_restart_with_resume_names_keywords_in_python_and_flags_on_the_command_l
         xpnet.fit(dataset="synthetic:60", resume="m.npz", restart=True)
     assert main(["--resume", "m.npz", "--restart"]) == 2
     assert "--restart starts a run over; it cannot be combined with --resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("keywords, flags, in_python, on_the_command_line", [
+    (dict(early_stopping=3), ["--early-stopping", "3"],
+     "early_stopping watches the dev split, and there is none: add dev_size=N (e.g. dev_size=5000)",
+     "--early-stopping watches the dev split, and there is none: add --dev-size N (e.g. --dev-size 5000)"),
+    (dict(dev_size=600), ["--dev-size", "600"], "dev_size=600 leaves no training data",
+     "--dev-size 600 leaves no training data"),
+    (dict(hidden=(), dropout=0.5), ["--hidden", "", "--dropout", "0.5"], "or leave out dropout",
+     "or leave out --dropout"),
+    (dict(backend="cupy"), ["--backend", "cupy"], "use backend='numpy', device='cpu'",
+     "use --backend numpy --device cpu"),
+    (dict(backend="torch", device="cuda"), ["--backend", "torch", "--device", "cuda"],
+     "backend='torch', device='cuda' is not usable", "--backend torch --device cuda is not usable"),
+])
+def test_run_errors_name_keywords_in_python_and_flags_on_the_command_line(tmp_path, monkeypatch, capsys, keywords,
+                                                                          flags, in_python, on_the_command_line):
+    from xpnet.backend import available_backends, cuda_problem
+    from xpnet.errors import XpnetError
+    from xpnet.train import main
+
+    if keywords.get("backend") == "cupy" and cuda_problem() is None:
+        pytest.skip("CuPy runs here: the message is the one of a machine without a GPU")
+    if keywords.get("backend") == "torch" and ("torch" not in available_backends()
+                                               or __import__("torch").cuda.is_available()):
+        pytest.skip("needs PyTorch installed, on a machine where it sees no GPU")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(XpnetError) as caught:
+        xpnet.fit(dataset="synthetic:600", epochs=1, log=None, **keywords)
+    assert in_python in str(caught.value) and " --" not in str(caught.value), caught.value
+    assert main(["--dataset", "synthetic:600", "--epochs", "1", "--quiet", *flags]) != 0
+    assert on_the_command_line in capsys.readouterr().err

@@ -6,6 +6,7 @@ Victim files planted outside the run's folder must stay byte-identical; each ref
 line (exit status 2) before any work.
 """
 
+import contextlib
 import json
 import os
 import shlex
@@ -19,6 +20,7 @@ from stopping import stop_after
 from test_hostile_outputs import child_env, run_xpnet
 
 import xpnet
+from xpnet.arguments import on_the_command_line
 from xpnet.errors import UsageError
 from xpnet.train import main as train_main
 from xpnet.training import outputs as outputs_module
@@ -79,26 +81,35 @@ def test_a_received_checkpoint_writes_none_of_the_paths_it_names(tiny_dataset, t
     assert _contents(victims) == {"victim.npz": VICTIM, "victim.txt": VICTIM}
     note = next(line for line in lines if line.startswith("note: "))
     named = download if forged == "links in its folder" else victims
-    assert f"--save {named / 'victim.npz'} --metrics {named / 'victim.txt'}" in note, note
-    assert note.endswith("to write there, pass these flags again"), note
+    assert f"save='{named / 'victim.npz'}', metrics='{named / 'victim.txt'}'" in note, note
+    assert note.endswith("to write there, pass them again"), note
 
 
 @pytest.mark.parametrize("folder", [None, "ck"])
+@pytest.mark.parametrize("asked", ["command", "python"])
 def test_a_stopped_run_says_how_to_resume_with_its_outputs_and_doing_so_loses_nothing(tmp_path, monkeypatch,
-                                                                                      folder):
+                                                                                      folder, asked):
     """Resuming adopts no output outside the checkpoint folder (none at all without one), so the
-    stop message spells the output flags out; the command it gives ends as an uninterrupted run."""
+    stop message spells the output flags out (the command's flags, or fit's keywords); what it
+    gives ends as an uninterrupted run."""
     monkeypatch.chdir(tmp_path)
     run = dict(RUN, dataset=DATASET, hidden=(8,))
     whole = xpnet.fit(**run).host_params()
     stop_after(monkeypatch, 3)
-    with pytest.raises(xpnet.TrainingInterrupted) as stop:
+    with pytest.raises(xpnet.TrainingInterrupted) as stop, (on_the_command_line() if asked == "command"
+                                                            else contextlib.nullcontext()):
         xpnet.fit(save_path="m.npz", metrics_path="run.jsonl", checkpoint_dir=folder, **run)
     monkeypatch.setattr(run_module, "InterruptRequest", InterruptRequest)
     where = folder or "xpnet-interrupted.npz"
-    hint = f"python -m xpnet.train --resume {where} --save m.npz --metrics run.jsonl"
-    assert str(stop.value).endswith(hint), stop.value
-    assert train_main([*shlex.split(hint)[3:], "--quiet"]) == 0
+    if asked == "python":
+        again = "call fit again as before, or " if folder else ""
+        assert str(stop.value).endswith(f"{again}fit(..., resume={where!r}, save='m.npz', metrics='run.jsonl')"), \
+            stop.value
+        xpnet.fit(resume=where, save="m.npz", metrics="run.jsonl", log=None)
+    else:
+        hint = f"python -m xpnet.train --resume {where} --save m.npz --metrics run.jsonl"
+        assert str(stop.value).endswith(hint), stop.value
+        assert train_main([*shlex.split(hint)[3:], "--quiet"]) == 0
     assert _same(load_checkpoint(tmp_path / "m.npz").params, whole)
     records = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
     assert [record.get("epoch") for record in records] == [1, 2, None] and "test_accuracy" in records[-1]
@@ -113,7 +124,7 @@ def test_an_honest_resume_without_the_flags_names_the_outputs_it_does_not_write(
     lines = []
     xpnet.fit(resume="ck", dataset=tiny_dataset, log=lines.append)
     assert f"note: resuming writes only inside {tmp_path / 'ck'}, its checkpoint folder, so this run does not write " \
-           f"where that run wrote (--save {tmp_path / 'm.npz'}); to write there, pass these flags again" in lines
+           f"where that run wrote (save='{tmp_path / 'm.npz'}'); to write there, pass them again" in lines
     assert not (tmp_path / "m.npz").exists() and (tmp_path / "ck" / "epoch-0002.npz").is_file()
 
 

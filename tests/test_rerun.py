@@ -36,7 +36,7 @@ def test_the_same_call_run_again_continues_where_it_stopped_and_ends_identical(t
                                                                                 whole, steps):
     folder = tmp_path / "run"
     stop_after(monkeypatch, steps)
-    with pytest.raises(xpnet.TrainingInterrupted, match="rerun the same command"):
+    with pytest.raises(xpnet.TrainingInterrupted, match="call fit again as before"):
         xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(folder), **RUN)
     monkeypatch.undo()
     lines = []
@@ -51,13 +51,13 @@ def test_the_same_call_run_again_continues_where_it_stopped_and_ends_identical(t
 def test_another_run_into_the_folder_is_refused_naming_the_difference_and_restart_starts_over(tiny_dataset, tmp_path):
     folder = str(tmp_path / "run")
     xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **RUN)
-    with pytest.raises(UsageError, match=r"holds checkpoints of another run \(--lr 0.05 \(the checkpoint's run has "
+    with pytest.raises(UsageError, match=r"holds checkpoints of another run \(lr=0.05 \(the checkpoint's run has "
                                          r"0.1\)\); add restart=True to start over there"):
         xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, **{**RUN, "lr": 0.05})
     lines = []
     fresh = xpnet.fit(dataset=tiny_dataset, checkpoint_dir=folder, restart=True, **{**RUN, "lr": 0.05, "epochs": 2,
                                                                                      "log": lines.append})
-    assert lines[0] == f"--restart: deleted the 3 checkpoint(s) of the previous run in {folder}"
+    assert lines[0] == f"restart=True: deleted the 3 checkpoint(s) of the previous run in {folder}"
     assert [r["epoch"] for r in fresh.history] == [1, 2]
     assert load_checkpoint(tmp_path / "run" / "epoch-0002.npz").config["lr"] == 0.05
 
@@ -97,8 +97,8 @@ def test_resume_accepts_flags_that_agree_and_names_each_that_does_not(tiny_datas
     with pytest.raises(UsageError) as refused:
         xpnet.fit(resume=folder, lr=0.5, optimizer="adam", hidden=(), log=None)
     message = str(refused.value)
-    assert "--lr 0.5 (the checkpoint's run has 0.1)" in message and "--optimizer adam (the checkpoint's run has sgd)" \
-        in message and "--hidden" not in message
+    assert "lr=0.5 (the checkpoint's run has 0.1)" in message and "optimizer='adam' (the checkpoint's run has sgd)" \
+        in message and "hidden" not in message
 
 
 def test_more_epochs_under_a_schedule_say_what_happens_to_it(tiny_dataset, tmp_path):
@@ -395,7 +395,7 @@ def test_fewer_epochs_than_done_says_so(tiny_dataset, tmp_path):
     xpnet.fit(dataset=tiny_dataset, checkpoint_dir=str(tmp_path), **RUN)
     lines = []
     xpnet.fit(resume=tmp_path, dataset=tiny_dataset, epochs=2, log=lines.append)
-    assert "note: the run has done 4 epochs, more than --epochs 2: nothing to train; it is tested and saved as it " \
+    assert "note: the run has done 4 epochs, more than epochs=2: nothing to train; it is tested and saved as it " \
            "is" in lines
 
 

@@ -52,6 +52,11 @@ def on_the_command_line():
         _ON_THE_COMMAND_LINE.reset(token)
 
 
+def flags_are_named() -> bool:
+    """True within :func:`on_the_command_line`: a message names flags, not keywords."""
+    return _ON_THE_COMMAND_LINE.get()
+
+
 def option(flag: str) -> str:
     """``--save`` on the command line, ``save`` (its keyword) in Python."""
     return flag if _ON_THE_COMMAND_LINE.get() else flag.removeprefix("--").replace("-", "_")
@@ -59,12 +64,14 @@ def option(flag: str) -> str:
 
 def passing(flag: str, value: str | None = None) -> str:
     """How the user gives ``flag`` (with ``value``): ``--data-dir ROOT`` or ``data_dir=ROOT`` (an
-    upper-case placeholder is left bare, other values quoted); ``--no-download``: ``download=False``."""
+    upper-case placeholder and a number are left bare, other values quoted); ``--no-download``:
+    ``download=False``."""
     if _ON_THE_COMMAND_LINE.get():
         return flag if value is None else f"{flag} {value}"
     name = option(flag)
     if value is not None:
-        return f"{name}={value if value.isupper() else repr(value)}"
+        bare = value.isupper() or _DECIMAL.fullmatch(value) or value in ("True", "False", "None")
+        return f"{name}={value if bare else repr(value)}"
     return f"{name[3:]}=False" if name.startswith("no_") else f"{name}=True"
 
 

@@ -22,7 +22,7 @@ from array_api_compat import (array_namespace, is_array_api_strict_namespace, is
                               is_numpy_array, is_torch_array)
 from array_api_compat import device as device_of
 
-from .arguments import MAX_CUDA_INDEX, MAX_THREADS, a_name, shown, whole_number
+from .arguments import MAX_CUDA_INDEX, MAX_THREADS, a_name, flags_are_named, passing, shown, whole_number
 from .errors import UsageError, XpnetError
 from .nn.checks import ParameterError, whole
 
@@ -262,10 +262,16 @@ def cuda_problem() -> str | None:
     return _cupy_problem(0)
 
 
+def placement(backend: str, device: str) -> str:
+    """``--backend jax --device cuda:1``, or ``backend='jax', device='cuda:1'`` in Python."""
+    joiner = " " if flags_are_named() else ", "
+    return joiner.join((passing("--backend", backend), passing("--device", device)))
+
+
 def cpu_flags(backend: str) -> str:
     """The command-line flags that move a run asked for on ``backend`` onto the CPU (PyTorch and
-    JAX run there themselves; CuPy cannot)."""
-    return "--backend numpy --device cpu" if backend == "cupy" else "--device cpu"
+    JAX run there themselves; CuPy cannot): ``--device cpu``, or ``device='cpu'`` in Python."""
+    return placement("numpy", "cpu") if backend == "cupy" else passing("--device", "cpu")
 
 
 def to_device(host_array: np.ndarray, backend: Backend, dtype=None):
@@ -470,13 +476,15 @@ def _cuda_version(number: int) -> str:
 def _make(name: str, device: str, reason: str) -> Backend:
     if name == "cupy":
         if device != "auto" and not device.startswith("cuda"):
-            raise UsageError(f"CuPy runs on CUDA devices only, not {device!r}; use --device cuda or --backend numpy")
+            raise UsageError(f"CuPy runs on CUDA devices only, not {device!r}; use {passing('--device', 'cuda')} "
+                             f"or {passing('--backend', 'numpy')}")
         index = _parse_cuda_index(device)
         problem = _cupy_problem(index)
         if problem is not None:
-            if reason.startswith("--backend"):  # CuPy asked for by name: the CPU is another backend, not a device
-                problem = problem.replace(USE_THE_CPU, f"use {cpu_flags('cupy')}")
-            raise XpnetError(f"--device cuda:{index} is not usable: {problem}")
+            # CuPy asked for by name: the CPU is another backend, not a device
+            to_the_cpu = cpu_flags("cupy") if reason.startswith("--backend") else passing("--device", "cpu")
+            problem = problem.replace(USE_THE_CPU, f"use {to_the_cpu}")
+            raise XpnetError(f"{passing('--device', f'cuda:{index}')} is not usable: {problem}")
         import array_api_compat.cupy as xp
         import cupy
 
@@ -501,8 +509,8 @@ def _make(name: str, device: str, reason: str) -> Backend:
             index = _parse_cuda_index(device)
             if not torch.cuda.is_available():
                 raise XpnetError(
-                    f"--backend torch --device {device} is not usable: this PyTorch build sees no CUDA GPU; "
-                    "use --device cpu, or install a CUDA build of PyTorch on a machine with an NVIDIA driver"
+                    f"{placement('torch', device)} is not usable: this PyTorch build sees no CUDA GPU; "
+                    f"use {passing('--device', 'cpu')}, or install a CUDA build of PyTorch on a machine with an NVIDIA driver"
                 )
             return Backend(name, xp, torch.device("cuda", index), reason)
         raise _cpu_only(name, device)
@@ -517,7 +525,8 @@ def _make(name: str, device: str, reason: str) -> Backend:
         if device in known:
             return Backend(name, xp, xp.Device(device), reason)
         raise UsageError(
-            f"array-api-strict has no device {device!r}; use --device cpu (or its fake second device, device1)"
+            f"array-api-strict has no device {device!r}; use {passing('--device', 'cpu')} "
+            "(or its fake second device, device1)"
         )
     raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_CHOICES)}")
 
@@ -618,19 +627,21 @@ def _jax_device(jax, device: str):
         gpus = jax.devices("cuda")
     except RuntimeError:
         raise XpnetError(
-            f"--backend jax --device {device} is not usable: this JAX install sees no CUDA GPU; use --device cpu, "
+            f"{placement('jax', device)} is not usable: this JAX install sees no CUDA GPU; "
+            f"use {passing('--device', 'cpu')}, "
             "or install it with pip install -e '.[jax-cuda12]' (CUDA 12 driver) or '.[jax-cuda13]' (CUDA 13) on a "
             "machine with an NVIDIA driver"
         ) from None
     if index >= len(gpus):
-        raise XpnetError(f"--backend jax --device {device} is not usable: only {len(gpus)} CUDA device(s) found; "
-                         f"use --device cuda:0..cuda:{len(gpus) - 1}")
+        raise XpnetError(f"{placement('jax', device)} is not usable: only {len(gpus)} CUDA device(s) found; "
+                         f"use {passing('--device', f'cuda:0..cuda:{len(gpus) - 1}')}")
     return gpus[index]
 
 
 def _cpu_only(name: str, device: str) -> Exception:
     if device.startswith("cuda"):
-        return UsageError(f"--backend {name} runs on the CPU only; use --backend cupy (or auto) with --device {device}")
+        return UsageError(f"{passing('--backend', name)} runs on the CPU only; use {passing('--backend', 'cupy')} "
+                          f"(or auto) with {passing('--device', device)}")
     return UsageError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
 
 
@@ -656,7 +667,7 @@ def _import(name: str):
 
 
 _CUPY_PROBES: dict[int, str | None] = {}
-USE_THE_CPU = "use --device cpu"  # the advice of a probe; a run that named CuPy gets cpu_flags("cupy") instead
+USE_THE_CPU = "use --device cpu"  # a probe's advice, cached; _make puts the flags (or keywords) that apply
 
 
 def _nvidia_driver_present() -> bool:

@@ -93,7 +93,7 @@ def newest_usable(folder: str | os.PathLike,
     if failures:
         raise CheckpointError(f"no usable checkpoint in {folder}: {failures[0]}")
     raise CheckpointError(f"no checkpoint (epoch-NNNN.npz or {INTERRUPTED_NAME}) in {folder}; "
-                          "train with --checkpoint-dir to write some")
+                          f"train with {option('--checkpoint-dir')} to write some")
 
 
 def prune(folder: str | os.PathLike, keep: int) -> None:
@@ -131,7 +131,7 @@ def locked(folder: str | os.PathLike):
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise XpnetError(f"cannot make the checkpoint folder {folder} ({error.strerror or error}); "
-                         "choose another --checkpoint-dir") from None
+                         f"choose another {option('--checkpoint-dir')}") from None
     try:
         import fcntl
     except ImportError:
@@ -146,7 +146,7 @@ def locked(folder: str | os.PathLike):
             owner = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()
             owner = owner if re.fullmatch(r"[0-9]{1,10}", owner) else "unknown"
             raise FolderInUse(f"another xpnet run (process {owner}) is writing checkpoints to {folder}; "
-                              "wait for it to end, or choose another --checkpoint-dir") from None
+                              f"wait for it to end, or choose another {option('--checkpoint-dir')}") from None
         try:  # the PID only names the owner to a second run; the flock is the lock, so a full disk is no matter
             os.ftruncate(descriptor, 0)
             os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)

@@ -7,7 +7,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..arguments import MAX_COUNT, MAX_LAYERS, MAX_SEED, MAX_THREADS, MAX_WIDTH, shown, whole_number
+from ..arguments import MAX_COUNT, MAX_LAYERS, MAX_SEED, MAX_THREADS, MAX_WIDTH, option, passing, shown, whole_number
 from ..errors import UsageError
 from ..nn.architecture import EXAMPLE, Architecture, parse_arch
 from ..nn.augment import shift_size
@@ -140,18 +140,19 @@ class Config:
         if self.monitor not in MONITORS:
             raise UsageError(f"bad monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
         if (self.early_stopping or self.keep_best) and not self.dev_size:
-            flag = "--early-stopping" if self.early_stopping else "--keep-best"
-            raise UsageError(f"{flag} watches the dev split, and there is none: add --dev-size N "
-                             "(e.g. --dev-size 5000)")
+            flag = option("--early-stopping" if self.early_stopping else "--keep-best")
+            raise UsageError(f"{flag} watches the dev split, and there is none: add {passing('--dev-size', 'N')} "
+                             f"(e.g. {passing('--dev-size', '5000')})")
         return self
 
     def check_dropout_has_units(self) -> None:
         """UsageError when dropout is asked of a network with no fc layer to drop units of (a new
         run's check: the checkpoints of older runs, where it did nothing, still load)."""
         if self.dropout and not self.hidden:
-            where = f"--arch {self.arch} has no fc layer" if self.arch else "softmax regression has no hidden layer"
+            where = (f"{passing('--arch', self.arch)} has no fc layer" if self.arch
+                     else "softmax regression has no hidden layer")
             raise UsageError(f"dropout (--dropout) drops units of the fc layers, and {where}: add one, or leave "
-                             "out --dropout")
+                             f"out {option('--dropout')}")
 
     def _check_types(self) -> None:
         """Names are strings, switches are bools: what a Python caller might get wrong before any value."""
@@ -277,13 +278,14 @@ PRESETS: dict[str, Preset] = {
 def from_preset(name: str | None, **overrides) -> Config:
     """``Config()`` with preset ``name``'s settings, then ``overrides``, validated."""
     if "arch" in overrides and "hidden" in overrides:
-        raise UsageError("give the hidden layers either with --arch (fcN tokens) or with --hidden, not both")
+        raise UsageError(f"give the hidden layers either with {option('--arch')} (fcN tokens) or with "
+                         f"{option('--hidden')}, not both")
     config = Config()
     if name is not None:
         if not isinstance(name, str) or name not in PRESETS:
             raise UsageError(f"unknown preset {shown(name)}; choose one of {', '.join(PRESETS)}")
         if "hidden" in overrides and "arch" in PRESETS[name].settings:
             raise UsageError(f"preset {name} is the network {PRESETS[name].settings['arch']}: change its fc "
-                             "layers with --arch, not --hidden")
+                             f"layers with {option('--arch')}, not {option('--hidden')}")
         config = config.replace(**PRESETS[name].settings)
     return config.replace(**overrides).validate()

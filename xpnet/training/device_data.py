@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arguments import passing
 from ..backend import Backend
 from ..errors import UsageError
 from ..nn.ops import one_hot
@@ -55,7 +56,7 @@ def device_splits(dataset, config, backend: Backend, rng: np.random.Generator):
     dev = None
     if config.dev_size:
         if config.dev_size >= images.shape[0]:
-            raise UsageError(f"--dev-size {config.dev_size} leaves no training data "
+            raise UsageError(f"{passing('--dev-size', str(config.dev_size))} leaves no training data "
                              f"(the training set has {images.shape[0]} examples)")
         shuffled = rng.permutation(images.shape[0])
         dev_rows, train_rows = shuffled[:config.dev_size], shuffled[config.dev_size:]

@@ -6,10 +6,10 @@ import json
 import os
 from pathlib import Path
 
+from ..arguments import option
 from ..errors import XpnetError
 from ..files import standard_stream, write_output
 
-FIX = "choose a writable path with --metrics"
 _LARGEST_READ_BACK = 100 * 2**20
 _sync = os.fsync
 
@@ -40,7 +40,7 @@ class MetricsLog:
             self.start_error = error
 
     def _write_start(self) -> None:
-        write_output(self.path, self.unwritten_start + b"".join(self.pending).decode(), fix=FIX)
+        write_output(self.path, self.unwritten_start + b"".join(self.pending).decode(), fix=_fix())
         self.unwritten_start = None
         self.pending.clear()
 
@@ -56,7 +56,7 @@ class MetricsLog:
             else:
                 self._append_to_file()
         except OSError as error:
-            raise XpnetError(f"cannot write {self.path}: {error.strerror or error}; {FIX}") from None
+            raise XpnetError(f"cannot write {self.path}: {error.strerror or error}; {_fix()}") from None
         self.pending.clear()
 
     def _append_to_file(self) -> None:
@@ -93,3 +93,8 @@ def _earlier_lines(path: Path, first_epoch: int) -> list[str]:
             break
         kept.append(line if line.endswith("\n") else line + "\n")
     return kept
+
+
+def _fix() -> str:
+    """What to do when the metrics file cannot be written, as a flag or as a keyword."""
+    return f"choose a writable path with {option('--metrics')}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arguments import option
 from ..backend import Backend
 from ..data import Dataset
 from ..nn.architecture import Architecture
@@ -73,5 +74,6 @@ def _check_compatible(checkpoint: Checkpoint, path, network: Architecture, confi
         raise CheckpointError(
             f"the checkpoint {path} holds a {held.title()} {checkpoint.dtype} model "
             f"but this run asks for {network.title()} {config.dtype}; "
-            "resume without changing --hidden, --arch, --dtype or --dataset"
+            f"resume without changing {', '.join(option(flag) for flag in ('--hidden', '--arch', '--dtype'))} "
+            f"or {option('--dataset')}"
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..arguments import a_path, a_switch, option, shown
-from ..backend import Backend, cpu_flags, limit_threads, resolve
+from ..backend import Backend, cpu_flags, limit_threads, placement, resolve
 from ..data import Dataset, load_dataset
 from ..errors import UsageError, XpnetError
 from ..nn.checks import whole
@@ -218,8 +218,8 @@ def _backend_for(start: Start, settings: dict) -> Backend:
     except XpnetError as error:
         if checkpoint is None or ("device" in settings and "backend" in settings):
             raise
-        trained = f"--backend {checkpoint.config.get('backend')} --device {checkpoint.config.get('device')}"
-        asked = f"--backend {config.backend} --device {config.device}"
+        trained = placement(str(checkpoint.config.get("backend")), str(checkpoint.config.get("device")))
+        asked = placement(config.backend, config.device)
         problem = ("which resuming keeps, and that is" if asked == trained
                    else f"which resuming keeps unless overridden, and {asked} is")
         raise type(error)(f"{start.path} was trained with {trained}, {problem} not usable here ({error}); "

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..arguments import option, passing
+from ..arguments import flags_are_named, option, passing
 from ..errors import UsageError
 from ..inference.terminal import printable
 from ..nn.architecture import parse_arch
@@ -104,7 +104,8 @@ def plan(config: Config | None, preset: str | None, overrides: dict, options: Ru
         return start
     if restart:
         removed = forget_run(folder)
-        start.notes.append(f"--restart: deleted the {len(removed)} checkpoint(s) of the previous run in {folder}")
+        start.notes.append(f"{passing('--restart')}: deleted the {len(removed)} checkpoint(s) of the previous run "
+                           f"in {folder}")
         return start
     path, checkpoint = newest_usable(folder, skipped)
     difference = _differences(checkpoint.config, config.to_dict(), dataset_in_memory, first_only=True)
@@ -135,14 +136,15 @@ def _adopt_outputs(start: Start, checkpoint: Checkpoint, path: Path, given: dict
         if at_home and _inside(value, home):
             adopted[key] = value
         else:
-            refused.append(f"{flag} {printable(shlex.quote(value))}")
+            refused.append(printable(passing(flag, shlex.quote(value) if flags_are_named() else value)))
     start.outputs = _merged(adopted, given)
     if refused:
         why = (f"resuming writes only inside {home}, its checkpoint folder" if at_home
                else f"{path} comes from a run without a checkpoint folder" if folder is None
                else f"nothing proves that {path} lies in its run's folder (a copy, a received file, an older xpnet's)")
-        start.notes.append(f"note: {why}, so this run does not write where that run wrote ({' '.join(refused)}); "
-                           "to write there, pass these flags again")
+        start.notes.append(f"note: {why}, so this run does not write where that run wrote "
+                           f"({(' ' if flags_are_named() else ', ').join(refused)}); "
+                           f"to write there, pass {'these flags' if flags_are_named() else 'them'} again")
 
 
 def _inside(stored: str, folder: Path) -> bool:
@@ -201,21 +203,25 @@ def _network_difference(trained: dict, asked: dict) -> str | None:
     before = _config(trained).validate()
     had = before.arch or _value("hidden", before.hidden)
     if "arch" not in asked and before.arch:  # --hidden cannot describe a CNN
-        return (f"--hidden {_value('hidden', _config({}).replace(hidden=asked['hidden']).validate().hidden)} "
-                f"(the checkpoint's run is the network {had}, which only --arch describes)")
+        hidden = _value('hidden', _config({}).replace(hidden=asked['hidden']).validate().hidden)
+        return (f"{passing('--hidden', hidden)} "
+                f"(the checkpoint's run is the network {had}, which only {option('--arch')} describes)")
     after = _config(trained).replace(**{key: asked[key] for key in ("arch", "hidden") if key in asked}).validate()
     if (after.arch, after.hidden) == (before.arch, before.hidden):
         return None
     typed = parse_arch(asked.get("arch", ""))
-    wanted = f"--arch {','.join(typed)}" if typed else f"--hidden {_value('hidden', after.hidden)}"
-    return f"{wanted} (the checkpoint's run has {'--arch ' + had if before.arch else had})"
+    wanted = passing("--arch", ",".join(typed)) if typed else passing("--hidden", _value("hidden", after.hidden))
+    return f"{wanted} (the checkpoint's run has {passing('--arch', had) if before.arch else had})"
 
 
 def _flag(key: str, value) -> str:
+    flag = f"--{key.replace('_', '-')}"
     if isinstance(value, bool):  # switches: --no-normalize, --dry-run...
+        if not flags_are_named():
+            return f"{key}={value}"
         return {("normalize", False): "--no-normalize", ("download", False): "--no-download"}.get(
-            (key, value), f"--{key.replace('_', '-')}" if value else f"no --{key.replace('_', '-')}")
-    return f"--{key.replace('_', '-')} {_value(key, value)}"
+            (key, value), flag if value else f"no {flag}")
+    return passing(flag, _value(key, value))
 
 
 def _value(key: str, value) -> str:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ...arguments import flags_are_named, option
 from ...errors import XpnetError
 from ..checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from ..checkpoint_folder import INTERRUPTED_BEST_NAME, INTERRUPTED_NAME, checkpoint_name, prune
@@ -89,15 +90,21 @@ def forget_interrupted(run, path: Path) -> None:
 
 
 def resume_hint(run, path: Path) -> str:
-    """How to resume: the same command, or --resume with the output flags spelled out (resuming
-    adopts only outputs inside the checkpoint folder, and none without one)."""
+    """How to resume: the same command (or ``fit`` call), or --resume (``resume=``) with the output
+    flags spelled out (resuming adopts only outputs inside the checkpoint folder, and none without one)."""
     outputs = run.outputs
-    flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in
-                    (("--save", outputs.save_path), ("--metrics", outputs.metrics_path)) if value)
-    resume = "python -m xpnet.train --resume "
-    if outputs.checkpoint_dir is not None:
-        return f"rerun the same command, or: {resume}{shlex.quote(outputs.checkpoint_dir)}{flags}"
-    return f"{resume}{shlex.quote(str(path))}{flags}"
+    named = [(flag, str(value)) for flag, value in (("--save", outputs.save_path), ("--metrics", outputs.metrics_path))
+             if value]
+    source = outputs.checkpoint_dir if outputs.checkpoint_dir is not None else str(path)
+    if flags_are_named():
+        resume = f"python -m xpnet.train --resume {shlex.quote(source)}" + "".join(
+            f" {flag} {shlex.quote(value)}" for flag, value in named)
+        again = "rerun the same command, or: "
+    else:
+        resume = "fit(..., " + ", ".join(f"{option(flag)}={value!r}"
+                                         for flag, value in [("--resume", source)] + named) + ")"
+        again = "call fit again as before, or "
+    return f"{again}{resume}" if outputs.checkpoint_dir is not None else resume
 
 
 def _write_interrupted(run, checkpoint: Checkpoint) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ...arguments import passing
 from ...errors import XpnetError
 from ..loop import Extension
 
@@ -20,8 +21,8 @@ class DivergenceCheck(Extension):
         last = f"{before['train_loss']:.4f} in epoch {before['epoch']}" if before else "none"
         kept = f"; the last good checkpoint is {run.last_saved}" if run.last_saved is not None else ""
         config = run.config
-        lower = f"the learning rate (now --lr {config.lr})"
+        lower = f"the learning rate (now {passing('--lr', str(config.lr))})"
         if config.weight_decay > 1:
-            lower = f"the weight decay (now --weight-decay {config.weight_decay}) or {lower}"
+            lower = f"the weight decay (now {passing('--weight-decay', str(config.weight_decay))}) or {lower}"
         raise XpnetError(f"training diverged in epoch {record['epoch']}: {what} is not finite (last finite loss: "
                          f"{last}){kept}; lower {lower}")

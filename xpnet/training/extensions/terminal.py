@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import __version__
+from ...arguments import passing
 from ...backend import float32_matmul
 from ..config import Config
 from ..loop import Extension
@@ -25,7 +26,7 @@ class TerminalReport(Extension):
                     + (f", {run.in_progress['steps']} step(s) into epoch {run.first_epoch}" if run.in_progress
                        else ""))
             if checkpoint.epoch > run.epochs:
-                run.say(f"note: the run has done {checkpoint.epoch} epochs, more than --epochs {run.epochs}: "
+                run.say(f"note: the run has done {checkpoint.epoch} epochs, more than {passing('--epochs', str(run.epochs))}: "
                         "nothing to train; it is tested and saved as it is")
         if run.config.dry_run:
             step = f"one step of epoch {run.first_epoch}" if run.first_epoch <= run.epochs else "no step (none is left)"
