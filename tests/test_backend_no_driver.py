@@ -5,6 +5,7 @@ import builtins
 import pytest
 
 import xpnet.backend as backend_module
+from xpnet.arguments import on_the_command_line
 from xpnet.backend import resolve
 from xpnet.errors import XpnetError
 
@@ -57,6 +58,9 @@ def test_cupy_asked_by_name_without_a_gpu_points_to_numpy_not_in_a_circle(fresh_
     """--backend cupy said 'use --device cpu', and --backend cupy --device cpu says CuPy has no CPU."""
     monkeypatch.setattr(backend_module, "_nvidia_driver_present", lambda: False)
     _without_cupy(monkeypatch)
-    with pytest.raises(XpnetError) as caught:
+    with pytest.raises(XpnetError) as caught, on_the_command_line():
         resolve("cupy", device)
     assert str(caught.value).endswith("use --backend numpy --device cpu"), str(caught.value)
+    with pytest.raises(XpnetError) as caught:  # from Python, the keywords
+        resolve("cupy", device)
+    assert str(caught.value).endswith("use backend='numpy', device='cpu'"), str(caught.value)

@@ -118,8 +118,11 @@ def test_a_checkpoint_from_a_gpu_run_says_how_to_resume_on_this_machine(tiny_dat
         if not given:
             with pytest.raises(xpnet.XpnetError) as caught:
                 xpnet.fit(resume=path, log=None)
-            message = str(caught.value)
-            assert "\n" not in message and str(path) in message and trained in message and message.endswith(fix)
+            message = str(caught.value)  # from Python, fit's keywords
+            keywords = ", ".join(f"{flag[2:]}={value!r}" for flag, value in zip(fix.split()[::2], fix.split()[1::2]))
+            assert "\n" not in message and str(path) in message, message
+            assert f"trained with backend={backend_name!r}, device={device!r}" in message, message
+            assert message.endswith(keywords), message
         assert train_main(["--resume", str(path), "--epochs", "2", *given]) in (1, 2)
         error = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("try: ")][-1]
         assert trained in error and error.endswith(fix), error

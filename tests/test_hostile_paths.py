@@ -344,7 +344,7 @@ def test_a_warning_naming_a_path_with_escapes_is_escaped(tmp_path, monkeypatch, 
     import xpnet.training.metrics_log as metrics_log
 
     def full_disk(path, data, **_):
-        raise XpnetError(f"cannot write {path}: No space left on device; {metrics_log.FIX}")
+        raise XpnetError(f"cannot write {path}: No space left on device; {metrics_log._fix()}")
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(metrics_log, "write_output", full_disk)

@@ -108,5 +108,5 @@ def test_bad_settings_are_usage_errors(tiny_dataset, settings):
 
 
 def test_dev_split_cannot_swallow_the_training_set(tiny_dataset):
-    with pytest.raises(UsageError, match="dev-size"):
+    with pytest.raises(UsageError, match="dev_size="):
         xpnet.fit(dataset=tiny_dataset, dev_size=600, log=None)
