@@ -124,8 +124,8 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     ``metrics`` writes one JSON line per epoch; ``quiet=True`` is ``log=None``
     (``save_path`` and ``metrics_path`` are older names of ``save`` and ``metrics``); ``progress`` shows a bar per epoch
     (default: on a terminal); without one, ``log_interval=N`` prints the epoch's running loss and
-    accuracy every N batches of an eager run (default None: a line per epoch). ``dry_run=True`` takes one step from where the run stands and
-    writes and deletes nothing.
+    accuracy every N batches of an eager run (default None: a line per epoch). ``dry_run=True``
+    takes one step from where the run stands and writes and deletes nothing.
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
     :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written (a dry run
     writes none).
@@ -166,8 +166,7 @@ def _extensions(run: RunState, start: Start, shown: str | None, signals: Signals
     """The run's extensions in the order they are called at each hook point: those that measure an
     epoch, then ``yours`` (which see what they measured and may add to the record or stop the run),
     then those that write it down. ``shown``: how an epoch's steps are shown: "bar" (a terminal),
-    "lines" (every --log-interval batches, but not in a compiled epoch, one call, nor in a dry run's
-    one step) or None (a quiet run)."""
+    "lines" (every --log-interval batches of an eager run, none in a dry run's one step) or None (quiet)."""
     measuring = [ProgressBar()] if shown == "bar" else []
     measuring.append(DivergenceCheck())
     measuring += [DevEvaluation()] if run.data.dev is not None else []
