@@ -56,7 +56,18 @@ def test_full_batch_and_softmax_regression_flags():
                        "--lr", "0.5", "--init", "uniform:0.05", "--no-normalize", "--log-interval", "2")
     assert result.returncode == 0, result.stderr
     assert "softmax regression 784-10" in result.stdout and "batch full" in result.stdout
-    assert "epoch 2/3" in result.stdout and "epoch 1/3" not in result.stdout
+    assert "epoch 2/3" in result.stdout and "epoch 1/3" not in result.stdout  # full batch: a step an epoch
+
+
+def test_log_interval_counts_batches_and_piped_prints_the_running_figures_as_pytorch_does():
+    # 6 steps an epoch: steps 4 and 8 (epoch 2's second) have a line; 12 is epoch 2's last, and its line covers it
+    result = run_train("--dataset", "synthetic:300", "--hidden", "8", "--batch-size", "50", "--epochs", "2",
+                       "--log-interval", "4")
+    assert result.returncode == 0, result.stderr
+    batch_lines = [line for line in result.stdout.splitlines() if "%)]" in line]
+    assert [line.split("  train loss")[0] for line in batch_lines] == ["epoch 1/2  [200/300 (67%)]",
+                                                                       "epoch 2/2  [100/300 (33%)]"]
+    assert all("train acc" in line for line in batch_lines)
 
 
 @pytest.mark.parametrize("args", [

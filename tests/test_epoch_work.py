@@ -142,7 +142,8 @@ def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_e
 
     whole_params, whole, finished = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order))
     steps = {"n": 0}
-    counting = EpochHooks(stop=lambda: steps["n"] >= 3, on_step=lambda _params: steps.__setitem__("n", steps["n"] + 1))
+    counting = EpochHooks(stop=lambda: steps["n"] >= 3,
+                          on_step=lambda _params, _totals: steps.__setitem__("n", steps["n"] + 1))
     params, part, finished_part = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order), counting)
     assert whole.steps > 3 and finished and not finished_part and part.steps == 3 and part.seen == 3 * 64
     params, rest, finished_rest = train_epoch(Step(SGD(0.1)), params, data, 64, EpochPlan(order, totals=part))
@@ -153,6 +154,28 @@ def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_e
     _, limited, finished_limited = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order),
                                                    EpochHooks(max_steps=2))
     assert finished_limited and limited.steps == 2
+
+
+def test_each_step_hands_on_the_epochs_running_totals_as_an_epoch_of_that_many_steps_ends_with(tiny_dataset):
+    """--log-interval's batch lines read them: after step k, the totals of the first k steps."""
+    from xpnet.training.epoch import EpochHooks
+
+    backend = resolve("numpy", "cpu")
+    data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float64", True),
+                       labels_to_device(tiny_dataset.train_labels, backend)).with_one_hot(10)
+    order = np.random.default_rng(1).permutation(data.size)
+
+    def fresh():
+        return [(W.copy(), b.copy()) for W, b in init_params([784, 16, 10], np.random.default_rng(0), dtype="float64")]
+
+    seen = []
+    train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order),
+                EpochHooks(on_step=lambda _params, totals: seen.append((totals.steps, totals.seen, totals.read()))))
+    assert [steps for steps, _, _ in seen] == list(range(1, len(seen) + 1)) and len(seen) > 3
+    for k in (1, 3):
+        _, first_k, _ = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order), EpochHooks(max_steps=k))
+        assert seen[k - 1] == (k, first_k.seen, first_k.read())
+    assert seen[2][2][0] > seen[0][2][0] > 0  # summed: it grows
 
 
 def test_an_epoch_without_one_hot_labels_says_how_to_make_them(tiny_dataset):

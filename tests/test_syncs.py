@@ -136,3 +136,21 @@ def test_fit_of_a_conv_net_reads_the_device_a_constant_number_of_times_per_epoch
     few_steps, many_steps = conversions(250, 1), conversions(25, 1)
     assert few_steps == many_steps, (few_steps, many_steps)
     assert conversions(25, 2) - many_steps == 2
+
+
+def test_a_printing_run_reads_the_device_per_epoch_and_once_per_batch_line_only(tiny_dataset, host_conversions):
+    """--log-interval's batch lines read the epoch's totals at their steps alone; without it, or
+    in a quiet run, a run that prints reads no more than a quiet one, however many its steps."""
+    def conversions(batch_size, log_interval=None, log=print):
+        host_conversions.clear()
+        lines = []
+        xpnet.fit(dataset=tiny_dataset, backend="array-api-strict", device="device1", hidden=(16,),
+                  batch_size=batch_size, epochs=2, log=None if log is None else lines.append, progress=False,
+                  log_interval=log_interval)
+        return sum(host_conversions.values()), sum("%)]" in line for line in lines)
+
+    few_steps, many_steps = conversions(250), conversions(10)
+    assert few_steps == many_steps and many_steps[1] == 0, (few_steps, many_steps)
+    assert conversions(10, log_interval=1, log=None)[0] == conversions(10, log=None)[0]
+    reads, batch_lines = conversions(10, log_interval=7)
+    assert batch_lines > 2 and reads == many_steps[0] + batch_lines, (reads, batch_lines, many_steps)

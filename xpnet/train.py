@@ -117,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "compile)")
     output = parser.add_argument_group("output")
     output.add_argument("--log-interval", type=positive_int, metavar="N",
-                        help=f"print every N epochs (default: {d.log_interval})")
+                        help="every N batches (steps, counted over the whole run), print the epoch's running train "
+                             "loss and accuracy, as PyTorch's MNIST example does, when not on a terminal (a progress "
+                             "bar shows there) and not compiled (a compiled epoch runs at once); an epoch's line "
+                             "only when a multiple of N falls in it (full batch: every N epochs); --resume takes it "
+                             "from the command, never the checkpoint (default: none, a line per epoch)")
     output.add_argument("--metrics", metavar="PATH", default=None,
                         help="write per-epoch metrics and a summary as JSON Lines (default: none)")
     output.add_argument("--quiet", action="store_true", default=False,

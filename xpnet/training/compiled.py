@@ -113,8 +113,8 @@ class CompiledEpochs:
         totals.seen += min((first + done) * step_size, n) - first * step_size
         totals.steps = first + done
         if hooks.on_step is not None:
-            for _ in range(done):  # after the call: each sees the epoch's last parameters
-                hooks.on_step(params)
+            for _ in range(done):  # after the call: each sees the epoch's last parameters and totals
+                hooks.on_step(params, totals)
         return params, totals, first + done == stop
 
     def _warmed_up(self, params, data: DeviceSplit, step: Step) -> bool:

@@ -101,7 +101,7 @@ class Config:
     monitor: str = "dev_loss"
     keep_best: bool = False
     normalize: bool = True
-    log_interval: int = 1
+    log_interval: int | None = None  # print every N batches (steps) of the run; None: a line per epoch
     eval_batch_size: int = 10000
     dry_run: bool = False
     threads: int | None = None
@@ -129,9 +129,11 @@ class Config:
         self.shift = shift_size(self.shift)
         if self.batch_size is not None:
             whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
-        for name, minimum, maximum in (("seed", 0, MAX_SEED), ("log_interval", 1, MAX_COUNT),
-                                       ("eval_batch_size", 1, MAX_COUNT), ("dev_size", 0, MAX_COUNT)):
+        for name, minimum, maximum in (("seed", 0, MAX_SEED), ("eval_batch_size", 1, MAX_COUNT),
+                                       ("dev_size", 0, MAX_COUNT)):
             setattr(self, name, whole(f"{name} (--{name.replace('_', '-')})", getattr(self, name), minimum, maximum))
+        if self.log_interval is not None:  # None: a line per epoch
+            self.log_interval = whole("log_interval (--log-interval)", self.log_interval, 1, MAX_COUNT)
         if isinstance(self.threads, int) and self.threads > MAX_THREADS:
             raise UsageError(f"threads (--threads) must be at most {MAX_THREADS}, got {self.threads}")
         if self.threads is not None:
@@ -263,14 +265,14 @@ PRESETS: dict[str, Preset] = {
         "AdamW lr 0.002 weight decay 0.05, cosine, batch 128, 10 epochs (MNIST: 99.20% test, 282 s of training "
         "on 2 CPU cores)",
         dict(arch="conv6k5,pool,conv16k5v,pool,fc120,fc84", init="he", optimizer="adamw", lr=0.002,
-             weight_decay=0.05, schedule="cosine", batch_size=128, epochs=10, seed=0),
+             weight_decay=0.05, schedule="cosine", batch_size=128, epochs=10, seed=0, log_interval=100),
     ),
     "cnn": Preset(
         "CNN conv16k5, pool, conv32k5v, pool, fc128, on images shifted at random by up to 1 pixel; AdamW lr "
         "0.003 weight decay 0.05, dropout 0.1, cosine, batch 128, 5 epochs (MNIST: 99.47% test, mean of seeds 0-2, "
         "277-286 s of training on 2 CPU cores; Fashion-MNIST: 90.80%)",
         dict(arch="conv16k5,pool,conv32k5v,pool,fc128", init="he", optimizer="adamw", lr=0.003, weight_decay=0.05,
-             schedule="cosine", dropout=0.1, shift=1, batch_size=128, epochs=5, seed=0),
+             schedule="cosine", dropout=0.1, shift=1, batch_size=128, epochs=5, seed=0, log_interval=100),
     ),
 }
 

@@ -24,7 +24,8 @@ from .step import Step
 @dataclass
 class EpochTotals:
     """Running totals of an epoch: summed loss (0-d, the run's dtype) and correct count
-    (0-d int64) on the device; examples ``seen`` and ``steps`` done, on the host."""
+    (0-d int64) on the device; examples ``seen`` and ``steps`` done, on the host. An eager epoch
+    keeps them current after each step without reading them (:meth:`read` waits for the device)."""
 
     loss_sum: object
     correct: object
@@ -76,15 +77,15 @@ class EpochHooks:
     """What a run's tooling may ask of an epoch, beside the math; each is optional.
 
     ``stop()`` is asked between steps (a host flag, never the device): yes ends the epoch
-    early, unfinished (Ctrl-C). ``on_step(params)`` is called after each step with the parameters it left
-    (a progress bar, an extension's ``step_end``).
+    early, unfinished (Ctrl-C). ``on_step(params, totals)`` is called after each step with the
+    parameters it left and the epoch's :class:`EpochTotals` so far (a progress bar, an extension's ``step_end``).
     ``max_steps`` ends the epoch once its step count (those of ``totals`` carried in included)
     reaches it, on purpose (a dry run); the epoch then reads as finished, and only its caller
     knows that it is not whole (``totals.steps`` < :func:`batch_count`).
     """
 
     stop: Callable[[], bool] | None = None
-    on_step: Callable[[list], None] | None = None
+    on_step: Callable[[list, EpochTotals], None] | None = None
     max_steps: int | None = None
 
 
@@ -119,10 +120,11 @@ def train_epoch(step, params, data: DeviceSplit, batch_size: int | None, plan: E
         carry = step(carry, batch, rows, step.codes(start, stop), optimizer.coefficients(optimizer.lr,
                                                                                            optimizer.steps + 1))
         optimizer.adopt(carry[1], optimizer.steps + 1)
+        totals.loss_sum, totals.correct = carry[2], carry[3]  # device scalars, not read
         totals.seen += stop - start
         totals.steps += 1
         if hooks.on_step is not None:
-            hooks.on_step(carry[0])
+            hooks.on_step(carry[0], totals)
     params, _, totals.loss_sum, totals.correct = carry
     return params, totals, finished
 

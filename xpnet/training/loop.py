@@ -47,8 +47,9 @@ class Extension:
     metrics (a dict, already last in ``run.history``) and ``summary`` the run's last record
     (test metrics, settings). An extension may add keys to ``record`` and may end the run after
     this epoch by setting ``run.stop_reason``. ``step_end`` is called only when ``per_step`` is
-    True, with ``run.params`` as the step left them; a compiled epoch calls it for each of its
-    steps once the epoch is done, each with the epoch's last parameters.
+    True, with ``run.params`` as the step left them and ``run.epoch_totals`` the epoch's running
+    totals (device scalars: reading them makes the step wait for the device); a compiled epoch
+    calls it for each of its steps once the epoch is done, each with the epoch's last parameters and totals.
     """
 
     per_step = False
@@ -113,8 +114,9 @@ def _train_one_epoch(run: RunState, epoch: int, extensions: list[Extension], sig
         extension.epoch_start(run, epoch)
     per_step = [extension for extension in extensions if extension.per_step]
 
-    def step_end(params):
+    def step_end(params, totals):
         run.params = params  # those the step left: the run's own may be spent (JAX donates them)
+        run.epoch_totals = totals
         for extension in per_step:
             extension.step_end(run)
     # A dry run takes one step from where the run stands (a resumed run: inside its epoch).

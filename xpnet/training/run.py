@@ -22,6 +22,7 @@ from ..errors import UsageError, XpnetError
 from ..nn.checks import whole
 from .checkpoint_folder import locked
 from .config import Config, as_usage_errors
+from .extensions.batch_lines import BatchLines
 from .extensions.best_epoch import BestEpoch
 from .extensions.checkpoints import Checkpoints
 from .extensions.dev_split import DevEvaluation
@@ -122,8 +123,9 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
     except those in :data:`xpnet.training.starting.MAY_CHANGE` (``epochs``, ``device``...).
     ``metrics`` writes one JSON line per epoch; ``quiet=True`` is ``log=None``
     (``save_path`` and ``metrics_path`` are older names of ``save`` and ``metrics``); ``progress`` shows a bar per epoch
-    (default: on a terminal). ``dry_run=True`` takes one step from where the run stands and
-    writes and deletes nothing.
+    (default: on a terminal); without one, ``log_interval=N`` prints the epoch's running loss and
+    accuracy every N batches of an eager run (default None: a line per epoch). ``dry_run=True``
+    takes one step from where the run stands and writes and deletes nothing.
     Raises :class:`XpnetError` for expected failures (a diverging run included) and
     :class:`TrainingInterrupted` after Ctrl-C, SIGTERM or SIGHUP, once a checkpoint is written (a dry run
     writes none).
@@ -156,18 +158,22 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         if dataset is None:
             dataset = load_dataset(start.config.dataset, start.config.data_dir, download=start.config.download)
         run = prepare_run(start, backend, dataset, say)
-        return train(run, _extensions(run, start, progress, signals, extensions), signals)
+        shown = "bar" if progress else "lines" if log is not None else None
+        return train(run, _extensions(run, start, shown, signals, extensions), signals)
 
 
-def _extensions(run: RunState, start: Start, progress: bool, signals: Signals, yours) -> list[Extension]:
+def _extensions(run: RunState, start: Start, shown: str | None, signals: Signals, yours) -> list[Extension]:
     """The run's extensions in the order they are called at each hook point: those that measure an
     epoch, then ``yours`` (which see what they measured and may add to the record or stop the run),
-    then those that write it down."""
-    measuring = [ProgressBar()] if progress else []
+    then those that write it down. ``shown``: how an epoch's steps are shown: "bar" (a terminal),
+    "lines" (every --log-interval batches of an eager run, none in a dry run's one step) or None (quiet)."""
+    measuring = [ProgressBar()] if shown == "bar" else []
     measuring.append(DivergenceCheck())
     measuring += [DevEvaluation()] if run.data.dev is not None else []
     measuring += [BestEpoch()] if run.watch is not None else []
     writing = [MetricsFile(run.outputs.metrics_path)] if run.outputs.metrics_path else []
+    if shown == "lines" and run.config.log_interval is not None and run.compiled is None and not run.config.dry_run:
+        writing.append(BatchLines())
     writing.append(TerminalReport(start.checkpoint, start.path))
     writing += [ScheduleNote(start.checkpoint)] if start.checkpoint is not None else []
     writing.append(Checkpoints())

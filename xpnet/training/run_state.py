@@ -18,6 +18,7 @@ from .checkpoint import Checkpoint
 from .compiled import CompiledEpochs
 from .config import Config
 from .device_data import DeviceSplit
+from .epoch import EpochTotals, batch_count
 from .starting import Outputs
 
 # A checkpoint carries the last HISTORY_KEPT epochs' records (the metrics file has them all), so
@@ -58,6 +59,7 @@ class RunState:
     schedule: object
     say: Callable[[str], None] = print
     params: list = field(default_factory=list)
+    epoch_totals: EpochTotals | None = None  # the epoch's totals as its last step left them (set for step_end)
     history: list[dict] = field(default_factory=list)
     first_epoch: int = 1
     in_progress: dict | None = None  # where a resumed run stopped inside its epoch
@@ -85,6 +87,11 @@ class RunState:
         """Examples per step; None: the whole training split (full batch)."""
         size = self.config.batch_size
         return None if size is None or size >= self.data.train.size else size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps (batches) in each epoch: the same in every epoch of the run, and in a resumed one."""
+        return batch_count(self.data.train.size, self.batch_size)
 
     @property
     def layer_sizes(self) -> list[int]:

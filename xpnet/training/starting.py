@@ -5,7 +5,8 @@ A checkpoint carries its run's settings and where the run writes. Resuming keeps
 settings; it writes where the run wrote only when the checkpoint lies in its run's own
 folder (proved by the folder's identity), and only inside that folder.
 Settings that only say how or where to compute (``MAY_CHANGE``: more epochs, another device,
-the data's folder) may differ on resuming; any other setting that differs makes it another
+the data's folder) may differ on resuming (``log_interval`` is never taken from the checkpoint:
+the command's, default None); any other setting that differs makes it another
 run, and is refused with its name, never silently applied.
 """
 
@@ -85,8 +86,10 @@ def plan(config: Config | None, preset: str | None, overrides: dict, options: Ru
         if conflicts:
             raise UsageError(f"{path} continues a run that was trained with other settings: {'; '.join(conflicts)}; "
                              "leave these out to resume it, or start a new run")
-        # Only flags given change the run: a preset's epoch count does not stretch it.
-        kept = _config(checkpoint.config).replace(**{k: v for k, v in overrides.items() if k in MAY_CHANGE})
+        # Only flags given change the run: a preset's epoch count does not stretch it. How often it
+        # prints is this command's alone: an older checkpoint's log_interval counted epochs, not batches.
+        kept = _config(checkpoint.config).replace(
+            **{"log_interval": None, **{k: v for k, v in overrides.items() if k in MAY_CHANGE}})
         if overrides.get("data_dir") is None and kept.data_dir is not None and not os.path.isdir(kept.data_dir):
             # The run's data folder is gone (resumed on another machine): look where no folder is given.
             kept = kept.replace(data_dir=None)

@@ -10,8 +10,10 @@ from ..loop import Extension
 
 
 class TerminalReport(Extension):
-    """Prints through ``run.say``: the header, where a resumed run stands, a line every
-    ``--log-interval`` epochs (and the last, and the one that stops the run), and the test result.
+    """Prints through ``run.say``: the header, where a resumed run stands, the epochs' lines, and
+    the test result. Each epoch has a line when ``--log-interval`` is not given; with it (N
+    batches), each epoch in whose steps the run's step count reached a multiple of N (with full
+    batches: every N epochs) has one, and the last, the one that stops the run, and a dry run's.
     ``checkpoint`` is the one a resumed run started from (None: a fresh run)."""
 
     def __init__(self, checkpoint=None, resumed_from=None):
@@ -35,7 +37,7 @@ class TerminalReport(Extension):
     def epoch_end(self, run, record: dict) -> None:
         config, epoch = run.config, record["epoch"]
         stopping = run.stop_reason is not None
-        if epoch % config.log_interval == 0 or epoch == run.epochs or stopping or config.dry_run:
+        if logged(epoch, run.steps_per_epoch, config.log_interval) or epoch == run.epochs or stopping or config.dry_run:
             run.say(epoch_line(record, run.epochs, show_lr=config.schedule != "constant" or config.warmup_epochs > 0))
         if stopping:
             run.say(run.stop_reason)
@@ -47,6 +49,14 @@ class TerminalReport(Extension):
                          f"{run.watch.monitor} {run.best.history[-1][run.watch.monitor]:.4f})")
         run.say(f"test accuracy {100 * summary['test_accuracy']:.2f}% (loss {summary['test_loss']:.4f}){with_best} "
                 f"after {run.epochs_done} epoch(s), {summary['train_seconds']:.1f} s of training")
+
+
+def logged(epoch: int, steps_per_epoch: int, log_interval: int | None) -> bool:
+    """Whether epoch ``epoch``'s steps (the run's steps after ``(epoch - 1) * steps_per_epoch``)
+    reach a multiple of ``log_interval``; every epoch when it is None."""
+    if log_interval is None:
+        return True
+    return epoch * steps_per_epoch // log_interval > (epoch - 1) * steps_per_epoch // log_interval
 
 
 def report_header(say, run) -> None:
