@@ -8,6 +8,7 @@ import subprocess
 import sys
 import pytest
 
+import xpnet
 from xpnet import backend
 
 from test_docs import DOCS, REPO
@@ -87,3 +88,19 @@ def test_the_first_run_carves_a_dev_split_and_shows_it_every_epoch():
                           capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^epoch 1/1 .*dev loss \d\.\d{4}  dev acc +\d+\.\d\d%", done.stdout, re.MULTILINE), done.stdout
+
+
+def notebooks_table() -> dict[str, dict[str, str]]:
+    """docs/notebooks.md's table of the seed presets: {preset: {column: cell}}."""
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in (DOCS / "notebooks.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
+    header = rows[0]
+    return {row[0].strip("`"): dict(zip(header, row)) for row in rows[2:]}
+
+
+@pytest.mark.parametrize("preset", ["seed000", "seed001"])
+def test_a_seed_preset_says_what_its_notebook_printed_and_what_xpnet_reaches(preset):
+    description, row = xpnet.PRESETS[preset].description, notebooks_table()[preset]
+    printed, reached = row["notebook"].split()[0], row["xpnet (NumPy)"]
+    assert printed in description and reached in description, (
+        f"--preset {preset}'s description {description!r} should give the notebook's {printed} and xpnet's {reached}")
