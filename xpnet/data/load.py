@@ -169,7 +169,7 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
     fix = _fix(known, others)
     if not download:
         raise DataNotFound(f"{known.name} not found (looked in {looked}) and downloading is off "
-                        f"({passing('--no-download')}); {fix}, or drop {passing('--no-download')} to fetch them")
+                           f"({passing('--no-download')}); {fix}, or drop {passing('--no-download')} to fetch them")
     cache = cache_root() / known.name
     try:
         download_dataset(known, cache, mirrors)
@@ -182,7 +182,7 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
                            "XPNET_DATA_DIR=ROOT") from None
     except DownloadFailed as error:
         raise DataNotFound(f"{known.name} not found (looked in {looked}) and the download failed "
-                        f"({error}); {fix}, or connect to the internet") from None
+                           f"({error}); {fix}, or connect to the internet") from None
     return _read_verified(known, cache, find_mnist_files(cache), None)
 
 

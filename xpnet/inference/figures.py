@@ -102,11 +102,12 @@ def misclassified_png(images: np.ndarray, labels: np.ndarray, predicted: np.ndar
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax in axes:
         ax.set_axis_off()
-    name = (lambda c: str(c)) if class_names is None else (lambda c: class_names[c])
     for ax, index in zip(axes, shown):
         ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(f"{name(predicted[index])}\n(true {name(labels[index])})" if class_names is not None
-                     else f"{predicted[index]} (true {labels[index]})", fontsize=8, color="tab:red")
+        guess, truth = predicted[index], labels[index]
+        caption = (f"{guess} (true {truth})" if class_names is None
+                   else f"{class_names[guess]}\n(true {class_names[truth]})")  # names are long: two lines
+        ax.set_title(caption, fontsize=8, color="tab:red")
     if len(shown) == 0:
         axes[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     fig.suptitle(f"{title}: {len(shown)} of {len(wrong):,} shown, predicted (true label)", fontsize=10)
