@@ -67,3 +67,25 @@ def test_digits_stay_numbers():
     scores = class_scores(np.eye(3, dtype=np.int64))
     assert "name" not in scores["classes"][0]
     assert scores_table(scores).splitlines()[1].split()[0] == "0"
+
+
+def test_plot_names_the_classes(fashion_root, sandbox, monkeypatch):
+    """The confusion matrix's axes, the misclassified images' captions and softmax regression's
+    templates name Fashion-MNIST's classes, as evaluate and predict do."""
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install -e '.[plot]')")
+    from xpnet.inference import figures
+    from xpnet.plot import plot_checkpoint
+
+    path = sandbox / "templates.npz"
+    xpnet.fit(dataset="fashion-mnist", data_dir=str(fashion_root), download=False, epochs=1, hidden=(),
+              backend="numpy", log=None, save=str(path))
+    drawn = []
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(fig) or b"\x89PNG")
+    plot_checkpoint(path, sandbox, backend="numpy")
+    confusion, wrong, weights = drawn
+    axis = confusion.axes[0]
+    for ticks in (axis.get_xticklabels(), axis.get_yticklabels()):
+        assert [tick.get_text() for tick in ticks] == [f"{k} {name}" for k, name in enumerate(NAMES)]
+    captions = [ax.get_title() for ax in wrong.axes if ax.get_title()]
+    assert captions and all(any(name in caption for name in NAMES) for caption in captions), captions
+    assert [ax.get_title() for ax in weights.axes if ax.get_title()] == [f"{k} {name}" for k, name in enumerate(NAMES)]

@@ -1,13 +1,17 @@
 """What the docs promise about data (docs/getting-started.md, "Data"): --data-dir at the folder of files,
 one offline line, EMNIST's names."""
 
+import dataclasses
+import shutil
 import socket
 import urllib.error
 import urllib.request
 
 import pytest
 
+import xpnet
 from datafiles import assert_one_line, tiny_dataset_arrays
+from saved_models import one_line_error
 from xpnet.data import DATASETS, DataError, load_dataset, read_mnist_folder, write_idx, write_mnist_folder
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -52,10 +56,38 @@ def test_offline_is_one_short_line_after_one_lookup(tiny_mnist, sandbox, offline
     with pytest.raises(DataError) as error:
         load_dataset("mnist", mirrors=mirrors)
     message = assert_one_line(error, "no network", "first.invalid", "data_dir=ROOT")
-    assert message.endswith("dataset='synthetic'") and len(message) < 200, message
+    assert message.endswith("or set XPNET_DATA_DIR=ROOT") and len(message) < 200, message
+    assert "synthetic" not in message, "generated data help a run, not a model that needs its own data"
     assert offline == ["http://first.invalid/train-images-idx3-ubyte.gz"], "stop after the first failed lookup"
     assert capsys.readouterr().err == "", "no per-mirror notes: the error is the only line"
     assert not (sandbox / "cache").exists()
+
+
+@pytest.fixture
+def mnist_gone_offline(tiny_mnist, sandbox, offline, monkeypatch):
+    """A checkpoint of a run on 'mnist' whose files are gone, on a machine without network."""
+    write_mnist_folder(sandbox / "root" / "mnist", tiny_mnist)
+    path = sandbox / "model.npz"
+    xpnet.fit(dataset="mnist", data_dir=str(sandbox / "root"), epochs=1, backend="numpy", log=None, save=str(path))
+    shutil.rmtree(sandbox / "root")
+    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(DATASETS["mnist"], mirrors=("http://first.invalid/",)))
+    return path
+
+
+def test_a_plot_without_its_data_names_the_fix_not_synthetic_data(mnist_gone_offline, sandbox, capsys):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install -e '.[plot]')")
+    from xpnet.plot import main
+
+    line = one_line_error(main(["--checkpoint", str(mnist_gone_offline), "--out-dir", str(sandbox)]), 1,
+                          capsys.readouterr().err)
+    assert "no network" in line and "--data-dir ROOT" in line and "XPNET_DATA_DIR=ROOT" in line, line
+    assert "synthetic" not in line, "the model's pictures need its own data: generated data cannot help"
+
+
+def test_training_without_data_still_offers_generated_data(mnist_gone_offline):
+    with pytest.raises(DataError) as error:
+        xpnet.fit(dataset="mnist", epochs=1, backend="numpy", log=None)
+    assert_one_line(error, "no network", "data_dir=ROOT", "XPNET_DATA_DIR=ROOT", "dataset='synthetic'")
 
 
 def _write_prefixed(folder, prefix, dataset, test_word="test"):

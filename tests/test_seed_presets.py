@@ -103,3 +103,12 @@ def test_the_cnn_preset_reaches_91_5_percent_on_fashion_mnist():
         pytest.skip(f"no local Fashion-MNIST: {error}")
     result = xpnet.fit(preset="cnn", dataset=fashion, backend=FASTEST, log=None)
     assert result.test_accuracy >= 0.915, f"cnn on fashion-mnist: {100 * result.test_accuracy:.2f}%"
+
+
+@pytest.mark.skipif("torch" not in available_backends(), reason="PyTorch is not installed: pip install -e '.[torch]'")
+def test_the_notebooks_page_gives_pytorchs_seed001_figure_with_its_thread_count(mnist):
+    from test_docs_statements import notebooks_table
+
+    listed = notebooks_table()["seed001"]["PyTorch CPU"]
+    result = xpnet.fit(preset="seed001", dataset=mnist, backend="torch", threads=1, log=None)
+    assert f"{100 * result.test_accuracy:.2f}% (1 thread)" in listed, listed

@@ -34,7 +34,7 @@ _INSTALL_HINT = {
     "cupy": "install it with: pip install -e '.[cuda12]' (or '.[cuda13]' for CUDA 13 drivers)",
     "torch": "install it with: pip install -e '.[torch]'",
     "jax": "install it with: pip install -e '.[jax]' (or '.[jax-cuda12]' or '.[jax-cuda13]' for NVIDIA GPUs)",
-    "array-api-strict": "install it with: pip install -e '.[test]'",
+    "array-api-strict": "install it with: pip install -e '.[strict]'",
 }
 
 

@@ -28,7 +28,8 @@ from .arguments import a_path
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, run_command
 from .errors import UsageError, XpnetError
 from .evaluate import evaluate_model
-from .inference.figures import MAX_UNITS, confusion_png, curves_png, misclassified_png, require_matplotlib, weights_png
+from .inference.figures import (MAX_UNITS, class_labels, confusion_png, curves_png, misclassified_png,
+                               require_matplotlib, weights_png)
 from .files import check_output_file, check_output_folder, write_output
 from .nn.network import mlp_title
 from .inference import load_model
@@ -172,6 +173,8 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
     name = _title(stem)
     accuracy = 100 * report[f"{split}_accuracy"]
     W, shape = model.checkpoint.params[0][0], model.checkpoint.image_shape
+    names = model.class_names
+    names = names and tuple(_title(n) for n in names)  # escaped, and no $ for mathtext
     if W.ndim == 4:  # a convolution's kernels (k, k, c_in, filters): the first input channel of each
         k, _, channels, filters = W.shape
         W, shape = W[:, :, 0, :].reshape(k * k, filters), (k, k)
@@ -186,9 +189,10 @@ def plot_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike = 
                          f"{W.shape[1]} hidden units\n(red excites, blue inhibits)")
     return [
         _write(confusion, confusion_png(np.array(report["confusion_matrix"]),
-                                        f"{name}, {split} split: {accuracy:.2f}% correct")),
-        _write(wrong, misclassified_png(images, labels, predicted, f"{name}, misclassified {split} images")),
-        _write(weights, weights_png(W, shape, len(model.params) == 1, weights_title)),
+                                        f"{name}, {split} split: {accuracy:.2f}% correct", names)),
+        _write(wrong, misclassified_png(images, labels, predicted, f"{name}, misclassified {split} images", names)),
+        _write(weights, weights_png(W, shape, class_labels(W.shape[1], names) if len(model.params) == 1 else None,
+                                    weights_title)),
     ]
 
 

@@ -17,7 +17,6 @@ import sys
 import numpy as np
 
 from .cli import CommandParser, add_backend_arguments, add_data_arguments, model_options, non_negative_int, run_command
-from .data import DATASETS
 from .errors import UsageError, XpnetError
 from .files import check_output_file
 from .inference.images import ASCII_SHADES, SHADES, draw, mnist_style, pillow, read_grey, save_png
@@ -51,9 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _class_namer(model):
     """A function from a class number to how the output names it: 'Sneaker (7)' where the
     dataset names its classes (Fashion-MNIST), the bare number otherwise."""
-    known = DATASETS.get(model.config.dataset)
-    names = model.dataset.class_names if model.dataset is not None else known and known.class_names
-    if not names or len(names) != model.num_classes:
+    names = model.class_names
+    if names is None:
         return str
     return lambda k: f"{printable(names[k])} ({k})"
 

@@ -82,6 +82,11 @@ def _owner_of(checksum: str, name: str) -> str | None:
     return next((known.name for known in DATASETS.values() if known.sha256[name] == checksum), None)
 
 
+class DataNotFound(DataError):
+    """No copy of a known dataset was found, and none could be fetched: the message says where
+    xpnet looked or why the download failed, and how to give it the files."""
+
+
 class OtherDataset(DataError):
     """A folder holds the four files of another known dataset (not corrupt: looked past)."""
 
@@ -163,21 +168,21 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
     looked = ", ".join(_describe_folder(known, folder, others) for folder, _ in folders)
     fix = _fix(known, others)
     if not download:
-        raise DataError(f"{known.name} not found (looked in {looked}) and downloading is off "
-                        f"({passing('--no-download')}); {fix}, or drop {passing('--no-download')} to fetch them")
+        raise DataNotFound(f"{known.name} not found (looked in {looked}) and downloading is off "
+                           f"({passing('--no-download')}); {fix}, or drop {passing('--no-download')} to fetch them")
     cache = cache_root() / known.name
     try:
         download_dataset(known, cache, mirrors)
     except Offline as error:
         if others:
-            raise DataError(f"{known.name}: no local copy (looked in {looked}) and no network ({error}); "
-                            f"{fix}") from None
-        raise DataError(f"{known.name}: no local copy and no network ({error}); pass {passing('--data-dir', 'ROOT')} "
-                        f"(the folder holding its four files), or try xpnet with {passing('--dataset', 'synthetic')}"
-                        ) from None
+            raise DataNotFound(f"{known.name}: no local copy (looked in {looked}) and no network ({error}); "
+                               f"{fix}") from None
+        raise DataNotFound(f"{known.name}: no local copy and no network ({error}); pass "
+                           f"{passing('--data-dir', 'ROOT')} (the folder holding its four files), or set "
+                           "XPNET_DATA_DIR=ROOT") from None
     except DownloadFailed as error:
-        raise DataError(f"{known.name} not found (looked in {looked}) and the download failed "
-                        f"({error}); {fix}, or connect to the internet") from None
+        raise DataNotFound(f"{known.name} not found (looked in {looked}) and the download failed "
+                           f"({error}); {fix}, or connect to the internet") from None
     return _read_verified(known, cache, find_mnist_files(cache), None)
 
 

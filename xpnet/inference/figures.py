@@ -58,9 +58,18 @@ def curves_png(epochs: list[dict], summary: dict | None, title: str) -> bytes:
     return _png(fig)
 
 
-def confusion_png(confusion: np.ndarray, title: str) -> bytes:
+def class_labels(k: int, class_names=None) -> list[str]:
+    """How the pictures name classes 0..k-1: ``'7 Sneaker'`` where ``class_names`` gives one name
+    per class (Fashion-MNIST), the bare number otherwise, as evaluate's table does."""
+    if class_names is None or len(class_names) != k:
+        return [str(c) for c in range(k)]
+    return [f"{c} {name}" for c, name in enumerate(class_names)]
+
+
+def confusion_png(confusion: np.ndarray, title: str, class_names=None) -> bytes:
     """The (k, k) confusion matrix (rows: true class) with its counts, shaded on a log scale so
-    that the few errors stand out beside the large diagonal."""
+    that the few errors stand out beside the large diagonal; the axes name the classes where
+    ``class_names`` (k names) does."""
     from matplotlib.colors import LogNorm
 
     k = confusion.shape[0]
@@ -75,12 +84,16 @@ def confusion_png(confusion: np.ndarray, title: str) -> bytes:
             ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if confusion[i, j] > threshold else "black")
     ax.set(xticks=range(k), yticks=range(k), xlabel="predicted class", ylabel="true class", title=title)
+    labels = class_labels(k, class_names)
+    ax.set_xticklabels(labels, rotation=0 if class_names is None else 90)
+    ax.set_yticklabels(labels)
     return _png(fig)
 
 
-def misclassified_png(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, title: str) -> bytes:
+def misclassified_png(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, title: str,
+                      class_names=None) -> bytes:
     """A grid of the first images (n, rows, cols) uint8 whose ``predicted`` class (n,) differs from
-    its label (n,), each captioned 'predicted (true label)'."""
+    its label (n,), each captioned 'predicted (true label)', by name where ``class_names`` gives them."""
     wrong = np.flatnonzero(predicted != labels)
     shown = wrong[:MAX_WRONG]
     cols = max(1, min(9, len(shown)))
@@ -91,19 +104,23 @@ def misclassified_png(images: np.ndarray, labels: np.ndarray, predicted: np.ndar
         ax.set_axis_off()
     for ax, index in zip(axes, shown):
         ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(f"{predicted[index]} (true {labels[index]})", fontsize=8, color="tab:red")
+        guess, truth = predicted[index], labels[index]
+        caption = (f"{guess} (true {truth})" if class_names is None
+                   else f"{class_names[guess]}\n(true {class_names[truth]})")  # names are long: two lines
+        ax.set_title(caption, fontsize=8, color="tab:red")
     if len(shown) == 0:
         axes[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     fig.suptitle(f"{title}: {len(shown)} of {len(wrong):,} shown, predicted (true label)", fontsize=10)
     return _png(fig)
 
 
-def weights_png(W: np.ndarray, image_shape: tuple[int, int], classes: bool, title: str) -> bytes:
+def weights_png(W: np.ndarray, image_shape: tuple[int, int], classes, title: str) -> bytes:
     """The first layer's weights ``W`` (d, h) as images of ``image_shape`` (rows * cols = d), one
     per output unit (the first 64), each on its own symmetric scale: red pixels raise the unit,
-    blue ones lower it. ``classes``: the units are the classes (softmax regression's templates)."""
+    blue ones lower it. ``classes``: None when the units are hidden units; when they are the
+    classes (softmax regression's templates), the h captions (:func:`class_labels`)."""
     units = min(W.shape[1], MAX_UNITS)
-    cols = 5 if classes and units <= 10 else math.ceil(math.sqrt(units))
+    cols = 5 if classes is not None and units <= 10 else math.ceil(math.sqrt(units))
     rows = math.ceil(units / cols)
     side = 1.3 if units <= 10 else 0.9
     fig = _new_figure((side * cols, side * rows + 0.8))
@@ -114,8 +131,8 @@ def weights_png(W: np.ndarray, image_shape: tuple[int, int], classes: bool, titl
         template = W[:, unit].reshape(image_shape)
         limit = float(np.abs(template).max()) or 1.0
         ax.imshow(template, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        if classes:
-            ax.set_title(str(unit), fontsize=9)
+        if classes is not None:
+            ax.set_title(classes[unit], fontsize=9)
     fig.suptitle(title, fontsize=10)
     return _png(fig)
 

@@ -21,7 +21,7 @@ from ..backend import Backend, host_available_bytes, resolve, to_numpy
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import is_folder, newest_usable
 from ..training.config import Config
-from ..data import DataError, Dataset, load_dataset
+from ..data import DATASETS, DataError, Dataset, load_dataset
 from ..errors import UsageError
 from ..nn.network import predict_logits
 from ..nn.ops import softmax
@@ -49,6 +49,14 @@ class Model:
     @property
     def num_classes(self) -> int:
         return self.checkpoint.num_classes
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """One name per class where the data name them (Fashion-MNIST's 'T-shirt/top', ...): the loaded
+        dataset's, else the known dataset's of the run; None for digits and unnamed classes."""
+        known = DATASETS.get(self.config.dataset)
+        names = self.dataset.class_names if self.dataset is not None else known and known.class_names
+        return tuple(names) if names and len(names) == self.num_classes else None
 
     @property
     def network(self):

@@ -15,9 +15,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from ..arguments import a_path, a_switch, option, shown
+from ..arguments import a_path, a_switch, option, passing, shown
 from ..backend import Backend, cpu_flags, limit_threads, placement, resolve
 from ..data import Dataset, load_dataset
+from ..data.load import DataNotFound
 from ..errors import UsageError, XpnetError
 from ..nn.checks import whole
 from .checkpoint_folder import locked
@@ -156,10 +157,19 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         stack.enter_context(limit_threads(start.config.threads))
         stack.enter_context(backend.activate())
         if dataset is None:
-            dataset = load_dataset(start.config.dataset, start.config.data_dir, download=start.config.download)
+            dataset = _training_data(start.config)
         run = prepare_run(start, backend, dataset, say)
         shown = "bar" if progress else "lines" if log is not None else None
         return train(run, _extensions(run, start, shown, signals, extensions), signals)
+
+
+def _training_data(config: Config) -> Dataset:
+    """The run's dataset; when a known one is not found, the error also offers generated data, which
+    lets a run start without files (unlike evaluate, predict and plot, which need the model's data)."""
+    try:
+        return load_dataset(config.dataset, config.data_dir, download=config.download)
+    except DataNotFound as error:
+        raise DataNotFound(f"{error}; to try xpnet without data files: {passing('--dataset', 'synthetic')}") from None
 
 
 def _extensions(run: RunState, start: Start, shown: str | None, signals: Signals, yours) -> list[Extension]:
