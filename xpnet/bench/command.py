@@ -26,6 +26,10 @@ backend against ``torch-conv2d``: the same network written the usual PyTorch way
 batches. It has no NumPy loop and no GEMM floor: neither exists for convolutions here.
 ``--models`` alone times MLPs only, ``--cnn`` alone CNNs only; with neither, both run.
 
+``--recipes`` races whole recipes to the end instead (:mod:`.recipes`): xpnet's ``cnn`` preset
+and the same kind of CNN written the usual PyTorch way, trained on ``--dataset`` seed by seed,
+each row its training seconds and test accuracy.
+
 Exit status: 0 on success, 2 on bad usage, 1 on any other expected error (one line); stopped by
 Ctrl-C, SIGTERM or SIGHUP before its next turn, writing nothing, 128 + the signal's number
 (130, 143, 129; :mod:`.stop`).
@@ -47,15 +51,16 @@ import numpy as np
 
 from . import references as refs
 from .dispatches import eager_dispatches_per_epoch
-from ..arguments import MAX_LAYERS, MAX_WIDTH, shown, whole_number
+from ..arguments import MAX_LAYERS, MAX_SEED, MAX_WIDTH, shown, whole_number
 from ..backend import (BACKENDS, Backend, available_backends, host_available_bytes, limit_threads, memory_pool_bytes,
                        release_memory_pool)
 from .plan import DEFAULT_BATCH, DEFAULT_CNN_BATCH, FULL, QUICK, SHORT, Progress, cases, estimate_line
+from .recipes import PRESET, TORCH_RECIPE, race, render_race, summary as race_summary
 from .references import CONV_PEER, FLOOR
 from .stop import BenchStop, stopping_between_turns
 from .report import (environment, load_average, looks_busy, peak_rss_bytes, render, usable_cores,
                            write_plot)
-from ..data import make_synthetic
+from ..data import load_dataset, make_synthetic
 from ..cli import (CommandParser, add_shared, backend_entries, entry_compile, positive_int, positive_ints,
                    resolve_entries, run_command, split_entry)
 from ..errors import UsageError
@@ -479,6 +484,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="PATH", help="write every figure as JSON (default: none)")
     parser.add_argument("--plot", metavar="PATH", help="PNG of seconds per epoch against batch size, when "
                                                        "matplotlib is installed (default: none)")
+    recipes = parser.add_argument_group(
+        "recipes raced to the end (--recipes)",
+        f"xpnet's --preset {PRESET} beside the same kind of CNN written the usual PyTorch way ({TORCH_RECIPE}: "
+        "torch.nn layers, AdamW under a one-cycle schedule, batch 128, 5 epochs), each trained whole on the "
+        "same data, seed by seed, reporting its training seconds and test accuracy; --backends names xpnet's "
+        "backends (default: numpy)")
+    recipes.add_argument("--recipes", action="store_true", help="race the recipes instead of timing epochs "
+                                                                "(default: off)")
+    recipes.add_argument("--seeds", type=_seeds, metavar="S[,S...]", help="the seeds each recipe is trained from "
+                                                                         "(default: 0)")
+    add_shared(recipes, "--dataset", "mnist")
+    add_shared(recipes, "--data-dir")
+    add_shared(recipes, "--no-download")
+    recipes.add_argument("--recipe-epochs", type=positive_int, metavar="N",
+                         help="train each recipe for N epochs instead of its own (5 for both; for quick checks)")
     plan = parser.add_mutually_exclusive_group()
     plan.add_argument("--full", action="store_true", help="every model, the CNN on more images and torch+compile "
                                                           "(a quarter of an hour or more on 2 CPU cores; it says its "
@@ -486,6 +506,36 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--quick", action="store_true", help="tiny sizes for tests and CI; explicit flags "
                                                            "still win (default: off)")
     return parser
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``'0,1,2'`` -> (0, 1, 2): seeds as the trainer takes them."""
+    try:
+        return tuple(whole_number(part.strip(), "a seed", MAX_SEED) for part in text.split(","))
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def run_recipes(args: argparse.Namespace, say: Callable[[str], None], stop: BenchStop) -> dict:
+    """The recipes raced on ``args.dataset`` (:mod:`.recipes`); the report as a JSON-ready dict."""
+    entries = args.backends or ["numpy"]
+    chosen = resolve_entries(entries)
+    if not refs.torch_installed():
+        raise UsageError(f"--recipes races xpnet against {TORCH_RECIPE}, which needs PyTorch: "
+                         "pip install -e '.[torch]'")
+    dataset = load_dataset(args.dataset, args.data_dir, download=args.download is not False)
+    if dataset.image_shape != IMAGE_SHAPE[:2] or dataset.num_classes != CLASSES:
+        raise UsageError(f"--recipes trains networks for 28x28 images of 10 classes, and {dataset.name} has "
+                         f"{'x'.join(map(str, dataset.image_shape))} images of {dataset.num_classes} classes")
+    seeds = args.seeds or (0,)
+    described = (f"{dataset.name} ({dataset.train_images.shape[0]:,} train, {dataset.test_images.shape[0]:,} test), "
+                 f"{args.threads or 'default'} thread(s), seeds {','.join(map(str, seeds))}")
+    say(f"racing {len(entries) + 1} recipe(s) x {len(seeds)} seed(s) on {described}")
+    stop.cases = len(seeds) * (len(entries) + 1)
+    with limit_threads(args.threads):
+        rows = race(dataset, seeds, list(chosen), args.recipe_epochs, stop.check)
+        env = environment(chosen, args.threads, load_average())
+    return {"recipes": rows, "summary": race_summary(rows), "described": described, "environment": env}
 
 
 def settings_from(args: argparse.Namespace) -> dict:
@@ -527,6 +577,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.plot is not None:
             check_output_file(args.plot, "--plot", (".png",))
         _check_apart(args.json, args.plot)
+        if args.recipes:
+            if args.plot:
+                raise UsageError("--plot draws the timed epochs, which --recipes does not time; leave one out")
+            with stopping_between_turns() as stop:
+                report = run_recipes(args, say, stop)
+            report["command"] = ["python", "-m", "xpnet.bench", *(sys.argv[1:] if argv is None else argv)]
+            print(render_race(report["recipes"], report["described"]), flush=True)
+            if args.json:
+                write_output(args.json, json.dumps(report, indent=2) + "\n", fix="choose a writable path for --json")
+            return
         with stopping_between_turns() as stop:  # from here on a signal is answered between turns
             settings = settings_from(args)
             stop.cases = len(cases(settings))
