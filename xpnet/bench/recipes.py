@@ -26,7 +26,7 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 @dataclass(frozen=True)
 class TorchRecipe:
-    """The PyTorch recipe's settings (the issue's peer: 99.46% in 109 s on 2 CPU cores)."""
+    """The PyTorch recipe's settings: a strong, common way of training this network in PyTorch."""
 
     epochs: int = 5
     batch_size: int = 128
