@@ -15,11 +15,13 @@ from xpnet.training.epoch import EpochHooks, EpochPlan, train_epoch
 from xpnet.training.step import Step
 
 
-@pytest.mark.parametrize("keyword, value", [("save_path", 3), ("metrics_path", ["m.jsonl"]),
-                                            ("checkpoint_dir", 3), ("resume", b"x.npz")])
-def test_fit_names_the_path_keyword_of_the_wrong_type(keyword, value, tmp_path, monkeypatch):
+@pytest.mark.parametrize("keyword, value, named", [
+    ("save", 123, "save"), ("metrics", 5, "metrics"), ("save_path", 3, "save"), ("metrics_path", ["m.jsonl"], "metrics"),
+    ("checkpoint_dir", 3, "checkpoint_dir"), ("resume", b"x.npz", "resume")])
+def test_fit_names_the_path_keyword_of_the_wrong_type(keyword, value, named, tmp_path, monkeypatch):
+    """The documented keyword (the flag's name), never an internal one: fit(save=123) names save."""
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match=rf"^{keyword} \(--[a-z-]+\): paths must be strings"):
+    with pytest.raises(UsageError, match=rf"^{named} \(--[a-z-]+\): paths must be strings"):
         xpnet.fit(dataset="synthetic:50", backend="numpy", log=None, **{keyword: value})
     assert list(tmp_path.iterdir()) == []
 
