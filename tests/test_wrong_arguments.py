@@ -78,3 +78,14 @@ def test_a_step_names_the_field_it_cannot_use(fields, words):
 def test_an_epoch_plan_names_the_field_it_cannot_use(fields, words):
     with pytest.raises(TypeError, match=words):
         EpochPlan(**fields)
+
+
+def test_fit_batch_size_full_is_answered_with_the_keywords_value_for_it(tmp_path, monkeypatch):
+    """fit(batch_size='full') once said "(--batch-size, or 'full') must be a whole number": 'full'
+    offered and refused in one line; in Python the full batch is None."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as error:
+        xpnet.fit(dataset="synthetic:50", backend="numpy", log=None, batch_size="full")
+    message = str(error.value)
+    assert message.startswith("batch_size (--batch-size; None for the full batch) must be a whole number"), message
+    assert "or 'full'" not in message and message.endswith("got 'full'"), message

@@ -128,7 +128,7 @@ class Config:
         dropout_rate(self.dropout)
         self.shift = shift_size(self.shift)
         if self.batch_size is not None:
-            whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
+            whole("batch_size (--batch-size; None for the full batch)", self.batch_size, 1)
         for name, minimum, maximum in (("seed", 0, MAX_SEED), ("eval_batch_size", 1, MAX_COUNT),
                                        ("dev_size", 0, MAX_COUNT)):
             setattr(self, name, whole(f"{name} (--{name.replace('_', '-')})", getattr(self, name), minimum, maximum))
