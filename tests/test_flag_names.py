@@ -105,7 +105,7 @@ def test_errors_name_the_keyword_in_python_and_the_flag_on_the_command_line(tiny
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("xpnet.data.load.search_folders", lambda known, data_dir: [(tmp_path, None)])  # no copy anywhere
-    with pytest.raises(DataError, match=r"downloading is off \(download=False\).*pass data_dir=ROOT") as caught:
+    with pytest.raises(DataError, match=r"downloading is off \(download=False\).*fashion-mnist/ of data_dir=") as caught:
         load_dataset("fashion-mnist", tmp_path, download=False)
     assert "--" not in str(caught.value)
     with pytest.raises(UsageError, match=r"^save m\.npz and metrics m\.npz name the same file"):
