@@ -104,3 +104,14 @@ def test_a_seed_preset_says_what_its_notebook_printed_and_what_xpnet_reaches(pre
     printed, reached = row["notebook"].split()[0], row["xpnet (NumPy)"]
     assert printed in description and reached in description, (
         f"--preset {preset}'s description {description!r} should give the notebook's {printed} and xpnet's {reached}")
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+def test_the_install_list_names_every_extra(page):
+    """The list of extras a newcomer reads names each one pyproject.toml has ('.[export]' was missing)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    named = set(INSTALL_EXTRA.findall((REPO / page).read_text(encoding="utf-8")))
+    named |= set(re.findall(r"\('\.\[([a-z0-9-]+)\]'", (REPO / page).read_text(encoding="utf-8")))
+    named |= set(re.findall(r" or '\.\[([a-z0-9-]+)\]'", (REPO / page).read_text(encoding="utf-8")))
+    assert sorted(set(extras) - named) == [], f"{page} names no install line for these extras"
