@@ -89,3 +89,19 @@ def test_fit_batch_size_full_is_answered_with_the_keywords_value_for_it(tmp_path
     message = str(error.value)
     assert message.startswith("batch_size (--batch-size; None for the full batch) must be a whole number"), message
     assert "or 'full'" not in message and message.endswith("got 'full'"), message
+
+
+@pytest.mark.parametrize("keyword, meant", [("dev-size", "dev_size"), ("epoch", "epochs"), ("log-interval", "log_interval"),
+                                            ("learning_rate", None)])
+def test_an_unknown_keyword_suggests_the_one_meant(keyword, meant, tmp_path, monkeypatch):
+    """fit(**{'dev-size': 5}) said only 'unknown setting(s): dev-size'; the flag's spelling, or a
+    near miss, now gets the keyword's name."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as error:
+        xpnet.fit(dataset="synthetic:50", backend="numpy", log=None, **{keyword: 5})
+    message = str(error.value)
+    assert message.startswith(f"unknown setting(s): {keyword}") and "\n" not in message, message
+    if meant is None:
+        assert "did you mean" not in message, message
+    else:
+        assert message.endswith(f"; did you mean {meant}=?"), message
