@@ -84,6 +84,22 @@ def test_cupy_on_the_cpu_is_refused_as_such():
         resolve("cupy", "cpu")
 
 
+@pytest.mark.parametrize("gpu", [False, True])
+def test_cupy_on_the_cpu_offers_a_gpu_only_where_one_works(gpu, monkeypatch):
+    """Without a GPU, 'use --device cuda' only led to 'cuda:0 is not usable': offer the CPU backend alone."""
+    from xpnet import backend as backend_module
+    from xpnet.arguments import on_the_command_line
+
+    monkeypatch.setattr(backend_module, "_cupy_problem", lambda index: None if gpu else "no NVIDIA GPU found")
+    with on_the_command_line(), pytest.raises(UsageError) as error:
+        resolve("cupy", "cpu")
+    if gpu:
+        assert str(error.value).endswith("; use --device cuda or --backend numpy"), error.value
+    else:
+        assert str(error.value) == ("CuPy runs on CUDA devices only, not 'cpu', and none is usable here "
+                                    "(no NVIDIA GPU found); use --backend numpy"), error.value
+
+
 def test_a_thread_limit_also_pins_a_pytorch_imported_inside_it():
     """evaluate, predict and plot import PyTorch inside --threads: it must follow the limit too."""
     pytest.importorskip("torch")

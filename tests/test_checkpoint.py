@@ -57,6 +57,18 @@ def test_missing_file_and_unknown_extension(tmp_path):
     _one_line_error(tmp_path / "model.pt", "unknown checkpoint format")
 
 
+def test_a_device_is_not_called_missing(capsys):
+    """/dev/null exists: 'checkpoint /dev/null not found' sent the user looking for a file that is there."""
+    from xpnet.evaluate import main
+
+    if not Path("/dev/null").exists():
+        pytest.skip("no /dev/null here")
+    message = _one_line_error(Path("/dev/null"), "checkpoint /dev/null is not a regular file")
+    assert "not found" not in message
+    assert main(["/dev/null"]) == 1
+    assert "is not a regular file; pass the path of a .npz" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("suffix", _formats())
 def test_truncated_file(tmp_path, suffix):
     path = save_checkpoint(tmp_path / f"model{suffix}", _checkpoint())

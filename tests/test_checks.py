@@ -134,4 +134,15 @@ def test_an_absurd_thread_count_is_a_usage_error_everywhere(command, capsys):
             "bench": ["--quick"]}[command]
     with pytest.raises(SystemExit) as stop:
         module.main([*argv, "--threads", "99999999999999999999"])
-    assert stop.value.code == 2 and "expected at most 4096 threads" in capsys.readouterr().err
+    assert stop.value.code == 2 and "expected a number of threads from 1 to 4,096" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_too_few_threads_are_not_called_too_many(value, capsys):
+    """--threads 0 once said 'expected at most 4096 threads, got '0'', a limit 0 does not break."""
+    from xpnet import train
+
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--threads", value])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"expected a number of threads from 1 to 4,096, got '{value}'" in err

@@ -126,3 +126,45 @@ def test_a_resumed_run_whose_data_dir_is_gone_finds_the_data_elsewhere(tiny_mnis
     monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "moved"))
     result = xpnet.fit(resume=str(path), epochs=2, log=None, save_path=str(sandbox / "again.npz"))
     assert result.summary["data_source"] == f"{sandbox / 'moved' / 'mnist'} (from XPNET_DATA_DIR)", result.summary
+
+
+@pytest.fixture
+def fashion_offline(tiny_fashion, monkeypatch):
+    """fashion-mnist with one mirror, on a machine whose every name lookup fails."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    def no_dns(opener, request, *args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", no_dns)
+    monkeypatch.setitem(DATASETS, "fashion-mnist", dataclasses.replace(DATASETS["fashion-mnist"],
+                                                                       mirrors=("http://first.invalid/",)))
+
+
+@pytest.mark.parametrize("given", ["flag", "variable"])
+def test_offline_with_a_root_given_says_where_it_looked_not_to_pass_one(given, fashion_offline, sandbox, monkeypatch,
+                                                                        capsys):
+    """The right ROOT given, the dataset absent: once 'pass --data-dir ROOT', though it was passed."""
+    (sandbox / "data").mkdir()
+    argv = ["--dataset", "fashion-mnist", "--epochs", "1"]
+    if given == "flag":
+        argv += ["--data-dir", str(sandbox / "data")]
+    else:
+        monkeypatch.setenv("XPNET_DATA_DIR", str(sandbox / "data"))
+    status = train_main(argv)
+    err = capsys.readouterr().err
+    assert status == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"looked in {sandbox / 'data' / 'fashion-mnist'}, {sandbox / 'data'}, " in err, err
+    assert f"put fashion-mnist's four files" in err and f"in {sandbox / 'data' / 'fashion-mnist'}/" in err, err
+    assert "pass --data-dir ROOT" not in err and "set XPNET_DATA_DIR=ROOT" not in err, err
+
+
+def test_a_data_dir_that_is_a_file_is_called_a_file(tiny_mnist, sandbox):
+    write_mnist_folder(sandbox / "data" / "mnist", tiny_mnist)
+    file = sandbox / "data" / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(UsageError) as error:
+        load_dataset("mnist", file, download=False)
+    message = assert_one_line(error, f"data_dir {file} is a file, not a folder", f"{file.parent}")
+    assert "no such folder" not in message

@@ -91,7 +91,7 @@ def test_all_mirrors_failing_lists_the_places_and_the_fixes(mirrors, sandbox, re
         error, "mnist not found", "the download failed",
         str(sandbox / "given" / "mnist"), str(_cache_folder(sandbox)), str(sandbox / "system" / "mnist"),
         f"{mirrors['missing']}: HTTP 404", f"{refused_url}: ",
-        "data_dir=ROOT", "XPNET_DATA_DIR", "connect to the internet",
+        f"in {sandbox / 'given' / 'mnist'}/ (ROOT/mnist/ of data_dir=", "connect to the internet",
     )
     assert not (sandbox / "cache").exists()
     notes = capsys.readouterr().err.splitlines()

@@ -105,7 +105,7 @@ def test_offline_and_not_found_says_where_it_looked_and_how_to_fix(tiny_mnist, s
         f"{sandbox / 'env' / 'mnist'} (only 3 of the 4 files)",
         str(sandbox / "cache" / "xpnet" / "mnist"),
         str(sandbox / "system" / "mnist"),
-        "data_dir=ROOT", "XPNET_DATA_DIR",
+        f"in {sandbox / 'env' / 'mnist'}/ (ROOT/mnist/ of XPNET_DATA_DIR={sandbox / 'env'})",
     )
     assert not (sandbox / "cache").exists(), "an offline lookup must not create the cache"
 

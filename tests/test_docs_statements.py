@@ -104,3 +104,26 @@ def test_a_seed_preset_says_what_its_notebook_printed_and_what_xpnet_reaches(pre
     printed, reached = row["notebook"].split()[0], row["xpnet (NumPy)"]
     assert printed in description and reached in description, (
         f"--preset {preset}'s description {description!r} should give the notebook's {printed} and xpnet's {reached}")
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+def test_the_install_list_names_every_extra(page):
+    """The list of extras a newcomer reads names each one pyproject.toml has ('.[export]' was missing)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    named = set(INSTALL_EXTRA.findall((REPO / page).read_text(encoding="utf-8")))
+    named |= set(re.findall(r"\('\.\[([a-z0-9-]+)\]'", (REPO / page).read_text(encoding="utf-8")))
+    named |= set(re.findall(r" or '\.\[([a-z0-9-]+)\]'", (REPO / page).read_text(encoding="utf-8")))
+    assert sorted(set(extras) - named) == [], f"{page} names no install line for these extras"
+
+
+def test_the_hostile_suite_is_as_large_as_the_reliability_page_says():
+    """The page said 188 cases while pytest -m hostile collected 462: the page states a floor."""
+    stated = re.search(r"runs the suite that keeps it so \(more than ([\d,]+) cases",
+                       (DOCS / "reliability.md").read_text(encoding="utf-8"))
+    assert stated, "docs/reliability.md states how many cases the hostile suite has, as 'more than N cases'"
+    listing = subprocess.run([sys.executable, "-m", "pytest", "-m", "hostile", "--collect-only", "-q",
+                              "-p", "no:cacheprovider", str(REPO / "tests")], capture_output=True, text=True,
+                             cwd=REPO, timeout=300)
+    collected = int(re.search(r"(\d+)/\d+ tests collected", listing.stdout).group(1))
+    assert collected > int(stated.group(1).replace(",", "")), listing.stdout[-300:]

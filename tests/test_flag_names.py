@@ -105,7 +105,7 @@ def test_errors_name_the_keyword_in_python_and_the_flag_on_the_command_line(tiny
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("xpnet.data.load.search_folders", lambda known, data_dir: [(tmp_path, None)])  # no copy anywhere
-    with pytest.raises(DataError, match=r"downloading is off \(download=False\).*pass data_dir=ROOT") as caught:
+    with pytest.raises(DataError, match=r"downloading is off \(download=False\).*fashion-mnist/ of data_dir=") as caught:
         load_dataset("fashion-mnist", tmp_path, download=False)
     assert "--" not in str(caught.value)
     with pytest.raises(UsageError, match=r"^save m\.npz and metrics m\.npz name the same file"):
@@ -128,8 +128,9 @@ def test_restart_with_resume_names_keywords_in_python_and_flags_on_the_command_l
     (dict(early_stopping=3), ["--early-stopping", "3"],
      "early_stopping watches the dev split, and there is none: add dev_size=N (e.g. dev_size=5000)",
      "--early-stopping watches the dev split, and there is none: add --dev-size N (e.g. --dev-size 5000)"),
-    (dict(dev_size=600), ["--dev-size", "600"], "dev_size=600 leaves no training data",
-     "--dev-size 600 leaves no training data"),
+    (dict(dev_size=600), ["--dev-size", "600"],
+     "dev_size=600 leaves no training data (the training set has 600 examples); use a dev_size below 600",
+     "--dev-size 600 leaves no training data (the training set has 600 examples); use a --dev-size below 600"),
     (dict(hidden=(), dropout=0.5), ["--hidden", "", "--dropout", "0.5"], "or leave out dropout",
      "or leave out --dropout"),
     (dict(backend="cupy"), ["--backend", "cupy"], "use backend='numpy', device='cpu'",

@@ -61,7 +61,7 @@ def _usage_line(main, argv, capsys) -> str:
     (["--shift", "٣"], "the digits 0-9"),
     (["--lr", "١"], "the digits 0-9"),
     (["--momentum", "nan"], "a number"),
-    (["--threads", "٣"], "at most 4096 threads"),
+    (["--threads", "٣"], "threads from 1 to 4,096"),
 ])
 def test_a_hostile_number_on_the_train_command_is_one_usage_line(argv, fragment, capsys):
     line = _usage_line(train.main, [*RUN, *argv], capsys)

@@ -370,3 +370,18 @@ def test_the_bench_refuses_an_empty_output_path_before_any_work(flag, capsys):
 
     line = one_line_error(bench_main(["--quick", "--backends", "numpy", flag, ""]), 2, capsys.readouterr().err)
     assert f"{flag} needs a path" in line
+
+
+@pytest.mark.parametrize("target", ["folder", "/dev/full"])
+def test_a_link_to_a_device_or_folder_is_not_answered_with_give_it_itself(tmp_path, capsys, target):
+    """'give /dev/full itself' only led to '/dev/full is a character device': the advice went in a circle."""
+    pointed = tmp_path / "folder" if target == "folder" else __import__("pathlib").Path(target)
+    if target == "folder":
+        pointed.mkdir()
+    elif not pointed.exists():
+        pytest.skip(f"no {target} here")
+    (tmp_path / "v.npz").symlink_to(pointed)
+    line = one_line_error(train_main([*TRAIN, "--save", str(tmp_path / "v.npz")]), 2, capsys.readouterr().err)
+    kind = "a folder" if target == "folder" else "a character device"
+    assert f"is a symbolic link (to {pointed}, {kind}); xpnet does not write through links: give a file name" in line
+    assert "itself" not in line, line

@@ -15,11 +15,13 @@ from xpnet.training.epoch import EpochHooks, EpochPlan, train_epoch
 from xpnet.training.step import Step
 
 
-@pytest.mark.parametrize("keyword, value", [("save_path", 3), ("metrics_path", ["m.jsonl"]),
-                                            ("checkpoint_dir", 3), ("resume", b"x.npz")])
-def test_fit_names_the_path_keyword_of_the_wrong_type(keyword, value, tmp_path, monkeypatch):
+@pytest.mark.parametrize("keyword, value, named", [
+    ("save", 123, "save"), ("metrics", 5, "metrics"), ("save_path", 3, "save"), ("metrics_path", ["m.jsonl"], "metrics"),
+    ("checkpoint_dir", 3, "checkpoint_dir"), ("resume", b"x.npz", "resume")])
+def test_fit_names_the_path_keyword_of_the_wrong_type(keyword, value, named, tmp_path, monkeypatch):
+    """The documented keyword (the flag's name), never an internal one: fit(save=123) names save."""
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match=rf"^{keyword} \(--[a-z-]+\): paths must be strings"):
+    with pytest.raises(UsageError, match=rf"^{named} \(--[a-z-]+\): paths must be strings"):
         xpnet.fit(dataset="synthetic:50", backend="numpy", log=None, **{keyword: value})
     assert list(tmp_path.iterdir()) == []
 
@@ -76,3 +78,30 @@ def test_a_step_names_the_field_it_cannot_use(fields, words):
 def test_an_epoch_plan_names_the_field_it_cannot_use(fields, words):
     with pytest.raises(TypeError, match=words):
         EpochPlan(**fields)
+
+
+def test_fit_batch_size_full_is_answered_with_the_keywords_value_for_it(tmp_path, monkeypatch):
+    """fit(batch_size='full') once said "(--batch-size, or 'full') must be a whole number": 'full'
+    offered and refused in one line; in Python the full batch is None."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as error:
+        xpnet.fit(dataset="synthetic:50", backend="numpy", log=None, batch_size="full")
+    message = str(error.value)
+    assert message.startswith("batch_size (--batch-size; None for the full batch) must be a whole number"), message
+    assert "or 'full'" not in message and message.endswith("got 'full'"), message
+
+
+@pytest.mark.parametrize("keyword, meant", [("dev-size", "dev_size"), ("epoch", "epochs"), ("log-interval", "log_interval"),
+                                            ("learning_rate", None)])
+def test_an_unknown_keyword_suggests_the_one_meant(keyword, meant, tmp_path, monkeypatch):
+    """fit(**{'dev-size': 5}) said only 'unknown setting(s): dev-size'; the flag's spelling, or a
+    near miss, now gets the keyword's name."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as error:
+        xpnet.fit(dataset="synthetic:50", backend="numpy", log=None, **{keyword: 5})
+    message = str(error.value)
+    assert message.startswith(f"unknown setting(s): {keyword}") and "\n" not in message, message
+    if meant is None:
+        assert "did you mean" not in message, message
+    else:
+        assert message.endswith(f"; did you mean {meant}=?"), message

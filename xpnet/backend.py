@@ -476,6 +476,10 @@ def _cuda_version(number: int) -> str:
 def _make(name: str, device: str, reason: str) -> Backend:
     if name == "cupy":
         if device != "auto" and not device.startswith("cuda"):
+            no_gpu = _cupy_problem(0)  # then only the CPU backend helps: --device cuda would be refused next
+            if no_gpu is not None:
+                raise UsageError(f"CuPy runs on CUDA devices only, not {device!r}, and none is usable here "
+                                 f"({no_gpu.split('; ')[0]}); use {passing('--backend', 'numpy')}")
             raise UsageError(f"CuPy runs on CUDA devices only, not {device!r}; use {passing('--device', 'cuda')} "
                              f"or {passing('--backend', 'numpy')}")
         index = _parse_cuda_index(device)

@@ -70,7 +70,7 @@ positive_float = at_least(float, 1e-300, "a positive number")
 non_negative_int = at_least(int, 0, "an integer >= 0")
 any_number = at_least(float, -math.inf, "a number")
 seed_number = at_least(int, 0, "an integer >= 0", MAX_SEED)
-thread_count = at_least(int, 1, f"at most {MAX_THREADS} threads", MAX_THREADS)
+thread_count = at_least(int, 1, f"a number of threads from 1 to {MAX_THREADS:,}", MAX_THREADS)
 
 
 def positive_ints(text: str) -> tuple[int, ...]:

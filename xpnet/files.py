@@ -169,8 +169,9 @@ def _link_refusal(link: Path, flag: str, given) -> UsageError:
     """The one line refusing to write through the symbolic link ``link``, naming where it points."""
     target = Path(os.path.normpath(link.parent / os.readlink(link)))
     try:
-        os.stat(link)
-        state, fix = "", f"give {target} itself, or remove the link"
+        kind = None if stat.S_ISREG(os.stat(link).st_mode) else _not_regular(Path(os.path.realpath(link)))
+        # To a device or a folder, "give it itself" would only be refused in turn.
+        state, fix = (f", {kind}", "give a file name") if kind else ("", f"give {target} itself, or remove the link")
     except OSError as error:
         looped = error.errno == errno.ELOOP
         state = ", a loop of links" if looped else ", which does not exist"

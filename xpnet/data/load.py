@@ -38,6 +38,9 @@ def data_root(data_dir=None) -> tuple[Path, str] | None:
     Raises NoSuchDataDir (or DataError, for the variable) when that folder does not exist."""
     if data_dir is not None:
         root = Path(data_dir)
+        if root.exists() and not root.is_dir():
+            raise NoSuchDataDir(f"{option('--data-dir')} {root} is a file, not a folder; pass the folder holding "
+                                f"the dataset's files ({root.parent}) or its parent")
         if not root.is_dir():
             raise NoSuchDataDir(f"{option('--data-dir')} {root}: no such folder; check the path (ROOT holds "
                                 f"<dataset>/ or the four files), or leave {option('--data-dir')} out to use "
@@ -134,13 +137,17 @@ def _describe_folder(known: KnownDataset, folder: Path, others: dict[Path, str])
     return f"{folder} (only {present} of the 4 files)" if present else str(folder)
 
 
-def _fix(known: KnownDataset, others: dict[Path, str]) -> str:
-    """How to give xpnet a copy; when a folder held another dataset, how to keep both apart."""
+def _fix(known: KnownDataset, others: dict[Path, str], root: tuple[Path, str] | None) -> str:
+    """How to give xpnet a copy; when a folder held another dataset, how to keep both apart; when
+    a ROOT was given (``root``: the folder and its origin), where in it the files go."""
     if others:
         folder, other = next(iter(others.items()))
         return (f"{folder} holds {other}, which is not corrupt: put {known.name}'s four files in "
                 f"ROOT/{known.name}/ and pass {passing('--data-dir', 'ROOT')}, the folder holding {other}/ and "
                 f"{known.name}/")
+    if root is not None:
+        given = f"XPNET_DATA_DIR={root[0]}" if root[1] == "XPNET_DATA_DIR" else passing("--data-dir", str(root[0]))
+        return f"put {known.name}'s four files ({FILE_LIST}) in {root[0] / known.name}/ (ROOT/{known.name}/ of {given})"
     return (f"put the four files ({FILE_LIST}) in ROOT or ROOT/{known.name}/ and pass "
             f"{passing('--data-dir', 'ROOT')}, or set XPNET_DATA_DIR=ROOT")
 
@@ -166,7 +173,8 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
     if found is not None:
         return found
     looked = ", ".join(_describe_folder(known, folder, others) for folder, _ in folders)
-    fix = _fix(known, others)
+    root = data_root(data_dir)
+    fix = _fix(known, others, root)
     if not download:
         raise DataNotFound(f"{known.name} not found (looked in {looked}) and downloading is off "
                            f"({passing('--no-download')}); {fix}, or drop {passing('--no-download')} to fetch them")
@@ -174,7 +182,7 @@ def _load_known(known: KnownDataset, data_dir, download: bool, mirrors) -> Datas
     try:
         download_dataset(known, cache, mirrors)
     except Offline as error:
-        if others:
+        if others or root is not None:  # a ROOT given: not "pass --data-dir ROOT", but where in it
             raise DataNotFound(f"{known.name}: no local copy (looked in {looked}) and no network ({error}); "
                                f"{fix}") from None
         raise DataNotFound(f"{known.name}: no local copy and no network ({error}); pass "

@@ -188,7 +188,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path} cannot be looked up ({error.strerror or error}); pass the path "
                               "of a .npz or .safetensors file written by --save or --checkpoint-dir") from None
     if not found:
-        raise CheckpointError(f"checkpoint {path} not found; pass the path of a .npz or .safetensors file "
+        problem = "is not a regular file" if os.path.exists(path) else "not found"  # /dev/null, a FIFO: there
+        raise CheckpointError(f"checkpoint {path} {problem}; pass the path of a .npz or .safetensors file "
                               "written by --save or --checkpoint-dir")
     meta, tensors = _read(path, _suffix(path))
     params = [(tensors[f"params.{i}.W"], tensors[f"params.{i}.b"]) for i in range(len(_param_shapes(meta)))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ class Config:
         dropout_rate(self.dropout)
         self.shift = shift_size(self.shift)
         if self.batch_size is not None:
-            whole("the batch size (--batch-size, or 'full')", self.batch_size, 1)
+            whole("batch_size (--batch-size; None for the full batch)", self.batch_size, 1)
         for name, minimum, maximum in (("seed", 0, MAX_SEED), ("eval_batch_size", 1, MAX_COUNT),
                                        ("dev_size", 0, MAX_COUNT)):
             setattr(self, name, whole(f"{name} (--{name.replace('_', '-')})", getattr(self, name), minimum, maximum))
@@ -197,9 +198,14 @@ class Config:
 
     def replace(self, **changes) -> "Config":
         """A copy with ``changes`` applied (unknown names raise UsageError)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        known = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(known))
         if unknown:
-            raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+            # A flag's spelling (dev-size) or a near miss (epoch) gets the keyword meant.
+            meant = [close[0] for name in unknown
+                     if (close := difflib.get_close_matches(name.replace("-", "_"), known, n=1, cutoff=0.8))]
+            hint = f"; did you mean {', '.join(f'{name}=' for name in meant)}?" if meant else ""
+            raise UsageError(f"unknown setting(s): {', '.join(unknown)}{hint}")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arguments import passing
+from ..arguments import option, passing
 from ..backend import Backend
 from ..errors import UsageError
 from ..nn.ops import one_hot
@@ -57,7 +57,8 @@ def device_splits(dataset, config, backend: Backend, rng: np.random.Generator):
     if config.dev_size:
         if config.dev_size >= images.shape[0]:
             raise UsageError(f"{passing('--dev-size', str(config.dev_size))} leaves no training data "
-                             f"(the training set has {images.shape[0]} examples)")
+                             f"(the training set has {images.shape[0]:,} examples); use a {option('--dev-size')} "
+                             f"below {images.shape[0]:,}")
         shuffled = rng.permutation(images.shape[0])
         dev_rows, train_rows = shuffled[:config.dev_size], shuffled[config.dev_size:]
         dev = _split(images[dev_rows], labels[dev_rows], backend, config)

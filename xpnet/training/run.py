@@ -207,7 +207,7 @@ def _check_arguments(config, dataset, log, extensions, options: RunOptions) -> N
     if not isinstance(extensions, (list, tuple)) or not all(isinstance(one, Extension) for one in extensions):
         raise UsageError(f"extensions must be a list of xpnet.training.loop.Extension objects, got {shown(extensions)}")
     paths = (options.metrics_path, options.save_path, options.checkpoint_dir, options.resume)
-    names = ("metrics_path", "save_path", "checkpoint_dir", "resume")
+    names = ("metrics", "save", "checkpoint_dir", "resume")  # the keywords as documented (the flags' names)
     for name, flag, path in zip(names, ("--metrics", "--save", "--checkpoint-dir", "--resume"), paths):
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise UsageError(f"{name} ({flag}): paths must be strings or os.PathLike, got {shown(path)}")
