@@ -49,7 +49,8 @@ def test_a_folder_of_checkpoints_exports_its_newest(tiny_dataset, tmp_path):
 
 @pytest.mark.parametrize("make, status, words", [
     (lambda tmp: (tmp / "absent.npz", tmp / "m.onnx"), 2, "does not exist"),
-    (lambda tmp: (tmp / "model.npz", tmp / "m.txt"), 2, "use a name ending in .onnx"),
+    (lambda tmp: (tmp / "model.npz", tmp / "m.txt"), 2, "use a name ending in .onnx (e.g. model.onnx)"),
+    (lambda tmp: (tmp / "model.npz", tmp / ".onnx"), 2, "use a name ending in .onnx with a name before it"),
     (lambda tmp: (tmp / "model.npz", tmp / "folder.onnx"), 2, "is a folder"),
     (lambda tmp: (tmp / "truncated.npz", tmp / "m.onnx"), 1, "is damaged or not a checkpoint"),
 ])
