@@ -195,3 +195,17 @@ def test_a_mistyped_flag_is_named_before_the_complaints_it_causes(capsys):
     err = capsys.readouterr().err.splitlines()
     assert stop.value.code == 2 and err == ["python -m xpnet.predict: error: unrecognized arguments: --indx",
                                             "try: python -m xpnet.predict --help"]
+
+
+def test_the_installed_command_names_itself_in_its_help_and_errors(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    command = Path(sys.executable).with_name("xpnet-train")
+    command = str(command) if command.exists() else shutil.which("xpnet-train")
+    if command is None:
+        pytest.skip("the xpnet-train command is not installed (pip install -e .)")
+    shown = subprocess.run([command, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: xpnet-train "), shown.stdout[:80]
+    refused = subprocess.run([command, "--epochs", "0"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.startswith("xpnet-train: error: "), refused.stderr

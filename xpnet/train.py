@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 from .arguments import MAX_COUNT, shown, whole_number
 from .cli import (CommandParser, add_shared, any_number, non_negative_int, positive_float, positive_int,
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None and Path(sys.argv[0]).name == "xpnet-train":  # the installed command names itself
+        parser.prog = "xpnet-train"
 
     def train(args) -> None:
         options = vars(args)
