@@ -255,3 +255,17 @@ def test_npz_members_in_fortran_order_or_with_a_version_2_header_still_load(tmp_
             archive.writestr(name, data)
     loaded = load_checkpoint(path)
     assert _same_params(loaded.params, _checkpoint().params) and loaded.params[0][0].flags.f_contiguous
+
+
+@pytest.mark.parametrize("value", [5, "", "two\nlines", "x" * 201, ["bars"]])
+def test_the_name_of_data_given_in_memory_round_trips_and_a_bad_one_is_refused(tiny_dataset, tmp_path, value):
+    from test_hostile_checkpoints import _contents, _write
+
+    xpnet.fit(dataset=tiny_dataset, backend="numpy", hidden=(), epochs=1, save=tmp_path / "m.npz", log=None)
+    assert load_checkpoint(tmp_path / "m.npz").data_in_memory == tiny_dataset.name
+    tensors, metadata = _contents(tmp_path / "m.npz")
+    metadata.pop("data_in_memory")
+    assert load_checkpoint(_write(tmp_path / "older.npz", tensors, metadata)).data_in_memory is None
+    metadata["data_in_memory"] = value
+    with pytest.raises(xpnet.XpnetError, match=r"has a bad data_in_memory in its metadata"):
+        load_checkpoint(_write(tmp_path / "edited.npz", tensors, metadata))

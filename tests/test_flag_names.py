@@ -155,3 +155,44 @@ def test_run_errors_name_keywords_in_python_and_flags_on_the_command_line(tmp_pa
     assert in_python in str(caught.value) and " --" not in str(caught.value), caught.value
     assert main(["--dataset", "synthetic:600", "--epochs", "1", "--quiet", *flags]) != 0
     assert on_the_command_line in capsys.readouterr().err
+
+
+def test_a_model_trained_on_arrays_in_memory_asks_for_them_again_where_its_data_are_needed(tmp_path, monkeypatch,
+                                                                                         capsys):
+    from xpnet.data import Dataset
+    from xpnet.data.dataset import DataError
+    from xpnet.evaluate import main as evaluate_main
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 90)
+    images = np.zeros((90, 8, 8), np.uint8)
+    for index, label in enumerate(labels):
+        images[index, :, 2 * label:2 * label + 2] = 255
+    bars = Dataset("bars", images[:60], labels[:60], images[60:], labels[60:], 3, "my arrays")
+    monkeypatch.chdir(tmp_path)
+    xpnet.fit(dataset=bars, backend="numpy", hidden=(4,), epochs=1, log=None, save="bars.npz")
+    model = xpnet.load_model("bars.npz", backend="numpy")
+    assert model.predict(images[:2]).shape == (2,)  # predicting needs no data
+    with pytest.raises(DataError, match=r"^bars\.npz was trained on a dataset given in memory \(bars\), which a "
+                                        r"checkpoint does not hold; give them again: load_model\(path, dataset=data\)$"):
+        model.split("test")
+    assert xpnet.load_model("bars.npz", backend="numpy", dataset=bars).split("test")[0].shape == (30, 8, 8)
+    with pytest.raises(DataError, match=r"give them again: fit\(\.\.\., dataset=data\)$"):
+        xpnet.fit(resume="bars.npz", epochs=2, log=None)
+    assert xpnet.fit(resume="bars.npz", dataset=bars, epochs=2, log=None).summary["epochs"] == 2
+    assert evaluate_main(["bars.npz"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "given in memory (bars)" in error and "pass --dataset FOLDER holding them" in error and "\n" not in error
+
+
+def test_a_known_dataset_given_in_memory_loads_again_by_its_name(tiny_dataset, tmp_path, monkeypatch):
+    import dataclasses
+
+    from xpnet.inference import trained_model
+
+    fashion = dataclasses.replace(tiny_dataset, name="fashion-mnist")  # as load_dataset("fashion-mnist") gives it
+    xpnet.fit(dataset=fashion, backend="numpy", hidden=(), epochs=1, log=None, save=tmp_path / "f.npz")
+    asked = []
+    monkeypatch.setattr(trained_model, "load_dataset", lambda name, *args, **kwargs: asked.append(name) or fashion)
+    xpnet.load_model(tmp_path / "f.npz", backend="numpy").split("test")
+    assert asked == ["fashion-mnist"]  # not the config's default, mnist

@@ -4,7 +4,7 @@ import difflib
 import os
 from pathlib import Path
 
-from xpnet.arguments import option, passing
+from xpnet.arguments import flags_are_named, option, passing
 from xpnet.data.dataset import DataError, Dataset
 from xpnet.data.download import DownloadFailed, Offline, download_dataset
 from xpnet.data.folder import (FILE_LIST, MNIST_FILES, dataset_from_arrays, find_mnist_files,
@@ -88,6 +88,18 @@ def _owner_of(checksum: str, name: str) -> str | None:
 class DataNotFound(DataError):
     """No copy of a known dataset was found, and none could be fetched: the message says where
     xpnet looked or why the download failed, and how to give it the files."""
+
+
+def data_not_held(source, name: str, python_call: str) -> DataNotFound:
+    """The error for a checkpoint (``source``) of a run on arrays given in memory, ``name``d, whose
+    data it does not hold: how to give them again, in Python (``python_call``) or as a folder."""
+    if flags_are_named():
+        again = (f"pass {option('--dataset')} FOLDER holding them as the four MNIST-format files "
+                 "(train-images-idx3-ubyte...)")
+    else:
+        again = f"give them again: {python_call}"
+    return DataNotFound(f"{source} was trained on a dataset given in memory ({name}), which a checkpoint does not "
+                        f"hold; {again}")
 
 
 class OtherDataset(DataError):

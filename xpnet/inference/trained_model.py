@@ -22,6 +22,7 @@ from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import is_folder, newest_usable
 from ..training.config import Config
 from ..data import DATASETS, DataError, Dataset, load_dataset
+from ..data.load import data_not_held
 from ..errors import UsageError
 from ..nn.network import predict_logits
 from ..nn.ops import softmax
@@ -45,6 +46,7 @@ class Model:
     backend: Backend
     params: list = field(repr=False)
     dataset: Dataset | None = field(default=None, repr=False)
+    dataset_named: bool = field(default=False, repr=False)  # the caller named the data (not the checkpoint)
 
     @property
     def num_classes(self) -> int:
@@ -80,7 +82,7 @@ class Model:
         ``--dev-size``. The data are loaded (as :attr:`config` says) on the first call.
         """
         if self.dataset is None:
-            self.dataset = load_dataset(self.config.dataset, self.config.data_dir, download=self.config.download)
+            self.dataset = _load(self.checkpoint, self.source, self.config, self.dataset_named)
             _check_fits(self)
         if a_name("split", name, SPLITS) == "test":
             return self.dataset.test_images, self.dataset.test_labels
@@ -187,10 +189,22 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     chosen = resolve(backend, device)
     params = [(chosen.asarray(W), chosen.asarray(b)) for W, b in checkpoint.params]
     model = Model(checkpoint, source, config, chosen, params)
+    model.dataset_named = data.get("dataset") is not None
     if with_data or in_memory is not None:
-        model.dataset = in_memory or load_dataset(config.dataset, config.data_dir, download=config.download)
+        model.dataset = in_memory or _load(checkpoint, source, config, model.dataset_named)
         _check_fits(model)
     return model
+
+
+def _load(checkpoint: Checkpoint, source: str, config: Config, named: bool) -> Dataset:
+    """The dataset ``config`` names; for a run on a dataset given in memory, that dataset when it is a
+    known one (``load_dataset("fashion-mnist")``'s), else a DataError unless the caller ``named`` one."""
+    name = config.dataset
+    if checkpoint.data_in_memory is not None and not named:
+        if checkpoint.data_in_memory not in DATASETS:
+            raise data_not_held(source, checkpoint.data_in_memory, "load_model(path, dataset=data)")
+        name = checkpoint.data_in_memory
+    return load_dataset(name, config.data_dir, download=config.download)
 
 
 def _check_arguments(checkpoint, with_data, data: dict) -> None:

@@ -91,7 +91,8 @@ class Checkpoint:
     ``checkpoint_every``) and its folder's identity (``folder_id``), so that resuming it from
     that folder keeps writing there (empty in older files).
     ``num_classes`` defaults to the size of the last layer, ``image_shape`` to 28x28 for
-    784 inputs and 1 x inputs otherwise.
+    784 inputs and 1 x inputs otherwise. ``data_in_memory`` names the :class:`xpnet.data.Dataset`
+    a run was given in memory (None: its data are ``config``'s dataset, loadable by name).
     """
 
     params: list
@@ -106,6 +107,7 @@ class Checkpoint:
     xpnet_version: str = __version__
     outputs: dict = field(default_factory=dict)
     progress: dict = field(default_factory=dict)
+    data_in_memory: str | None = None
 
     def __post_init__(self):
         if self.params and self.num_classes is None:
@@ -159,7 +161,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "image_shape": list(checkpoint.image_shape), "config": checkpoint.config, "epoch": checkpoint.epoch,
         "history": checkpoint.history, "rng_state": checkpoint.rng_state,
         "optimizer_tensors": sorted(checkpoint.optimizer_state), "in_progress": checkpoint.in_progress,
-        "outputs": checkpoint.outputs, "progress": checkpoint.progress,
+        "outputs": checkpoint.outputs, "progress": checkpoint.progress, "data_in_memory": checkpoint.data_in_memory,
     })
     suffix = _suffix(path)
     if suffix == ".npz":
@@ -198,12 +200,21 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                             rng_state=meta["rng_state"], optimizer_state=optimizer_state,
                             in_progress=meta["in_progress"], num_classes=meta["num_classes"],
                             image_shape=tuple(meta["image_shape"]), xpnet_version=meta["xpnet_version"],
-                            outputs=_outputs(path, meta.get("outputs", {})), progress=_progress(path, meta))
+                            outputs=_outputs(path, meta.get("outputs", {})), progress=_progress(path, meta),
+                            data_in_memory=_data_in_memory(path, meta))
     bad = checkpoint.non_finite()
     if bad is not None:
         raise CheckpointError(f"checkpoint {path} holds non-finite weights (NaN/inf in {bad}): the run that wrote "
                               "it diverged; use an earlier checkpoint of that run")
     return checkpoint
+
+
+def _data_in_memory(path: Path, meta: dict) -> str | None:
+    """The name of the in-memory dataset the run trained on: None (older files too) or a short line."""
+    name = meta.get("data_in_memory")
+    if name is not None and not (isinstance(name, str) and 0 < len(name) <= 200 and name.isprintable()):
+        _bad_field(path, "data_in_memory", name, "None or the name of a dataset, one line of at most 200 characters")
+    return name
 
 
 def _progress(path: Path, meta: dict) -> dict:

@@ -17,8 +17,8 @@ from typing import Callable
 
 from ..arguments import a_path, a_switch, option, passing, shown
 from ..backend import Backend, cpu_flags, limit_threads, placement, resolve
-from ..data import Dataset, load_dataset
-from ..data.load import DataNotFound
+from ..data import DATASETS, Dataset, load_dataset
+from ..data.load import DataNotFound, data_not_held
 from ..errors import UsageError, XpnetError
 from ..nn.checks import whole
 from .checkpoint_folder import locked
@@ -156,18 +156,28 @@ def fit(config: Config | None = None, *, preset: str | None = None, dataset: Dat
         signals = Signals(stack.enter_context(InterruptRequest()))
         stack.enter_context(limit_threads(start.config.threads))
         stack.enter_context(backend.activate())
+        in_memory = dataset.name if dataset is not None else None
         if dataset is None:
-            dataset = _training_data(start.config)
+            dataset = _training_data(start, named="dataset" in keywords)
         run = prepare_run(start, backend, dataset, say)
+        run.data_in_memory = in_memory
         shown = "bar" if progress else "lines" if log is not None else None
         return train(run, _extensions(run, start, shown, signals, extensions), signals)
 
 
-def _training_data(config: Config) -> Dataset:
+def _training_data(start: Start, named: bool) -> Dataset:
     """The run's dataset; when a known one is not found, the error also offers generated data, which
-    lets a run start without files (unlike evaluate, predict and plot, which need the model's data)."""
+    lets a run start without files (unlike evaluate, predict and plot, which need the model's data).
+    A checkpoint of a run on arrays in memory needs them given again (DataError), unless ``named``
+    (the caller named a dataset)."""
+    config, name = start.config, start.config.dataset
+    held = start.checkpoint.data_in_memory if start.checkpoint is not None and not named else None
+    if held is not None:  # a known dataset given in memory loads by its name; other arrays must come again
+        if held not in DATASETS:
+            raise data_not_held(start.path, held, "fit(..., dataset=data)")
+        name = held
     try:
-        return load_dataset(config.dataset, config.data_dir, download=config.download)
+        return load_dataset(name, config.data_dir, download=config.download)
     except DataNotFound as error:
         raise DataNotFound(f"{error}; to try xpnet without data files: {passing('--dataset', 'synthetic')}") from None
 

@@ -72,6 +72,7 @@ class RunState:
     last_saved: Path | None = None  # the newest checkpoint written
     stop_reason: str | None = None  # set by an extension: the run ends after this epoch
     memory: str = ""  # the header's line of what the run takes, of the memory available
+    data_in_memory: str | None = None  # the name of a Dataset given in memory (not loadable by name)
 
     @property
     def compiled(self) -> CompiledEpochs | None:
@@ -112,4 +113,5 @@ class RunState:
                           config=self.config.to_dict(), epoch=epoch, history=history,
                           rng_state=self.rng.bit_generator.state, optimizer_state=self.optimizer.state_dict(),
                           in_progress=in_progress, num_classes=self.dataset.num_classes,
-                          image_shape=self.dataset.image_shape, outputs=self.outputs.to_dict(), progress=progress)
+                          image_shape=self.dataset.image_shape, outputs=self.outputs.to_dict(), progress=progress,
+                          data_in_memory=self.data_in_memory)
