@@ -25,10 +25,8 @@ Each layer takes its input shape when built, so the first one also accepts flat 
 
 from __future__ import annotations
 
-import numpy as np
 from array_api_compat import device as device_of
 
-from .ops import device_constant
 
 PADDINGS = ("valid", "same")
 
@@ -50,29 +48,56 @@ class Conv2d:
         self.out_shape = (height + 2 * self.pad - kernel + 1, width + 2 * self.pad - kernel + 1, out_channels)
         if min(self.out_shape[:2]) < 1:
             raise ValueError(f"a {kernel}x{kernel} kernel does not fit a {height}x{width} input without padding")
+        # Row shifts on the narrower side: the input's k*k*c_in values per position (im2col) or
+        # the rows' k*c_in and their products' k*c_out.
+        self.im2col = kernel * kernel * channels <= kernel * (channels + out_channels)
 
     def forward(self, params, H, *, dropout, xp):
         W, b = params
-        X = xp.reshape(H, (H.shape[0], *self.in_shape))
-        patches = _patches(_padded(X, self.pad, xp), self.kernel, self.out_shape[:2], xp)
-        Z = patches @ xp.reshape(W, (-1, self.out_channels))
+        n, k, (h, w, c), (oh, ow, f) = H.shape[0], self.kernel, self.in_shape, self.out_shape
+        X = _placed(xp.reshape(H, (n, h, w, c)), self.pad, w + 2 * self.pad, 2, xp)
+        if self.im2col:
+            rows = _windows(_windows(_placed(X, self.pad, h + 2 * self.pad, 1, xp), k, ow, 2, xp), k, oh, 1, xp)
+            patches = xp.reshape(rows, (n * oh * ow, k * k * c))  # (row in patch, column in patch, channel)
+            Z = patches @ xp.reshape(W, (-1, f))
+        else:
+            patches = xp.reshape(_windows(X, k, ow, 2, xp), (n * h * ow, k * c))  # (column in patch, channel)
+            partial = xp.reshape(patches @ _by_kernel_row(W, xp), (n, h, ow, k, f))
+            Z = _added([_placed(partial[:, :, :, i, :], self.pad - i, oh, 1, xp) for i in range(k)])
+        Z = xp.reshape(Z, (n, oh, ow, f))
         Z += b
-        return xp.reshape(Z, (H.shape[0], *self.out_shape)), (patches, H.shape)
+        return Z, (patches, H.shape)
 
     def backward(self, params, saved, dZ, *, input_grad, xp):
-        """``dW = patches.T @ dZ``, ``db`` = sums of ``dZ`` over examples and positions, and ``dH``
-        the full correlation of ``dZ`` (padded by k - 1 - pad) with the kernel flipped in space."""
+        """``dW = patches.T @ dZ`` (row by row: against the k row-shifted ``dZ``), ``db`` = sums
+        of ``dZ`` over examples and positions, and ``dH`` row by row: the k column-shifted ``dZ``
+        times the kernel flipped in space, each kernel row's product moved back to its row."""
         W, _ = params
         patches, input_shape = saved
-        k = self.kernel
-        dZ_rows = xp.reshape(dZ, (-1, self.out_channels))
-        grads = (xp.reshape(patches.T @ dZ_rows, W.shape), xp.sum(dZ_rows, axis=0))
+        n, k, (h, w, c), f, pad = dZ.shape[0], self.kernel, self.in_shape, self.out_channels, self.pad
+        dZ_rows = xp.reshape(dZ, (-1, f))
+        if self.im2col:
+            dW = xp.reshape(patches.T @ dZ_rows, W.shape)
+        else:
+            shifted = _windows(_placed(dZ, k - 1 - pad, h + k - 1, 1, xp), k, h, 1, xp)  # (n, h, ow, k, f)
+            dW_rows = xp.reshape(patches.T @ xp.reshape(shifted, (-1, k * f)), (k, c, k, f))  # (j, c, k-1-i, f)
+            dW = xp.flip(xp.permute_dims(dW_rows, (2, 0, 1, 3)), axis=0)
+        grads = (dW, xp.sum(dZ_rows, axis=0))
         if not input_grad:
             return None, grads
-        flipped = xp.permute_dims(xp.flip(W, axis=(0, 1)), (0, 1, 3, 2))  # (k, k, c_out, c_in)
-        d_patches = _patches(_padded(dZ, k - 1 - self.pad, xp), k, self.in_shape[:2], xp)
-        dX = d_patches @ xp.reshape(flipped, (-1, self.in_shape[2]))
+        oh = dZ.shape[1]
+        shifted = _windows(_placed(dZ, k - 1 - pad, w + k - 1, 2, xp), k, w, 2, xp)  # (n, oh, w, k, f)
+        flipped = xp.permute_dims(xp.flip(W, axis=1), (1, 3, 0, 2))  # (k-1-j, f, i, c)
+        partial = xp.reshape(xp.reshape(shifted, (-1, k * f)) @ xp.reshape(flipped, (k * f, k * c)), (n, oh, w, k, c))
+        dX = _added([_placed(partial[:, :, :, i, :], i - pad, h, 1, xp) for i in range(k)])
         return xp.reshape(dX, input_shape), grads
+
+
+def _by_kernel_row(W, xp):
+    """The kernel (k, k, c_in, c_out) as a (k * c_in, k * c_out) matrix: (column, channel) by
+    (row, output channel), to multiply 1 x k patches by every kernel row at once."""
+    k, _, c_in, c_out = W.shape
+    return xp.reshape(xp.permute_dims(W, (1, 2, 0, 3)), (k * c_in, k * c_out))
 
 
 class _Pool2x2:
@@ -150,33 +175,43 @@ class Flatten:
         return xp.reshape(dA, input_shape), ()
 
 
-def _padded(X, pad: int, xp):
-    """``X`` (n, h, w, c) with ``pad`` zero rows and columns on every side, by concatenation."""
-    if pad == 0:
-        return X
-    n, h, w, c = X.shape
-    rows = xp.zeros((n, pad, w, c), dtype=X.dtype, device=device_of(X))
-    X = xp.concat([rows, X, rows], axis=1)
-    columns = xp.zeros((n, h + 2 * pad, pad, c), dtype=X.dtype, device=device_of(X))
-    return xp.concat([columns, X, columns], axis=2)
+def _placed(T, offset: int, size: int, axis: int, xp):
+    """``T`` (n, ...) placed ``offset`` entries along ``axis`` into ``size`` entries of zeros: what
+    falls before 0 or past ``size`` is cut off (slicing), the rest padded by concatenation."""
+    first, last = max(0, -offset), min(T.shape[axis], size - offset)  # T's entries that land inside
+    index = [slice(None)] * T.ndim
+    index[axis] = slice(first, last)
+    before, after = max(0, offset), size - max(0, offset) - (last - first)
+    parts = [_zeros_like_along(T, before, axis, xp), T[tuple(index)], _zeros_like_along(T, after, axis, xp)]
+    parts = [part for part in parts if part is not None]
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=axis)
 
 
-def _patches(X, k: int, out_hw: tuple[int, int], xp):
-    """The k x k patches of ``X`` (n, hp, wp, c) at each of the ``out_hw`` positions, as rows:
-    (n * oh * ow, k * k * c), entries ordered (row in patch, column in patch, channel)."""
-    n, hp, wp, c = X.shape
-    indices = _patch_indices(xp, device_of(X), hp, wp, k, out_hw)
-    gathered = xp.take(xp.reshape(X, (n, hp * wp, c)), indices, axis=1)  # (n, oh*ow*k*k, c)
-    return xp.reshape(gathered, (n * out_hw[0] * out_hw[1], k * k * c))
+def _zeros_like_along(T, count: int, axis: int, xp):
+    """Zeros shaped like ``T`` but ``count`` long along ``axis``; None for none."""
+    if count == 0:
+        return None
+    shape = list(T.shape)
+    shape[axis] = count
+    return xp.zeros(tuple(shape), dtype=T.dtype, device=device_of(T))
 
 
-def _patch_indices(xp, device, hp: int, wp: int, k: int, out_hw: tuple[int, int]):
-    """Flat positions in an (hp, wp) grid of every patch element, in (oh, ow, row, column) order:
-    computed on the host once per namespace, device and geometry, and moved once."""
-    def make(where):
-        oh, ow = out_hw
-        rows = np.arange(oh)[:, None, None, None] + np.arange(k)[None, None, :, None]
-        columns = np.arange(ow)[None, :, None, None] + np.arange(k)[None, None, None, :]
-        return xp.asarray((rows * wp + columns).reshape(-1).astype(np.int64), device=where)
+def _windows(T, k: int, length: int, axis: int, xp):
+    """The k windows ``length`` long that slide along ``axis`` of ``T`` (n, ...), stacked on a new
+    axis 3: columns (axis 2) of (n, rows, wp, c) give (n, rows, length, k, c); rows (axis 1) of
+    those give (n, length, ow, k, k, c)."""
+    index = [slice(None)] * T.ndim
 
-    return device_constant(xp, device, ("patches", hp, wp, k, out_hw), make)
+    def window(start):
+        index[axis] = slice(start, start + length)
+        return T[tuple(index)]
+
+    return xp.stack([window(start) for start in range(k)], axis=3)
+
+
+def _added(terms: list):
+    """The sum of ``terms``, added in place into the first sum (a fresh array) after it."""
+    total = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+    for term in terms[2:]:
+        total += term
+    return total
