@@ -127,11 +127,12 @@ class MaxPool2d(_Pool2x2):
     def backward(self, params, saved, dA, *, input_grad, xp):
         """Each window's gradient to its maximum, the first one where entries tie."""
         H, A = saved
-        routed, taken = [], None
-        for corner in _window_corners(H, self.out_shape, xp):  # row-major: the first maximum wins
-            wins = corner == A if taken is None else (corner == A) & ~taken
-            taken = wins if taken is None else taken | wins
-            routed.append(xp.astype(wins, dA.dtype) * dA)
+        routed, rest = [], dA  # rest: the gradient no corner has taken yet
+        for corner in _window_corners(H, self.out_shape, xp)[:3]:  # row-major: the first maximum wins
+            taken = rest * xp.astype(corner == A, dA.dtype)
+            routed.append(taken)
+            rest = rest - taken  # exactly 0 where taken, else unchanged
+        routed.append(rest)  # the last corner is the maximum wherever none before it was
         rows = [xp.stack(routed[:2], axis=3), xp.stack(routed[2:], axis=3)]  # (n, h, w, 2, c) each
         return xp.reshape(xp.stack(rows, axis=2), H.shape), ()
 
