@@ -1,21 +1,35 @@
 """Convolution and pooling layers, each backward pass beside its forward pass, written against
-the Array API alone: no scatter-add and no ``pad`` (the standard has neither).
+the Array API alone, from static slices, concatenations and matrix products: no scatter-add and
+no ``pad`` (the standard has neither), and no gather (XLA runs one element at a time on a CPU).
 
-Layout: images are (n, height, width, channels), NHWC. With the channels last, gathering the
-k x k patches of every output position (im2col) gives rows whose entries run over
-(row in patch, column in patch, channel), the order of a (k, k, c_in, c_out) kernel reshaped
-to a (k*k*c_in, c_out) matrix: one matrix product then yields the output already in NHWC,
-and flattening it for a Dense layer is a reshape. No transpose anywhere in a convolution.
+Layout: images are (n, height, width, channels), NHWC. The k x k patches of every output
+position (im2col) are k*k static slices, the window ``X[:, i:i + oh, j:j + ow, :]`` of each
+kernel offset (i, j), stacked next to the channels: rows whose entries run over (row in patch,
+column in patch, channel), the order of a (k, k, c_in, c_out) kernel reshaped to a
+(k*k*c_in, c_out) matrix. One matrix product then yields the output already in NHWC, and
+flattening it for a Dense layer is a reshape. Only the small kernel is ever transposed.
 
-- :class:`Conv2d` (stride 1, square kernels, ``valid`` or ``same`` padding, a bias): the
-  forward pass is a gather of patches with ``xp.take``, indices computed once on the host,
-  then a matrix product. The kernel's gradient is ``patches.T @ d_output``; the input's is a
-  *full* correlation of the padded output gradient with the flipped kernel: again a gather
-  of patches and a matrix product, so no gradient is ever scattered and added.
+- :class:`Conv2d` (stride 1, square kernels, ``valid`` or ``same`` padding, a bias) goes one of
+  two ways, whichever keeps fewer values per position:
+
+  - *whole patches* (k*k*c_in values: a first layer on few channels): ``Z = patches @ W``, and
+    the kernel's gradient is ``patches.T @ dZ``.
+  - *kernel rows* (k*c_in + k*c_out values: wider layers): a k x k convolution is the sum over
+    the kernel's k rows of 1 x k convolutions, row i's output moved up by i. So the 1 x k
+    patches (the windows along the columns alone) times all k kernel rows at once, a
+    (k*c_in, k*c_out) matrix, give k partial outputs; each moved into place (sliced, padded
+    with zeros by concatenation) and added up, they are ``Z``. The kernel's gradient is the
+    same patches times ``dZ`` moved by each row, ``patches.T @ [dZ moved by i for each i]``.
+
+  The input's gradient, either way, is the *full* correlation of the padded ``dZ`` with the
+  kernel flipped in space, computed row by row as well: the windows along the columns of ``dZ``
+  times every flipped kernel row at once, each row's partial gradient moved back and added
+  up. No gradient is ever scattered and added, and no (n*h*w, k*k*c_out) patch matrix of
+  ``dZ`` is built: k*c_out + k*c_in values a position instead.
 - :class:`MaxPool2d`: 2 x 2 windows, stride 2, by reshaping: the maximum of a window's four
   corners, each a strided view. The gradient goes to the window's maximum, and where several
-  entries tie for it, to the first in row-major order (PyTorch's rule), through equality
-  masks of the corners against the maximum, each masking out the ones before it.
+  entries tie for it, to the first in row-major order (PyTorch's rule): each corner equal to
+  the maximum takes what gradient is left, and the last corner takes the rest.
 - :class:`AvgPool2d`: the mean of the same four corners; a quarter of the gradient to each.
 - :class:`Flatten`: (n, h, w, c) -> (n, h*w*c).
 
@@ -26,7 +40,6 @@ Each layer takes its input shape when built, so the first one also accepts flat 
 from __future__ import annotations
 
 from array_api_compat import device as device_of
-
 
 PADDINGS = ("valid", "same")
 
@@ -48,8 +61,8 @@ class Conv2d:
         self.out_shape = (height + 2 * self.pad - kernel + 1, width + 2 * self.pad - kernel + 1, out_channels)
         if min(self.out_shape[:2]) < 1:
             raise ValueError(f"a {kernel}x{kernel} kernel does not fit a {height}x{width} input without padding")
-        # Row shifts on the narrower side: the input's k*k*c_in values per position (im2col) or
-        # the rows' k*c_in and their products' k*c_out.
+        # The way with fewer values a position: whole patches' k*k*c_in, or the 1 x k patches'
+        # k*c_in and their products' k*c_out (module docstring).
         self.im2col = kernel * kernel * channels <= kernel * (channels + out_channels)
 
     def forward(self, params, H, *, dropout, xp):
@@ -69,9 +82,10 @@ class Conv2d:
         return Z, (patches, H.shape)
 
     def backward(self, params, saved, dZ, *, input_grad, xp):
-        """``dW = patches.T @ dZ`` (row by row: against the k row-shifted ``dZ``), ``db`` = sums
-        of ``dZ`` over examples and positions, and ``dH`` row by row: the k column-shifted ``dZ``
-        times the kernel flipped in space, each kernel row's product moved back to its row."""
+        """``dW = patches.T @ dZ`` (kernel rows: against ``dZ`` moved by each row), ``db`` = sums
+        of ``dZ`` over examples and positions, and ``dH`` the full correlation of ``dZ`` with the
+        kernel flipped in space, row by row: ``dZ``'s windows along the columns times every
+        flipped kernel row, each row's partial gradient moved back to its row and added up."""
         W, _ = params
         patches, input_shape = saved
         n, k, (h, w, c), f, pad = dZ.shape[0], self.kernel, self.in_shape, self.out_channels, self.pad
