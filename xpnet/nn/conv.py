@@ -70,8 +70,9 @@ class Conv2d:
         n, k, (h, w, c), (oh, ow, f) = H.shape[0], self.kernel, self.in_shape, self.out_shape
         X = _placed(xp.reshape(H, (n, h, w, c)), self.pad, w + 2 * self.pad, 2, xp)
         if self.im2col:
-            rows = _windows(_windows(_placed(X, self.pad, h + 2 * self.pad, 1, xp), k, ow, 2, xp), k, oh, 1, xp)
-            patches = xp.reshape(rows, (n * oh * ow, k * k * c))  # (row in patch, column in patch, channel)
+            padded = _placed(X, self.pad, h + 2 * self.pad, 1, xp)  # (n, h + 2 pad, w + 2 pad, c)
+            windows = _windows(_windows(padded, k, ow, 2, xp), k, oh, 1, xp)  # (n, oh, ow, k, k, c)
+            patches = xp.reshape(windows, (n * oh * ow, k * k * c))  # (row in patch, column in patch, channel)
             Z = patches @ xp.reshape(W, (-1, f))
         else:
             patches = xp.reshape(_windows(X, k, ow, 2, xp), (n * h * ow, k * c))  # (column in patch, channel)
@@ -225,7 +226,7 @@ def _windows(T, k: int, length: int, axis: int, xp):
 
 
 def _added(terms: list):
-    """The sum of ``terms``, added in place into the first sum (a fresh array) after it."""
+    """The sum of ``terms``: the first two added into a new array, the others into it in place."""
     total = terms[0] if len(terms) == 1 else terms[0] + terms[1]
     for term in terms[2:]:
         total += term
