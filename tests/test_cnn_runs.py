@@ -118,8 +118,8 @@ def test_an_mlp_written_as_fc_tokens_is_the_same_run_as_hidden(small_dataset):
 
 
 def test_a_cnn_too_big_for_memory_is_refused_before_training(small_dataset):
-    """Patches dominate a CNN's memory: conv4096k15 twice on 28x28 needs terabytes, counted up front."""
-    with pytest.raises(UsageError, match=r"this run needs about [0-9.]+ TiB .*\(the activations of a batch"):
+    """Patches dominate a CNN's memory: conv4096k15 twice on 28x28 needs over a hundred GiB, counted up front."""
+    with pytest.raises(UsageError, match=r"this run needs about [0-9.]+ [GT]iB .*\(the activations of a batch"):
         xpnet.fit(dataset=small_dataset, backend="numpy", arch="conv4096k15,conv4096k15", log=None)
 
 

@@ -6,6 +6,10 @@ nested loops, and the
 pooling rule for ties (the gradient goes to the first maximum of a window, as PyTorch's).
 """
 
+import importlib.util
+import re
+
+import conv_reference
 import numpy as np
 import pytest
 import reference
@@ -32,9 +36,21 @@ def loop_convolution(X, W, b, pad):
     return Z
 
 
+def by_patches(layer: Conv2d, im2col: bool) -> Conv2d:
+    """``layer`` made to take the given one of its two ways (whole k x k patches, or 1 x k rows)."""
+    layer.im2col = im2col
+    return layer
+
+
 CASES = {
     # name: (layer, input shape per example, host parameter shapes)
     "conv valid 3x3, 2->3 channels, 7x6": (lambda: Conv2d((7, 6, 2), 3, 3), (7, 6, 2), [(3, 3, 2, 3), (3,)]),
+    "conv valid 3x3, 2->3 channels, 7x6, whole patches": (lambda: by_patches(Conv2d((7, 6, 2), 3, 3), True),
+                                                          (7, 6, 2), [(3, 3, 2, 3), (3,)]),
+    "conv same 5x5, 1->2 channels, 6x5, whole patches": (lambda: by_patches(Conv2d((6, 5, 1), 2, 5, "same"), True),
+                                                         (6, 5, 1), [(5, 5, 1, 2), (2,)]),
+    "conv same 3x3, 1->4 channels, 5x4, kernel rows": (lambda: by_patches(Conv2d((5, 4, 1), 4, 3, "same"), False),
+                                                       (5, 4, 1), [(3, 3, 1, 4), (4,)]),
     "conv same 3x3, 2->3 channels, 5x4": (lambda: Conv2d((5, 4, 2), 3, 3, "same"), (5, 4, 2), [(3, 3, 2, 3), (3,)]),
     "conv same 5x5, 1->2 channels, 5x5": (lambda: Conv2d((5, 5, 1), 2, 5, "same"), (5, 5, 1), [(5, 5, 1, 2), (2,)]),
     "conv 1x1, 3->2 channels": (lambda: Conv2d((3, 3, 3), 2, 1), (3, 3, 3), [(1, 1, 3, 2), (2,)]),
@@ -83,6 +99,62 @@ def test_the_convolution_is_the_textbook_one(backend, padding):
     expected = loop_convolution(X, W, b, 1 if padding == "same" else 0)
     assert tuple(Z.shape) == expected.shape == (3, *layer.out_shape)
     np.testing.assert_allclose(to_numpy(Z), expected, rtol=1e-12, atol=1e-12)
+
+
+GEOMETRIES = [  # (in_shape, out_channels, kernel, padding)
+    ((7, 6, 3), 4, 3, "valid"), ((6, 7, 2), 5, 5, "same"), ((5, 5, 4), 3, 1, "valid"), ((8, 5, 2), 3, 5, "valid"),
+    ((4, 6, 3), 2, 3, "same"),
+]
+
+
+@pytest.mark.parametrize("im2col", [True, False], ids=["whole patches", "kernel rows"])
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}->{g[1]} k{g[2]} {g[3]}")
+def test_both_ways_of_a_convolution_agree_with_the_scattering_oracle(backend, geometry, im2col):
+    """Output, kernel, bias and input gradients of either way (whole k x k patches, or 1 x k rows
+    with the row shifts after the product) against conv_reference, which scatters and adds the
+    input gradient patch by patch: float64, to rounding."""
+    in_shape, out_channels, k, padding = geometry
+    layer = by_patches(Conv2d(in_shape, out_channels, k, padding), im2col)
+    rng = np.random.default_rng(8)
+    X, W, b = rng.normal(size=(3, *in_shape)), rng.normal(size=(k, k, in_shape[2], out_channels)), rng.normal(size=out_channels)
+    params = (backend.asarray(W), backend.asarray(b))
+    Z, saved = layer.forward(params, backend.asarray(X), dropout=None, xp=backend.xp)
+    expected_Z, oracle_saved = conv_reference.conv_forward(X, W, b, layer.pad)
+    np.testing.assert_allclose(to_numpy(Z), expected_Z, rtol=1e-12, atol=1e-12)
+    dZ = rng.normal(size=expected_Z.shape)
+    dX, (dW, db) = layer.backward(params, saved, backend.asarray(dZ), input_grad=True, xp=backend.xp)
+    for got, expected in zip((dX, dW, db), conv_reference.conv_backward(W, oracle_saved, dZ)):
+        np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_each_convolution_takes_the_narrower_way():
+    """A first layer on one channel builds whole patches (k*k*c_in = 25 values a position, fewer than
+    the k*(c_in + c_out) = 165 of kernel rows); a wide second layer goes row by row (800 > 480)."""
+    assert Conv2d((28, 28, 1), 32, 5, "same").im2col
+    assert not Conv2d((14, 14, 32), 64, 5, "same").im2col
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_a_compiled_cnn_step_has_no_gather_or_scatter():
+    """XLA runs gathers and scatters on a CPU one element at a time: the patches are slices and
+    their gradients pads and sums, so the compiled gradients of a CNN contain neither."""
+    import jax
+
+    from xpnet.backend import resolve
+    from xpnet.nn.architecture import Architecture
+    from xpnet.nn.init import init_shaped
+    from xpnet.nn.network import loss_and_grads
+
+    backend = resolve("jax", "cpu")
+    arch = Architecture.of("conv4k3,pool,conv6k3,pool,fc8", (8, 8, 1), 3)
+    params = [(backend.asarray(W), backend.asarray(b))
+              for W, b in init_shaped(arch.fans(), arch.param_shapes(), np.random.default_rng(0))]
+    X = backend.asarray(np.random.default_rng(1).random((4, 64), dtype=np.float32))
+    Y = backend.asarray(np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
+    lowered = jax.jit(lambda p, X, Y: loss_and_grads(p, X, Y, network=arch)).lower(params, X, Y)
+    operation = re.compile(r"stablehlo\.(gather|scatter)|\b(gather|scatter)\(")  # StableHLO, then XLA's HLO
+    for text in (lowered.as_text(), lowered.compile().as_text()):
+        assert operation.search(text) is None, operation.search(text)
 
 
 def test_a_first_layer_takes_flat_images_and_returns_their_gradient_flat(backend):

@@ -287,7 +287,7 @@ def _address_space_of(limit: int):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sets RLIMIT_AS and reads /proc (Linux)")
 def test_a_run_larger_than_ulimit_v_allows_is_refused_up_front():
     done = subprocess.run([sys.executable, "-m", "xpnet.train", "--dataset", "synthetic:300", "--arch",
-                           "conv64k5,conv64k5", "--epochs", "1", "--backend", "numpy"], capture_output=True, text=True,
+                           "conv128k5,conv128k5", "--epochs", "1", "--backend", "numpy"], capture_output=True, text=True,
                           timeout=120, env=child_env(), preexec_fn=_address_space_of(1500 * 2**20))
     line = one_line_error(done.returncode, 2, done.stderr)  # before: a MemoryError's traceback in the first step
     assert "this run needs about" in line and "use smaller layers, batches or data" in line

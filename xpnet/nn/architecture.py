@@ -181,13 +181,17 @@ class Architecture:
 
     def activation_values(self, training: bool = True) -> int:
         """Values one example keeps through a training step (or, not ``training``, a forward pass):
-        each layer's output and its gradient, and each convolution's patches, forward
-        (oh*ow*k*k*c_in) and, training, backward (h*w*k*k*c_out)."""
+        each layer's output and its gradient, and each convolution's patches, forward (whole
+        patches: oh*ow*k*k*c_in; kernel rows: h*ow*k*(c_in + c_out), the 1 x k patches and their
+        products) and, training, backward (oh*w*k*(c_in + c_out), and kernel rows' moved
+        output gradients h*ow*k*c_out)."""
         total = 0
         for layer in self.layers():
             if isinstance(layer, Conv2d):
                 (h, w, c_in), (oh, ow, c_out), k = layer.in_shape, layer.out_shape, layer.kernel
-                total += oh * ow * k * k * c_in + 2 * oh * ow * c_out + (h * w * k * k * c_out if training else 0)
+                forward = oh * ow * k * k * c_in if layer.im2col else h * ow * k * (c_in + c_out)
+                backward = oh * w * k * (c_in + c_out) + (0 if layer.im2col else h * ow * k * c_out)
+                total += forward + 2 * oh * ow * c_out + (backward if training else 0)
             elif isinstance(layer, POOLS):
                 total += 2 * math.prod(layer.out_shape) + math.prod(layer.in_shape)
         return total + 4 * (max(self.hidden_units, default=0) + self.classes)

@@ -20,7 +20,7 @@ from ..nn.optim import make_optimizer
 from ..nn.schedules import make_schedule
 
 DTYPES = ("float32", "float64")
-#: A CNN's patches take some 600 KB an image (conv32k5 then conv64k5): it evaluates this many at a time at most.
+#: A CNN's patches take some 450 KB an image (conv32k5 then conv64k5): it evaluates this many at a time at most.
 CNN_EVAL_BATCH = 500
 #: The one table from what xpnet.nn calls a parameter to how Config and the trainer name it: the keyword,
 #: then its flag. A parameter not here is named in nn's own words (the optimiser's name is named by value).
