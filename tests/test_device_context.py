@@ -98,7 +98,8 @@ def test_evaluate_predict_and_plot_run_on_the_chosen_device(cupy_like, tiny_data
     assert set(cupy_like.created_on) == {str(DEVICE1)}, cupy_like.created_on
 
     checkpoint = load_checkpoint(path)
-    checkpoint.config["dataset"] = "synthetic:600"  # predict loads its data by name
+    checkpoint.config["dataset"] = "synthetic:600"  # predict loads its data by name,
+    checkpoint.data_in_memory = None  # as from a run that was given that name, not arrays in memory
     from xpnet.training.checkpoint import save_checkpoint
     save_checkpoint(path, checkpoint)
     assert predict_main([str(path), "--index", "0", "--backend", "array-api-strict", "--device", "device1"]) == 0
