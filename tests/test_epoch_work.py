@@ -129,16 +129,22 @@ def test_a_checkpoint_from_a_gpu_run_says_how_to_resume_on_this_machine(tiny_dat
         assert train_main(["--resume", str(path), "--epochs", "2", "--quiet", *fix.split()]) == 0
 
 
-def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_exactly(tiny_dataset):
-    from xpnet.training.epoch import EpochHooks
-
+def _an_epoch_of(dataset):
+    """``dataset``'s training split on NumPy in float64, an epoch's order, and fresh 784-16-10 parameters."""
     backend = resolve("numpy", "cpu")
-    data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float64", True),
-                       labels_to_device(tiny_dataset.train_labels, backend)).with_one_hot(10)
-    order = np.random.default_rng(1).permutation(data.size)
+    data = DeviceSplit(images_to_device(dataset.train_images, backend, "float64", True),
+                       labels_to_device(dataset.train_labels, backend)).with_one_hot(10)
 
     def fresh():
         return [(W.copy(), b.copy()) for W, b in init_params([784, 16, 10], np.random.default_rng(0), dtype="float64")]
+
+    return data, np.random.default_rng(1).permutation(data.size), fresh
+
+
+def test_the_hooks_stop_count_and_limit_an_epoch_and_a_stopped_epoch_continues_exactly(tiny_dataset):
+    from xpnet.training.epoch import EpochHooks
+
+    data, order, fresh = _an_epoch_of(tiny_dataset)
 
     whole_params, whole, finished = train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order))
     steps = {"n": 0}
@@ -160,13 +166,7 @@ def test_each_step_hands_on_the_epochs_running_totals_as_an_epoch_of_that_many_s
     """--log-interval's batch lines read them: after step k, the totals of the first k steps."""
     from xpnet.training.epoch import EpochHooks
 
-    backend = resolve("numpy", "cpu")
-    data = DeviceSplit(images_to_device(tiny_dataset.train_images, backend, "float64", True),
-                       labels_to_device(tiny_dataset.train_labels, backend)).with_one_hot(10)
-    order = np.random.default_rng(1).permutation(data.size)
-
-    def fresh():
-        return [(W.copy(), b.copy()) for W, b in init_params([784, 16, 10], np.random.default_rng(0), dtype="float64")]
+    data, order, fresh = _an_epoch_of(tiny_dataset)
 
     seen = []
     train_epoch(Step(SGD(0.1)), fresh(), data, 64, EpochPlan(order),
