@@ -57,6 +57,12 @@ def flags_are_named() -> bool:
     return _ON_THE_COMMAND_LINE.get()
 
 
+def together(parts) -> str:
+    """Several :func:`passing` parts as given together: ``--backend numpy --device cpu`` or
+    ``backend='numpy', device='cpu'``."""
+    return (" " if flags_are_named() else ", ").join(parts)
+
+
 def option(flag: str) -> str:
     """``--save`` on the command line, ``save`` (its keyword) in Python."""
     return flag if _ON_THE_COMMAND_LINE.get() else flag.removeprefix("--").replace("-", "_")

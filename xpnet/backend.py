@@ -22,7 +22,7 @@ from array_api_compat import (array_namespace, is_array_api_strict_namespace, is
                               is_numpy_array, is_torch_array)
 from array_api_compat import device as device_of
 
-from .arguments import MAX_CUDA_INDEX, MAX_THREADS, a_name, flags_are_named, passing, shown, whole_number
+from .arguments import MAX_CUDA_INDEX, MAX_THREADS, a_name, passing, shown, together, whole_number
 from .errors import UsageError, XpnetError
 from .nn.checks import ParameterError, whole
 
@@ -264,8 +264,7 @@ def cuda_problem() -> str | None:
 
 def placement(backend: str, device: str) -> str:
     """``--backend jax --device cuda:1``, or ``backend='jax', device='cuda:1'`` in Python."""
-    joiner = " " if flags_are_named() else ", "
-    return joiner.join((passing("--backend", backend), passing("--device", device)))
+    return together((passing("--backend", backend), passing("--device", device)))
 
 
 def cpu_flags(backend: str) -> str:
@@ -514,7 +513,8 @@ def _make(name: str, device: str, reason: str) -> Backend:
             if not torch.cuda.is_available():
                 raise XpnetError(
                     f"{placement('torch', device)} is not usable: this PyTorch build sees no CUDA GPU; "
-                    f"use {passing('--device', 'cpu')}, or install a CUDA build of PyTorch on a machine with an NVIDIA driver"
+                    f"use {passing('--device', 'cpu')}, or install a CUDA build of PyTorch on a machine with an "
+                    "NVIDIA driver"
                 )
             return Backend(name, xp, torch.device("cuda", index), reason)
         raise _cpu_only(name, device)

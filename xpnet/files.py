@@ -118,7 +118,8 @@ def check_output_file(path: str | os.PathLike, flag: str, suffixes: tuple[str, .
     if suffixes and target.suffix not in suffixes:
         # Path('.onnx').suffix is '': a dot-file, so say what the name lacks
         lacks = " with a name before it" if target.name in suffixes else ""
-        raise UsageError(f"{flag} {path}: use a name ending in {' or '.join(suffixes)}{lacks} (e.g. model{suffixes[0]})")
+        raise UsageError(f"{flag} {path}: use a name ending in {' or '.join(suffixes)}{lacks} "
+                         f"(e.g. model{suffixes[0]})")
     mode = _lstat_mode(target, flag, path)
     stream = standard_stream(target)
     if stream is not None:

@@ -102,6 +102,17 @@ def data_not_held(source, name: str, python_call: str) -> DataNotFound:
                         f"hold; {again}")
 
 
+def name_to_load(name: str, held: str | None, source, python_call: str) -> str:
+    """The dataset to load for a checkpoint (``source``) whose settings name ``name``: when its run
+    was given a dataset in memory (``held``, its name), that one if it is a known dataset (as
+    ``load_dataset("fashion-mnist")`` gives it), else :func:`data_not_held`'s error."""
+    if held is None:
+        return name
+    if held not in DATASETS:
+        raise data_not_held(source, held, python_call)
+    return held
+
+
 class OtherDataset(DataError):
     """A folder holds the four files of another known dataset (not corrupt: looked past)."""
 

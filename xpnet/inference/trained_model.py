@@ -22,7 +22,7 @@ from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.checkpoint_folder import is_folder, newest_usable
 from ..training.config import Config
 from ..data import DATASETS, DataError, Dataset, load_dataset
-from ..data.load import data_not_held
+from ..data.load import name_to_load
 from ..errors import UsageError
 from ..nn.network import predict_logits
 from ..nn.ops import softmax
@@ -183,9 +183,7 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
     in_memory = dataset if isinstance(dataset, Dataset) else None
     overrides = {**data, "dataset": None if in_memory else dataset}
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
-    if data.get("data_dir") is None and config.data_dir is not None and not os.path.isdir(config.data_dir):
-        # The checkpoint's folder is gone (trained elsewhere): look where no folder is given.
-        config = config.replace(data_dir=None)
+    config = config.found_data_dir(data.get("data_dir"))
     chosen = resolve(backend, device)
     params = [(chosen.asarray(W), chosen.asarray(b)) for W, b in checkpoint.params]
     model = Model(checkpoint, source, config, chosen, params)
@@ -199,11 +197,8 @@ def load_model(checkpoint: str | os.PathLike | Checkpoint, *, with_data: bool = 
 def _load(checkpoint: Checkpoint, source: str, config: Config, named: bool) -> Dataset:
     """The dataset ``config`` names; for a run on a dataset given in memory, that dataset when it is a
     known one (``load_dataset("fashion-mnist")``'s), else a DataError unless the caller ``named`` one."""
-    name = config.dataset
-    if checkpoint.data_in_memory is not None and not named:
-        if checkpoint.data_in_memory not in DATASETS:
-            raise data_not_held(source, checkpoint.data_in_memory, "load_model(path, dataset=data)")
-        name = checkpoint.data_in_memory
+    held = None if named else checkpoint.data_in_memory
+    name = name_to_load(config.dataset, held, source, "load_model(path, dataset=data)")
     return load_dataset(name, config.data_dir, download=config.download)
 
 

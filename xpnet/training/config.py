@@ -208,6 +208,14 @@ class Config:
             raise UsageError(f"unknown setting(s): {', '.join(unknown)}{hint}")
         return dataclasses.replace(self, **changes)
 
+    def found_data_dir(self, given) -> "Config":
+        """This config, without its ``data_dir`` when none is ``given`` now and the recorded one is
+        gone (a run resumed or loaded on another machine): the data are then looked for where no
+        folder is given."""
+        if given is None and self.data_dir is not None and not os.path.isdir(self.data_dir):
+            return self.replace(data_dir=None)
+        return self
+
     def to_dict(self) -> dict:
         """Plain JSON-ready values (tuples become lists)."""
         values = dataclasses.asdict(self)

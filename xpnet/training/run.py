@@ -17,8 +17,8 @@ from typing import Callable
 
 from ..arguments import a_path, a_switch, option, passing, shown
 from ..backend import Backend, cpu_flags, limit_threads, placement, resolve
-from ..data import DATASETS, Dataset, load_dataset
-from ..data.load import DataNotFound, data_not_held
+from ..data import Dataset, load_dataset
+from ..data.load import DataNotFound, name_to_load
 from ..errors import UsageError, XpnetError
 from ..nn.checks import whole
 from .checkpoint_folder import locked
@@ -170,12 +170,9 @@ def _training_data(start: Start, named: bool) -> Dataset:
     lets a run start without files (unlike evaluate, predict and plot, which need the model's data).
     A checkpoint of a run on arrays in memory needs them given again (DataError), unless ``named``
     (the caller named a dataset)."""
-    config, name = start.config, start.config.dataset
+    config = start.config
     held = start.checkpoint.data_in_memory if start.checkpoint is not None and not named else None
-    if held is not None:  # a known dataset given in memory loads by its name; other arrays must come again
-        if held not in DATASETS:
-            raise data_not_held(start.path, held, "fit(..., dataset=data)")
-        name = held
+    name = name_to_load(config.dataset, held, start.path, "fit(..., dataset=data)")
     try:
         return load_dataset(name, config.data_dir, download=config.download)
     except DataNotFound as error:

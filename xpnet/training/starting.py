@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..arguments import flags_are_named, option, passing
+from ..arguments import flags_are_named, option, passing, together
 from ..errors import UsageError
 from ..inference.terminal import printable
 from ..nn.architecture import parse_arch
@@ -90,10 +90,7 @@ def plan(config: Config | None, preset: str | None, overrides: dict, options: Ru
         # prints is this command's alone: an older checkpoint's log_interval counted epochs, not batches.
         kept = _config(checkpoint.config).replace(
             **{"log_interval": None, **{k: v for k, v in overrides.items() if k in MAY_CHANGE}})
-        if overrides.get("data_dir") is None and kept.data_dir is not None and not os.path.isdir(kept.data_dir):
-            # The run's data folder is gone (resumed on another machine): look where no folder is given.
-            kept = kept.replace(data_dir=None)
-        start = Start(kept.validate(), _merged({}, given), checkpoint, path)
+        start = Start(kept.found_data_dir(overrides.get("data_dir")).validate(), _merged({}, given), checkpoint, path)
         _adopt_outputs(start, checkpoint, path, given)
         return start
     if config is None:
@@ -146,7 +143,7 @@ def _adopt_outputs(start: Start, checkpoint: Checkpoint, path: Path, given: dict
                else f"{path} comes from a run without a checkpoint folder" if folder is None
                else f"nothing proves that {path} lies in its run's folder (a copy, a received file, an older xpnet's)")
         start.notes.append(f"note: {why}, so this run does not write where that run wrote "
-                           f"({(' ' if flags_are_named() else ', ').join(refused)}); "
+                           f"({together(refused)}); "
                            f"to write there, pass {'these flags' if flags_are_named() else 'them'} again")
 
 

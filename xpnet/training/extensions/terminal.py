@@ -28,8 +28,8 @@ class TerminalReport(Extension):
                     + (f", {run.in_progress['steps']} step(s) into epoch {run.first_epoch}" if run.in_progress
                        else ""))
             if checkpoint.epoch > run.epochs:
-                run.say(f"note: the run has done {checkpoint.epoch} epochs, more than {passing('--epochs', str(run.epochs))}: "
-                        "nothing to train; it is tested and saved as it is")
+                run.say(f"note: the run has done {checkpoint.epoch} epochs, more than "
+                        f"{passing('--epochs', str(run.epochs))}: nothing to train; it is tested and saved as it is")
         if run.config.dry_run:
             step = f"one step of epoch {run.first_epoch}" if run.first_epoch <= run.epochs else "no step (none is left)"
             run.say(f"dry run: {step}, then the test; no checkpoint, model or metrics file is written or deleted")
